@@ -1,0 +1,208 @@
+#include "agent/cli.h"
+
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "agent/config.h"
+#include "agent/duration.h"
+#include "agent/runner.h"
+#include "agent/signals.h"
+#include "common/interruptible.h"
+#include "common/log.h"
+#include "exporters/console_sink.h"
+#include "exporters/fanout_sink.h"
+#include "exporters/prometheus_sink.h"
+#include "exporters/report.h"
+
+namespace po = boost::program_options;
+
+namespace ghostwatch {
+namespace {
+
+constexpr int kExitProblem = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitStartup = 3;
+
+constexpr const char* kUsage =
+    "usage: ghostwatch <command> [options]\n"
+    "\n"
+    "Measures how long a write on a database primary takes to become visible on each replica,\n"
+    "on the agent's own monotonic clock.\n"
+    "\n"
+    "commands:\n"
+    "  run            run the agent: probe continuously and serve Prometheus metrics\n"
+    "  probe          run the probes once and print a report (table or JSON)\n"
+    "  check-config   validate a config file and print the effective config, secrets redacted\n"
+    "  version        print the version\n"
+    "\n"
+    "Run 'ghostwatch <command> --help' for a command's options.\n";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Parses a subcommand's options; returns nullopt when --help was printed.
+std::optional<po::variables_map> parse(const std::string& command, const po::options_description& desc,
+                                       const std::vector<std::string>& args, const char* summary) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: ghostwatch " << command << " [options]\n\n" << summary << "\n\n" << desc;
+      return std::nullopt;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(command + ": " + e.what() + " (see 'ghostwatch " + command + " --help')");
+  }
+  return vm;
+}
+
+Config load_and_apply(const std::string& path, const po::variables_map& vm) {
+  Config c = load_config(path);
+  std::string level = c.agent.log_level;
+  if (vm.count("log-level")) level = vm["log-level"].as<std::string>();
+  log::Level parsed;
+  if (!log::parse_level(level, parsed)) throw UsageError("--log-level: expected debug, info, warn or error");
+  log::set_level(parsed);
+  return c;
+}
+
+po::options_description common_options(const char* title) {
+  po::options_description d(title);
+  d.add_options()("help,h", "show this help")("config,c", po::value<std::string>()->required(),
+                                                 "path of the YAML config file")(
+      "log-level", po::value<std::string>(), "debug, info, warn or error (overrides agent.log_level)");
+  return d;
+}
+
+int cmd_check_config(const std::vector<std::string>& args) {
+  po::options_description d("check-config options");
+  d.add_options()("help,h", "show this help")("config,c", po::value<std::string>()->required(),
+                                                 "path of the YAML config file");
+  auto vm = parse("check-config", d, args, "Validates the config and prints it with defaults applied and secrets redacted.");
+  if (!vm) return 0;
+  Config c = load_config((*vm)["config"].as<std::string>());
+  std::cout << render_config(c);
+  return 0;
+}
+
+int cmd_run(const std::vector<std::string>& args) {
+  po::options_description d = common_options("run options");
+  d.add_options()("live", "print a live per-target table to stderr every second")(
+      "listen", po::value<std::string>(), "host:port for /metrics (overrides agent.listen)");
+  auto vm = parse("run", d, args,
+                  "Runs every probe continuously and serves Prometheus metrics on /metrics until SIGINT or SIGTERM.");
+  if (!vm) return 0;
+  std::stop_source stop;
+  SignalStop signals(stop);  // before any other thread starts
+  Config c = load_and_apply((*vm)["config"].as<std::string>(), *vm);
+  if (vm->count("listen")) c.agent.listen = (*vm)["listen"].as<std::string>();
+
+  PrometheusSink prometheus;
+  try {
+    prometheus.serve(c.agent.listen);
+  } catch (const std::exception& e) {
+    log::error("cannot serve /metrics on " + c.agent.listen + ": " + e.what());
+    return kExitStartup;
+  }
+  ConsoleSink console;
+  std::vector<ObservationSink*> sinks{&prometheus};
+  if (vm->count("live")) sinks.push_back(&console);
+  FanoutSink sink(sinks);
+  SteadyClock clock;
+  ProbeSet probes(c, sink, clock);
+  log::info("ghostwatch " GHOSTWATCH_VERSION " agent " + c.agent.id + ": " + std::to_string(c.probes.size()) +
+            " probe(s), metrics on http://" + c.agent.listen + "/metrics");
+  std::jthread live;
+  if (vm->count("live")) {
+    live = std::jthread([&console, tok = stop.get_token()] {
+      while (sleep_for(tok, std::chrono::seconds(1))) std::cerr << "\n" << console.render() << std::flush;
+    });
+  }
+  probes.run(stop.get_token());
+  log::info("stopped");
+  return 0;
+}
+
+int cmd_probe(const std::vector<std::string>& args) {
+  po::options_description d = common_options("probe options");
+  d.add_options()("canaries,n", po::value<int>(), "write this many canaries per probe (default 30)")(
+      "duration,d", po::value<std::string>(), "write canaries for this long (e.g. 30s)")(
+      "output,o", po::value<std::string>()->default_value("table"), "table or json");
+  auto vm = parse("probe", d, args,
+                  "Runs every probe once: writes canaries, waits until each is seen or timed out on every target,\n"
+                  "prints progress on stderr and a report on stdout. Exits 1 if any target timed out or was\n"
+                  "unreachable.");
+  if (!vm) return 0;
+  const std::string output = (*vm)["output"].as<std::string>();
+  if (output != "table" && output != "json") throw UsageError("probe: --output must be table or json");
+  RunOnceLimits limits;
+  if (vm->count("canaries")) {
+    limits.canaries = (*vm)["canaries"].as<int>();
+    if (limits.canaries < 1) throw UsageError("probe: --canaries must be at least 1");
+  }
+  if (vm->count("duration")) {
+    auto dur = parse_duration((*vm)["duration"].as<std::string>());
+    if (!dur || *dur <= Duration(0)) throw UsageError("probe: --duration: expected e.g. 30s or 2m");
+    limits.duration = *dur;
+  }
+  if (limits.canaries == 0 && limits.duration == Duration(0)) limits.canaries = 30;
+
+  std::stop_source stop;
+  SignalStop signals(stop);
+  Config c = load_and_apply((*vm)["config"].as<std::string>(), *vm);
+  ReportSink report;
+  SteadyClock clock;
+  ProbeSet probes(c, report, clock);
+  std::jthread progress([&report, tok = stop.get_token()] {
+    while (sleep_for(tok, std::chrono::seconds(1))) std::cerr << report.progress() << std::flush;
+  });
+  probes.run_once(limits, stop.get_token());
+  stop.request_stop();
+  progress.join();
+  const auto summary = report.summarize();
+  if (output == "json") std::cout << report_json(summary).dump(2) << "\n";
+  else std::cout << report_table(summary);
+  return report_exit_code(summary);
+}
+
+}  // namespace
+
+int cli_main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? kExitUsage : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "version" || command == "--version") {
+      std::cout << "ghostwatch " << GHOSTWATCH_VERSION << "\n";
+      return 0;
+    }
+    if (command == "run") return cmd_run(args);
+    if (command == "probe") return cmd_probe(args);
+    if (command == "check-config") return cmd_check_config(args);
+    std::cerr << "ghostwatch: unknown command '" << command << "'\n\n" << kUsage;
+    return kExitUsage;
+  } catch (const ConfigError& e) {
+    std::cerr << "ghostwatch: config error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const UsageError& e) {
+    std::cerr << "ghostwatch: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "ghostwatch: " << e.what() << "\n";
+    return kExitStartup;
+  }
+}
+
+}  // namespace ghostwatch

@@ -1,0 +1,313 @@
+#include "agent/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "agent/duration.h"
+#include "common/log.h"
+#include "common/redact.h"
+
+namespace ghostwatch {
+namespace {
+
+// Where a value sits: the file, its YAML node (for line/column) and its key path.
+class Cursor {
+ public:
+  Cursor(const std::string& source, YAML::Node node, std::string path)
+      : source_(source), node_(std::move(node)), path_(std::move(path)) {}
+
+  const YAML::Node& node() const { return node_; }
+  const std::string& path() const { return path_; }
+
+  [[noreturn]] void fail(const std::string& message) const { fail_at(node_.Mark(), path_, message); }
+
+  [[noreturn]] void fail_at(const YAML::Mark& mark, const std::string& path, const std::string& message) const {
+    std::ostringstream out;
+    out << source_;
+    if (!mark.is_null()) out << ':' << mark.line + 1 << ':' << mark.column + 1;
+    out << ": " << (path.empty() ? "(top level)" : path) << ": " << message;
+    throw ConfigError(out.str());
+  }
+
+  Cursor child(const std::string& key) const {
+    return Cursor(source_, node_[key], path_.empty() ? key : path_ + "." + key);
+  }
+  Cursor item(std::size_t i) const { return Cursor(source_, node_[i], path_ + "[" + std::to_string(i) + "]"); }
+
+  void expect_map() const {
+    if (!node_.IsMap()) fail("expected a mapping (key: value lines)");
+  }
+  void expect_sequence() const {
+    if (!node_.IsSequence()) fail("expected a list");
+  }
+
+  // Rejects keys not in `allowed`, pointing at the offending key.
+  void check_keys(std::initializer_list<std::string_view> allowed) const {
+    expect_map();
+    for (auto it = node_.begin(); it != node_.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string list;
+        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        fail_at(it->first.Mark(), path_.empty() ? key : path_ + "." + key,
+                "unknown key '" + key + "' (allowed here: " + list + ")");
+      }
+    }
+  }
+
+  bool has(const std::string& key) const { return node_[key].IsDefined() && !node_[key].IsNull(); }
+
+  Cursor require(const std::string& key) const {
+    if (!has(key)) fail("missing required key '" + key + "'");
+    return child(key);
+  }
+
+  std::string as_string() const {
+    if (!node_.IsScalar()) fail("expected a string");
+    return expand_env(node_.Scalar());
+  }
+
+  Duration as_duration() const {
+    if (!node_.IsScalar()) fail("expected a duration such as 5ms, 1s or 2m");
+    auto d = parse_duration(node_.Scalar());
+    if (!d) fail("bad duration '" + node_.Scalar() + "' (use a number and a unit: 250us, 5ms, 1s, 2m, 1h)");
+    return *d;
+  }
+
+ private:
+  // Replaces ${NAME} with the environment variable's value; an unset variable is an error.
+  std::string expand_env(const std::string& text) const {
+    static const std::regex var(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)\})");
+    std::string out;
+    std::size_t last = 0;
+    for (std::sregex_iterator it(text.begin(), text.end(), var), end; it != end; ++it) {
+      const std::string name = (*it)[1].str();
+      const char* value = std::getenv(name.c_str());
+      if (value == nullptr) fail("environment variable " + name + " is not set");
+      out.append(text, last, it->position() - last);
+      out += value;
+      last = it->position() + it->length();
+    }
+    out.append(text, last);
+    return out;
+  }
+
+  const std::string& source_;
+  YAML::Node node_;
+  std::string path_;
+};
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "ghostwatch";
+  return buf;
+}
+
+std::string read_password_file(const Cursor& at) {
+  const std::string path = at.as_string();
+  std::ifstream in(path);
+  if (!in) at.fail("cannot read password file '" + path + "'");
+  std::string password;
+  std::getline(in, password);
+  while (!password.empty() && (password.back() == '\r' || password.back() == ' ')) password.pop_back();
+  if (password.empty()) at.fail("password file '" + path + "' is empty");
+  return password;
+}
+
+DsnConfig parse_dsn_value(const Cursor& dsn_at, const Cursor* password_file_at) {
+  DsnConfig d;
+  d.dsn = dsn_at.as_string();
+  if (d.dsn.empty()) dsn_at.fail("the DSN is empty");
+  register_secret(dsn_password(d.dsn));
+  if (password_file_at != nullptr) {
+    d.password = read_password_file(*password_file_at);
+    d.password_file = password_file_at->as_string();
+    register_secret(*d.password);
+  }
+  return d;
+}
+
+// primary: "dsn"  or  primary: {dsn: "...", password_file: /path}
+DsnConfig parse_primary(const Cursor& at) {
+  if (at.node().IsScalar()) return parse_dsn_value(at, nullptr);
+  at.check_keys({"dsn", "password_file"});
+  const Cursor pf = at.child("password_file");
+  return parse_dsn_value(at.require("dsn"), at.has("password_file") ? &pf : nullptr);
+}
+
+const std::regex& label_safe() {
+  static const std::regex re("[A-Za-z0-9_.:-]{1,64}");
+  return re;
+}
+
+void check_name(const Cursor& at, const std::string& name) {
+  if (!std::regex_match(name, label_safe())) {
+    at.fail("name '" + name + "' must be 1-64 characters of letters, digits, '_', '.', ':' or '-'");
+  }
+}
+
+TargetConfig parse_target(const Cursor& at) {
+  at.check_keys({"name", "dsn", "password_file"});
+  TargetConfig t;
+  const Cursor name = at.require("name");
+  t.name = name.as_string();
+  check_name(name, t.name);
+  const Cursor pf = at.child("password_file");
+  t.dsn = parse_dsn_value(at.require("dsn"), at.has("password_file") ? &pf : nullptr);
+  return t;
+}
+
+void check_at_least(const Cursor& at, Duration value, Duration min) {
+  if (value < min) at.fail(format_duration(value) + " is below the minimum of " + format_duration(min));
+}
+
+ProbeConfig parse_probe(const Cursor& at) {
+  at.check_keys({"name", "kind", "primary", "targets", "schema", "interval", "poll_interval", "timeout",
+                 "connect_timeout", "query_timeout"});
+  ProbeConfig p;
+  const Cursor name = at.require("name");
+  p.name = name.as_string();
+  check_name(name, p.name);
+  const Cursor kind = at.require("kind");
+  if (kind.as_string() != "postgres") kind.fail("unknown probe kind '" + kind.as_string() + "' (known: postgres)");
+  p.kind = ProbeKind::postgres;
+  p.primary = parse_primary(at.require("primary"));
+  if (at.has("schema")) {
+    p.schema = at.child("schema").as_string();
+    if (p.schema.empty()) at.child("schema").fail("the schema name is empty");
+  }
+  struct Timing {
+    const char* key;
+    Duration* value;
+    Duration min;
+  };
+  for (const Timing& t : {Timing{"interval", &p.interval, 10ms}, Timing{"poll_interval", &p.poll_interval, 1ms},
+                          Timing{"timeout", &p.timeout, 10ms}, Timing{"connect_timeout", &p.connect_timeout, 10ms},
+                          Timing{"query_timeout", &p.query_timeout, 10ms}}) {
+    if (!at.has(t.key)) continue;
+    *t.value = at.child(t.key).as_duration();
+    check_at_least(at.child(t.key), *t.value, t.min);
+  }
+  if (p.timeout < p.poll_interval) at.child("timeout").fail("timeout must be at least poll_interval");
+  const Cursor targets = at.require("targets");
+  targets.expect_sequence();
+  if (targets.node().size() == 0) targets.fail("a probe needs at least one target");
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < targets.node().size(); ++i) {
+    TargetConfig t = parse_target(targets.item(i));
+    if (!seen.insert(t.name).second) targets.item(i).child("name").fail("duplicate target name '" + t.name + "'");
+    p.targets.push_back(std::move(t));
+  }
+  return p;
+}
+
+AgentConfig parse_agent(const Cursor& at) {
+  AgentConfig a;
+  a.id = host_name();
+  if (!at.node().IsDefined() || at.node().IsNull()) return a;
+  at.check_keys({"id", "listen", "log_level"});
+  if (at.has("id")) {
+    a.id = at.child("id").as_string();
+    if (a.id.empty() || a.id.size() > 128) at.child("id").fail("the agent id must be 1-128 characters");
+  }
+  if (at.has("listen")) {
+    a.listen = at.child("listen").as_string();
+    static const std::regex host_port(R"(^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$)");
+    std::smatch m;
+    if (!std::regex_match(a.listen, m, host_port) || std::stoi(m[2].str()) > 65535) {
+      at.child("listen").fail("expected host:port, e.g. 127.0.0.1:9739");
+    }
+  }
+  if (at.has("log_level")) {
+    a.log_level = at.child("log_level").as_string();
+    log::Level ignored;
+    if (!log::parse_level(a.log_level, ignored)) at.child("log_level").fail("expected debug, info, warn or error");
+  }
+  return a;
+}
+
+}  // namespace
+
+std::string DsnConfig::redacted() const { return redact_dsn(dsn); }
+
+Config parse_config(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": YAML syntax error: " + e.msg);
+  }
+  Cursor top(source, root, "");
+  if (!root.IsDefined() || root.IsNull()) top.fail("the config is empty");
+  top.check_keys({"agent", "probes"});
+  Config c;
+  c.source = source;
+  c.agent = parse_agent(top.child("agent"));
+  const Cursor probes = top.require("probes");
+  probes.expect_sequence();
+  if (probes.node().size() == 0) probes.fail("at least one probe is needed");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < probes.node().size(); ++i) {
+    ProbeConfig p = parse_probe(probes.item(i));
+    if (!names.insert(p.name).second) probes.item(i).child("name").fail("duplicate probe name '" + p.name + "'");
+    c.probes.push_back(std::move(p));
+  }
+  return c;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open the config file");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return parse_config(buf.str(), path);
+}
+
+std::string render_config(const Config& c) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "agent" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "id" << YAML::Value << c.agent.id;
+  out << YAML::Key << "listen" << YAML::Value << c.agent.listen;
+  out << YAML::Key << "log_level" << YAML::Value << c.agent.log_level;
+  out << YAML::EndMap;
+  out << YAML::Key << "probes" << YAML::Value << YAML::BeginSeq;
+  for (const ProbeConfig& p : c.probes) {
+    auto dsn = [&out](const DsnConfig& d) {
+      out << YAML::Key << "dsn" << YAML::Value << YAML::DoubleQuoted << d.redacted();
+      if (d.password_file) out << YAML::Key << "password_file" << YAML::Value << *d.password_file;
+    };
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << p.name;
+    out << YAML::Key << "kind" << YAML::Value << to_string(p.kind);
+    out << YAML::Key << "primary" << YAML::Value << YAML::BeginMap;
+    dsn(p.primary);
+    out << YAML::EndMap;
+    out << YAML::Key << "schema" << YAML::Value << p.schema;
+    out << YAML::Key << "interval" << YAML::Value << format_duration(p.interval);
+    out << YAML::Key << "poll_interval" << YAML::Value << format_duration(p.poll_interval);
+    out << YAML::Key << "timeout" << YAML::Value << format_duration(p.timeout);
+    out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(p.connect_timeout);
+    out << YAML::Key << "query_timeout" << YAML::Value << format_duration(p.query_timeout);
+    out << YAML::Key << "targets" << YAML::Value << YAML::BeginSeq;
+    for (const TargetConfig& t : p.targets) {
+      out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << t.name;
+      dsn(t.dsn);
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace ghostwatch

@@ -1,0 +1,28 @@
+// Loading the YAML config into typed structs (probes/probe_config.h).
+//
+// Parsing is strict: an unknown key, a wrong type, a bad duration or a missing field raises
+// ConfigError naming the file, line, column and key path (e.g. probes[0].interval). Order of
+// work: parse -> expand ${ENV} -> read password files -> defaults -> validate.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "probes/probe_config.h"
+
+namespace ghostwatch {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads and validates a config file. Throws ConfigError.
+Config load_config(const std::string& path);
+// Same from text; `source` names it in messages.
+Config parse_config(const std::string& text, const std::string& source);
+
+// The effective config as YAML, with every DSN redacted.
+std::string render_config(const Config& config);
+
+}  // namespace ghostwatch

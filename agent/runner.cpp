@@ -1,0 +1,37 @@
+#include "agent/runner.h"
+
+#include <thread>
+
+#include "probes/postgres/pg_replication.h"
+
+namespace ghostwatch {
+
+std::unique_ptr<CanaryBackend> make_backend(const ProbeConfig& probe, const std::string& agent_id) {
+  switch (probe.kind) {
+    case ProbeKind::postgres: return std::make_unique<pg::PostgresBackend>(probe, agent_id);
+  }
+  return nullptr;
+}
+
+ProbeSet::ProbeSet(const Config& config, ObservationSink& sink, const Clock& clock) {
+  for (const ProbeConfig& p : config.probes) {
+    backends_.push_back(make_backend(p, config.agent.id));
+    probes_.push_back(std::make_unique<ReplicationProbe>(p, *backends_.back(), sink, clock));
+  }
+}
+
+template <class Fn>
+void ProbeSet::each_in_thread(Fn fn) {
+  std::vector<std::jthread> threads;
+  for (auto& p : probes_) threads.emplace_back([&fn, &p] { fn(*p); });
+}
+
+void ProbeSet::run(std::stop_token stop) {
+  each_in_thread([stop](ReplicationProbe& p) { p.run(stop); });
+}
+
+void ProbeSet::run_once(const RunOnceLimits& limits, std::stop_token stop) {
+  each_in_thread([&limits, stop](ReplicationProbe& p) { p.run_once(limits, stop); });
+}
+
+}  // namespace ghostwatch

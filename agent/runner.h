@@ -1,0 +1,32 @@
+// ProbeSet: the probes of one config, built through the one registry of probe kinds and run
+// side by side, each on its own threads, all reporting to one sink.
+#pragma once
+
+#include <memory>
+#include <stop_token>
+#include <vector>
+
+#include "common/clock.h"
+#include "exporters/sink.h"
+#include "probes/canary_backend.h"
+#include "probes/replication_probe.h"
+
+namespace ghostwatch {
+
+// The registry: maps a probe's kind to its backend. Adding a kind adds one case here.
+std::unique_ptr<CanaryBackend> make_backend(const ProbeConfig& probe, const std::string& agent_id);
+
+class ProbeSet {
+ public:
+  ProbeSet(const Config& config, ObservationSink& sink, const Clock& clock);
+  void run(std::stop_token stop);
+  void run_once(const RunOnceLimits& limits, std::stop_token stop);
+
+ private:
+  template <class Fn>
+  void each_in_thread(Fn fn);
+  std::vector<std::unique_ptr<CanaryBackend>> backends_;
+  std::vector<std::unique_ptr<ReplicationProbe>> probes_;
+};
+
+}  // namespace ghostwatch

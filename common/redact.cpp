@@ -1,0 +1,134 @@
+#include "common/redact.h"
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <optional>
+#include <set>
+
+namespace ghostwatch {
+namespace {
+
+std::mutex g_mu;
+// Longest first, so that a secret containing another is masked whole.
+struct LongestFirst {
+  bool operator()(const std::string& a, const std::string& b) const {
+    return a.size() != b.size() ? a.size() > b.size() : a < b;
+  }
+};
+std::set<std::string, LongestFirst> g_secrets;
+
+bool is_uri(std::string_view dsn) { return dsn.find("://") != std::string_view::npos; }
+
+struct Span {
+  std::size_t begin = 0, end = 0;  // the password value's bytes in the DSN
+};
+
+// libpq key=value syntax: key = value, value optionally single-quoted with \' and \\ escapes.
+std::optional<Span> keyvalue_password_span(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    const std::size_t key_begin = i;
+    while (i < s.size() && s[i] != '=' && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    const std::string_view key = s.substr(key_begin, i - key_begin);
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    if (i >= s.size() || s[i] != '=') return std::nullopt;
+    ++i;
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    Span span{i, i};
+    if (i < s.size() && s[i] == '\'') {
+      ++i;
+      while (i < s.size() && s[i] != '\'') i += (s[i] == '\\' && i + 1 < s.size()) ? 2 : 1;
+      span.end = std::min(i + 1, s.size());
+      i = span.end;
+    } else {
+      while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) i += (s[i] == '\\') ? 2 : 1;
+      i = std::min(i, s.size());
+      span.end = i;
+    }
+    if (key == "password") return span;
+  }
+  return std::nullopt;
+}
+
+std::optional<Span> uri_userinfo_password_span(std::string_view s) {
+  const std::size_t authority = s.find("://") + 3;
+  const std::size_t authority_end = std::min(s.find_first_of("/?#", authority), s.size());
+  const std::size_t at = s.rfind('@', authority_end);
+  if (at == std::string_view::npos || at < authority) return std::nullopt;
+  const std::size_t colon = s.find(':', authority);
+  if (colon == std::string_view::npos || colon > at) return std::nullopt;
+  return Span{colon + 1, at};
+}
+
+std::optional<Span> uri_query_password_span(std::string_view s) {
+  const std::size_t q = s.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::size_t i = q + 1;
+  while (i < s.size()) {
+    const std::size_t amp = std::min(s.find('&', i), s.size());
+    const std::string_view param = s.substr(i, amp - i);
+    if (param.rfind("password=", 0) == 0) return Span{i + 9, amp};
+    i = amp + 1;
+  }
+  return std::nullopt;
+}
+
+std::string mask(std::string_view s, std::optional<Span> span) {
+  if (!span || span->end <= span->begin) return std::string(s);
+  std::string out(s.substr(0, span->begin));
+  out += kRedacted;
+  out += s.substr(span->end);
+  return out;
+}
+
+std::string unquote_keyvalue(std::string_view v) {
+  if (v.empty() || v.front() != '\'') {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) out += (v[i] == '\\' && i + 1 < v.size()) ? v[++i] : v[i];
+    return out;
+  }
+  std::string out;
+  for (std::size_t i = 1; i < v.size() && v[i] != '\''; ++i) out += (v[i] == '\\' && i + 1 < v.size()) ? v[++i] : v[i];
+  return out;
+}
+
+}  // namespace
+
+std::string redact_dsn(std::string_view dsn) {
+  if (!is_uri(dsn)) return mask(dsn, keyvalue_password_span(dsn));
+  std::string once = mask(dsn, uri_userinfo_password_span(dsn));
+  return mask(once, uri_query_password_span(once));
+}
+
+std::string dsn_password(std::string_view dsn) {
+  if (!is_uri(dsn)) {
+    auto span = keyvalue_password_span(dsn);
+    return span ? unquote_keyvalue(dsn.substr(span->begin, span->end - span->begin)) : std::string();
+  }
+  for (auto span : {uri_userinfo_password_span(dsn), uri_query_password_span(dsn)}) {
+    if (span && span->end > span->begin) return std::string(dsn.substr(span->begin, span->end - span->begin));
+  }
+  return {};
+}
+
+void register_secret(std::string_view secret) {
+  if (secret.size() < 3) return;
+  std::lock_guard lock(g_mu);
+  g_secrets.emplace(secret);
+}
+
+std::string scrub(std::string_view text) {
+  std::string out(text);
+  std::lock_guard lock(g_mu);
+  for (const std::string& secret : g_secrets) {
+    for (std::size_t pos = out.find(secret); pos != std::string::npos; pos = out.find(secret, pos)) {
+      out.replace(pos, secret.size(), kRedacted);
+      pos += kRedacted.size();
+    }
+  }
+  return out;
+}
+
+}  // namespace ghostwatch

@@ -1,0 +1,86 @@
+#include "exporters/console_sink.h"
+
+#include <cstdio>
+
+#include "common/percentiles.h"
+
+namespace ghostwatch {
+namespace {
+
+constexpr std::size_t kRecent = 100;
+
+class ConsoleTarget final : public TargetSink {
+ public:
+  explicit ConsoleTarget(std::shared_ptr<ConsoleSink::Row> r) : r_(std::move(r)) {}
+  void visible(const VisibilitySample& s) override {
+    std::lock_guard lock(r_->mu);
+    r_->last = to_seconds(s.lag);
+    r_->recent.push_back(r_->last);
+    if (r_->recent.size() > kRecent) r_->recent.pop_front();
+  }
+  void timed_out(int n) override {
+    std::lock_guard lock(r_->mu);
+    r_->timeouts += n;
+  }
+  void pending(Duration age) override {
+    std::lock_guard lock(r_->mu);
+    r_->pending = to_seconds(age);
+  }
+  void polled(bool ok, const std::string&) override {
+    std::lock_guard lock(r_->mu);
+    r_->polled = true;
+    r_->up = ok;
+    if (!ok) ++r_->errors;
+  }
+  void position_lag_bytes(std::optional<uint64_t>) override {}
+
+ private:
+  std::shared_ptr<ConsoleSink::Row> r_;
+};
+
+class ConsoleProbe final : public ProbeSink {
+ public:
+  ConsoleProbe(std::string name, std::mutex& mu, std::vector<std::shared_ptr<ConsoleSink::Row>>& rows)
+      : name_(std::move(name)), mu_(mu), rows_(rows) {}
+  void canary_written(bool, Duration, const std::string&) override {}
+  std::shared_ptr<TargetSink> target(const std::string& name) override {
+    auto row = std::make_shared<ConsoleSink::Row>();
+    row->probe = name_;
+    row->target = name;
+    std::lock_guard lock(mu_);
+    rows_.push_back(row);
+    return std::make_shared<ConsoleTarget>(row);
+  }
+
+ private:
+  std::string name_;
+  std::mutex& mu_;
+  std::vector<std::shared_ptr<ConsoleSink::Row>>& rows_;
+};
+
+}  // namespace
+
+std::shared_ptr<ProbeSink> ConsoleSink::probe(const std::string& name, const std::string&) {
+  return std::make_shared<ConsoleProbe>(name, mu_, rows_);
+}
+
+std::string ConsoleSink::render() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-12s %-14s %-5s %10s %10s %10s %11s %8s %7s\n", "probe", "target", "up",
+                "last ms", "p50 ms", "p99 ms", "pending ms", "timeouts", "errors");
+  out += line;
+  for (const auto& r : rows_) {
+    std::lock_guard rlock(r->mu);
+    std::vector<double> recent(r->recent.begin(), r->recent.end());
+    std::snprintf(line, sizeof line, "%-12s %-14s %-5s %10.1f %10.1f %10.1f %11.1f %8ld %7ld\n", r->probe.c_str(),
+                  r->target.c_str(), !r->polled ? "?" : (r->up ? "yes" : "NO"), r->last * 1000,
+                  percentile(recent, 0.5) * 1000, percentile(recent, 0.99) * 1000, r->pending * 1000, r->timeouts,
+                  r->errors);
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace ghostwatch

@@ -1,0 +1,34 @@
+// ConsoleSink: the live per-target view of `ghostwatch run --live` (what the demo shows).
+// Keeps the last 100 lag samples per target; render() draws one line per target.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "exporters/sink.h"
+
+namespace ghostwatch {
+
+class ConsoleSink final : public ObservationSink {
+ public:
+  std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
+  std::string render() const;
+
+  struct Row {
+    std::mutex mu;
+    std::string probe, target;
+    std::deque<double> recent;  // seconds
+    double last = 0, pending = 0;
+    long timeouts = 0, errors = 0;
+    bool up = false, polled = false;
+  };
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<Row>> rows_;
+};
+
+}  // namespace ghostwatch

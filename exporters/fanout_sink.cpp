@@ -1,0 +1,45 @@
+#include "exporters/fanout_sink.h"
+
+namespace ghostwatch {
+namespace {
+
+class FanoutTarget final : public TargetSink {
+ public:
+  explicit FanoutTarget(std::vector<std::shared_ptr<TargetSink>> c) : children_(std::move(c)) {}
+  void visible(const VisibilitySample& s) override { for (auto& c : children_) c->visible(s); }
+  void timed_out(int n) override { for (auto& c : children_) c->timed_out(n); }
+  void pending(Duration age) override { for (auto& c : children_) c->pending(age); }
+  void polled(bool ok, const std::string& e) override { for (auto& c : children_) c->polled(ok, e); }
+  void position_lag_bytes(std::optional<uint64_t> b) override {
+    for (auto& c : children_) c->position_lag_bytes(b);
+  }
+
+ private:
+  std::vector<std::shared_ptr<TargetSink>> children_;
+};
+
+class FanoutProbe final : public ProbeSink {
+ public:
+  explicit FanoutProbe(std::vector<std::shared_ptr<ProbeSink>> c) : children_(std::move(c)) {}
+  void canary_written(bool ok, Duration latency, const std::string& error) override {
+    for (auto& c : children_) c->canary_written(ok, latency, error);
+  }
+  std::shared_ptr<TargetSink> target(const std::string& name) override {
+    std::vector<std::shared_ptr<TargetSink>> targets;
+    for (auto& c : children_) targets.push_back(c->target(name));
+    return std::make_shared<FanoutTarget>(std::move(targets));
+  }
+
+ private:
+  std::vector<std::shared_ptr<ProbeSink>> children_;
+};
+
+}  // namespace
+
+std::shared_ptr<ProbeSink> FanoutSink::probe(const std::string& name, const std::string& kind) {
+  std::vector<std::shared_ptr<ProbeSink>> probes;
+  for (ObservationSink* s : sinks_) probes.push_back(s->probe(name, kind));
+  return std::make_shared<FanoutProbe>(std::move(probes));
+}
+
+}  // namespace ghostwatch

@@ -1,0 +1,161 @@
+#include "exporters/prometheus_sink.h"
+
+#include <mutex>
+
+namespace ghostwatch {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+const prometheus::Histogram::BucketBoundaries& write_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                         0.05,   0.1,   0.25,   0.5,   1,    2.5, 5};
+  return b;
+}
+
+class PromTarget final : public TargetSink {
+ public:
+  PromTarget(PrometheusSink::Families& f, const prometheus::Labels& labels)
+      : lag_(f.lag.Add(labels, lag_buckets())), pending_(f.pending.Add(labels)), timeouts_(f.timeouts.Add(labels)),
+        up_(f.up.Add(labels)), poll_errors_(f.poll_errors.Add(labels)), polls_(f.polls.Add(labels)),
+        resolution_(f.resolution.Add(labels)), position_family_(f.position_bytes), labels_(labels) {}
+
+  void visible(const VisibilitySample& s) override {
+    lag_.Observe(to_seconds(s.lag));
+    resolution_.Set(to_seconds(s.resolution));
+  }
+  void timed_out(int count) override { timeouts_.Increment(count); }
+  void pending(Duration age) override { pending_.Set(to_seconds(age)); }
+  void polled(bool ok, const std::string&) override {
+    polls_.Increment();
+    up_.Set(ok ? 1 : 0);
+    if (!ok) poll_errors_.Increment();
+  }
+  // Absent while unknown rather than a misleading 0.
+  void position_lag_bytes(std::optional<uint64_t> bytes) override {
+    std::lock_guard lock(mu_);
+    if (bytes) {
+      if (!position_) position_ = &position_family_.Add(labels_);
+      position_->Set(static_cast<double>(*bytes));
+    } else if (position_) {
+      position_family_.Remove(position_);
+      position_ = nullptr;
+    }
+  }
+
+ private:
+  prometheus::Histogram& lag_;
+  prometheus::Gauge& pending_;
+  prometheus::Counter& timeouts_;
+  prometheus::Gauge& up_;
+  prometheus::Counter& poll_errors_;
+  prometheus::Counter& polls_;
+  prometheus::Gauge& resolution_;
+  prometheus::Family<prometheus::Gauge>& position_family_;
+  prometheus::Labels labels_;
+  std::mutex mu_;
+  prometheus::Gauge* position_ = nullptr;
+};
+
+class PromProbe final : public ProbeSink {
+ public:
+  PromProbe(PrometheusSink::Families& f, std::string name)
+      : f_(f), name_(std::move(name)), ok_(f.writes.Add({{"probe", name_}, {"result", "ok"}})),
+        error_(f.writes.Add({{"probe", name_}, {"result", "error"}})),
+        write_seconds_(f.write_seconds.Add({{"probe", name_}}, write_buckets())) {}
+
+  void canary_written(bool ok, Duration latency, const std::string&) override {
+    if (ok) {
+      ok_.Increment();
+      write_seconds_.Observe(to_seconds(latency));
+    } else {
+      error_.Increment();
+    }
+  }
+  std::shared_ptr<TargetSink> target(const std::string& name) override {
+    return std::make_shared<PromTarget>(f_, prometheus::Labels{{"probe", name_}, {"target", name}});
+  }
+
+ private:
+  PrometheusSink::Families& f_;
+  std::string name_;
+  prometheus::Counter& ok_;
+  prometheus::Counter& error_;
+  prometheus::Histogram& write_seconds_;
+};
+
+}  // namespace
+
+const prometheus::Histogram::BucketBoundaries& lag_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4,
+      0.5,   0.75,   1,     1.5,  2,     3,    5,     10,  30,   60,  120,  300};
+  return b;
+}
+
+PrometheusSink::PrometheusSink()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      families_{
+          BuildCounter()
+              .Name("ghostwatch_canary_writes")
+              .Help("Canary writes on the primary, by result (ok or error).")
+              .Register(*registry_),
+          BuildHistogram()
+              .Name("ghostwatch_canary_write_seconds")
+              .Help("Time from sending the canary upsert to its commit being acknowledged by the primary.")
+              .Register(*registry_),
+          BuildHistogram()
+              .Name("ghostwatch_visibility_lag_seconds")
+              .Help("Time from the canary's commit ack on the primary to its first sight on the target, "
+                    "on the agent's monotonic clock (an upper bound; see ghostwatch_visibility_resolution_seconds).")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_visibility_pending_seconds")
+              .Help("Age of the oldest canary acked on the primary but not yet seen on the target; 0 when caught "
+                    "up. Grows in real time while replication is stopped.")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_visibility_timeouts")
+              .Help("Canaries not seen on the target within the probe's timeout.")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_target_up")
+              .Help("1 when the last poll of the target succeeded, 0 when it failed.")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_poll_errors")
+              .Help("Polls of the target that failed (connection or query error, or timeout).")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_polls")
+              .Help("Polls of the target, successful or not.")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_visibility_resolution_seconds")
+              .Help("Width of the window in which the last observed canary became visible: the lag's uncertainty.")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_replication_position_lag_bytes")
+              .Help("Log bytes between the primary's position at the last canary write and the position the "
+                    "target has replayed (PostgreSQL: WAL LSN distance). Absent while unknown.")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_build_info")
+              .Help("Always 1; the version label tells which ghostwatch build is running.")
+              .Register(*registry_),
+      } {
+  families_.build_info.Add({{"version", GHOSTWATCH_VERSION}}).Set(1);
+}
+
+std::shared_ptr<ProbeSink> PrometheusSink::probe(const std::string& name, const std::string&) {
+  return std::make_shared<PromProbe>(families_, name);
+}
+
+void PrometheusSink::serve(const std::string& listen) {
+  exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
+  exposer_->RegisterCollectable(registry_);
+}
+
+}  // namespace ghostwatch

@@ -1,0 +1,53 @@
+// PrometheusSink: turns observations into the metrics of DESIGN.md's table and serves them on
+// /metrics (prometheus-cpp pull). Families are created once, in the constructor; each probe and
+// target handle keeps references to its own metric children, so the hot path does no lookups.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "exporters/sink.h"
+
+namespace ghostwatch {
+
+class PrometheusSink final : public ObservationSink {
+ public:
+  PrometheusSink();
+  std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
+
+  // Starts serving /metrics on host:port. Throws std::runtime_error if the port is taken.
+  void serve(const std::string& listen);
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  struct Families {
+    prometheus::Family<prometheus::Counter>& writes;
+    prometheus::Family<prometheus::Histogram>& write_seconds;
+    prometheus::Family<prometheus::Histogram>& lag;
+    prometheus::Family<prometheus::Gauge>& pending;
+    prometheus::Family<prometheus::Counter>& timeouts;
+    prometheus::Family<prometheus::Gauge>& up;
+    prometheus::Family<prometheus::Counter>& poll_errors;
+    prometheus::Family<prometheus::Counter>& polls;
+    prometheus::Family<prometheus::Gauge>& resolution;
+    prometheus::Family<prometheus::Gauge>& position_bytes;
+    prometheus::Family<prometheus::Gauge>& build_info;
+  };
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  Families families_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+// Bucket bounds (seconds) of the visibility lag histogram: fine steps up to 1 s, where replica
+// lag usually lives, then coarse ones up to 5 minutes.
+const prometheus::Histogram::BucketBoundaries& lag_buckets();
+
+}  // namespace ghostwatch

@@ -1,0 +1,212 @@
+#include "exporters/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "common/percentiles.h"
+
+namespace ghostwatch {
+
+struct TargetState {
+  std::mutex mu;
+  std::string name;
+  std::vector<double> lags, windows;
+  int timeouts = 0, errors = 0, polls = 0, ok_polls = 0;
+  bool last_ok = false;
+  std::string last_error;
+};
+
+struct ReportSink::ProbeState {
+  std::mutex mu;
+  std::string name, kind;
+  int writes_ok = 0, write_errors = 0;
+  std::vector<double> write_latencies;
+  std::string last_write_error;
+  std::vector<std::shared_ptr<TargetState>> targets;
+};
+
+namespace {
+
+class ReportTarget final : public TargetSink {
+ public:
+  explicit ReportTarget(std::shared_ptr<TargetState> s) : s_(std::move(s)) {}
+  void visible(const VisibilitySample& sample) override {
+    std::lock_guard lock(s_->mu);
+    s_->lags.push_back(to_seconds(sample.lag));
+    s_->windows.push_back(to_seconds(sample.resolution));
+  }
+  void timed_out(int count) override {
+    std::lock_guard lock(s_->mu);
+    s_->timeouts += count;
+  }
+  void pending(Duration) override {}
+  void polled(bool ok, const std::string& error) override {
+    std::lock_guard lock(s_->mu);
+    ++s_->polls;
+    s_->last_ok = ok;
+    if (ok) ++s_->ok_polls;
+    else {
+      ++s_->errors;
+      s_->last_error = error;
+    }
+  }
+  void position_lag_bytes(std::optional<uint64_t>) override {}
+
+ private:
+  std::shared_ptr<TargetState> s_;
+};
+
+class ReportProbe final : public ProbeSink {
+ public:
+  explicit ReportProbe(std::shared_ptr<ReportSink::ProbeState> s) : s_(std::move(s)) {}
+  void canary_written(bool ok, Duration latency, const std::string& error) override {
+    std::lock_guard lock(s_->mu);
+    if (ok) {
+      ++s_->writes_ok;
+      s_->write_latencies.push_back(to_seconds(latency));
+    } else {
+      ++s_->write_errors;
+      s_->last_write_error = error;
+    }
+  }
+  std::shared_ptr<TargetSink> target(const std::string& name) override {
+    auto t = std::make_shared<TargetState>();
+    t->name = name;
+    std::lock_guard lock(s_->mu);
+    s_->targets.push_back(t);
+    return std::make_shared<ReportTarget>(t);
+  }
+
+ private:
+  std::shared_ptr<ReportSink::ProbeState> s_;
+};
+
+TargetSummary summarize_target(TargetState& t) {
+  std::lock_guard lock(t.mu);
+  TargetSummary s;
+  s.name = t.name;
+  s.samples = static_cast<int>(t.lags.size());
+  s.p50 = percentile(t.lags, 0.50);
+  s.p90 = percentile(t.lags, 0.90);
+  s.p99 = percentile(t.lags, 0.99);
+  s.max = t.lags.empty() ? 0 : *std::max_element(t.lags.begin(), t.lags.end());
+  s.timeouts = t.timeouts;
+  s.errors = t.errors;
+  s.polls = t.polls;
+  s.resolution = percentile(t.windows, 0.50);
+  s.reachable = t.ok_polls > 0 && t.last_ok;
+  s.last_error = t.last_error;
+  return s;
+}
+
+// Seconds rounded to microseconds: finer digits are noise, and stable output diffs well.
+double rounded(double seconds) { return std::round(seconds * 1e6) / 1e6; }
+
+std::string ms(double seconds) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", seconds * 1000);
+  return buf;
+}
+
+}  // namespace
+
+std::shared_ptr<ProbeSink> ReportSink::probe(const std::string& name, const std::string& kind) {
+  auto state = std::make_shared<ProbeState>();
+  state->name = name;
+  state->kind = kind;
+  std::lock_guard lock(mu_);
+  probes_.push_back(state);
+  return std::make_shared<ReportProbe>(state);
+}
+
+std::vector<ProbeSummary> ReportSink::summarize() const {
+  std::lock_guard lock(mu_);
+  std::vector<ProbeSummary> out;
+  for (const auto& p : probes_) {
+    std::lock_guard plock(p->mu);
+    ProbeSummary s{p->name, p->kind, p->writes_ok, p->write_errors, percentile(p->write_latencies, 0.5),
+                   p->last_write_error, {}};
+    for (const auto& t : p->targets) s.targets.push_back(summarize_target(*t));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string ReportSink::progress() const {
+  std::ostringstream out;
+  for (const ProbeSummary& p : summarize()) {
+    out << p.name << ": " << p.writes_ok << " written";
+    if (p.write_errors) out << ", " << p.write_errors << " write errors";
+    for (const TargetSummary& t : p.targets) {
+      out << "; " << t.name << " " << t.samples << " seen";
+      if (t.timeouts) out << " " << t.timeouts << " timed out";
+      if (t.errors) out << " " << t.errors << " poll errors";
+    }
+    out << '\n';
+  }
+  return out.str();
+}
+
+int report_exit_code(const std::vector<ProbeSummary>& probes) {
+  for (const ProbeSummary& p : probes) {
+    if (p.writes_ok == 0) return 1;
+    for (const TargetSummary& t : p.targets) {
+      if (t.timeouts > 0 || !t.reachable) return 1;
+    }
+  }
+  return 0;
+}
+
+nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
+  nlohmann::json out = {{"probes", nlohmann::json::array()}};
+  for (const ProbeSummary& p : probes) {
+    nlohmann::json jp = {{"name", p.name},
+                         {"kind", p.kind},
+                         {"canaries_written", p.writes_ok},
+                         {"write_errors", p.write_errors},
+                         {"write_p50_seconds", rounded(p.write_p50)},
+                         {"targets", nlohmann::json::array()}};
+    if (!p.last_write_error.empty()) jp["last_write_error"] = p.last_write_error;
+    for (const TargetSummary& t : p.targets) {
+      nlohmann::json jt = {{"name", t.name},
+                           {"samples", t.samples},
+                           {"p50_seconds", rounded(t.p50)},
+                           {"p90_seconds", rounded(t.p90)},
+                           {"p99_seconds", rounded(t.p99)},
+                           {"max_seconds", rounded(t.max)},
+                           {"timeouts", t.timeouts},
+                           {"errors", t.errors},
+                           {"resolution_seconds", rounded(t.resolution)},
+                           {"reachable", t.reachable}};
+      if (!t.last_error.empty()) jt["last_error"] = t.last_error;
+      jp["targets"].push_back(std::move(jt));
+    }
+    out["probes"].push_back(std::move(jp));
+  }
+  return out;
+}
+
+std::string report_table(const std::vector<ProbeSummary>& probes) {
+  std::ostringstream out;
+  for (const ProbeSummary& p : probes) {
+    out << "probe " << p.name << " (" << p.kind << "): " << p.writes_ok << " canaries written, " << p.write_errors
+        << " write errors, write p50 " << ms(p.write_p50) << " ms\n";
+    if (!p.last_write_error.empty()) out << "  last write error: " << p.last_write_error << '\n';
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-16s %7s %9s %9s %9s %9s %8s %6s %9s\n", "target", "samples", "p50 ms",
+                  "p90 ms", "p99 ms", "max ms", "timeouts", "errors", "res. ms");
+    out << line;
+    for (const TargetSummary& t : p.targets) {
+      std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %8d %6d %9s%s\n", t.name.c_str(), t.samples,
+                    ms(t.p50).c_str(), ms(t.p90).c_str(), ms(t.p99).c_str(), ms(t.max).c_str(), t.timeouts, t.errors,
+                    ms(t.resolution).c_str(), t.reachable ? "" : "  UNREACHABLE");
+      out << line;
+      if (!t.last_error.empty() && !t.reachable) out << "    last error: " << t.last_error << '\n';
+    }
+  }
+  return out.str();
+}
+
+}  // namespace ghostwatch

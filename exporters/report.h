@@ -1,0 +1,62 @@
+// ReportSink: collects a one-shot run's observations and renders the report of
+// `ghostwatch probe` as a table or as JSON (the JSON shape is documented in README.md and is
+// a stable interface: fields are added, never renamed or removed).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "exporters/sink.h"
+
+namespace ghostwatch {
+
+struct TargetSummary {
+  std::string name;
+  int samples = 0;
+  double p50 = 0, p90 = 0, p99 = 0, max = 0;  // seconds
+  int timeouts = 0;
+  int errors = 0;
+  int polls = 0;
+  double resolution = 0;  // median width of the samples' visibility windows, seconds
+  bool reachable = false;  // at least one poll succeeded and the last one did
+  std::string last_error;  // redacted
+};
+
+struct ProbeSummary {
+  std::string name;
+  std::string kind;
+  int writes_ok = 0;
+  int write_errors = 0;
+  double write_p50 = 0;  // seconds
+  std::string last_write_error;
+  std::vector<TargetSummary> targets;
+};
+
+class ReportSink final : public ObservationSink {
+ public:
+  std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
+
+  std::vector<ProbeSummary> summarize() const;
+  // One line per probe for the progress display.
+  std::string progress() const;
+
+  struct ProbeState;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<ProbeState>> probes_;
+};
+
+// 0 when every target was reachable and saw every canary in time; 1 otherwise (any timeout,
+// an unreachable target, or no canary written at all).
+int report_exit_code(const std::vector<ProbeSummary>& probes);
+
+nlohmann::json report_json(const std::vector<ProbeSummary>& probes);
+std::string report_table(const std::vector<ProbeSummary>& probes);
+
+}  // namespace ghostwatch

@@ -1,0 +1,45 @@
+// The observation vocabulary: what probes report, and the sink interfaces that receive it.
+//
+// Probes do not know where their numbers go. At construction a probe asks its sink for a
+// ProbeSink, and that for one TargetSink per target; on the hot path it only calls methods on
+// those handles (no lookups by name). The Prometheus exporter, the one-shot report and the live
+// console view are sinks; FanoutSink feeds several at once. Implementations are thread-safe: a
+// probe's writer, readers and monitor call them from different threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "probes/visibility_tracker.h"
+
+namespace ghostwatch {
+
+class TargetSink {
+ public:
+  virtual ~TargetSink() = default;
+  virtual void visible(const VisibilitySample& sample) = 0;
+  virtual void timed_out(int count) = 0;
+  virtual void pending(Duration age) = 0;
+  // `error` is already redacted; empty when ok.
+  virtual void polled(bool ok, const std::string& error) = 0;
+  // Bytes of WAL (or binlog) the target has yet to replay; nullopt when unknown.
+  virtual void position_lag_bytes(std::optional<uint64_t> bytes) = 0;
+};
+
+class ProbeSink {
+ public:
+  virtual ~ProbeSink() = default;
+  virtual void canary_written(bool ok, Duration latency, const std::string& error) = 0;
+  virtual std::shared_ptr<TargetSink> target(const std::string& name) = 0;
+};
+
+class ObservationSink {
+ public:
+  virtual ~ObservationSink() = default;
+  virtual std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) = 0;
+};
+
+}  // namespace ghostwatch

@@ -1,0 +1,191 @@
+#include "probes/postgres/pg_connection.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/redact.h"
+
+namespace ghostwatch::pg {
+namespace {
+
+constexpr auto kPollSlice = std::chrono::milliseconds(50);  // how often a wait checks for stop
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+enum class Wait { ready, timeout, stopped, error };
+
+// Waits for the socket to become readable or writable, in slices so that a stop is noticed.
+Wait wait_socket(int fd, bool for_write, MonoTime deadline, const std::stop_token& stop) {
+  while (true) {
+    if (stop.stop_requested()) return Wait::stopped;
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= Duration(0)) return Wait::timeout;
+    const auto slice = std::min<Duration>(left, kPollSlice);
+    pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
+    const int ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(slice).count());
+    const int rc = ::poll(&p, 1, ms);
+    if (rc > 0) return Wait::ready;
+    if (rc < 0 && errno != EINTR) return Wait::error;
+  }
+}
+
+std::string wait_failure(Wait w, std::string_view what, Duration timeout) {
+  if (w == Wait::stopped) return std::string(what) + " interrupted by shutdown";
+  if (w == Wait::timeout) {
+    return std::string(what) + " timed out after " +
+           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + "ms";
+  }
+  return std::string(what) + " failed: poll() error";
+}
+
+}  // namespace
+
+std::optional<std::string_view> Rows::get(int row, int col) const {
+  if (row >= PQntuples(res_.get()) || col >= PQnfields(res_.get())) return std::nullopt;
+  if (PQgetisnull(res_.get(), row, col)) return std::nullopt;
+  return std::string_view(PQgetvalue(res_.get(), row, col), PQgetlength(res_.get(), row, col));
+}
+
+Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, std::stop_token stop) {
+  // Keywords are applied in order: application_name first so that the DSN may override it,
+  // a password from password_file last so that it wins over the DSN's.
+  std::vector<const char*> keys{"application_name", "dbname"};
+  std::vector<const char*> values{"ghostwatch", o.dsn.c_str()};
+  if (o.password) {
+    keys.push_back("password");
+    values.push_back(o.password->c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  if (conn == nullptr) return Error{"out of memory creating a PostgreSQL connection"};
+  auto cleanup = [&](std::string message) {
+    message = scrub(trim(message));
+    PQfinish(conn);
+    return Error{std::move(message)};
+  };
+  if (PQstatus(conn) == CONNECTION_BAD) return cleanup(PQerrorMessage(conn));
+  const MonoTime deadline = std::chrono::steady_clock::now() + o.connect_timeout;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK) {
+    if (st == PGRES_POLLING_FAILED) return cleanup(PQerrorMessage(conn));
+    const Wait w = wait_socket(PQsocket(conn), st == PGRES_POLLING_WRITING, deadline, stop);
+    if (w != Wait::ready) return cleanup(wait_failure(w, "connect", o.connect_timeout));
+    st = PQconnectPoll(conn);
+  }
+  if (PQsetnonblocking(conn, 1) != 0) return cleanup(PQerrorMessage(conn));
+  std::unique_ptr<Connection> c(new Connection(conn, o.query_timeout, stop));
+  // The server-side limit backs up the client deadline: a query we gave up on does not run on.
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(o.query_timeout).count();
+  auto set = c->exec("SET statement_timeout = " + std::to_string(ms));
+  if (!set) return set.error();
+  return c;
+}
+
+Connection::~Connection() { PQfinish(conn_); }
+
+Error Connection::fail(std::string message, std::string code) {
+  if (code.empty()) broken_ = true;  // transport trouble; an SQL error leaves the session usable
+  return Error{scrub(trim(std::move(message))), std::move(code)};
+}
+
+Result<Rows> Connection::exec(const std::string& sql) { return collect(PQsendQuery(conn_, sql.c_str()) == 1); }
+
+namespace {
+std::vector<const char*> c_strings(const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p.c_str());
+  return values;
+}
+}  // namespace
+
+Result<Rows> Connection::exec_params(const std::string& sql, const std::vector<std::string>& params) {
+  const auto values = c_strings(params);
+  return collect(PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                                   nullptr, nullptr, 0) == 1);
+}
+
+Status Connection::prepare(const std::string& name, const std::string& sql, int param_count) {
+  auto r = collect(PQsendPrepare(conn_, name.c_str(), sql.c_str(), param_count, nullptr) == 1);
+  if (!r) return r.error();
+  return ok_status();
+}
+
+Result<Rows> Connection::exec_prepared(const std::string& name, const std::vector<std::string>& params) {
+  const auto values = c_strings(params);
+  return collect(PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                                     nullptr, nullptr, 0) == 1);
+}
+
+// Flushes the query, then reads results until libpq has none left; keeps the last one.
+Result<Rows> Connection::collect(bool sent) {
+  if (broken_) return fail("connection is broken");
+  if (!sent) return fail(PQerrorMessage(conn_));
+  const MonoTime deadline = std::chrono::steady_clock::now() + query_timeout_;
+  int flush;
+  while ((flush = PQflush(conn_)) == 1) {
+    const Wait w = wait_socket(PQsocket(conn_), true, deadline, stop_);
+    if (w != Wait::ready) return fail(wait_failure(w, "query", query_timeout_));
+  }
+  if (flush < 0) return fail(PQerrorMessage(conn_));
+  PGresult* last = nullptr;
+  std::optional<Error> sql_error;
+  while (true) {
+    while (PQisBusy(conn_)) {
+      const Wait w = wait_socket(PQsocket(conn_), false, deadline, stop_);
+      if (w != Wait::ready || PQconsumeInput(conn_) == 0) {
+        if (last) PQclear(last);
+        return w != Wait::ready ? fail(wait_failure(w, "query", query_timeout_)) : fail(PQerrorMessage(conn_));
+      }
+    }
+    PGresult* res = PQgetResult(conn_);
+    if (res == nullptr) break;
+    const ExecStatusType status = PQresultStatus(res);
+    if (status == PGRES_FATAL_ERROR && !sql_error) {
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      sql_error = fail(PQresultErrorMessage(res), state ? state : "XX000");
+    }
+    if (last) PQclear(last);
+    last = res;
+  }
+  if (PQstatus(conn_) == CONNECTION_BAD) {
+    if (last) PQclear(last);
+    return fail(PQerrorMessage(conn_));
+  }
+  if (sql_error) {
+    if (last) PQclear(last);
+    return *sql_error;
+  }
+  if (last == nullptr) return fail("no result from server");
+  return Rows(last);
+}
+
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::optional<uint64_t> parse_lsn(std::string_view text) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size()) return std::nullopt;
+  uint32_t hi = 0, lo = 0;
+  auto a = std::from_chars(text.data(), text.data() + slash, hi, 16);
+  auto b = std::from_chars(text.data() + slash + 1, text.data() + text.size(), lo, 16);
+  if (a.ec != std::errc() || a.ptr != text.data() + slash || b.ec != std::errc() ||
+      b.ptr != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+}  // namespace ghostwatch::pg

@@ -1,0 +1,73 @@
+// PgConnection: one libpq connection driven asynchronously, so that every call has a deadline
+// even when the server is frozen or the network drops packets (a blocking libpq call has none).
+// Not thread-safe: one connection belongs to one probe thread. After any error the connection
+// is marked broken and the owner drops it and reconnects with Backoff.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace ghostwatch::pg {
+
+struct ConnectOptions {
+  std::string dsn;                      // libpq key=value string or postgresql:// URI
+  std::optional<std::string> password;  // from password_file; overrides the DSN's
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration query_timeout = std::chrono::seconds(5);  // client deadline and statement_timeout
+};
+
+// A query result; cells are nullopt for SQL NULL.
+class Rows {
+ public:
+  explicit Rows(PGresult* res) : res_(res, &PQclear) {}
+  int size() const { return PQntuples(res_.get()); }
+  std::optional<std::string_view> get(int row, int col) const;
+
+ private:
+  std::unique_ptr<PGresult, void (*)(PGresult*)> res_;
+};
+
+class Connection {
+ public:
+  static Result<std::unique_ptr<Connection>> open(const ConnectOptions& options, std::stop_token stop);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // A simple-protocol query (may hold several statements; returns the last result).
+  Result<Rows> exec(const std::string& sql);
+  // An extended-protocol query with text parameters (no statement is kept).
+  Result<Rows> exec_params(const std::string& sql, const std::vector<std::string>& params);
+  Status prepare(const std::string& name, const std::string& sql, int param_count);
+  Result<Rows> exec_prepared(const std::string& name, const std::vector<std::string>& params);
+
+  bool broken() const { return broken_; }
+
+ private:
+  Connection(PGconn* conn, Duration query_timeout, std::stop_token stop)
+      : conn_(conn), query_timeout_(query_timeout), stop_(stop) {}
+  Result<Rows> collect(bool sent);
+  Error fail(std::string message, std::string code = {});
+
+  PGconn* conn_;
+  Duration query_timeout_;
+  std::stop_token stop_;
+  bool broken_ = false;
+};
+
+// Quotes an SQL identifier ("a""b"), so names from the config cannot inject SQL.
+std::string quote_identifier(std::string_view name);
+
+// Parses a textual LSN ("16/B374D848") into a byte position.
+std::optional<uint64_t> parse_lsn(std::string_view text);
+
+}  // namespace ghostwatch::pg

@@ -1,0 +1,145 @@
+#include "probes/postgres/pg_replication.h"
+
+#include <charconv>
+
+namespace ghostwatch::pg {
+namespace {
+
+constexpr const char* kUndefinedTable = "42P01";
+constexpr const char* kWriteStatement = "ghostwatch_canary_write";
+constexpr const char* kPollStatement = "ghostwatch_canary_poll";
+
+std::string canary_table(const std::string& schema) { return quote_identifier(schema) + ".canary"; }
+
+std::optional<int64_t> parse_int(std::optional<std::string_view> text) {
+  if (!text) return std::nullopt;
+  int64_t v = 0;
+  auto r = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (r.ec != std::errc() || r.ptr != text->data() + text->size()) return std::nullopt;
+  return v;
+}
+
+// A connection that is opened on first use and dropped after a transport failure.
+class LazyConnection {
+ public:
+  explicit LazyConnection(ConnectOptions options) : options_(std::move(options)) {}
+  // Returns the open connection, opening it (and running `on_open`) if needed.
+  template <class OnOpen>
+  Result<Connection*> get(std::stop_token stop, OnOpen on_open) {
+    if (conn_ && conn_->broken()) conn_.reset();
+    if (!conn_) {
+      auto opened = Connection::open(options_, stop);
+      if (!opened) return opened.error();
+      conn_ = std::move(opened.value());
+      if (Status s = on_open(*conn_); !s) {
+        conn_.reset();
+        return s.error();
+      }
+    }
+    return conn_.get();
+  }
+  void drop() { conn_.reset(); }
+
+ private:
+  ConnectOptions options_;
+  std::unique_ptr<Connection> conn_;
+};
+
+class PgWriter final : public CanaryWriter {
+ public:
+  PgWriter(ConnectOptions options, std::string schema, std::string agent_id, std::string probe)
+      : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(probe)} {}
+
+  Result<CanaryAck> write(std::stop_token stop) override {
+    auto conn = conn_.get(stop, [this](Connection& c) { return setup(c); });
+    if (!conn) return conn.error();
+    auto rows = conn.value()->exec_prepared(kWriteStatement, params_);
+    if (!rows) return rows.error();
+    auto seq = parse_int(rows->get(0, 0));
+    if (!seq) return Error{"canary upsert returned no seq"};
+    return CanaryAck{*seq, rows->get(0, 1) ? parse_lsn(*rows->get(0, 1)) : std::nullopt};
+  }
+
+ private:
+  // Creates only what is missing, so an agent needs no CREATE privilege once the table exists.
+  Status setup(Connection& c) {
+    auto exists = c.exec_params("SELECT to_regnamespace($1) IS NOT NULL, to_regclass($2) IS NOT NULL",
+                                {quote_identifier(schema_), canary_table(schema_)});
+    if (!exists) return exists.error();
+    const bool have_schema = exists->get(0, 0) == std::optional<std::string_view>("t");
+    const bool have_table = exists->get(0, 1) == std::optional<std::string_view>("t");
+    if (!have_schema) {
+      if (auto r = c.exec("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(schema_)); !r) return r.error();
+    }
+    if (!have_table) {
+      auto r = c.exec("CREATE TABLE IF NOT EXISTS " + canary_table(schema_) +
+                      " (agent_id text NOT NULL, probe text NOT NULL, seq bigint NOT NULL,"
+                      " written_at timestamp(6) NOT NULL, PRIMARY KEY (agent_id, probe))");
+      if (!r) return r.error();
+    }
+    return c.prepare(kWriteStatement,
+                     "INSERT INTO " + canary_table(schema_) +
+                         " AS c (agent_id, probe, seq, written_at) VALUES ($1, $2, 1, now())"
+                         " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = c.seq + 1, written_at = now()"
+                         " RETURNING c.seq, pg_current_wal_insert_lsn()::text",
+                     2);
+  }
+
+  LazyConnection conn_;
+  std::string schema_;
+  std::vector<std::string> params_;
+};
+
+class PgReader final : public CanaryReader {
+ public:
+  PgReader(ConnectOptions options, std::string schema, std::string agent_id, std::string probe)
+      : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(probe)} {}
+
+  Result<CanaryPoll> poll(std::stop_token stop) override {
+    auto conn = conn_.get(stop, [this](Connection&) {
+      prepared_ = false;  // statements live and die with their session
+      return ok_status();
+    });
+    if (!conn) return conn.error();
+    if (!prepared_) {
+      Status s = conn.value()->prepare(
+          kPollStatement,
+          "SELECT (SELECT seq FROM " + canary_table(schema_) + " WHERE agent_id = $1 AND probe = $2),"
+          " pg_last_wal_replay_lsn()::text",
+          2);
+      // The table may not have replicated yet: the target answered, it just has no canary.
+      if (!s && s.error().code == kUndefinedTable) return CanaryPoll{};
+      if (!s) return s.error();
+      prepared_ = true;
+    }
+    auto rows = conn.value()->exec_prepared(kPollStatement, params_);
+    if (!rows) return rows.error();
+    auto lsn = rows->get(0, 1);
+    return CanaryPoll{parse_int(rows->get(0, 0)), lsn ? parse_lsn(*lsn) : std::nullopt};
+  }
+
+ private:
+  LazyConnection conn_;
+  std::string schema_;
+  std::vector<std::string> params_;
+  bool prepared_ = false;
+};
+
+}  // namespace
+
+ConnectOptions connect_options(const DsnConfig& dsn, const ProbeConfig& probe) {
+  return ConnectOptions{dsn.dsn, dsn.password, probe.connect_timeout, probe.query_timeout};
+}
+
+PostgresBackend::PostgresBackend(const ProbeConfig& probe, std::string agent_id)
+    : probe_(probe), agent_id_(std::move(agent_id)) {}
+
+std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
+  return std::make_unique<PgWriter>(connect_options(probe_.primary, probe_), probe_.schema, agent_id_, probe_.name);
+}
+
+std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target) {
+  return std::make_unique<PgReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name);
+}
+
+}  // namespace ghostwatch::pg

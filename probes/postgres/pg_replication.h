@@ -1,0 +1,27 @@
+// The canary protocol on PostgreSQL (libpq). The writer upserts the (agent, probe) row on the
+// primary and returns the WAL insert position; a reader selects the row and the replica's
+// replay position with one prepared statement per poll.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "probes/canary_backend.h"
+#include "probes/postgres/pg_connection.h"
+
+namespace ghostwatch::pg {
+
+class PostgresBackend final : public CanaryBackend {
+ public:
+  PostgresBackend(const ProbeConfig& probe, std::string agent_id);
+  std::unique_ptr<CanaryWriter> writer() override;
+  std::unique_ptr<CanaryReader> reader(const TargetConfig& target) override;
+
+ private:
+  ProbeConfig probe_;
+  std::string agent_id_;
+};
+
+ConnectOptions connect_options(const DsnConfig& dsn, const ProbeConfig& probe);
+
+}  // namespace ghostwatch::pg

@@ -1,0 +1,166 @@
+#include "probes/replication_probe.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "common/backoff.h"
+#include "common/interruptible.h"
+#include "common/log.h"
+#include "probes/visibility_tracker.h"
+
+namespace ghostwatch {
+namespace {
+
+constexpr auto kMonitorTick = std::chrono::milliseconds(50);
+constexpr auto kMaxBackoff = std::chrono::seconds(5);
+
+MonoTime steady_now() { return std::chrono::steady_clock::now(); }
+
+// Logs a component's failures once per outage and its recovery, not every failed attempt.
+class HealthLog {
+ public:
+  explicit HealthLog(std::string what) : what_(std::move(what)) {}
+  void failed(const std::string& error) {
+    if (healthy_) log::warn(what_ + ": " + error);
+    else log::debug(what_ + ": " + error);
+    healthy_ = false;
+  }
+  void succeeded() {
+    if (!healthy_) log::info(what_ + ": recovered");
+    healthy_ = true;
+  }
+
+ private:
+  std::string what_;
+  bool healthy_ = true;
+};
+
+}  // namespace
+
+struct ReplicationProbe::Target {
+  std::string name;
+  std::unique_ptr<CanaryReader> reader;
+  std::shared_ptr<TargetSink> sink;
+  VisibilityTracker tracker;
+};
+
+ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
+                                   const Clock& clock)
+    : config_(config), clock_(clock), sink_(sink.probe(config.name, to_string(config.kind))),
+      writer_(backend.writer()) {
+  for (const TargetConfig& t : config.targets) {
+    targets_.push_back(std::unique_ptr<Target>(
+        new Target{t.name, backend.reader(t), sink_->target(t.name), VisibilityTracker(config.timeout)}));
+  }
+}
+
+ReplicationProbe::~ReplicationProbe() = default;
+
+void ReplicationProbe::run(std::stop_token stop) { run_threads(stop, RunOnceLimits{}, /*once=*/false); }
+
+void ReplicationProbe::run_once(const RunOnceLimits& limits, std::stop_token stop) {
+  run_threads(stop, limits, /*once=*/true);
+}
+
+void ReplicationProbe::run_threads(std::stop_token outer, const RunOnceLimits& limits, bool once) {
+  std::stop_source inner;
+  std::stop_callback forward(outer, [&inner] { inner.request_stop(); });
+  writing_done_ = false;
+  {
+    std::vector<std::jthread> threads;
+    for (auto& t : targets_) {
+      threads.emplace_back([this, &t, tok = inner.get_token()] { read_loop(tok, *t); });
+    }
+    threads.emplace_back([this, limits, tok = inner.get_token()] { write_loop(tok, limits); });
+    while (!inner.stop_requested()) {
+      monitor_tick();
+      if (once && writing_done_ && all_resolved()) break;
+      sleep_for(inner.get_token(), kMonitorTick);
+    }
+    inner.request_stop();
+  }  // joins every thread
+  monitor_tick();
+}
+
+void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
+  Backoff backoff(std::max<Duration>(config_.interval, 100ms), kMaxBackoff);
+  HealthLog health("probe " + config_.name + ": canary write on the primary");
+  const MonoTime start = steady_now();
+  MonoTime next = start;
+  int attempts = 0;
+  while (!stop.stop_requested()) {
+    if (limits.canaries > 0 && attempts >= limits.canaries) break;
+    if (limits.duration > Duration(0) && steady_now() - start >= limits.duration) break;
+    const MonoTime t0 = clock_.now();
+    Result<CanaryAck> ack = writer_->write(stop);
+    const MonoTime t_ack = clock_.now();
+    if (stop.stop_requested()) break;
+    ++attempts;
+    next += config_.interval;
+    if (ack) {
+      sink_->canary_written(true, t_ack - t0, "");
+      if (ack->position) primary_position_ = *ack->position;
+      for (auto& t : targets_) {
+        if (auto sample = t->tracker.acked(ack->seq, t_ack)) t->sink->visible(*sample);
+      }
+      health.succeeded();
+      backoff.reset();
+      if (next < steady_now()) next = steady_now();  // late: skip missed slots, do not burst
+    } else {
+      sink_->canary_written(false, t_ack - t0, ack.error().message);
+      health.failed(ack.error().message);
+      next = std::max(next, steady_now() + backoff.next());
+    }
+    sleep_until(stop, next);
+  }
+  writing_done_ = true;
+}
+
+void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
+  Backoff backoff(std::max<Duration>(config_.poll_interval, 100ms), kMaxBackoff);
+  HealthLog health("probe " + config_.name + ": target " + t.name);
+  while (!stop.stop_requested()) {
+    const MonoTime scheduled = steady_now();
+    const MonoTime sent = clock_.now();
+    Result<CanaryPoll> poll = t.reader->poll(stop);
+    const MonoTime recv = clock_.now();
+    if (stop.stop_requested()) break;
+    MonoTime next = scheduled + config_.poll_interval;
+    if (poll) {
+      for (const VisibilitySample& s : t.tracker.polled(poll->seq, sent, recv)) t.sink->visible(s);
+      t.sink->polled(true, "");
+      const uint64_t primary = primary_position_.load();
+      std::optional<uint64_t> behind;
+      if (primary != 0 && poll->position) behind = primary > *poll->position ? primary - *poll->position : 0;
+      t.sink->position_lag_bytes(behind);
+      health.succeeded();
+      backoff.reset();
+    } else {
+      t.sink->polled(false, poll.error().message);
+      health.failed(poll.error().message);
+      next = steady_now() + backoff.next();
+    }
+    sleep_until(stop, next);
+  }
+}
+
+void ReplicationProbe::monitor_tick() {
+  const MonoTime now = clock_.now();
+  for (auto& t : targets_) {
+    if (const int expired = t->tracker.expire(now)) t->sink->timed_out(expired);
+    t->sink->pending(t->tracker.pending(now));
+  }
+}
+
+bool ReplicationProbe::all_resolved() const {
+  return std::all_of(targets_.begin(), targets_.end(), [](const auto& t) { return t->tracker.outstanding() == 0; });
+}
+
+const char* to_string(ProbeKind kind) {
+  switch (kind) {
+    case ProbeKind::postgres: return "postgres";
+  }
+  return "unknown";
+}
+
+}  // namespace ghostwatch

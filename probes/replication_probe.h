@@ -1,0 +1,59 @@
+// ReplicationProbe: DESIGN.md §1-2 for any backend. One writer thread bumps the canary on the
+// primary every `interval`; one reader thread per target polls it every `poll_interval`; a
+// monitor thread expires timeouts and refreshes the pending gauges. A target that is slow or
+// down stalls only its own reader: the writer and the other readers share nothing with it but
+// the trackers, whose critical sections are tiny.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "exporters/sink.h"
+#include "probes/canary_backend.h"
+#include "probes/probe_config.h"
+
+namespace ghostwatch {
+
+// Limits for a one-shot run: stop writing after `canaries` writes or after `duration`,
+// whichever comes first (0 = no limit), then wait until every canary is seen or timed out.
+struct RunOnceLimits {
+  int canaries = 0;
+  Duration duration{0};
+};
+
+class ReplicationProbe {
+ public:
+  ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink, const Clock& clock);
+  ~ReplicationProbe();
+  ReplicationProbe(const ReplicationProbe&) = delete;
+  ReplicationProbe& operator=(const ReplicationProbe&) = delete;
+
+  const std::string& name() const { return config_.name; }
+
+  // Runs until `stop` is requested.
+  void run(std::stop_token stop);
+  // Runs until the limits are reached and all canaries are resolved, or `stop` is requested.
+  void run_once(const RunOnceLimits& limits, std::stop_token stop);
+
+ private:
+  struct Target;
+  void write_loop(std::stop_token stop, RunOnceLimits limits);
+  void read_loop(std::stop_token stop, Target& target);
+  void monitor_tick();
+  bool all_resolved() const;
+  void run_threads(std::stop_token outer, const RunOnceLimits& limits, bool once);
+
+  const ProbeConfig config_;
+  const Clock& clock_;
+  std::shared_ptr<ProbeSink> sink_;
+  std::unique_ptr<CanaryWriter> writer_;
+  std::vector<std::unique_ptr<Target>> targets_;
+  std::atomic<uint64_t> primary_position_{0};  // 0: unknown
+  std::atomic<bool> writing_done_{false};
+};
+
+}  // namespace ghostwatch

@@ -1,0 +1,73 @@
+#include "probes/visibility_tracker.h"
+
+#include <algorithm>
+
+namespace ghostwatch {
+
+VisibilityTracker::VisibilityTracker(Duration timeout, std::size_t max_outstanding)
+    : timeout_(timeout), max_outstanding_(std::max<std::size_t>(1, max_outstanding)) {}
+
+std::optional<VisibilitySample> VisibilityTracker::acked(int64_t seq, MonoTime t_ack) {
+  std::lock_guard lock(mu_);
+  if (max_seen_ && seq <= *max_seen_) return VisibilitySample{seq, Duration(0), Duration(0)};
+  if (entries_.size() >= max_outstanding_) {
+    if (!dropped_oldest_ack_) dropped_oldest_ack_ = entries_.front().t_ack;
+    dropped_upto_seq_ = entries_.front().seq;
+    if (timed_out_ > 0) --timed_out_;
+    entries_.pop_front();
+  }
+  entries_.push_back({seq, t_ack});
+  return std::nullopt;
+}
+
+std::vector<VisibilitySample> VisibilityTracker::polled(std::optional<int64_t> seen, MonoTime sent,
+                                                        MonoTime recv) {
+  std::lock_guard lock(mu_);
+  std::vector<VisibilitySample> samples;
+  const std::optional<MonoTime> previous_sent = last_poll_sent_;
+  last_poll_sent_ = sent;
+  if (!seen) return samples;
+  if (!max_seen_ || *seen > *max_seen_) max_seen_ = seen;
+  for (std::size_t i = timed_out_; i < entries_.size() && entries_[i].seq <= *seen; ++i) {
+    const Entry& e = entries_[i];
+    const Duration lag = std::max(Duration(0), recv - e.t_ack);
+    const MonoTime lower = previous_sent ? std::max(e.t_ack, *previous_sent) : e.t_ack;
+    const Duration window = std::clamp(recv - lower, Duration(0), lag);
+    samples.push_back({e.seq, lag, window});
+  }
+  forget_seen_locked(*seen);
+  return samples;
+}
+
+void VisibilityTracker::forget_seen_locked(int64_t seen) {
+  while (!entries_.empty() && entries_.front().seq <= seen) {
+    if (timed_out_ > 0) --timed_out_;
+    entries_.pop_front();
+  }
+  if (dropped_oldest_ack_ && seen >= dropped_upto_seq_) dropped_oldest_ack_.reset();
+}
+
+int VisibilityTracker::expire(MonoTime now) {
+  std::lock_guard lock(mu_);
+  int expired = 0;
+  while (timed_out_ < entries_.size() && now - entries_[timed_out_].t_ack > timeout_) {
+    ++timed_out_;
+    ++expired;
+  }
+  return expired;
+}
+
+Duration VisibilityTracker::pending(MonoTime now) const {
+  std::lock_guard lock(mu_);
+  std::optional<MonoTime> oldest = dropped_oldest_ack_;
+  if (!entries_.empty() && (!oldest || entries_.front().t_ack < *oldest)) oldest = entries_.front().t_ack;
+  if (!oldest) return Duration(0);
+  return std::max(Duration(0), now - *oldest);
+}
+
+std::size_t VisibilityTracker::outstanding() const {
+  std::lock_guard lock(mu_);
+  return entries_.size() - timed_out_;
+}
+
+}  // namespace ghostwatch

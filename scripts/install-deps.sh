@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of ghostwatch with apt-get.
+# Idempotent: packages already present are skipped without touching apt's lists.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config git
+  libpq-dev prometheus-cpp-dev libboost-program-options-dev libyaml-cpp-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev zlib1g-dev
+  # sandbox and integration tests
+  postgresql-15 postgresql-client-15 prometheus curl procps util-linux
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# The prometheus package would start a system-wide server on :9090; policy-rc.d keeps
+# package installs from starting any service, so only the sandbox runs servers.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod +x "$policy"
+  created_policy=1
+fi
+trap '[ $created_policy -eq 1 ] && $SUDO rm -f "$policy"' EXIT
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
