@@ -99,7 +99,7 @@ PrometheusSink::PrometheusSink()
     : registry_(std::make_shared<prometheus::Registry>()),
       families_{
           BuildCounter()
-              .Name("ghostwatch_canary_writes")
+              .Name("ghostwatch_canary_writes_total")
               .Help("Canary writes on the primary, by result (ok or error).")
               .Register(*registry_),
           BuildHistogram()
@@ -117,7 +117,7 @@ PrometheusSink::PrometheusSink()
                     "up. Grows in real time while replication is stopped.")
               .Register(*registry_),
           BuildCounter()
-              .Name("ghostwatch_visibility_timeouts")
+              .Name("ghostwatch_visibility_timeouts_total")
               .Help("Canaries not seen on the target within the probe's timeout.")
               .Register(*registry_),
           BuildGauge()
@@ -125,11 +125,11 @@ PrometheusSink::PrometheusSink()
               .Help("1 when the last poll of the target succeeded, 0 when it failed.")
               .Register(*registry_),
           BuildCounter()
-              .Name("ghostwatch_poll_errors")
+              .Name("ghostwatch_poll_errors_total")
               .Help("Polls of the target that failed (connection or query error, or timeout).")
               .Register(*registry_),
           BuildCounter()
-              .Name("ghostwatch_polls")
+              .Name("ghostwatch_polls_total")
               .Help("Polls of the target, successful or not.")
               .Register(*registry_),
           BuildGauge()

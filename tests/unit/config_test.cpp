@@ -1,0 +1,200 @@
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "common/redact.h"
+
+namespace ghostwatch {
+namespace {
+
+const char* kValid = R"(agent:
+  id: demo
+  listen: 127.0.0.1:9739
+probes:
+  - name: pg
+    kind: postgres
+    primary: "host=127.0.0.1 port=5432 dbname=app user=ghostwatch"
+    targets:
+      - name: replica-1
+        dsn: "host=127.0.0.1 port=5433 dbname=app user=ghostwatch"
+    interval: 1s
+    poll_interval: 10ms
+    timeout: 60s
+)";
+
+// Replaces the first occurrence of `from` in the valid config.
+std::string valid_with(const std::string& from, const std::string& to) {
+  std::string text = kValid;
+  const auto pos = text.find(from);
+  EXPECT_NE(pos, std::string::npos) << from;
+  return text.replace(pos, from.size(), to);
+}
+
+// The error message of parsing `text`, or "" when it parses.
+std::string error_of(const std::string& text) {
+  try {
+    parse_config(text, "cfg.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, ValidConfigParsesWithDefaults) {
+  Config c = parse_config(kValid, "cfg.yaml");
+  EXPECT_EQ(c.agent.id, "demo");
+  ASSERT_EQ(c.probes.size(), 1u);
+  const ProbeConfig& p = c.probes[0];
+  EXPECT_EQ(p.name, "pg");
+  EXPECT_EQ(p.schema, "ghostwatch");
+  EXPECT_EQ(p.interval, std::chrono::seconds(1));
+  EXPECT_EQ(p.poll_interval, std::chrono::milliseconds(10));
+  EXPECT_EQ(p.timeout, std::chrono::seconds(60));
+  EXPECT_EQ(p.connect_timeout, std::chrono::seconds(5));
+  ASSERT_EQ(p.targets.size(), 1u);
+  EXPECT_EQ(p.targets[0].name, "replica-1");
+}
+
+TEST(Config, AgentIdDefaultsToHostName) {
+  Config c = parse_config(valid_with("  id: demo\n", ""), "cfg.yaml");
+  EXPECT_FALSE(c.agent.id.empty());
+  EXPECT_NE(c.agent.id, "demo");
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndKey) {
+  EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
+            "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
+            "targets, schema, interval, poll_interval, timeout, connect_timeout, query_timeout)");
+  EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
+            std::string::npos);
+}
+
+TEST(Config, BadDurationNamesKey) {
+  EXPECT_EQ(error_of(valid_with("interval: 1s", "interval: 5x")),
+            "cfg.yaml:11:15: probes[0].interval: bad duration '5x' (use a number and a unit: 250us, 5ms, 1s, 2m, 1h)");
+  EXPECT_NE(error_of(valid_with("timeout: 60s", "timeout: 60")).find("probes[0].timeout: bad duration '60'"),
+            std::string::npos);
+}
+
+TEST(Config, DurationsBelowMinimumAreRejected) {
+  EXPECT_NE(error_of(valid_with("interval: 1s", "interval: 5ms")).find("probes[0].interval: 5ms is below the minimum of 10ms"),
+            std::string::npos);
+  EXPECT_NE(error_of(valid_with("poll_interval: 10ms", "poll_interval: 500us")).find("minimum of 1ms"),
+            std::string::npos);
+}
+
+TEST(Config, WrongTypesAreRejected) {
+  EXPECT_NE(error_of(valid_with("interval: 1s", "interval: [1s]")).find("cfg.yaml:11:15: probes[0].interval: expected a duration"),
+            std::string::npos);
+  EXPECT_NE(error_of("probes:\n  - name: pg\n    kind: postgres\n    primary: x\n    targets: replica-1\n")
+                .find("cfg.yaml:5:14: probes[0].targets: expected a list"),
+            std::string::npos);
+  EXPECT_NE(error_of("probes: {a: 1}\n").find("cfg.yaml:1:9: probes: expected a list"), std::string::npos);
+  EXPECT_NE(error_of(valid_with("name: pg", "name: {x: 1}")).find("probes[0].name: expected a string"),
+            std::string::npos);
+}
+
+TEST(Config, MissingFieldsAreNamed) {
+  EXPECT_NE(error_of(valid_with("    primary: \"host=127.0.0.1 port=5432 dbname=app user=ghostwatch\"\n", ""))
+                .find("cfg.yaml:5:5: probes[0]: missing required key 'primary'"),
+            std::string::npos);
+  EXPECT_NE(error_of(valid_with("        dsn: \"host=127.0.0.1 port=5433 dbname=app user=ghostwatch\"\n", ""))
+                .find("probes[0].targets[0]: missing required key 'dsn'"),
+            std::string::npos);
+  EXPECT_NE(error_of("agent: {id: x}\n").find("missing required key 'probes'"), std::string::npos);
+}
+
+TEST(Config, UnknownKindAndBadNames) {
+  EXPECT_NE(error_of(valid_with("kind: postgres", "kind: oracle")).find("probes[0].kind: unknown probe kind 'oracle'"),
+            std::string::npos);
+  EXPECT_NE(error_of(valid_with("name: replica-1", "name: \"bad name\"")).find("probes[0].targets[0].name: name 'bad name'"),
+            std::string::npos);
+}
+
+TEST(Config, DuplicateNamesAreRejected) {
+  std::string twice = valid_with("    targets:\n", "    targets:\n      - name: replica-1\n        dsn: x\n");
+  EXPECT_NE(error_of(twice).find("duplicate target name 'replica-1'"), std::string::npos);
+}
+
+TEST(Config, BadListenAndLogLevel) {
+  EXPECT_NE(error_of(valid_with("127.0.0.1:9739", "localhost")).find("agent.listen: expected host:port"),
+            std::string::npos);
+  EXPECT_NE(error_of(valid_with("127.0.0.1:9739", "127.0.0.1:99999")).find("agent.listen"), std::string::npos);
+  EXPECT_NE(error_of(valid_with("  id: demo\n", "  id: demo\n  log_level: loud\n")).find("agent.log_level"),
+            std::string::npos);
+}
+
+TEST(Config, SyntaxErrorHasLine) {
+  EXPECT_NE(error_of("probes:\n  - name: [unclosed\n").find("cfg.yaml:"), std::string::npos);
+  EXPECT_NE(error_of("").find("the config is empty"), std::string::npos);
+}
+
+TEST(Config, ExpandsEnvironmentVariablesAndRegistersSecrets) {
+  setenv("GW_TEST_PW", "env-secret-123", 1);
+  Config c = parse_config(valid_with("user=ghostwatch\"", "user=ghostwatch password=${GW_TEST_PW}\""), "cfg.yaml");
+  EXPECT_EQ(c.probes[0].primary.dsn, "host=127.0.0.1 port=5432 dbname=app user=ghostwatch password=env-secret-123");
+  EXPECT_EQ(scrub("login failed: env-secret-123"), "login failed: ***");
+  EXPECT_EQ(render_config(c).find("env-secret-123"), std::string::npos);
+}
+
+TEST(Config, UnsetEnvironmentVariableIsAnError) {
+  unsetenv("GW_TEST_UNSET");
+  EXPECT_NE(error_of(valid_with("user=ghostwatch\"", "password=${GW_TEST_UNSET}\""))
+                .find("probes[0].primary: environment variable GW_TEST_UNSET is not set"),
+            std::string::npos);
+}
+
+TEST(Config, PasswordFileIsReadAndNeverRendered) {
+  const auto path = std::filesystem::temp_directory_path() / "ghostwatch-test-password";
+  std::ofstream(path) << "file-secret-456\n";
+  Config c = parse_config(valid_with("dsn: \"host=127.0.0.1 port=5433 dbname=app user=ghostwatch\"",
+                                     "dsn: \"host=127.0.0.1 port=5433\"\n        password_file: " + path.string()),
+                          "cfg.yaml");
+  ASSERT_TRUE(c.probes[0].targets[0].dsn.password);
+  EXPECT_EQ(*c.probes[0].targets[0].dsn.password, "file-secret-456");
+  const std::string rendered = render_config(c);
+  EXPECT_EQ(rendered.find("file-secret-456"), std::string::npos);
+  EXPECT_NE(rendered.find("password_file: " + path.string()), std::string::npos);
+  std::filesystem::remove(path);
+  EXPECT_NE(error_of(valid_with("dsn: \"host=127.0.0.1 port=5433 dbname=app user=ghostwatch\"",
+                                "dsn: x\n        password_file: /nonexistent/pw"))
+                .find("probes[0].targets[0].password_file: cannot read password file '/nonexistent/pw'"),
+            std::string::npos);
+}
+
+TEST(Config, PrimaryMayBeAMappingWithPasswordFile) {
+  const auto path = std::filesystem::temp_directory_path() / "ghostwatch-test-password2";
+  std::ofstream(path) << "primary-secret\n";
+  Config c = parse_config(
+      valid_with("primary: \"host=127.0.0.1 port=5432 dbname=app user=ghostwatch\"",
+                 "primary:\n      dsn: \"host=127.0.0.1\"\n      password_file: " + path.string()),
+      "cfg.yaml");
+  EXPECT_EQ(c.probes[0].primary.password, "primary-secret");
+  std::filesystem::remove(path);
+}
+
+TEST(Config, RenderedConfigRedactsAndReparses) {
+  Config c = parse_config(valid_with("user=ghostwatch\"", "user=ghostwatch password=inline-pw\""), "cfg.yaml");
+  const std::string rendered = render_config(c);
+  EXPECT_EQ(rendered.find("inline-pw"), std::string::npos);
+  EXPECT_NE(rendered.find("password=***"), std::string::npos);
+  Config again = parse_config(rendered, "rendered.yaml");
+  EXPECT_EQ(again.probes[0].timeout, c.probes[0].timeout);
+  EXPECT_EQ(again.probes[0].targets[0].name, "replica-1");
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  try {
+    load_config("/nonexistent/ghostwatch.yaml");
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "/nonexistent/ghostwatch.yaml: cannot open the config file");
+  }
+}
+
+}  // namespace
+}  // namespace ghostwatch

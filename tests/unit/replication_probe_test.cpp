@@ -1,0 +1,181 @@
+// The replication probe's threads and timing against an in-memory fake backend: a "primary"
+// that records commit times and "replicas" that show a seq only `lag` after its commit.
+#include "probes/replication_probe.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <thread>
+#include <mutex>
+
+#include "common/interruptible.h"
+#include "exporters/report.h"
+
+namespace ghostwatch {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct FakePrimary {
+  std::mutex mu;
+  int64_t seq = 0;
+  std::deque<std::pair<int64_t, MonoTime>> commits;
+
+  int64_t commit() {
+    std::lock_guard lock(mu);
+    commits.emplace_back(++seq, std::chrono::steady_clock::now());
+    return seq;
+  }
+  std::optional<int64_t> visible_with_lag(Duration lag) {
+    std::lock_guard lock(mu);
+    std::optional<int64_t> seen;
+    const MonoTime now = std::chrono::steady_clock::now();
+    for (auto& [s, t] : commits) {
+      if (t + lag <= now) seen = s;
+    }
+    return seen;
+  }
+};
+
+enum class Behaviour { healthy, failing, blocking };
+
+struct FakeTarget {
+  Duration lag{0};
+  Behaviour behaviour = Behaviour::healthy;
+};
+
+class FakeBackend final : public CanaryBackend {
+ public:
+  FakeBackend(FakePrimary& primary, std::map<std::string, FakeTarget> targets)
+      : primary_(primary), targets_(std::move(targets)) {}
+
+  std::unique_ptr<CanaryWriter> writer() override { return std::make_unique<Writer>(primary_); }
+  std::unique_ptr<CanaryReader> reader(const TargetConfig& t) override {
+    return std::make_unique<Reader>(primary_, targets_.at(t.name));
+  }
+
+ private:
+  struct Writer final : CanaryWriter {
+    explicit Writer(FakePrimary& p) : p(p) {}
+    Result<CanaryAck> write(std::stop_token) override { return CanaryAck{p.commit(), std::nullopt}; }
+    FakePrimary& p;
+  };
+  struct Reader final : CanaryReader {
+    Reader(FakePrimary& p, FakeTarget t) : p(p), t(t) {}
+    Result<CanaryPoll> poll(std::stop_token stop) override {
+      if (t.behaviour == Behaviour::failing) return Error{"connection refused"};
+      if (t.behaviour == Behaviour::blocking) {
+        sleep_for(stop, milliseconds(1500));
+        return Error{"query timed out"};
+      }
+      return CanaryPoll{p.visible_with_lag(t.lag), std::nullopt};
+    }
+    FakePrimary& p;
+    FakeTarget t;
+  };
+  FakePrimary& primary_;
+  std::map<std::string, FakeTarget> targets_;
+};
+
+ProbeConfig probe_config(std::vector<std::string> targets) {
+  ProbeConfig c;
+  c.name = "fake";
+  c.interval = milliseconds(20);
+  c.poll_interval = milliseconds(1);
+  c.timeout = milliseconds(2000);
+  for (auto& t : targets) c.targets.push_back({t, {}});
+  return c;
+}
+
+const TargetSummary& target(const std::vector<ProbeSummary>& s, const std::string& name) {
+  for (const auto& t : s.at(0).targets) {
+    if (t.name == name) return t;
+  }
+  throw std::runtime_error("no target " + name);
+}
+
+TEST(ReplicationProbe, MeasuresEachTargetsLag) {
+  FakePrimary primary;
+  FakeBackend backend(primary, {{"fast", {milliseconds(0)}}, {"slow", {milliseconds(30)}}});
+  ReportSink report;
+  SteadyClock clock;
+  ReplicationProbe probe(probe_config({"fast", "slow"}), backend, report, clock);
+  probe.run_once({5, Duration(0)}, std::stop_token());
+  const auto s = report.summarize();
+  EXPECT_EQ(s[0].writes_ok, 5);
+  EXPECT_EQ(target(s, "fast").samples, 5);
+  EXPECT_EQ(target(s, "slow").samples, 5);
+  // A canary cannot be seen before it is visible: the lag is bounded below by the replica's delay.
+  EXPECT_GE(target(s, "slow").p50, 0.030);
+  EXPECT_LT(target(s, "fast").p50, target(s, "slow").p50);
+  EXPECT_EQ(report_exit_code(s), 0);
+}
+
+TEST(ReplicationProbe, FailingTargetCountsErrorsAndOthersAreMeasured) {
+  FakePrimary primary;
+  FakeBackend backend(primary, {{"ok", {milliseconds(0)}}, {"down", {Duration(0), Behaviour::failing}}});
+  ReportSink report;
+  SteadyClock clock;
+  ProbeConfig config = probe_config({"ok", "down"});
+  config.timeout = milliseconds(200);
+  ReplicationProbe probe(config, backend, report, clock);
+  probe.run_once({5, Duration(0)}, std::stop_token());
+  const auto s = report.summarize();
+  EXPECT_EQ(target(s, "ok").samples, 5);
+  EXPECT_TRUE(target(s, "ok").reachable);
+  EXPECT_GT(target(s, "down").errors, 0);
+  EXPECT_FALSE(target(s, "down").reachable);
+  EXPECT_EQ(target(s, "down").timeouts, 5);
+  EXPECT_EQ(target(s, "down").last_error, "connection refused");
+  EXPECT_EQ(report_exit_code(s), 1);
+}
+
+TEST(ReplicationProbe, BlockedTargetDoesNotDelayTheWriterOrOtherTargets) {
+  FakePrimary primary;
+  FakeBackend backend(primary, {{"ok", {milliseconds(0)}}, {"stuck", {Duration(0), Behaviour::blocking}}});
+  ReportSink report;
+  SteadyClock clock;
+  ProbeConfig config = probe_config({"ok", "stuck"});
+  config.timeout = milliseconds(300);
+  ReplicationProbe probe(config, backend, report, clock);
+  probe.run_once({10, Duration(0)}, std::stop_token());
+  const auto s = report.summarize();
+  EXPECT_EQ(s[0].writes_ok, 10);
+  EXPECT_EQ(target(s, "ok").samples, 10);
+  // Had the healthy target waited for the stuck one, its lags would include a 1.5 s poll.
+  EXPECT_LT(target(s, "ok").max, 1.0);
+  EXPECT_EQ(target(s, "stuck").samples, 0);
+  EXPECT_EQ(target(s, "stuck").timeouts, 10);
+}
+
+TEST(ReplicationProbe, StopEndsRunEvenWithABlockedTarget) {
+  FakePrimary primary;
+  FakeBackend backend(primary, {{"stuck", {Duration(0), Behaviour::blocking}}});
+  ReportSink report;
+  SteadyClock clock;
+  ReplicationProbe probe(probe_config({"stuck"}), backend, report, clock);
+  std::stop_source stop;
+  std::jthread runner([&] { probe.run(stop.get_token()); });
+  sleep_for(std::stop_token(), milliseconds(100));
+  stop.request_stop();
+  runner.join();  // would hang here if a loop ignored the stop
+  EXPECT_GT(report.summarize()[0].writes_ok, 0);
+}
+
+TEST(ReplicationProbe, DurationLimitStopsWriting) {
+  FakePrimary primary;
+  FakeBackend backend(primary, {{"ok", {milliseconds(0)}}});
+  ReportSink report;
+  SteadyClock clock;
+  ReplicationProbe probe(probe_config({"ok"}), backend, report, clock);
+  probe.run_once({0, milliseconds(200)}, std::stop_token());
+  const auto s = report.summarize();
+  // 200 ms at one canary per 20 ms: about 10, never unbounded.
+  EXPECT_GE(s[0].writes_ok, 2);
+  EXPECT_LE(s[0].writes_ok, 11);
+  EXPECT_EQ(target(s, "ok").samples, s[0].writes_ok);
+}
+
+}  // namespace
+}  // namespace ghostwatch

@@ -1,0 +1,83 @@
+#include "exporters/report.h"
+
+#include <gtest/gtest.h>
+
+namespace ghostwatch {
+namespace {
+
+using std::chrono::milliseconds;
+
+VisibilitySample sample(int ms, int res_ms = 1) { return {1, milliseconds(ms), milliseconds(res_ms)}; }
+
+TEST(Report, SummarizesPercentilesAndCounts) {
+  ReportSink report;
+  auto probe = report.probe("pg", "postgres");
+  auto t = probe->target("replica-1");
+  probe->canary_written(true, milliseconds(2), "");
+  for (int ms : {10, 20, 30, 40}) t->visible(sample(ms, 4));
+  t->polled(true, "");
+  t->timed_out(2);
+  const auto s = report.summarize();
+  ASSERT_EQ(s.size(), 1u);
+  const TargetSummary& ts = s[0].targets.at(0);
+  EXPECT_EQ(ts.samples, 4);
+  EXPECT_DOUBLE_EQ(ts.p50, 0.025);
+  EXPECT_DOUBLE_EQ(ts.max, 0.040);
+  EXPECT_EQ(ts.timeouts, 2);
+  EXPECT_DOUBLE_EQ(ts.resolution, 0.004);
+  EXPECT_EQ(report_exit_code(s), 1);  // a timeout is a problem
+}
+
+TEST(Report, ExitCodeRules) {
+  ReportSink ok;
+  auto p = ok.probe("pg", "postgres");
+  auto t = p->target("r");
+  p->canary_written(true, milliseconds(1), "");
+  t->visible(sample(5));
+  t->polled(true, "");
+  EXPECT_EQ(report_exit_code(ok.summarize()), 0);
+  t->polled(false, "connection refused");  // the last poll failed: unreachable now
+  EXPECT_EQ(report_exit_code(ok.summarize()), 1);
+
+  ReportSink nothing_written;
+  auto p2 = nothing_written.probe("pg", "postgres");
+  auto t2 = p2->target("r");
+  p2->canary_written(false, milliseconds(1), "primary down");
+  t2->polled(true, "");
+  EXPECT_EQ(report_exit_code(nothing_written.summarize()), 1);
+}
+
+TEST(Report, JsonHasTheDocumentedShape) {
+  ReportSink report;
+  auto probe = report.probe("pg", "postgres");
+  auto t = probe->target("replica-1");
+  probe->canary_written(true, milliseconds(1), "");
+  t->visible(sample(4, 11));
+  t->polled(true, "");
+  const auto j = report_json(report.summarize());
+  const auto& jt = j.at("probes").at(0).at("targets").at(0);
+  EXPECT_EQ(j["probes"][0]["name"], "pg");
+  EXPECT_EQ(j["probes"][0]["kind"], "postgres");
+  EXPECT_EQ(jt["name"], "replica-1");
+  EXPECT_EQ(jt["samples"], 1);
+  EXPECT_DOUBLE_EQ(jt["p50_seconds"].get<double>(), 0.004);
+  for (const char* key : {"p90_seconds", "p99_seconds", "max_seconds", "timeouts", "errors", "resolution_seconds"}) {
+    EXPECT_TRUE(jt.contains(key)) << key;
+  }
+  EXPECT_DOUBLE_EQ(jt["resolution_seconds"].get<double>(), 0.011);
+}
+
+TEST(Report, TableMarksUnreachableTargets) {
+  ReportSink report;
+  auto probe = report.probe("pg", "postgres");
+  auto t = probe->target("replica-9");
+  probe->canary_written(true, milliseconds(1), "");
+  t->polled(false, "connection refused");
+  const std::string table = report_table(report.summarize());
+  EXPECT_NE(table.find("replica-9"), std::string::npos);
+  EXPECT_NE(table.find("UNREACHABLE"), std::string::npos);
+  EXPECT_NE(table.find("connection refused"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ghostwatch
