@@ -1,6 +1,13 @@
 #include "exporters/prometheus_sink.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <mutex>
+#include <thread>
 
 namespace ghostwatch {
 namespace {
@@ -155,7 +162,42 @@ std::shared_ptr<ProbeSink> PrometheusSink::probe(const std::string& name, const 
 
 void PrometheusSink::serve(const std::string& listen) {
   exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
+  listen_ = listen;
   exposer_->RegisterCollectable(registry_);
+}
+
+PrometheusSink::~PrometheusSink() { stop_serving(); }
+
+namespace {
+// Opens and closes one TCP connection to host:port without blocking.
+void poke(const in_addr& host, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr = host;
+  (void)connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  close(fd);
+}
+}  // namespace
+
+void PrometheusSink::stop_serving() {
+  if (!exposer_) return;
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  // The configured IPv4 address, or loopback for a wildcard, a name or IPv6.
+  in_addr host{htonl(INADDR_LOOPBACK)};
+  const std::string h = listen_.substr(0, listen_.rfind(':'));
+  if (inet_pton(AF_INET, h.c_str(), &host) != 1 || host.s_addr == htonl(INADDR_ANY)) host.s_addr = htonl(INADDR_LOOPBACK);
+  std::atomic<bool> stopped{false};
+  std::jthread waker([&] {
+    while (!stopped) {
+      for (int port : ports) poke(host, port);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  exposer_.reset();
+  stopped = true;
 }
 
 }  // namespace ghostwatch

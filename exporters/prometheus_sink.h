@@ -20,10 +20,14 @@ namespace ghostwatch {
 class PrometheusSink final : public ObservationSink {
  public:
   PrometheusSink();
+  ~PrometheusSink();
   std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
 
   // Starts serving /metrics on host:port. Throws std::runtime_error if the port is taken.
   void serve(const std::string& listen);
+  // Stops serving. Prompt: civetweb notices a stop only between 2-second polls of its
+  // listening socket, so we connect to it to wake it up.
+  void stop_serving();
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   struct Families {
@@ -44,6 +48,7 @@ class PrometheusSink final : public ObservationSink {
   std::shared_ptr<prometheus::Registry> registry_;
   Families families_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string listen_;
 };
 
 // Bucket bounds (seconds) of the visibility lag histogram: fine steps up to 1 s, where replica

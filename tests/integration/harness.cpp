@@ -1,0 +1,213 @@
+#include "tests/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace ghostwatch::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<char*> c_argv(const std::vector<std::string>& argv) {
+  std::vector<char*> out;
+  for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+// Waits for the child with a deadline; kills it when the deadline passes.
+int wait_child(pid_t pid, Clock::time_point deadline, bool& killed) {
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (Clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      killed = true;
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string http_get(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = recv(fd, buf, sizeof buf, 0)) > 0) response.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  close(fd);
+  const auto body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") == std::string::npos || body == std::string::npos) {
+    return "";
+  }
+  return response.substr(body + 4);
+}
+
+}  // namespace
+
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds deadline) {
+  const std::string out_path = write_temp_file("", ".out"), err_path = write_temp_file("", ".err");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = open(out_path.c_str(), O_WRONLY | O_TRUNC), err = open(err_path.c_str(), O_WRONLY | O_TRUNC);
+    dup2(out, 1);
+    dup2(err, 2);
+    const int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    auto args = c_argv(argv);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  CommandResult r;
+  bool killed = false;
+  r.exit_code = wait_child(pid, Clock::now() + deadline, killed);
+  std::stringstream out, err;
+  out << std::ifstream(out_path).rdbuf();
+  err << std::ifstream(err_path).rdbuf();
+  r.out = out.str();
+  r.err = err.str();
+  std::remove(out_path.c_str());
+  std::remove(err_path.c_str());
+  return r;
+}
+
+std::string require_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) ADD_FAILURE() << "environment variable " << name << " is not set (source the sandbox env.sh)";
+  return v ? v : "";
+}
+
+bool sandbox_available() { return std::getenv("GW_PG_PRIMARY_DSN") != nullptr; }
+
+std::string ghostwatch_binary() { return GHOSTWATCH_BINARY; }
+std::string sandbox_script() { return std::string(GHOSTWATCH_SOURCE_DIR) + "/scripts/sandbox.sh"; }
+
+std::string write_temp_file(const std::string& text, const std::string& suffix) {
+  std::string path = "/tmp/ghostwatch-test-XXXXXX" + suffix;
+  const int fd = mkstemps(path.data(), static_cast<int>(suffix.size()));
+  if (fd < 0) throw std::runtime_error("mkstemps failed");
+  if (!text.empty() && write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    close(fd);
+    throw std::runtime_error("write failed");
+  }
+  close(fd);
+  return path;
+}
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+Agent::Agent(const std::string& config_path, int port) : port_(port), log_path_(write_temp_file("", ".log")) {
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int log = open(log_path_.c_str(), O_WRONLY | O_TRUNC);
+    dup2(log, 1);
+    dup2(log, 2);
+    const std::string listen = "127.0.0.1:" + std::to_string(port);
+    const std::vector<std::string> argv{ghostwatch_binary(), "run", "--config", config_path, "--listen", listen};
+    auto args = c_argv(argv);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  wait_for([this] { return !metrics().empty() || !alive(); }, std::chrono::seconds(10));
+}
+
+Agent::~Agent() {
+  if (pid_ > 0) terminate(std::chrono::seconds(5));
+  std::remove(log_path_.c_str());
+}
+
+bool Agent::alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+std::optional<int> Agent::terminate(std::chrono::milliseconds deadline) {
+  if (pid_ <= 0) return std::nullopt;
+  kill(pid_, SIGTERM);
+  bool killed = false;
+  const int code = wait_child(pid_, Clock::now() + deadline, killed);
+  pid_ = -1;
+  if (killed) return std::nullopt;
+  return code;
+}
+
+std::string Agent::metrics() const { return http_get(port_, "/metrics"); }
+
+std::string Agent::log() const {
+  std::stringstream s;
+  s << std::ifstream(log_path_).rdbuf();
+  return s.str();
+}
+
+std::optional<double> metric_value(const std::string& metrics, const std::string& series) {
+  std::istringstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return std::nullopt;
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {
+  const auto end = Clock::now() + deadline;
+  while (Clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+std::string admin_query(const std::string& dsn, const std::string& sql) {
+  const std::string full = dsn + " connect_timeout=5";
+  PGconn* conn = PQconnectdb(full.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    ADD_FAILURE() << "admin connection failed: " << PQerrorMessage(conn);
+    PQfinish(conn);
+    return "";
+  }
+  PGresult* res = PQexec(conn, sql.c_str());
+  std::string out;
+  if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) out = PQgetvalue(res, 0, 0);
+  else if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+    ADD_FAILURE() << "admin query failed: " << sql << ": " << PQresultErrorMessage(res);
+  }
+  PQclear(res);
+  PQfinish(conn);
+  return out;
+}
+
+}  // namespace ghostwatch::testing

@@ -1,0 +1,68 @@
+// Helpers for integration tests: spawning the ghostwatch binary, scraping /metrics, talking
+// to the sandbox's servers as their admin, and waiting for conditions with a deadline.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ghostwatch::testing {
+
+struct CommandResult {
+  int exit_code = -1;  // -1: killed after the deadline
+  std::string out, err;
+};
+
+// Runs a command with a deadline; its stdout and stderr are captured.
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds deadline);
+
+// The environment variable's value; fails the current test when it is unset.
+std::string require_env(const char* name);
+
+// Skips (or, with GHOSTWATCH_REQUIRE_SANDBOX=1, fails) when the sandbox env is not loaded.
+bool sandbox_available();
+
+std::string ghostwatch_binary();
+std::string sandbox_script();
+
+// Writes `text` to a fresh temporary file and returns its path.
+std::string write_temp_file(const std::string& text, const std::string& suffix);
+
+int free_port();
+
+// A `ghostwatch run` child process; stopped with SIGTERM on destruction.
+class Agent {
+ public:
+  Agent(const std::string& config_path, int port);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+  bool alive();
+  // Sends SIGTERM and waits; returns the exit code, or nullopt if it outlived `deadline`.
+  std::optional<int> terminate(std::chrono::milliseconds deadline);
+  std::string metrics() const;  // "" when /metrics does not answer
+  std::string log() const;
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_;
+  std::string log_path_;
+};
+
+// One sample's value from the Prometheus text format: `series` is the full series name with
+// labels as exposed, e.g. ghostwatch_target_up{probe="pg",target="replica-1"}.
+std::optional<double> metric_value(const std::string& metrics, const std::string& series);
+
+// Polls `condition` every 50 ms until it holds or the deadline passes.
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds deadline);
+
+// Runs SQL on a server as the sandbox admin (libpq, blocking). Returns the first cell or "".
+std::string admin_query(const std::string& dsn, const std::string& sql);
+
+}  // namespace ghostwatch::testing

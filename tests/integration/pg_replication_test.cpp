@@ -1,0 +1,232 @@
+// Integration tests of the PostgreSQL replication probe against the real sandbox
+// (scripts/sandbox.sh up --pg-delay-ms 200; env.sh sourced): lag injected with
+// recovery_min_apply_delay, paused replay and a stopped replica, measured through the
+// ghostwatch binary's report and /metrics.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/harness.h"
+
+namespace ghostwatch::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string sandbox_config(const std::string& interval, const std::string& timeout,
+                           const std::string& extra_target = "") {
+  return R"(agent:
+  id: it-)" + std::to_string(getpid()) + R"(
+probes:
+  - name: pg
+    kind: postgres
+    primary: "${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}"
+    interval: )" + interval + R"(
+    poll_interval: 10ms
+    timeout: )" + timeout + R"(
+    connect_timeout: 1s
+    query_timeout: 1s
+    targets:
+      - name: replica-1
+        dsn: "${GW_PG_REPLICA1_DSN} password=${GW_PG_PASSWORD}"
+      - name: replica-2
+        dsn: "${GW_PG_REPLICA2_DSN} password=${GW_PG_PASSWORD}"
+)" + extra_target;
+}
+
+std::string series(const std::string& name, const std::string& target) {
+  return name + "{probe=\"pg\",target=\"" + target + "\"}";
+}
+
+double metric_or(const Agent& agent, const std::string& s, double fallback = -1) {
+  return metric_value(agent.metrics(), s).value_or(fallback);
+}
+
+class PgSandbox : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (sandbox_available()) return;
+    const char* require = std::getenv("GHOSTWATCH_REQUIRE_SANDBOX");
+    if (require && std::string(require) == "1") FAIL() << "the sandbox env is not loaded but is required";
+    GTEST_SKIP() << "sandbox not running (scripts/sandbox.sh up; source its env.sh)";
+  }
+};
+
+// Restores a replica's replay on scope exit, whatever the test's outcome.
+struct ReplayPause {
+  explicit ReplayPause(std::string dsn) : dsn(std::move(dsn)) { admin_query(this->dsn, "SELECT pg_wal_replay_pause()"); }
+  ~ReplayPause() { resume(); }
+  void resume() {
+    if (!paused) return;
+    admin_query(dsn, "SELECT pg_wal_replay_resume()");
+    paused = false;
+  }
+  std::string dsn;
+  bool paused = true;
+};
+
+// Restarts a stopped sandbox server on scope exit.
+struct StoppedServer {
+  explicit StoppedServer(std::string name) : name(std::move(name)) { sandbox("stop"); }
+  ~StoppedServer() { start(); }
+  void start() {
+    if (!stopped) return;
+    sandbox("start");
+    stopped = false;
+  }
+  void sandbox(const std::string& verb) {
+    auto r = run_command({"/bin/bash", sandbox_script(), verb, name}, 90s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  std::string name;
+  bool stopped = true;
+};
+
+TEST_F(PgSandbox, ProbeMeasuresTheApplyDelayOfEachReplica) {
+  ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200") << "start the sandbox with --pg-delay-ms 200";
+  const std::string config = write_temp_file(sandbox_config("250ms", "10s"), ".yaml");
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "30", "--output", "json"}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  const auto& targets = report.at("probes").at(0).at("targets");
+  const auto& r1 = targets.at(0);
+  const auto& r2 = targets.at(1);
+  ASSERT_EQ(r1.at("name"), "replica-1");
+  ASSERT_EQ(r2.at("name"), "replica-2");
+  EXPECT_EQ(r1.at("samples"), 30);
+  EXPECT_EQ(r2.at("samples"), 30);
+  const double p50_r1 = r1.at("p50_seconds"), p50_r2 = r2.at("p50_seconds");
+  std::printf("measured p50: replica-1 %.1f ms, replica-2 (200 ms apply delay) %.1f ms; p99 %.1f / %.1f ms; "
+              "resolution %.1f / %.1f ms\n",
+              p50_r1 * 1e3, p50_r2 * 1e3, r1.at("p99_seconds").get<double>() * 1e3,
+              r2.at("p99_seconds").get<double>() * 1e3, r1.at("resolution_seconds").get<double>() * 1e3,
+              r2.at("resolution_seconds").get<double>() * 1e3);
+  EXPECT_GE(p50_r2, 0.200);
+  EXPECT_LE(p50_r2, 0.260);
+  EXPECT_LT(p50_r1, 0.050);
+  EXPECT_EQ(r1.at("timeouts"), 0);
+  EXPECT_EQ(r2.at("errors"), 0);
+  std::remove(config.c_str());
+}
+
+TEST_F(PgSandbox, PausedReplayGrowsPendingWhileTheOtherReplicaIsMeasured) {
+  const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
+  Agent agent(config, free_port());
+  const auto lag_count_r2 = series("ghostwatch_visibility_lag_seconds_count", "replica-2");
+  const auto pending_r1 = series("ghostwatch_visibility_pending_seconds", "replica-1");
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, lag_count_r2) > 0; }, 10s)) << agent.log();
+
+  ReplayPause pause(require_env("GW_PG_ADMIN_REPLICA1_DSN"));
+  const double r2_before = metric_or(agent, lag_count_r2);
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, pending_r1) > 2.0; }, 15s))
+      << "pending on replica-1: " << metric_or(agent, pending_r1);
+  EXPECT_GT(metric_or(agent, lag_count_r2), r2_before + 5) << "replica-2 must still be measured";
+  EXPECT_GT(metric_or(agent, series("ghostwatch_replication_position_lag_bytes", "replica-1")), 0);
+  EXPECT_EQ(metric_or(agent, series("ghostwatch_target_up", "replica-1")), 1) << "paused is not down";
+
+  pause.resume();
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, pending_r1) < 0.5; }, 10s))
+      << "pending after resume: " << metric_or(agent, pending_r1);
+  std::remove(config.c_str());
+}
+
+TEST_F(PgSandbox, StoppedReplicaIsDownWhileTheAgentKeepsServing) {
+  const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
+  Agent agent(config, free_port());
+  const auto up_r1 = series("ghostwatch_target_up", "replica-1");
+  const auto lag_count_r2 = series("ghostwatch_visibility_lag_seconds_count", "replica-2");
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, up_r1) == 1; }, 10s)) << agent.log();
+  {
+    StoppedServer stopped("pg-replica-1");
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, up_r1) == 0; }, 15s)) << agent.log();
+    const double r2_before = metric_or(agent, lag_count_r2);
+    EXPECT_TRUE(wait_for([&] { return metric_or(agent, lag_count_r2) > r2_before + 5; }, 10s))
+        << "replica-2 must still be measured while replica-1 is down";
+    EXPECT_GT(metric_or(agent, series("ghostwatch_poll_errors_total", "replica-1")), 0);
+    EXPECT_TRUE(agent.alive());
+    EXPECT_GT(metric_or(agent, "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}"), 0);
+  }
+  // Back up: the reader reconnects with backoff.
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, up_r1) == 1; }, 20s)) << agent.log();
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_pending_seconds", "replica-1")) < 0.5; }, 20s));
+  std::remove(config.c_str());
+}
+
+TEST_F(PgSandbox, MetricsPassPromtoolAndHoldTheDocumentedNames) {
+  const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
+  Agent agent(config, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_lag_seconds_count", "replica-2")) > 0; }, 10s));
+  const std::string metrics = agent.metrics();
+  for (const char* name :
+       {"ghostwatch_canary_writes_total", "ghostwatch_canary_write_seconds_bucket", "ghostwatch_visibility_lag_seconds_bucket",
+        "ghostwatch_visibility_pending_seconds", "ghostwatch_visibility_timeouts_total", "ghostwatch_target_up",
+        "ghostwatch_poll_errors_total", "ghostwatch_replication_position_lag_bytes", "ghostwatch_build_info"}) {
+    EXPECT_NE(metrics.find(std::string("\n") + name), std::string::npos) << name;
+  }
+  const std::string file = write_temp_file(metrics, ".prom");
+  auto r = run_command({"/bin/sh", "-c", "promtool check metrics < " + file}, 30s);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::remove(file.c_str());
+  std::remove(config.c_str());
+}
+
+TEST_F(PgSandbox, SecretsAppearNowhere) {
+  const std::string password = require_env("GW_PG_PASSWORD");
+  const std::string wrong = "wrong-password-0xfeed";
+  const std::string config = write_temp_file(
+      sandbox_config("100ms", "2s", "      - name: bad-auth\n        dsn: \"${GW_PG_REPLICA1_DSN} password=" + wrong + "\"\n"),
+      ".yaml");
+  Agent agent(config, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_poll_errors_total", "bad-auth")) > 0; }, 10s));
+  const std::string metrics = agent.metrics();
+  ASSERT_TRUE(agent.terminate(5s).has_value());
+  const std::string log = agent.log();
+  EXPECT_NE(log.find("bad-auth"), std::string::npos) << "the auth failure should be logged:\n" << log;
+  for (const std::string& secret : {password, wrong}) {
+    EXPECT_EQ(metrics.find(secret), std::string::npos);
+    EXPECT_EQ(log.find(secret), std::string::npos) << log;
+  }
+  auto checked = run_command({ghostwatch_binary(), "check-config", "--config", config}, 10s);
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_EQ(checked.out.find(password), std::string::npos);
+  EXPECT_EQ(checked.out.find(wrong), std::string::npos);
+  auto probed = run_command({ghostwatch_binary(), "probe", "--config", config, "-n", "2", "-o", "json"}, 30s);
+  EXPECT_EQ(probed.exit_code, 1) << "bad-auth is unreachable";
+  EXPECT_EQ(probed.out.find(wrong), std::string::npos);
+  EXPECT_EQ(probed.err.find(wrong), std::string::npos);
+  std::remove(config.c_str());
+}
+
+TEST_F(PgSandbox, SigtermStopsTheAgentWithinTwoSeconds) {
+  const std::string config = write_temp_file(
+      sandbox_config("100ms", "60s", "      - name: blackhole\n        dsn: \"host=127.0.0.1 port=" +
+                                         std::to_string(free_port()) + " dbname=app user=x\"\n"),
+      ".yaml");
+  Agent agent(config, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_target_up", "replica-2")) == 1; }, 10s));
+  const auto code = agent.terminate(2s);
+  ASSERT_TRUE(code.has_value()) << "the agent did not stop within 2 s of SIGTERM";
+  EXPECT_EQ(*code, 0);
+  std::remove(config.c_str());
+}
+
+TEST_F(PgSandbox, ProbeExitsOneWhenATargetIsUnreachable) {
+  const std::string config = write_temp_file(
+      sandbox_config("100ms", "1s", "      - name: nowhere\n        dsn: \"host=127.0.0.1 port=" +
+                                        std::to_string(free_port()) + " dbname=app user=x\"\n"),
+      ".yaml");
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "-n", "3", "-o", "json"}, 60s);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  const auto& targets = report["probes"][0]["targets"];
+  EXPECT_EQ(targets[0]["samples"], 3);
+  EXPECT_EQ(targets[2]["name"], "nowhere");
+  EXPECT_EQ(targets[2]["reachable"], false);
+  EXPECT_EQ(targets[2]["timeouts"], 3);
+  EXPECT_GT(targets[2]["errors"].get<int>(), 0);
+  std::remove(config.c_str());
+}
+
+}  // namespace
+}  // namespace ghostwatch::testing
