@@ -191,6 +191,11 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
   return condition();
 }
 
+void record_figure(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  if (const char* path = std::getenv("GHOSTWATCH_FIGURES_FILE")) std::ofstream(path, std::ios::app) << line << "\n";
+}
+
 std::string admin_query(const std::string& dsn, const std::string& sql) {
   const std::string full = dsn + " connect_timeout=5";
   PGconn* conn = PQconnectdb(full.c_str());

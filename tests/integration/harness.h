@@ -62,6 +62,9 @@ std::optional<double> metric_value(const std::string& metrics, const std::string
 // Polls `condition` every 50 ms until it holds or the deadline passes.
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds deadline);
 
+// Prints a measured figure and appends it to $GHOSTWATCH_FIGURES_FILE (test.sh shows them).
+void record_figure(const std::string& line);
+
 // Runs SQL on a server as the sandbox admin (libpq, blocking). Returns the first cell or "".
 std::string admin_query(const std::string& dsn, const std::string& sql);
 

@@ -97,11 +97,14 @@ TEST_F(PgSandbox, ProbeMeasuresTheApplyDelayOfEachReplica) {
   EXPECT_EQ(r1.at("samples"), 30);
   EXPECT_EQ(r2.at("samples"), 30);
   const double p50_r1 = r1.at("p50_seconds"), p50_r2 = r2.at("p50_seconds");
-  std::printf("measured p50: replica-1 %.1f ms, replica-2 (200 ms apply delay) %.1f ms; p99 %.1f / %.1f ms; "
-              "resolution %.1f / %.1f ms\n",
-              p50_r1 * 1e3, p50_r2 * 1e3, r1.at("p99_seconds").get<double>() * 1e3,
+  char figure[256];
+  std::snprintf(figure, sizeof figure,
+                "postgres probe, 30 canaries: p50 replica-1 %.1f ms, replica-2 (200 ms apply delay) %.1f ms; "
+                "p99 %.1f / %.1f ms; resolution %.1f / %.1f ms",
+                p50_r1 * 1e3, p50_r2 * 1e3, r1.at("p99_seconds").get<double>() * 1e3,
               r2.at("p99_seconds").get<double>() * 1e3, r1.at("resolution_seconds").get<double>() * 1e3,
               r2.at("resolution_seconds").get<double>() * 1e3);
+  record_figure(figure);
   EXPECT_GE(p50_r2, 0.200);
   EXPECT_LE(p50_r2, 0.260);
   EXPECT_LT(p50_r1, 0.050);
@@ -119,8 +122,12 @@ TEST_F(PgSandbox, PausedReplayGrowsPendingWhileTheOtherReplicaIsMeasured) {
 
   ReplayPause pause(require_env("GW_PG_ADMIN_REPLICA1_DSN"));
   const double r2_before = metric_or(agent, lag_count_r2);
+  const auto paused_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, pending_r1) > 2.0; }, 15s))
       << "pending on replica-1: " << metric_or(agent, pending_r1);
+  record_figure("paused replay on replica-1: pending gauge passed 2 s after " +
+                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - paused_at).count()) +
+                " ms; replica-2 lag samples meanwhile: " + std::to_string(int(metric_or(agent, lag_count_r2) - r2_before)));
   EXPECT_GT(metric_or(agent, lag_count_r2), r2_before + 5) << "replica-2 must still be measured";
   EXPECT_GT(metric_or(agent, series("ghostwatch_replication_position_lag_bytes", "replica-1")), 0);
   EXPECT_EQ(metric_or(agent, series("ghostwatch_target_up", "replica-1")), 1) << "paused is not down";

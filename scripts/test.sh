@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, starts a sandbox of real servers, runs every test (unit and
+# integration), tears the sandbox down. Exits non-zero on any failure.
+#
+#   scripts/test.sh                       the whole suite (what CI runs)
+#   GHOSTWATCH_SANITIZE=1 scripts/test.sh the same, built with AddressSanitizer + UBSan
+#
+# The test sandbox uses its own directory and ports (56432-56434), so a demo sandbox can run
+# beside it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+build_dir=build
+cmake_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DGHOSTWATCH_WERROR=ON)
+if [ "${GHOSTWATCH_SANITIZE:-0}" = 1 ]; then
+  build_dir=build-sanitize
+  cmake_flags+=(-DGHOSTWATCH_SANITIZE=ON)
+fi
+cmake -S . -B "$build_dir" "${cmake_flags[@]}" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
+
+export GHOSTWATCH_SANDBOX_DIR="${TMPDIR:-/tmp}/ghostwatch-test-sandbox"
+export GW_PG_PORT_PRIMARY=56432
+scripts/sandbox.sh down >/dev/null 2>&1 || true
+trap 'scripts/sandbox.sh down >/dev/null 2>&1' EXIT
+scripts/sandbox.sh up --pg-delay-ms 200 >/dev/null
+# shellcheck disable=SC1091
+source "$GHOSTWATCH_SANDBOX_DIR/env.sh"
+
+export GHOSTWATCH_REQUIRE_SANDBOX=1
+export GHOSTWATCH_FIGURES_FILE="$PWD/$build_dir/test-figures.txt"
+rm -f "$GHOSTWATCH_FIGURES_FILE"
+status=0
+ctest --test-dir "$build_dir" --output-on-failure --no-tests=error | tee "$build_dir/ctest.log" || status=$?
+if [ -s "$GHOSTWATCH_FIGURES_FILE" ]; then
+  echo "--- figures measured by the integration tests ---"
+  cat "$GHOSTWATCH_FIGURES_FILE"
+fi
+# ctest's verdict last, where CI looks for it.
+grep -E '^[0-9]+% tests passed' "$build_dir/ctest.log" || true
+exit $status
