@@ -51,7 +51,8 @@ pg_running() { [ -d "$DIR/$1" ] && as_user "$PG_BIN/pg_ctl" -D "$DIR/$1" status 
 pg_start() {
   pg_running "$1" && return 0
   [ -d "$DIR/$1" ] || die "$1 has no data directory; run 'up' first"
-  as_user "$PG_BIN/pg_ctl" -D "$DIR/$1" -l "$DIR/$1.log" -w -t 60 start >/dev/null ||
+  # A session of its own: Ctrl-C in the terminal that started it must not stop the server.
+  as_user setsid -w "$PG_BIN/pg_ctl" -D "$DIR/$1" -l "$DIR/$1.log" -w -t 60 start >/dev/null ||
     die "$1 failed to start; see $DIR/$1.log"
 }
 
