@@ -78,15 +78,29 @@ class FakeBackend final : public CanaryBackend {
   std::map<std::string, FakeTarget> targets_;
 };
 
-ProbeConfig probe_config(std::vector<std::string> targets) {
-  ProbeConfig c;
-  c.name = "fake";
-  c.interval = milliseconds(20);
-  c.poll_interval = milliseconds(1);
-  c.timeout = milliseconds(2000);
-  for (auto& t : targets) c.targets.push_back({t, {}});
-  return c;
-}
+// A fake primary, its targets and a probe over them, reporting to a ReportSink.
+struct Rig {
+  explicit Rig(std::map<std::string, FakeTarget> targets, Duration timeout = milliseconds(2000))
+      : backend(primary, targets) {
+    config.name = "fake";
+    config.interval = milliseconds(20);
+    config.poll_interval = milliseconds(1);
+    config.timeout = timeout;
+    for (const auto& [name, t] : targets) config.targets.push_back({name, {}});
+    probe = std::make_unique<ReplicationProbe>(config, backend, report, clock);
+  }
+  std::vector<ProbeSummary> run_once(RunOnceLimits limits) {
+    probe->run_once(limits, std::stop_token());
+    return report.summarize();
+  }
+
+  FakePrimary primary;
+  FakeBackend backend;
+  ProbeConfig config;
+  ReportSink report;
+  SteadyClock clock;
+  std::unique_ptr<ReplicationProbe> probe;
+};
 
 const TargetSummary& target(const std::vector<ProbeSummary>& s, const std::string& name) {
   for (const auto& t : s.at(0).targets) {
@@ -96,13 +110,8 @@ const TargetSummary& target(const std::vector<ProbeSummary>& s, const std::strin
 }
 
 TEST(ReplicationProbe, MeasuresEachTargetsLag) {
-  FakePrimary primary;
-  FakeBackend backend(primary, {{"fast", {milliseconds(0)}}, {"slow", {milliseconds(30)}}});
-  ReportSink report;
-  SteadyClock clock;
-  ReplicationProbe probe(probe_config({"fast", "slow"}), backend, report, clock);
-  probe.run_once({5, Duration(0)}, std::stop_token());
-  const auto s = report.summarize();
+  Rig rig({{"fast", {milliseconds(0)}}, {"slow", {milliseconds(30)}}});
+  const auto s = rig.run_once({5, Duration(0)});
   EXPECT_EQ(s[0].writes_ok, 5);
   EXPECT_EQ(target(s, "fast").samples, 5);
   EXPECT_EQ(target(s, "slow").samples, 5);
@@ -113,15 +122,8 @@ TEST(ReplicationProbe, MeasuresEachTargetsLag) {
 }
 
 TEST(ReplicationProbe, FailingTargetCountsErrorsAndOthersAreMeasured) {
-  FakePrimary primary;
-  FakeBackend backend(primary, {{"ok", {milliseconds(0)}}, {"down", {Duration(0), Behaviour::failing}}});
-  ReportSink report;
-  SteadyClock clock;
-  ProbeConfig config = probe_config({"ok", "down"});
-  config.timeout = milliseconds(200);
-  ReplicationProbe probe(config, backend, report, clock);
-  probe.run_once({5, Duration(0)}, std::stop_token());
-  const auto s = report.summarize();
+  Rig rig({{"ok", {milliseconds(0)}}, {"down", {Duration(0), Behaviour::failing}}}, milliseconds(200));
+  const auto s = rig.run_once({5, Duration(0)});
   EXPECT_EQ(target(s, "ok").samples, 5);
   EXPECT_TRUE(target(s, "ok").reachable);
   EXPECT_GT(target(s, "down").errors, 0);
@@ -132,15 +134,8 @@ TEST(ReplicationProbe, FailingTargetCountsErrorsAndOthersAreMeasured) {
 }
 
 TEST(ReplicationProbe, BlockedTargetDoesNotDelayTheWriterOrOtherTargets) {
-  FakePrimary primary;
-  FakeBackend backend(primary, {{"ok", {milliseconds(0)}}, {"stuck", {Duration(0), Behaviour::blocking}}});
-  ReportSink report;
-  SteadyClock clock;
-  ProbeConfig config = probe_config({"ok", "stuck"});
-  config.timeout = milliseconds(300);
-  ReplicationProbe probe(config, backend, report, clock);
-  probe.run_once({10, Duration(0)}, std::stop_token());
-  const auto s = report.summarize();
+  Rig rig({{"ok", {milliseconds(0)}}, {"stuck", {Duration(0), Behaviour::blocking}}}, milliseconds(300));
+  const auto s = rig.run_once({10, Duration(0)});
   EXPECT_EQ(s[0].writes_ok, 10);
   EXPECT_EQ(target(s, "ok").samples, 10);
   // Had the healthy target waited for the stuck one, its lags would include a 1.5 s poll.
@@ -150,27 +145,18 @@ TEST(ReplicationProbe, BlockedTargetDoesNotDelayTheWriterOrOtherTargets) {
 }
 
 TEST(ReplicationProbe, StopEndsRunEvenWithABlockedTarget) {
-  FakePrimary primary;
-  FakeBackend backend(primary, {{"stuck", {Duration(0), Behaviour::blocking}}});
-  ReportSink report;
-  SteadyClock clock;
-  ReplicationProbe probe(probe_config({"stuck"}), backend, report, clock);
+  Rig rig({{"stuck", {Duration(0), Behaviour::blocking}}});
   std::stop_source stop;
-  std::jthread runner([&] { probe.run(stop.get_token()); });
+  std::jthread runner([&] { rig.probe->run(stop.get_token()); });
   sleep_for(std::stop_token(), milliseconds(100));
   stop.request_stop();
   runner.join();  // would hang here if a loop ignored the stop
-  EXPECT_GT(report.summarize()[0].writes_ok, 0);
+  EXPECT_GT(rig.report.summarize()[0].writes_ok, 0);
 }
 
 TEST(ReplicationProbe, DurationLimitStopsWriting) {
-  FakePrimary primary;
-  FakeBackend backend(primary, {{"ok", {milliseconds(0)}}});
-  ReportSink report;
-  SteadyClock clock;
-  ReplicationProbe probe(probe_config({"ok"}), backend, report, clock);
-  probe.run_once({0, milliseconds(200)}, std::stop_token());
-  const auto s = report.summarize();
+  Rig rig({{"ok", {milliseconds(0)}}});
+  const auto s = rig.run_once({0, milliseconds(200)});
   // 200 ms at one canary per 20 ms: about 10, never unbounded.
   EXPECT_GE(s[0].writes_ok, 2);
   EXPECT_LE(s[0].writes_ok, 11);
