@@ -160,6 +160,29 @@ TEST_F(PgSandbox, StoppedReplicaIsDownWhileTheAgentKeepsServing) {
   std::remove(config.c_str());
 }
 
+TEST_F(PgSandbox, StoppedPrimaryCountsWriteErrorsAndTheWriterReconnects) {
+  const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
+  Agent agent(config, free_port());
+  const std::string ok = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}";
+  const std::string failed = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"error\"}";
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, ok) > 0; }, 10s)) << agent.log();
+  {
+    StoppedServer stopped("pg-primary");
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, failed) > 0; }, 15s)) << agent.log();
+    // Once the canaries acked before the stop have replayed, nothing is pending: an
+    // unreachable primary is not replica lag.
+    EXPECT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_pending_seconds", "replica-2")) == 0; }, 5s));
+    EXPECT_GT(metric_or(agent, failed), 1) << "the writer keeps retrying";
+    EXPECT_TRUE(agent.alive());
+  }
+  const double ok_after_restart = metric_or(agent, ok);
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, ok) > ok_after_restart + 3; }, 20s)) << agent.log();
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_target_up", "replica-1")) == 1 &&
+                                    metric_or(agent, series("ghostwatch_visibility_pending_seconds", "replica-1")) < 0.5; },
+                       20s));
+  std::remove(config.c_str());
+}
+
 TEST_F(PgSandbox, MetricsPassPromtoolAndHoldTheDocumentedNames) {
   const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
   Agent agent(config, free_port());
