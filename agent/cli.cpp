@@ -144,6 +144,7 @@ int cmd_probe(const std::vector<std::string>& args) {
   const std::string output = (*vm)["output"].as<std::string>();
   if (output != "table" && output != "json") throw UsageError("probe: --output must be table or json");
   RunOnceLimits limits;
+  if (vm->count("canaries") && vm->count("duration")) throw UsageError("probe: give --canaries or --duration, not both");
   if (vm->count("canaries")) {
     limits.canaries = (*vm)["canaries"].as<int>();
     if (limits.canaries < 1) throw UsageError("probe: --canaries must be at least 1");

@@ -53,10 +53,11 @@ class PgWriter final : public CanaryWriter {
   Result<CanaryAck> write(std::stop_token stop) override {
     auto conn = conn_.get(stop, [this](Connection& c) { return setup(c); });
     if (!conn) return conn.error();
-    auto rows = conn.value()->exec_prepared(kWriteStatement, params_);
+    auto rows = conn.value()->exec_prepared(kWriteStatement, {params_[0], params_[1], std::to_string(last_seq_ + 1)});
     if (!rows) return rows.error();
     auto seq = parse_int(rows->get(0, 0));
     if (!seq) return Error{"canary upsert returned no seq"};
+    last_seq_ = *seq;
     return CanaryAck{*seq, rows->get(0, 1) ? parse_lsn(*rows->get(0, 1)) : std::nullopt};
   }
 
@@ -79,15 +80,18 @@ class PgWriter final : public CanaryWriter {
     }
     return c.prepare(kWriteStatement,
                      "INSERT INTO " + canary_table(schema_) +
-                         " AS c (agent_id, probe, seq, written_at) VALUES ($1, $2, 1, now())"
-                         " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = c.seq + 1, written_at = now()"
+                         " AS c (agent_id, probe, seq, written_at) VALUES ($1, $2, $3, now())"
+                         " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
                          " RETURNING c.seq, pg_current_wal_insert_lsn()::text",
-                     2);
+                     3);
   }
 
   LazyConnection conn_;
   std::string schema_;
   std::vector<std::string> params_;
+  // A row deleted while we run is re-created with the next seq, not 1: seq never goes back,
+  // so replicas still showing the old row cannot pass for having seen new canaries.
+  int64_t last_seq_ = 0;
 };
 
 class PgReader final : public CanaryReader {

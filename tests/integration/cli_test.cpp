@@ -33,6 +33,9 @@ TEST(Cli, UsageErrorsExitTwo) {
   auto bad_output = run_command({ghostwatch_binary(), "probe", "-c", "/dev/null", "-o", "xml"}, 10s);
   EXPECT_EQ(bad_output.exit_code, 2);
   EXPECT_NE(bad_output.err.find("--output must be table or json"), std::string::npos);
+  auto both = run_command({ghostwatch_binary(), "probe", "-c", "/dev/null", "-n", "3", "-d", "5s"}, 10s);
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.err.find("not both"), std::string::npos);
 }
 
 TEST(Cli, ConfigErrorNamesFileLineAndKeyAndExitsTwo) {

@@ -183,6 +183,21 @@ TEST_F(PgSandbox, StoppedPrimaryCountsWriteErrorsAndTheWriterReconnects) {
   std::remove(config.c_str());
 }
 
+TEST_F(PgSandbox, SeqNeverGoesBackWhenTheCanaryRowIsDeleted) {
+  const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
+  Agent agent(config, free_port());
+  const std::string agent_id = "it-" + std::to_string(getpid());
+  const std::string select_seq =
+      "SELECT seq FROM ghostwatch.canary WHERE agent_id = '" + agent_id + "' AND probe = 'pg'";
+  const std::string primary = require_env("GW_PG_ADMIN_PRIMARY_DSN");
+  ASSERT_TRUE(wait_for([&] { return !admin_query(primary, select_seq).empty(); }, 10s));
+  const long before = std::stol(admin_query(primary, select_seq));
+  admin_query(primary, "DELETE FROM ghostwatch.canary WHERE agent_id = '" + agent_id + "'");
+  ASSERT_TRUE(wait_for([&] { return !admin_query(primary, select_seq).empty(); }, 10s));
+  EXPECT_GT(std::stol(admin_query(primary, select_seq)), before);
+  std::remove(config.c_str());
+}
+
 TEST_F(PgSandbox, MetricsPassPromtoolAndHoldTheDocumentedNames) {
   const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
   Agent agent(config, free_port());
