@@ -11,9 +11,12 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <libpq-fe.h>
+
 #include "agent/duration.h"
 #include "common/log.h"
 #include "common/redact.h"
+#include "probes/mysql/mysql_uri.h"
 
 namespace ghostwatch {
 namespace {
@@ -122,11 +125,32 @@ std::string read_password_file(const Cursor& at) {
   return password;
 }
 
-DsnConfig parse_dsn_value(const Cursor& dsn_at, const Cursor* password_file_at) {
+// Checks the DSN's syntax now, so that a typo is a config error with a line number rather than
+// a connection error at run time.
+void check_dsn_syntax(const Cursor& at, const std::string& dsn, ProbeKind kind) {
+  if (kind == ProbeKind::mysql) {
+    auto uri = mysql::parse_uri(dsn);
+    if (!uri) at.fail("bad MySQL URI: " + uri.error().message);
+    if (uri->password) register_secret(*uri->password);
+    return;
+  }
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (options == nullptr) {
+    std::string message = error ? error : "out of memory";
+    PQfreemem(error);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    at.fail("bad PostgreSQL DSN: " + scrub(message));
+  }
+  PQconninfoFree(options);
+}
+
+DsnConfig parse_dsn_value(const Cursor& dsn_at, const Cursor* password_file_at, ProbeKind kind) {
   DsnConfig d;
   d.dsn = dsn_at.as_string();
   if (d.dsn.empty()) dsn_at.fail("the DSN is empty");
   register_secret(dsn_password(d.dsn));
+  check_dsn_syntax(dsn_at, d.dsn, kind);
   if (password_file_at != nullptr) {
     d.password = read_password_file(*password_file_at);
     d.password_file = password_file_at->as_string();
@@ -136,11 +160,11 @@ DsnConfig parse_dsn_value(const Cursor& dsn_at, const Cursor* password_file_at) 
 }
 
 // primary: "dsn"  or  primary: {dsn: "...", password_file: /path}
-DsnConfig parse_primary(const Cursor& at) {
-  if (at.node().IsScalar()) return parse_dsn_value(at, nullptr);
+DsnConfig parse_primary(const Cursor& at, ProbeKind kind) {
+  if (at.node().IsScalar()) return parse_dsn_value(at, nullptr, kind);
   at.check_keys({"dsn", "password_file"});
   const Cursor pf = at.child("password_file");
-  return parse_dsn_value(at.require("dsn"), at.has("password_file") ? &pf : nullptr);
+  return parse_dsn_value(at.require("dsn"), at.has("password_file") ? &pf : nullptr, kind);
 }
 
 const std::regex& label_safe() {
@@ -154,14 +178,14 @@ void check_name(const Cursor& at, const std::string& name) {
   }
 }
 
-TargetConfig parse_target(const Cursor& at) {
+TargetConfig parse_target(const Cursor& at, ProbeKind kind) {
   at.check_keys({"name", "dsn", "password_file"});
   TargetConfig t;
   const Cursor name = at.require("name");
   t.name = name.as_string();
   check_name(name, t.name);
   const Cursor pf = at.child("password_file");
-  t.dsn = parse_dsn_value(at.require("dsn"), at.has("password_file") ? &pf : nullptr);
+  t.dsn = parse_dsn_value(at.require("dsn"), at.has("password_file") ? &pf : nullptr, kind);
   return t;
 }
 
@@ -170,19 +194,26 @@ void check_at_least(const Cursor& at, Duration value, Duration min) {
 }
 
 ProbeConfig parse_probe(const Cursor& at) {
-  at.check_keys({"name", "kind", "primary", "targets", "schema", "interval", "poll_interval", "timeout",
+  at.check_keys({"name", "kind", "primary", "targets", "schema", "database", "interval", "poll_interval", "timeout",
                  "connect_timeout", "query_timeout"});
   ProbeConfig p;
   const Cursor name = at.require("name");
   p.name = name.as_string();
   check_name(name, p.name);
   const Cursor kind = at.require("kind");
-  if (kind.as_string() != "postgres") kind.fail("unknown probe kind '" + kind.as_string() + "' (known: postgres)");
-  p.kind = ProbeKind::postgres;
-  p.primary = parse_primary(at.require("primary"));
-  if (at.has("schema")) {
-    p.schema = at.child("schema").as_string();
-    if (p.schema.empty()) at.child("schema").fail("the schema name is empty");
+  if (kind.as_string() == "postgres") p.kind = ProbeKind::postgres;
+  else if (kind.as_string() == "mysql") p.kind = ProbeKind::mysql;
+  else kind.fail("unknown probe kind '" + kind.as_string() + "' (known: postgres, mysql)");
+  p.primary = parse_primary(at.require("primary"), p.kind);
+  // Where the canary table lives: a schema in PostgreSQL, a database in MySQL.
+  const char* container = p.kind == ProbeKind::postgres ? "schema" : "database";
+  const char* other = p.kind == ProbeKind::postgres ? "database" : "schema";
+  if (at.has(other)) {
+    at.child(other).fail(std::string("a ") + to_string(p.kind) + " probe takes '" + container + "', not '" + other + "'");
+  }
+  if (at.has(container)) {
+    p.schema = at.child(container).as_string();
+    if (p.schema.empty() || p.schema.size() > 64) at.child(container).fail("the name must be 1-64 characters");
   }
   struct Timing {
     const char* key;
@@ -202,7 +233,7 @@ ProbeConfig parse_probe(const Cursor& at) {
   if (targets.node().size() == 0) targets.fail("a probe needs at least one target");
   std::set<std::string> seen;
   for (std::size_t i = 0; i < targets.node().size(); ++i) {
-    TargetConfig t = parse_target(targets.item(i));
+    TargetConfig t = parse_target(targets.item(i), p.kind);
     if (!seen.insert(t.name).second) targets.item(i).child("name").fail("duplicate target name '" + t.name + "'");
     p.targets.push_back(std::move(t));
   }
@@ -292,7 +323,7 @@ std::string render_config(const Config& c) {
     out << YAML::Key << "primary" << YAML::Value << YAML::BeginMap;
     dsn(p.primary);
     out << YAML::EndMap;
-    out << YAML::Key << "schema" << YAML::Value << p.schema;
+    out << YAML::Key << (p.kind == ProbeKind::postgres ? "schema" : "database") << YAML::Value << p.schema;
     out << YAML::Key << "interval" << YAML::Value << format_duration(p.interval);
     out << YAML::Key << "poll_interval" << YAML::Value << format_duration(p.poll_interval);
     out << YAML::Key << "timeout" << YAML::Value << format_duration(p.timeout);

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "probes/mysql/mysql_replication.h"
 #include "probes/postgres/pg_replication.h"
 
 namespace ghostwatch {
@@ -9,6 +10,7 @@ namespace ghostwatch {
 std::unique_ptr<CanaryBackend> make_backend(const ProbeConfig& probe, const std::string& agent_id) {
   switch (probe.kind) {
     case ProbeKind::postgres: return std::make_unique<pg::PostgresBackend>(probe, agent_id);
+    case ProbeKind::mysql: return std::make_unique<mysql::MysqlBackend>(probe, agent_id);
   }
   return nullptr;
 }

@@ -32,7 +32,11 @@ class ConsoleTarget final : public TargetSink {
     r_->up = ok;
     if (!ok) ++r_->errors;
   }
-  void position_lag_bytes(std::optional<uint64_t>) override {}
+  void position_lag(PositionUnit, std::optional<double>) override {}
+  void reported_lag(std::optional<double> seconds) override {
+    std::lock_guard lock(r_->mu);
+    r_->reported = seconds;
+  }
 
  private:
   std::shared_ptr<ConsoleSink::Row> r_;
@@ -68,16 +72,18 @@ std::string ConsoleSink::render() const {
   std::lock_guard lock(mu_);
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "%-12s %-14s %-5s %10s %10s %10s %11s %8s %7s\n", "probe", "target", "up",
-                "last ms", "p50 ms", "p99 ms", "pending ms", "timeouts", "errors");
+  std::snprintf(line, sizeof line, "%-12s %-14s %-5s %10s %10s %10s %11s %12s %8s %7s\n", "probe", "target", "up",
+                "last ms", "p50 ms", "p99 ms", "pending ms", "reported ms", "timeouts", "errors");
   out += line;
   for (const auto& r : rows_) {
     std::lock_guard rlock(r->mu);
     std::vector<double> recent(r->recent.begin(), r->recent.end());
-    std::snprintf(line, sizeof line, "%-12s %-14s %-5s %10.1f %10.1f %10.1f %11.1f %8ld %7ld\n", r->probe.c_str(),
-                  r->target.c_str(), !r->polled ? "?" : (r->up ? "yes" : "NO"), r->last * 1000,
-                  percentile(recent, 0.5) * 1000, percentile(recent, 0.99) * 1000, r->pending * 1000, r->timeouts,
-                  r->errors);
+    char reported[32] = "-";
+    if (r->reported) std::snprintf(reported, sizeof reported, "%.0f", *r->reported * 1000);
+    std::snprintf(line, sizeof line, "%-12s %-14s %-5s %10.1f %10.1f %10.1f %11.1f %12s %8ld %7ld\n",
+                  r->probe.c_str(), r->target.c_str(), !r->polled ? "?" : (r->up ? "yes" : "NO"), r->last * 1000,
+                  percentile(recent, 0.5) * 1000, percentile(recent, 0.99) * 1000, r->pending * 1000, reported,
+                  r->timeouts, r->errors);
     out += line;
   }
   return out;

@@ -5,6 +5,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ class ConsoleSink final : public ObservationSink {
     std::string probe, target;
     std::deque<double> recent;  // seconds
     double last = 0, pending = 0;
+    std::optional<double> reported;
     long timeouts = 0, errors = 0;
     bool up = false, polled = false;
   };

@@ -10,9 +10,10 @@ class FanoutTarget final : public TargetSink {
   void timed_out(int n) override { for (auto& c : children_) c->timed_out(n); }
   void pending(Duration age) override { for (auto& c : children_) c->pending(age); }
   void polled(bool ok, const std::string& e) override { for (auto& c : children_) c->polled(ok, e); }
-  void position_lag_bytes(std::optional<uint64_t> b) override {
-    for (auto& c : children_) c->position_lag_bytes(b);
+  void position_lag(PositionUnit u, std::optional<double> b) override {
+    for (auto& c : children_) c->position_lag(u, b);
   }
+  void reported_lag(std::optional<double> s) override { for (auto& c : children_) c->reported_lag(s); }
 
  private:
   std::vector<std::shared_ptr<TargetSink>> children_;

@@ -22,12 +22,37 @@ const prometheus::Histogram::BucketBoundaries& write_buckets() {
   return b;
 }
 
+// A gauge child that exists only while its value is known: a series that is absent says
+// "unknown", which a 0 would hide (e.g. Seconds_Behind_Master is NULL while replication stops).
+class OptionalGauge {
+ public:
+  OptionalGauge(prometheus::Family<prometheus::Gauge>& family, prometheus::Labels labels)
+      : family_(family), labels_(std::move(labels)) {}
+  void set(std::optional<double> value) {
+    std::lock_guard lock(mu_);
+    if (value) {
+      if (!child_) child_ = &family_.Add(labels_);
+      child_->Set(*value);
+    } else if (child_) {
+      family_.Remove(child_);
+      child_ = nullptr;
+    }
+  }
+
+ private:
+  prometheus::Family<prometheus::Gauge>& family_;
+  prometheus::Labels labels_;
+  std::mutex mu_;
+  prometheus::Gauge* child_ = nullptr;
+};
+
 class PromTarget final : public TargetSink {
  public:
   PromTarget(PrometheusSink::Families& f, const prometheus::Labels& labels)
       : lag_(f.lag.Add(labels, lag_buckets())), pending_(f.pending.Add(labels)), timeouts_(f.timeouts.Add(labels)),
         up_(f.up.Add(labels)), poll_errors_(f.poll_errors.Add(labels)), polls_(f.polls.Add(labels)),
-        resolution_(f.resolution.Add(labels)), position_family_(f.position_bytes), labels_(labels) {}
+        resolution_(f.resolution.Add(labels)), position_bytes_(f.position_bytes, labels),
+        position_transactions_(f.position_transactions, labels), reported_(f.reported_lag, labels) {}
 
   void visible(const VisibilitySample& s) override {
     lag_.Observe(to_seconds(s.lag));
@@ -40,17 +65,10 @@ class PromTarget final : public TargetSink {
     up_.Set(ok ? 1 : 0);
     if (!ok) poll_errors_.Increment();
   }
-  // Absent while unknown rather than a misleading 0.
-  void position_lag_bytes(std::optional<uint64_t> bytes) override {
-    std::lock_guard lock(mu_);
-    if (bytes) {
-      if (!position_) position_ = &position_family_.Add(labels_);
-      position_->Set(static_cast<double>(*bytes));
-    } else if (position_) {
-      position_family_.Remove(position_);
-      position_ = nullptr;
-    }
+  void position_lag(PositionUnit unit, std::optional<double> behind) override {
+    (unit == PositionUnit::bytes ? position_bytes_ : position_transactions_).set(behind);
   }
+  void reported_lag(std::optional<double> seconds) override { reported_.set(seconds); }
 
  private:
   prometheus::Histogram& lag_;
@@ -60,10 +78,9 @@ class PromTarget final : public TargetSink {
   prometheus::Counter& poll_errors_;
   prometheus::Counter& polls_;
   prometheus::Gauge& resolution_;
-  prometheus::Family<prometheus::Gauge>& position_family_;
-  prometheus::Labels labels_;
-  std::mutex mu_;
-  prometheus::Gauge* position_ = nullptr;
+  OptionalGauge position_bytes_;
+  OptionalGauge position_transactions_;
+  OptionalGauge reported_;
 };
 
 class PromProbe final : public ProbeSink {
@@ -147,6 +164,17 @@ PrometheusSink::PrometheusSink()
               .Name("ghostwatch_replication_position_lag_bytes")
               .Help("Log bytes between the primary's position at the last canary write and the position the "
                     "target has replayed (PostgreSQL: WAL LSN distance). Absent while unknown.")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_replication_position_lag_transactions")
+              .Help("Transactions the target has yet to apply, from GTID positions (MariaDB: per-domain sequence "
+                    "numbers; MySQL: GTID set difference). Absent while unknown.")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_reported_lag_seconds")
+              .Help("The lag the target's server reports about itself (MySQL/MariaDB Seconds_Behind_Master; "
+                    "PostgreSQL now() - pg_last_xact_replay_timestamp()). Absent when the server reports NULL. "
+                    "Compare with ghostwatch_visibility_lag_seconds, which is measured.")
               .Register(*registry_),
           BuildGauge()
               .Name("ghostwatch_build_info")

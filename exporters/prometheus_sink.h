@@ -41,6 +41,8 @@ class PrometheusSink final : public ObservationSink {
     prometheus::Family<prometheus::Counter>& polls;
     prometheus::Family<prometheus::Gauge>& resolution;
     prometheus::Family<prometheus::Gauge>& position_bytes;
+    prometheus::Family<prometheus::Gauge>& position_transactions;
+    prometheus::Family<prometheus::Gauge>& reported_lag;
     prometheus::Family<prometheus::Gauge>& build_info;
   };
 

@@ -12,7 +12,7 @@ namespace ghostwatch {
 struct TargetState {
   std::mutex mu;
   std::string name;
-  std::vector<double> lags, windows;
+  std::vector<double> lags, windows, reported;
   int timeouts = 0, errors = 0, polls = 0, ok_polls = 0;
   bool last_ok = false;
   std::string last_error;
@@ -52,7 +52,11 @@ class ReportTarget final : public TargetSink {
       s_->last_error = error;
     }
   }
-  void position_lag_bytes(std::optional<uint64_t>) override {}
+  void position_lag(PositionUnit, std::optional<double>) override {}
+  void reported_lag(std::optional<double> seconds) override {
+    std::lock_guard lock(s_->mu);
+    if (seconds) s_->reported.push_back(*seconds);
+  }
 
  private:
   std::shared_ptr<TargetState> s_;
@@ -98,6 +102,9 @@ TargetSummary summarize_target(TargetState& t) {
   s.resolution = percentile(t.windows, 0.50);
   s.reachable = t.ok_polls > 0 && t.last_ok;
   s.last_error = t.last_error;
+  s.reported_samples = static_cast<int>(t.reported.size());
+  s.reported_p50 = percentile(t.reported, 0.5);
+  s.reported_max = t.reported.empty() ? 0 : *std::max_element(t.reported.begin(), t.reported.end());
   return s;
 }
 
@@ -180,6 +187,11 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
                            {"errors", t.errors},
                            {"resolution_seconds", rounded(t.resolution)},
                            {"reachable", t.reachable}};
+      if (t.reported_samples > 0) {
+        jt["reported_lag"] = {{"samples", t.reported_samples},
+                              {"p50_seconds", rounded(t.reported_p50)},
+                              {"max_seconds", rounded(t.reported_max)}};
+      }
       if (!t.last_error.empty()) jt["last_error"] = t.last_error;
       jp["targets"].push_back(std::move(jt));
     }
@@ -195,13 +207,14 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
         << " write errors, write p50 " << ms(p.write_p50) << " ms\n";
     if (!p.last_write_error.empty()) out << "  last write error: " << p.last_write_error << '\n';
     char line[256];
-    std::snprintf(line, sizeof line, "  %-16s %7s %9s %9s %9s %9s %8s %6s %9s\n", "target", "samples", "p50 ms",
-                  "p90 ms", "p99 ms", "max ms", "timeouts", "errors", "res. ms");
+    std::snprintf(line, sizeof line, "  %-16s %7s %9s %9s %9s %9s %8s %6s %9s %13s\n", "target", "samples", "p50 ms",
+                  "p90 ms", "p99 ms", "max ms", "timeouts", "errors", "res. ms", "reported p50");
     out << line;
     for (const TargetSummary& t : p.targets) {
-      std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %8d %6d %9s%s\n", t.name.c_str(), t.samples,
+      const std::string reported = t.reported_samples > 0 ? ms(t.reported_p50) + " ms" : "-";
+      std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %8d %6d %9s %13s%s\n", t.name.c_str(), t.samples,
                     ms(t.p50).c_str(), ms(t.p90).c_str(), ms(t.p99).c_str(), ms(t.max).c_str(), t.timeouts, t.errors,
-                    ms(t.resolution).c_str(), t.reachable ? "" : "  UNREACHABLE");
+                    ms(t.resolution).c_str(), reported.c_str(), t.reachable ? "" : "  UNREACHABLE");
       out << line;
       if (!t.last_error.empty() && !t.reachable) out << "    last error: " << t.last_error << '\n';
     }

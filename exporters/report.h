@@ -25,6 +25,9 @@ struct TargetSummary {
   double resolution = 0;  // median width of the samples' visibility windows, seconds
   bool reachable = false;  // at least one poll succeeded and the last one did
   std::string last_error;  // redacted
+  // What the server itself reported as its lag (Seconds_Behind_Master, replay timestamp age).
+  int reported_samples = 0;
+  double reported_p50 = 0, reported_max = 0;  // seconds
 };
 
 struct ProbeSummary {

@@ -17,6 +17,8 @@
 
 namespace ghostwatch {
 
+enum class PositionUnit { bytes, transactions };
+
 class TargetSink {
  public:
   virtual ~TargetSink() = default;
@@ -25,8 +27,10 @@ class TargetSink {
   virtual void pending(Duration age) = 0;
   // `error` is already redacted; empty when ok.
   virtual void polled(bool ok, const std::string& error) = 0;
-  // Bytes of WAL (or binlog) the target has yet to replay; nullopt when unknown.
-  virtual void position_lag_bytes(std::optional<uint64_t> bytes) = 0;
+  // How far the target's replication position is behind the primary's; nullopt when unknown.
+  virtual void position_lag(PositionUnit unit, std::optional<double> behind) = 0;
+  // The lag the target's server reports about itself; nullopt when it reports none (NULL).
+  virtual void reported_lag(std::optional<double> seconds) = 0;
 };
 
 class ProbeSink {

@@ -8,27 +8,40 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <string>
 
 #include "common/result.h"
+#include "exporters/sink.h"
 #include "probes/probe_config.h"
 
 namespace ghostwatch {
 
-struct CanaryAck {
-  int64_t seq = 0;
-  std::optional<uint64_t> position;  // the primary's log position at the write, if known
+// A log position in the backend's own text form (a PostgreSQL LSN, a GTID list or set).
+using Position = std::string;
+
+// What a target's server says its replication lag is. `refreshed` is false when this poll did
+// not ask (a backend may ask less often than it polls); `seconds` is nullopt when the server
+// answers NULL or nothing (replication stopped, not a replica).
+struct ReportedLag {
+  bool refreshed = false;
+  std::optional<double> seconds;
 };
 
 struct CanaryPoll {
   std::optional<int64_t> seq;        // nullopt: no canary row on the target (yet)
-  std::optional<uint64_t> position;  // the target's replayed log position, if known
+  std::optional<Position> position;  // the target's replayed/applied position, if known
+  ReportedLag reported;
 };
 
 class CanaryWriter {
  public:
   virtual ~CanaryWriter() = default;
-  // Creates the canary table when missing, bumps this (agent, probe)'s seq, returns after COMMIT.
-  virtual Result<CanaryAck> write(std::stop_token stop) = 0;
+  // Creates the canary table when missing, bumps this (agent, probe)'s seq and returns it once
+  // the COMMIT is acknowledged. Does nothing else, so the caller can time the ack.
+  virtual Result<int64_t> write(std::stop_token stop) = 0;
+  // The primary's position just after the last write (may cost a round trip; called after the
+  // ack was timed). nullopt when the backend cannot tell.
+  virtual Result<std::optional<Position>> position(std::stop_token stop) = 0;
 };
 
 class CanaryReader {
@@ -42,6 +55,10 @@ class CanaryBackend {
   virtual ~CanaryBackend() = default;
   virtual std::unique_ptr<CanaryWriter> writer() = 0;
   virtual std::unique_ptr<CanaryReader> reader(const TargetConfig& target) = 0;
+  // The unit of position_behind(): WAL bytes, or transactions.
+  virtual PositionUnit position_unit() const = 0;
+  // How far `target` is behind `primary`, never negative; nullopt when it cannot be computed.
+  virtual std::optional<double> position_behind(const Position& primary, const Position& target) const = 0;
 };
 
 }  // namespace ghostwatch

@@ -25,7 +25,7 @@ struct TargetConfig {
   DsnConfig dsn;
 };
 
-enum class ProbeKind { postgres };
+enum class ProbeKind { postgres, mysql };
 
 struct ProbeConfig {
   std::string name;

@@ -46,7 +46,7 @@ struct ReplicationProbe::Target {
 
 ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
                                    const Clock& clock)
-    : config_(config), clock_(clock), sink_(sink.probe(config.name, to_string(config.kind))),
+    : config_(config), clock_(clock), backend_(backend), sink_(sink.probe(config.name, to_string(config.kind))),
       writer_(backend.writer()) {
   for (const TargetConfig& t : config.targets) {
     targets_.push_back(std::unique_ptr<Target>(
@@ -92,17 +92,17 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
     if (limits.canaries > 0 && attempts >= limits.canaries) break;
     if (limits.duration > Duration(0) && steady_now() - start >= limits.duration) break;
     const MonoTime t0 = clock_.now();
-    Result<CanaryAck> ack = writer_->write(stop);
+    Result<int64_t> ack = writer_->write(stop);
     const MonoTime t_ack = clock_.now();
     if (stop.stop_requested()) break;
     ++attempts;
     next += config_.interval;
     if (ack) {
       sink_->canary_written(true, t_ack - t0, "");
-      if (ack->position) primary_position_ = *ack->position;
       for (auto& t : targets_) {
-        if (auto sample = t->tracker.acked(ack->seq, t_ack)) t->sink->visible(*sample);
+        if (auto sample = t->tracker.acked(ack.value(), t_ack)) t->sink->visible(*sample);
       }
+      record_primary_position(stop);
       health.succeeded();
       backoff.reset();
       if (next < steady_now()) next = steady_now();  // late: skip missed slots, do not burst
@@ -129,10 +129,8 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
     if (poll) {
       for (const VisibilitySample& s : t.tracker.polled(poll->seq, sent, recv)) t.sink->visible(s);
       t.sink->polled(true, "");
-      const uint64_t primary = primary_position_.load();
-      std::optional<uint64_t> behind;
-      if (primary != 0 && poll->position) behind = primary > *poll->position ? primary - *poll->position : 0;
-      t.sink->position_lag_bytes(behind);
+      t.sink->position_lag(backend_.position_unit(), position_behind(poll->position));
+      if (poll->reported.refreshed) t.sink->reported_lag(poll->reported.seconds);
       health.succeeded();
       backoff.reset();
     } else {
@@ -142,6 +140,19 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
     }
     sleep_until(stop, next);
   }
+}
+
+void ReplicationProbe::record_primary_position(std::stop_token stop) {
+  auto position = writer_->position(stop);
+  std::lock_guard lock(position_mu_);
+  primary_position_ = position ? position.value() : std::nullopt;
+}
+
+std::optional<double> ReplicationProbe::position_behind(const std::optional<Position>& target) const {
+  if (!target) return std::nullopt;
+  std::lock_guard lock(position_mu_);
+  if (!primary_position_) return std::nullopt;
+  return backend_.position_behind(*primary_position_, *target);
 }
 
 void ReplicationProbe::monitor_tick() {
@@ -159,6 +170,7 @@ bool ReplicationProbe::all_resolved() const {
 const char* to_string(ProbeKind kind) {
   switch (kind) {
     case ProbeKind::postgres: return "postgres";
+    case ProbeKind::mysql: return "mysql";
   }
   return "unknown";
 }

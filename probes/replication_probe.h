@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -44,15 +46,19 @@ class ReplicationProbe {
   void write_loop(std::stop_token stop, RunOnceLimits limits);
   void read_loop(std::stop_token stop, Target& target);
   void monitor_tick();
+  void record_primary_position(std::stop_token stop);
+  std::optional<double> position_behind(const std::optional<Position>& target) const;
   bool all_resolved() const;
   void run_threads(std::stop_token outer, const RunOnceLimits& limits, bool once);
 
   const ProbeConfig config_;
   const Clock& clock_;
+  CanaryBackend& backend_;
   std::shared_ptr<ProbeSink> sink_;
   std::unique_ptr<CanaryWriter> writer_;
   std::vector<std::unique_ptr<Target>> targets_;
-  std::atomic<uint64_t> primary_position_{0};  // 0: unknown
+  mutable std::mutex position_mu_;
+  std::optional<Position> primary_position_;  // at the last successful write
   std::atomic<bool> writing_done_{false};
 };
 

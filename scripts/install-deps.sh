@@ -9,7 +9,8 @@ PACKAGES=(
   libpq-dev prometheus-cpp-dev libboost-program-options-dev libyaml-cpp-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev zlib1g-dev
   # sandbox and integration tests
-  postgresql-15 postgresql-client-15 prometheus curl procps util-linux
+  default-libmysqlclient-dev
+  postgresql-15 postgresql-client-15 mariadb-server mariadb-client prometheus curl procps util-linux passwd
 )
 
 missing=()

@@ -2,6 +2,9 @@
 
 #include <charconv>
 
+#include "common/parse_number.h"
+#include "probes/lazy_connection.h"
+
 namespace ghostwatch::pg {
 namespace {
 
@@ -11,55 +14,28 @@ constexpr const char* kPollStatement = "ghostwatch_canary_poll";
 
 std::string canary_table(const std::string& schema) { return quote_identifier(schema) + ".canary"; }
 
-std::optional<int64_t> parse_int(std::optional<std::string_view> text) {
-  if (!text) return std::nullopt;
-  int64_t v = 0;
-  auto r = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (r.ec != std::errc() || r.ptr != text->data() + text->size()) return std::nullopt;
-  return v;
-}
-
-// A connection that is opened on first use and dropped after a transport failure.
-class LazyConnection {
- public:
-  explicit LazyConnection(ConnectOptions options) : options_(std::move(options)) {}
-  // Returns the open connection, opening it (and running `on_open`) if needed.
-  template <class OnOpen>
-  Result<Connection*> get(std::stop_token stop, OnOpen on_open) {
-    if (conn_ && conn_->broken()) conn_.reset();
-    if (!conn_) {
-      auto opened = Connection::open(options_, stop);
-      if (!opened) return opened.error();
-      conn_ = std::move(opened.value());
-      if (Status s = on_open(*conn_); !s) {
-        conn_.reset();
-        return s.error();
-      }
-    }
-    return conn_.get();
-  }
-  void drop() { conn_.reset(); }
-
- private:
-  ConnectOptions options_;
-  std::unique_ptr<Connection> conn_;
-};
+using LazyPg = LazyConnection<Connection, ConnectOptions>;
 
 class PgWriter final : public CanaryWriter {
  public:
   PgWriter(ConnectOptions options, std::string schema, std::string agent_id, std::string probe)
       : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(probe)} {}
 
-  Result<CanaryAck> write(std::stop_token stop) override {
+  Result<int64_t> write(std::stop_token stop) override {
     auto conn = conn_.get(stop, [this](Connection& c) { return setup(c); });
     if (!conn) return conn.error();
     auto rows = conn.value()->exec_prepared(kWriteStatement, {params_[0], params_[1], std::to_string(last_seq_ + 1)});
     if (!rows) return rows.error();
-    auto seq = parse_int(rows->get(0, 0));
+    auto seq = parse_number<int64_t>(rows->get(0, 0));
     if (!seq) return Error{"canary upsert returned no seq"};
     last_seq_ = *seq;
-    return CanaryAck{*seq, rows->get(0, 1) ? parse_lsn(*rows->get(0, 1)) : std::nullopt};
+    auto lsn = rows->get(0, 1);
+    position_ = lsn ? std::optional<Position>(std::string(*lsn)) : std::nullopt;
+    return *seq;
   }
+
+  // Captured by the upsert's RETURNING: no extra round trip.
+  Result<std::optional<Position>> position(std::stop_token) override { return position_; }
 
  private:
   // Creates only what is missing, so an agent needs no CREATE privilege once the table exists.
@@ -86,12 +62,13 @@ class PgWriter final : public CanaryWriter {
                      3);
   }
 
-  LazyConnection conn_;
+  LazyPg conn_;
   std::string schema_;
   std::vector<std::string> params_;
   // A row deleted while we run is re-created with the next seq, not 1: seq never goes back,
   // so replicas still showing the old row cannot pass for having seen new canaries.
   int64_t last_seq_ = 0;
+  std::optional<Position> position_;
 };
 
 class PgReader final : public CanaryReader {
@@ -109,7 +86,8 @@ class PgReader final : public CanaryReader {
       Status s = conn.value()->prepare(
           kPollStatement,
           "SELECT (SELECT seq FROM " + canary_table(schema_) + " WHERE agent_id = $1 AND probe = $2),"
-          " pg_last_wal_replay_lsn()::text",
+          " pg_last_wal_replay_lsn()::text,"
+          " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8",
           2);
       // The table may not have replicated yet: the target answered, it just has no canary.
       if (!s && s.error().code == kUndefinedTable) return CanaryPoll{};
@@ -119,11 +97,13 @@ class PgReader final : public CanaryReader {
     auto rows = conn.value()->exec_prepared(kPollStatement, params_);
     if (!rows) return rows.error();
     auto lsn = rows->get(0, 1);
-    return CanaryPoll{parse_int(rows->get(0, 0)), lsn ? parse_lsn(*lsn) : std::nullopt};
+    CanaryPoll poll{parse_number<int64_t>(rows->get(0, 0)), std::nullopt, {true, parse_number<double>(rows->get(0, 2))}};
+    if (lsn) poll.position = std::string(*lsn);
+    return poll;
   }
 
  private:
-  LazyConnection conn_;
+  LazyPg conn_;
   std::string schema_;
   std::vector<std::string> params_;
   bool prepared_ = false;
@@ -144,6 +124,12 @@ std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
 
 std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target) {
   return std::make_unique<PgReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name);
+}
+
+std::optional<double> PostgresBackend::position_behind(const Position& primary, const Position& target) const {
+  auto p = parse_lsn(primary), t = parse_lsn(target);
+  if (!p || !t) return std::nullopt;
+  return *p > *t ? static_cast<double>(*p - *t) : 0.0;
 }
 
 }  // namespace ghostwatch::pg

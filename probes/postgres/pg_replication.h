@@ -16,6 +16,8 @@ class PostgresBackend final : public CanaryBackend {
   PostgresBackend(const ProbeConfig& probe, std::string agent_id);
   std::unique_ptr<CanaryWriter> writer() override;
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target) override;
+  PositionUnit position_unit() const override { return PositionUnit::bytes; }
+  std::optional<double> position_behind(const Position& primary, const Position& target) const override;
 
  private:
   ProbeConfig probe_;

@@ -40,8 +40,8 @@ TEST(Cli, UsageErrorsExitTwo) {
 
 TEST(Cli, ConfigErrorNamesFileLineAndKeyAndExitsTwo) {
   const std::string config = write_temp_file(
-      "probes:\n  - name: pg\n    kind: postgres\n    primary: x\n    interval: 5 seconds\n    targets:\n"
-      "      - {name: r1, dsn: y}\n",
+      "probes:\n  - name: pg\n    kind: postgres\n    primary: host=x\n    interval: 5 seconds\n    targets:\n"
+      "      - {name: r1, dsn: host=y}\n",
       ".yaml");
   for (const char* cmd : {"check-config", "probe", "run"}) {
     auto r = run_command({ghostwatch_binary(), cmd, "--config", config}, 10s);

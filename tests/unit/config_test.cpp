@@ -68,7 +68,7 @@ TEST(Config, AgentIdDefaultsToHostName) {
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
             "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
-            "targets, schema, interval, poll_interval, timeout, connect_timeout, query_timeout)");
+            "targets, schema, database, interval, poll_interval, timeout, connect_timeout, query_timeout)");
   EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
             std::string::npos);
 }
@@ -90,7 +90,7 @@ TEST(Config, DurationsBelowMinimumAreRejected) {
 TEST(Config, WrongTypesAreRejected) {
   EXPECT_NE(error_of(valid_with("interval: 1s", "interval: [1s]")).find("cfg.yaml:11:15: probes[0].interval: expected a duration"),
             std::string::npos);
-  EXPECT_NE(error_of("probes:\n  - name: pg\n    kind: postgres\n    primary: x\n    targets: replica-1\n")
+  EXPECT_NE(error_of("probes:\n  - name: pg\n    kind: postgres\n    primary: host=x\n    targets: replica-1\n")
                 .find("cfg.yaml:5:14: probes[0].targets: expected a list"),
             std::string::npos);
   EXPECT_NE(error_of("probes: {a: 1}\n").find("cfg.yaml:1:9: probes: expected a list"), std::string::npos);
@@ -116,7 +116,7 @@ TEST(Config, UnknownKindAndBadNames) {
 }
 
 TEST(Config, DuplicateNamesAreRejected) {
-  std::string twice = valid_with("    targets:\n", "    targets:\n      - name: replica-1\n        dsn: x\n");
+  std::string twice = valid_with("    targets:\n", "    targets:\n      - name: replica-1\n        dsn: host=x\n");
   EXPECT_NE(error_of(twice).find("duplicate target name 'replica-1'"), std::string::npos);
 }
 
@@ -161,7 +161,7 @@ TEST(Config, PasswordFileIsReadAndNeverRendered) {
   EXPECT_NE(rendered.find("password_file: " + path.string()), std::string::npos);
   std::filesystem::remove(path);
   EXPECT_NE(error_of(valid_with("dsn: \"host=127.0.0.1 port=5433 dbname=app user=ghostwatch\"",
-                                "dsn: x\n        password_file: /nonexistent/pw"))
+                                "dsn: host=x\n        password_file: /nonexistent/pw"))
                 .find("probes[0].targets[0].password_file: cannot read password file '/nonexistent/pw'"),
             std::string::npos);
 }
@@ -194,6 +194,47 @@ TEST(Config, MissingFileIsAClearError) {
   } catch (const ConfigError& e) {
     EXPECT_STREQ(e.what(), "/nonexistent/ghostwatch.yaml: cannot open the config file");
   }
+}
+
+TEST(Config, DsnSyntaxIsCheckedAtLoadWithoutLeakingThePassword) {
+  EXPECT_NE(error_of(valid_with("user=ghostwatch\"", "user=ghostwatch password=leak-me-77 oops\""))
+                .find("cfg.yaml:7:14: probes[0].primary: bad PostgreSQL DSN: missing \"=\" after \"oops\""),
+            std::string::npos);
+  EXPECT_EQ(error_of(valid_with("user=ghostwatch\"", "user=ghostwatch password=leak-me-77 oops\"")).find("leak-me-77"),
+            std::string::npos);
+}
+
+const char* kMysql = R"(probes:
+  - name: maria
+    kind: mysql
+    primary: "mysql://ghostwatch:s%3Acret@127.0.0.1:3306/"
+    database: gw
+    targets:
+      - name: replica
+        dsn: "mysql://ghostwatch@127.0.0.1:3307/"
+)";
+
+TEST(Config, MysqlProbeTakesUrisAndADatabase) {
+  Config c = parse_config(kMysql, "cfg.yaml");
+  ASSERT_EQ(c.probes.size(), 1u);
+  EXPECT_EQ(c.probes[0].kind, ProbeKind::mysql);
+  EXPECT_EQ(c.probes[0].schema, "gw");
+  const std::string rendered = render_config(c);
+  EXPECT_NE(rendered.find("database: gw"), std::string::npos);
+  EXPECT_EQ(rendered.find("s%3Acret"), std::string::npos);
+  EXPECT_EQ(scrub("denied for s:cret"), "denied for ***");  // the decoded password is a secret too
+}
+
+TEST(Config, MysqlProbeRejectsBadUrisAndPostgresKeys) {
+  std::string text = kMysql;
+  EXPECT_NE(error_of(text.replace(text.find(":3307"), 5, ":0")).find("probes[0].targets[0].dsn: bad MySQL URI: bad port '0'"),
+            std::string::npos);
+  text = kMysql;
+  EXPECT_NE(error_of(text.replace(text.find("database: gw"), 12, "schema: gw")).find("a mysql probe takes 'database', not 'schema'"),
+            std::string::npos);
+  text = kMysql;
+  EXPECT_NE(error_of(text.replace(text.find("mysql://ghostwatch@"), 8, "postgresql://")).find("expected a mysql:// URI"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -54,11 +54,14 @@ class FakeBackend final : public CanaryBackend {
   std::unique_ptr<CanaryReader> reader(const TargetConfig& t) override {
     return std::make_unique<Reader>(primary_, targets_.at(t.name));
   }
+  PositionUnit position_unit() const override { return PositionUnit::transactions; }
+  std::optional<double> position_behind(const Position&, const Position&) const override { return std::nullopt; }
 
  private:
   struct Writer final : CanaryWriter {
     explicit Writer(FakePrimary& p) : p(p) {}
-    Result<CanaryAck> write(std::stop_token) override { return CanaryAck{p.commit(), std::nullopt}; }
+    Result<int64_t> write(std::stop_token) override { return p.commit(); }
+    Result<std::optional<Position>> position(std::stop_token) override { return std::optional<Position>(); }
     FakePrimary& p;
   };
   struct Reader final : CanaryReader {
@@ -69,7 +72,7 @@ class FakeBackend final : public CanaryBackend {
         sleep_for(stop, milliseconds(1500));
         return Error{"query timed out"};
       }
-      return CanaryPoll{p.visible_with_lag(t.lag), std::nullopt};
+      return CanaryPoll{p.visible_with_lag(t.lag), std::nullopt, {}};
     }
     FakePrimary& p;
     FakeTarget t;

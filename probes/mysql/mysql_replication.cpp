@@ -1,0 +1,159 @@
+#include "probes/mysql/mysql_replication.h"
+
+#include "common/log.h"
+#include "common/parse_number.h"
+#include "probes/lazy_connection.h"
+#include "probes/mysql/gtid.h"
+
+namespace ghostwatch::mysql {
+namespace {
+
+constexpr const char* kWriteStatement = "canary_write";
+constexpr const char* kPollStatement = "canary_poll";
+constexpr auto kReportedLagEvery = std::chrono::seconds(1);
+
+using LazyMysql = LazyConnection<Connection, ConnectOptions>;
+
+std::string canary_table(const std::string& database) { return quote_identifier(database) + ".`canary`"; }
+
+// Creates only what is missing, so an agent needs no CREATE privilege once the table exists.
+Status ensure_canary_table(Connection& c, const std::string& database) {
+  auto exists = c.execute("canary_exists",
+                          "SELECT (SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?),"
+                          " (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'canary')",
+                          {database, database});
+  if (!exists) return exists.error();
+  if (exists->get(0, 0) == std::optional<std::string>("0")) {
+    if (auto r = c.query("CREATE DATABASE IF NOT EXISTS " + quote_identifier(database)); !r) return r.error();
+  }
+  if (exists->get(0, 1) == std::optional<std::string>("0")) {
+    auto r = c.query("CREATE TABLE IF NOT EXISTS " + canary_table(database) +
+                     " (agent_id VARCHAR(255) NOT NULL, probe VARCHAR(255) NOT NULL, seq BIGINT NOT NULL,"
+                     " written_at DATETIME(6) NOT NULL, PRIMARY KEY (agent_id, probe)) ENGINE=InnoDB");
+    if (!r) return r.error();
+  }
+  return ok_status();
+}
+
+class MysqlWriter final : public CanaryWriter {
+ public:
+  MysqlWriter(ConnectOptions options, std::string database, std::string agent_id, std::string probe)
+      : conn_(std::move(options)), database_(std::move(database)), agent_id_(std::move(agent_id)),
+        probe_(std::move(probe)) {}
+
+  // LAST_INSERT_ID(expr) hands the new seq back in the OK packet: one round trip, no
+  // RETURNING needed (MySQL has none for updates). VALUES() is deprecated in MySQL 8.0.20+
+  // but accepted by MySQL 8 and MariaDB alike; the row-alias syntax is MySQL-only.
+  Result<int64_t> write(std::stop_token stop) override {
+    auto conn = conn_.get(stop, [this](Connection& c) { return ensure_canary_table(c, database_); });
+    if (!conn) return conn.error();
+    auto r = conn.value()->execute(
+        kWriteStatement,
+        "INSERT INTO " + canary_table(database_) +
+            " (agent_id, probe, seq, written_at) VALUES (?, ?, LAST_INSERT_ID(?), NOW(6))"
+            " ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(GREATEST(seq + 1, VALUES(seq))), written_at = NOW(6)",
+        {agent_id_, probe_, std::to_string(last_seq_ + 1)});
+    if (!r) return r.error();
+    if (r->insert_id == 0) return Error{"canary upsert returned no seq"};
+    last_seq_ = static_cast<int64_t>(r->insert_id);
+    return last_seq_;
+  }
+
+  Result<std::optional<Position>> position(std::stop_token stop) override {
+    auto conn = conn_.get(stop, [this](Connection& c) { return ensure_canary_table(c, database_); });
+    if (!conn) return conn.error();
+    const bool mariadb = conn.value()->flavor() == Flavor::mariadb;
+    auto r = conn.value()->query(mariadb ? "SELECT @@GLOBAL.gtid_binlog_pos" : "SELECT @@GLOBAL.gtid_executed");
+    if (!r) return r.error();
+    auto pos = r->get(0, 0);
+    if (!pos || pos->empty()) return std::optional<Position>();  // binlog or GTIDs off
+    return std::optional<Position>(*pos);
+  }
+
+ private:
+  LazyMysql conn_;
+  std::string database_, agent_id_, probe_;
+  int64_t last_seq_ = 0;  // seq never goes back, even if the row is deleted while we run
+};
+
+class MysqlReader final : public CanaryReader {
+ public:
+  MysqlReader(std::string target, ConnectOptions options, std::string database, std::string agent_id,
+              std::string probe)
+      : target_(std::move(target)), conn_(std::move(options)), database_(std::move(database)),
+        agent_id_(std::move(agent_id)), probe_(std::move(probe)) {}
+
+  Result<CanaryPoll> poll(std::stop_token stop) override {
+    auto conn = conn_.get(stop, [](Connection&) { return ok_status(); });
+    if (!conn) return conn.error();
+    Connection& c = *conn.value();
+    // gtid_slave_pos: what replication applied (MariaDB); gtid_executed: all applied (MySQL).
+    const char* applied = c.flavor() == Flavor::mariadb ? "@@GLOBAL.gtid_slave_pos" : "@@GLOBAL.gtid_executed";
+    auto rows = c.execute(kPollStatement,
+                          "SELECT (SELECT seq FROM " + canary_table(database_) + " WHERE agent_id = ? AND probe = ?), " +
+                              applied,
+                          {agent_id_, probe_});
+    CanaryPoll poll;
+    // No table yet (it may not have replicated): the target answered, it just has no canary.
+    if (!rows && rows.error().code != std::to_string(kNoSuchTable)) return rows.error();
+    if (rows) {
+      poll.seq = parse_number<int64_t>(rows->get(0, 0));
+      poll.position = rows->get(0, 1);  // "" is a real position: nothing applied yet
+    }
+    if (std::chrono::steady_clock::now() >= next_status_) poll.reported = reported_lag(c);
+    return poll;
+  }
+
+ private:
+  // Seconds_Behind_Master (MariaDB, MySQL < 8.0.22 naming) or Seconds_Behind_Source; NULL
+  // while the SQL thread is stopped. SHOW REPLICA STATUS needs MariaDB 10.5.1+ or MySQL 8.0.22+.
+  ReportedLag reported_lag(Connection& c) {
+    next_status_ = std::chrono::steady_clock::now() + kReportedLagEvery;
+    auto status = c.query("SHOW REPLICA STATUS");
+    if (!status) {
+      if (!status_error_logged_) log::warn("target " + target_ + ": SHOW REPLICA STATUS failed: " + status.error().message);
+      status_error_logged_ = true;
+      return {true, std::nullopt};
+    }
+    auto seconds = status->get(0, "Seconds_Behind_Master");
+    if (!seconds) seconds = status->get(0, "Seconds_Behind_Source");
+    return {true, parse_number<double>(seconds)};
+  }
+
+  std::string target_;
+  LazyMysql conn_;
+  std::string database_, agent_id_, probe_;
+  MonoTime next_status_{};
+  bool status_error_logged_ = false;
+};
+
+}  // namespace
+
+Result<ConnectOptions> connect_options(const DsnConfig& dsn, const ProbeConfig& probe) {
+  auto uri = parse_uri(dsn.dsn);
+  if (!uri) return uri.error();
+  return ConnectOptions{uri.value(), dsn.password, probe.connect_timeout, probe.query_timeout};
+}
+
+MysqlBackend::MysqlBackend(const ProbeConfig& probe, std::string agent_id)
+    : probe_(probe), agent_id_(std::move(agent_id)) {}
+
+// The config loader validated every URI, so connect_options cannot fail here.
+std::unique_ptr<CanaryWriter> MysqlBackend::writer() {
+  return std::make_unique<MysqlWriter>(connect_options(probe_.primary, probe_).value(), probe_.schema, agent_id_,
+                                       probe_.name);
+}
+
+std::unique_ptr<CanaryReader> MysqlBackend::reader(const TargetConfig& target) {
+  return std::make_unique<MysqlReader>(target.name, connect_options(target.dsn, probe_).value(), probe_.schema,
+                                       agent_id_, probe_.name);
+}
+
+std::optional<double> MysqlBackend::position_behind(const Position& primary, const Position& target) const {
+  auto behind = mariadb_transactions_behind(primary, target);
+  if (!behind) behind = mysql_transactions_behind(primary, target);
+  if (!behind) return std::nullopt;
+  return static_cast<double>(*behind);
+}
+
+}  // namespace ghostwatch::mysql
