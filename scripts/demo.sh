@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: installs what is missing, builds, starts the sandbox (two
-# PostgreSQL replicas, the second applying WAL 200 ms late), runs the agent with a live
-# per-replica lag table in the terminal while serving http://127.0.0.1:9739/metrics.
-# Ctrl-C stops the agent and the sandbox.
+# PostgreSQL replicas, the second applying WAL 200 ms late; a MariaDB replica with
+# MASTER_DELAY=1), runs one agent with both probes and a live per-replica lag table in the
+# terminal while serving http://127.0.0.1:9739/metrics. Ctrl-C stops the agent and the sandbox.
 #
-#   scripts/demo.sh [--pg-delay-ms N] [--keep]    --keep leaves the sandbox running afterwards
+#   scripts/demo.sh [--pg-delay-ms N] [--maria-delay-s N] [--keep]
+#   --keep leaves the sandbox running afterwards
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 delay=200
+maria_delay=1
 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --pg-delay-ms) delay="$2"; shift 2 ;;
+    --maria-delay-s) maria_delay="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--pg-delay-ms N] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--pg-delay-ms N] [--maria-delay-s N] [--keep]" >&2; exit 2 ;;
   esac
 done
 
@@ -22,7 +25,7 @@ scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target ghostwatch
 
-scripts/sandbox.sh up --pg-delay-ms "$delay"
+scripts/sandbox.sh up --pg-delay-ms "$delay" --maria-delay-s "$maria_delay"
 if [ "$keep" = 0 ]; then trap 'scripts/sandbox.sh down' EXIT; fi
 # shellcheck disable=SC1091
 source "${GHOSTWATCH_SANDBOX_DIR:-${TMPDIR:-/tmp}/ghostwatch-sandbox}/env.sh"

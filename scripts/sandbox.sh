@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # A local sandbox of real database servers on loopback, for the demo and the integration tests.
 #
-#   scripts/sandbox.sh up [--pg-delay-ms N]   start (or reconfigure) everything; idempotent
+#   scripts/sandbox.sh up [--pg-delay-ms N] [--maria-delay-s N]
+#                                             start (or reconfigure) everything; idempotent
 #   scripts/sandbox.sh status                 show what runs
 #   scripts/sandbox.sh down                   stop what this script started and delete its data
-#   scripts/sandbox.sh stop NAME | start NAME one server: pg-primary, pg-replica-1, pg-replica-2
-#   scripts/sandbox.sh set-delay NAME MS      apply delay of a PostgreSQL replica, live
+#   scripts/sandbox.sh stop NAME | start NAME one server (see status for the names)
+#   scripts/sandbox.sh set-delay NAME N       pg-replica-2: N ms apply delay; maria-replica: N s
 #
 # PostgreSQL 15: a primary and two hot-standby streaming replicas (pg_basebackup -R);
-# pg-replica-2 applies WAL --pg-delay-ms late (recovery_min_apply_delay). Servers run as an
-# unprivileged user (ghostwatch-sbx when started as root). Data, sockets and logs live under
-# $GHOSTWATCH_SANDBOX_DIR (default /tmp/ghostwatch-sandbox); DSNs go to its env.sh, which
-# the demo and the tests source.
+# pg-replica-2 applies WAL --pg-delay-ms late (recovery_min_apply_delay).
+# MariaDB: a primary and a read-only replica with GTID replication (MASTER_USE_GTID=slave_pos),
+# delayed by --maria-delay-s (MASTER_DELAY).
+# Servers run as an unprivileged user (ghostwatch-sbx when started as root). Data, sockets and
+# logs live under $GHOSTWATCH_SANDBOX_DIR (default /tmp/ghostwatch-sandbox); DSNs go to its
+# env.sh, which the demo and the tests source.
 set -euo pipefail
 
 DIR="${GHOSTWATCH_SANDBOX_DIR:-${TMPDIR:-/tmp}/ghostwatch-sandbox}"
@@ -20,7 +23,11 @@ PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_PORT_PRIMARY="${GW_PG_PORT_PRIMARY:-55432}"
 PG_PORT_REPLICA1=$((PG_PORT_PRIMARY + 1))
 PG_PORT_REPLICA2=$((PG_PORT_PRIMARY + 2))
+MARIA_PORT_PRIMARY="${GW_MARIA_PORT_PRIMARY:-53306}"
+MARIA_PORT_REPLICA=$((MARIA_PORT_PRIMARY + 1))
 SBX_USER=ghostwatch-sbx
+PG_SERVERS="pg-primary pg-replica-1 pg-replica-2"
+MARIA_SERVERS="maria-primary maria-replica"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 say() { echo "sandbox: $*" >&2; }
@@ -37,12 +44,14 @@ ensure_user() {
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SBX_USER"
 }
 
-pg_port() {
+server_port() {
   case "$1" in
     pg-primary) echo "$PG_PORT_PRIMARY" ;;
     pg-replica-1) echo "$PG_PORT_REPLICA1" ;;
     pg-replica-2) echo "$PG_PORT_REPLICA2" ;;
-    *) die "unknown server '$1' (known: pg-primary, pg-replica-1, pg-replica-2)" ;;
+    maria-primary) echo "$MARIA_PORT_PRIMARY" ;;
+    maria-replica) echo "$MARIA_PORT_REPLICA" ;;
+    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS)" ;;
   esac
 }
 
@@ -118,6 +127,129 @@ set_delay() {
   if pg_running "$name"; then as_user "$PG_BIN/pg_ctl" -D "$DIR/$name" reload >/dev/null; fi
 }
 
+# --- MariaDB -------------------------------------------------------------------------------
+
+maria_running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+
+maria_root() { mariadb --no-defaults --socket="$DIR/$1.sock" -uroot "${@:2}"; }
+
+maria_start() {
+  maria_running "$1" && return 0
+  [ -d "$DIR/$1" ] || die "$1 has no data directory; run 'up' first"
+  as_user setsid -f /usr/sbin/mariadbd --defaults-file="$DIR/$1.cnf" </dev/null >/dev/null 2>&1
+  for _ in $(seq 1 150); do
+    mariadb-admin --no-defaults --socket="$DIR/$1.sock" -uroot ping >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  die "$1 failed to start; see $DIR/$1.err"
+}
+
+maria_stop() {
+  maria_running "$1" || return 0
+  local pid
+  pid=$(cat "$DIR/$1.pid")
+  kill -TERM "$pid"
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  die "$1 did not stop within 30 s"
+}
+
+maria_conf() {
+  local name=$1 port=$2 id=$3
+  cat <<CONF
+[mariadbd]
+datadir = $DIR/$name
+port = $port
+bind-address = 127.0.0.1
+socket = $DIR/$name.sock
+pid-file = $DIR/$name.pid
+log-error = $DIR/$name.err
+server-id = $id
+log-bin = $DIR/$name-bin
+binlog-format = ROW
+gtid-strict-mode = 1
+skip-name-resolve
+performance-schema = 0
+innodb-buffer-pool-size = 32M
+CONF
+  [ "$name" = maria-replica ] && echo "read-only = 1"
+  return 0
+}
+
+init_maria() {
+  local name=$1 port=$2 id=$3
+  [ -d "$DIR/$name" ] && return 0
+  say "initialising $name on port $port"
+  maria_conf "$name" "$port" "$id" >"$DIR/$name.cnf"
+  chmod 644 "$DIR/$name.cnf"
+  as_user mariadb-install-db --no-defaults --user="$(run_user)" --datadir="$DIR/$name" \
+    --auth-root-authentication-method=normal --skip-test-db >"$DIR/$name-install.log" 2>&1 ||
+    die "mariadb-install-db for $name failed; see $DIR/$name-install.log"
+}
+
+# Users are created on the primary only: the replica replays them from the binlog.
+create_maria_users() {
+  maria_root maria-primary <<SQL
+CREATE USER IF NOT EXISTS 'gwadmin'@'127.0.0.1' IDENTIFIED BY '$(admin_password)';
+GRANT ALL ON *.* TO 'gwadmin'@'127.0.0.1' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY '$(admin_password)';
+GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
+CREATE USER IF NOT EXISTS 'ghostwatch'@'127.0.0.1' IDENTIFIED BY '$(agent_password)';
+GRANT SELECT, INSERT, UPDATE, CREATE ON \`ghostwatch\`.* TO 'ghostwatch'@'127.0.0.1';
+GRANT SLAVE MONITOR ON *.* TO 'ghostwatch'@'127.0.0.1';
+SQL
+}
+
+start_maria_replication() {
+  if [ -z "$(maria_root maria-replica -N -e 'SHOW SLAVE STATUS')" ]; then
+    maria_root maria-replica <<SQL
+CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$MARIA_PORT_PRIMARY, MASTER_USER='repl',
+  MASTER_PASSWORD='$(admin_password)', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+SQL
+  fi
+  maria_root maria-replica -e "START SLAVE"
+}
+
+set_maria_delay() {
+  local s=$1
+  [[ "$s" =~ ^[0-9]+$ ]] || die "delay must be a whole number of seconds, got '$s'"
+  maria_root maria-replica -e "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=$s; START SLAVE;"
+}
+
+current_maria_delay() {
+  maria_root maria-replica -e "SHOW SLAVE STATUS\G" 2>/dev/null | sed -n 's/^ *SQL_Delay: //p'
+}
+
+wait_maria_replicating() {
+  for _ in $(seq 1 100); do
+    local users
+    users=$(maria_root maria-replica -N -e "SELECT COUNT(*) FROM mysql.user WHERE user = 'ghostwatch'" 2>/dev/null || echo 0)
+    [ "$users" = 1 ] && return 0
+    sleep 0.2
+  done
+  die "maria-replica is not replicating after 20 s; see $DIR/maria-replica.err"
+}
+
+up_maria() {
+  local delay=$1
+  [ -x /usr/sbin/mariadbd ] || die "MariaDB is not installed; run scripts/install-deps.sh"
+  init_maria maria-primary "$MARIA_PORT_PRIMARY" 1
+  maria_start maria-primary
+  create_maria_users
+  init_maria maria-replica "$MARIA_PORT_REPLICA" 2
+  maria_start maria-replica
+  start_maria_replication
+  [ -n "$delay" ] || delay=$(current_maria_delay)
+  MARIA_DELAY="${delay:-0}"
+  set_maria_delay "$MARIA_DELAY"
+  wait_maria_replicating
+}
+
+# --- both ----------------------------------------------------------------------------------
+
+server_running() { case "$1" in pg-*) pg_running "$1" ;; maria-*) maria_running "$1" ;; esac; }
+server_start() { case "$1" in pg-*) pg_start "$1" ;; maria-*) maria_start "$1" ;; esac; }
+server_stop() { case "$1" in pg-*) pg_stop "$1" ;; maria-*) maria_stop "$1" ;; esac; }
+
 write_env() {
   local tmp="$ENV_FILE.tmp"
   cat >"$tmp" <<ENV
@@ -131,6 +263,14 @@ export GW_PG_ADMIN_PRIMARY_DSN='host=127.0.0.1 port=$PG_PORT_PRIMARY dbname=app 
 export GW_PG_ADMIN_REPLICA1_DSN='host=127.0.0.1 port=$PG_PORT_REPLICA1 dbname=app user=gwadmin password=$(admin_password)'
 export GW_PG_ADMIN_REPLICA2_DSN='host=127.0.0.1 port=$PG_PORT_REPLICA2 dbname=app user=gwadmin password=$(admin_password)'
 export GW_PG_DELAY_MS='$1'
+export GW_MARIA_PASSWORD='$(agent_password)'
+export GW_MARIA_PRIMARY_ADDR='127.0.0.1:$MARIA_PORT_PRIMARY'
+export GW_MARIA_REPLICA_ADDR='127.0.0.1:$MARIA_PORT_REPLICA'
+export GW_MARIA_PRIMARY_DSN='mysql://ghostwatch@127.0.0.1:$MARIA_PORT_PRIMARY/'
+export GW_MARIA_REPLICA_DSN='mysql://ghostwatch@127.0.0.1:$MARIA_PORT_REPLICA/'
+export GW_MARIA_ADMIN_PRIMARY_DSN='mysql://gwadmin:$(admin_password)@127.0.0.1:$MARIA_PORT_PRIMARY/'
+export GW_MARIA_ADMIN_REPLICA_DSN='mysql://gwadmin:$(admin_password)@127.0.0.1:$MARIA_PORT_REPLICA/'
+export GW_MARIA_DELAY_S='$2'
 ENV
   mv "$tmp" "$ENV_FILE"
 }
@@ -146,12 +286,14 @@ wait_streaming() {
 }
 
 cmd_up() {
-  local delay=""
+  local delay="" maria_delay=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --pg-delay-ms) delay="${2:-}"; shift 2 ;;
       --pg-delay-ms=*) delay="${1#*=}"; shift ;;
-      *) die "up: unknown option '$1' (known: --pg-delay-ms N)" ;;
+      --maria-delay-s) maria_delay="${2:-}"; shift 2 ;;
+      --maria-delay-s=*) maria_delay="${1#*=}"; shift ;;
+      *) die "up: unknown option '$1' (known: --pg-delay-ms N, --maria-delay-s N)" ;;
     esac
   done
   [ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 is not installed ($PG_BIN); run scripts/install-deps.sh"
@@ -174,16 +316,18 @@ cmd_up() {
   pg_start pg-replica-1
   pg_start pg-replica-2
   wait_streaming
-  write_env "$delay"
-  say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms), as user $(run_user)"
+  up_maria "$maria_delay"
+  write_env "$delay" "$MARIA_DELAY"
+  say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms)"
+  say "up: maria-primary :$MARIA_PORT_PRIMARY, maria-replica :$MARIA_PORT_REPLICA (MASTER_DELAY ${MARIA_DELAY}s); servers run as $(run_user)"
   echo "source $ENV_FILE"
-  grep '^export GW_PG_.*_DSN' "$ENV_FILE" | grep -v ADMIN | sed 's/^export /  /'
+  grep -E '^export GW_(PG|MARIA)_.*_DSN' "$ENV_FILE" | grep -v ADMIN | sed 's/^export /  /'
 }
 
 cmd_status() {
   local rc=0
-  for s in pg-primary pg-replica-1 pg-replica-2; do
-    if pg_running "$s"; then echo "$s: running on 127.0.0.1:$(pg_port "$s")"; else echo "$s: stopped"; rc=1; fi
+  for s in $PG_SERVERS $MARIA_SERVERS; do
+    if server_running "$s"; then echo "$s: running on 127.0.0.1:$(server_port "$s")"; else echo "$s: stopped"; rc=1; fi
   done
   [ -f "$ENV_FILE" ] && echo "env: $ENV_FILE"
   return $rc
@@ -191,7 +335,9 @@ cmd_status() {
 
 cmd_down() {
   [ -d "$DIR" ] || { say "nothing to stop"; return 0; }
-  for s in pg-replica-2 pg-replica-1 pg-primary; do pg_stop "$s" || say "could not stop $s"; done
+  for s in maria-replica maria-primary pg-replica-2 pg-replica-1 pg-primary; do
+    server_stop "$s" || say "could not stop $s"
+  done
   rm -rf "$DIR"
   say "down: stopped and removed $DIR"
 }
@@ -200,8 +346,13 @@ case "${1:-}" in
   up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  stop) pg_port "${2:-}" >/dev/null; pg_stop "$2" ;;
-  start) pg_port "${2:-}" >/dev/null; pg_start "$2" ;;
-  set-delay) pg_port "${2:-}" >/dev/null; set_delay "$2" "${3:-}" ;;
-  *) echo "usage: $0 up [--pg-delay-ms N] | status | down | stop NAME | start NAME | set-delay NAME MS" >&2; exit 2 ;;
+  stop) server_port "${2:-}" >/dev/null; server_stop "$2" ;;
+  start) server_port "${2:-}" >/dev/null; server_start "$2" ;;
+  set-delay)
+    case "${2:-}" in
+      pg-replica-1|pg-replica-2) set_delay "$2" "${3:-}" ;;
+      maria-replica) set_maria_delay "${3:-}" ;;
+      *) die "set-delay: NAME is pg-replica-1, pg-replica-2 or maria-replica" ;;
+    esac ;;
+  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] | status | down | stop NAME | start NAME | set-delay NAME N" >&2; exit 2 ;;
 esac

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +17,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "probes/mysql/mysql_uri.h"
 
 namespace ghostwatch::testing {
 namespace {
@@ -212,6 +215,30 @@ std::string admin_query(const std::string& dsn, const std::string& sql) {
   }
   PQclear(res);
   PQfinish(conn);
+  return out;
+}
+
+std::string maria_admin_query(const std::string& uri_text, const std::string& sql) {
+  auto uri = mysql::parse_uri(uri_text);
+  if (!uri) {
+    ADD_FAILURE() << "bad admin URI: " << uri.error().message;
+    return "";
+  }
+  MYSQL* m = mysql_init(nullptr);
+  const unsigned timeout = 5;
+  mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
+  std::string out;
+  if (!mysql_real_connect(m, uri->host.c_str(), uri->user.c_str(), uri->password ? uri->password->c_str() : nullptr,
+                          nullptr, uri->port, nullptr, 0)) {
+    ADD_FAILURE() << "admin connection failed: " << mysql_error(m);
+  } else if (mysql_query(m, sql.c_str()) != 0) {
+    ADD_FAILURE() << "admin query failed: " << sql << ": " << mysql_error(m);
+  } else if (MYSQL_RES* res = mysql_store_result(m)) {
+    if (MYSQL_ROW row = mysql_fetch_row(res); row && row[0]) out = row[0];
+    mysql_free_result(res);
+  }
+  mysql_close(m);
   return out;
 }
 

@@ -65,7 +65,8 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
 // Prints a measured figure and appends it to $GHOSTWATCH_FIGURES_FILE (test.sh shows them).
 void record_figure(const std::string& line);
 
-// Runs SQL on a server as the sandbox admin (libpq, blocking). Returns the first cell or "".
-std::string admin_query(const std::string& dsn, const std::string& sql);
+// Runs SQL on a server as the sandbox admin (blocking). Returns the first cell or "".
+std::string admin_query(const std::string& dsn, const std::string& sql);  // PostgreSQL DSN
+std::string maria_admin_query(const std::string& uri, const std::string& sql);  // mysql:// URI
 
 }  // namespace ghostwatch::testing

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/harness.h"
+#include "tests/integration/sandbox.h"
 
 namespace ghostwatch::testing {
 namespace {
@@ -16,42 +16,12 @@ using namespace std::chrono_literals;
 
 std::string sandbox_config(const std::string& interval, const std::string& timeout,
                            const std::string& extra_target = "") {
-  return R"(agent:
-  id: it-)" + std::to_string(getpid()) + R"(
-probes:
-  - name: pg
-    kind: postgres
-    primary: "${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}"
-    interval: )" + interval + R"(
-    poll_interval: 10ms
-    timeout: )" + timeout + R"(
-    connect_timeout: 1s
-    query_timeout: 1s
-    targets:
-      - name: replica-1
-        dsn: "${GW_PG_REPLICA1_DSN} password=${GW_PG_PASSWORD}"
-      - name: replica-2
-        dsn: "${GW_PG_REPLICA2_DSN} password=${GW_PG_PASSWORD}"
-)" + extra_target;
+  return agent_yaml() + pg_probe_yaml(interval, timeout, extra_target);
 }
 
-std::string series(const std::string& name, const std::string& target) {
-  return name + "{probe=\"pg\",target=\"" + target + "\"}";
+std::string pg_series(const std::string& name, const std::string& target) {
+  return ghostwatch::testing::series(name, "pg", target);
 }
-
-double metric_or(const Agent& agent, const std::string& s, double fallback = -1) {
-  return metric_value(agent.metrics(), s).value_or(fallback);
-}
-
-class PgSandbox : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (sandbox_available()) return;
-    const char* require = std::getenv("GHOSTWATCH_REQUIRE_SANDBOX");
-    if (require && std::string(require) == "1") FAIL() << "the sandbox env is not loaded but is required";
-    GTEST_SKIP() << "sandbox not running (scripts/sandbox.sh up; source its env.sh)";
-  }
-};
 
 // Restores a replica's replay on scope exit, whatever the test's outcome.
 struct ReplayPause {
@@ -66,22 +36,7 @@ struct ReplayPause {
   bool paused = true;
 };
 
-// Restarts a stopped sandbox server on scope exit.
-struct StoppedServer {
-  explicit StoppedServer(std::string name) : name(std::move(name)) { sandbox("stop"); }
-  ~StoppedServer() { start(); }
-  void start() {
-    if (!stopped) return;
-    sandbox("start");
-    stopped = false;
-  }
-  void sandbox(const std::string& verb) {
-    auto r = run_command({"/bin/bash", sandbox_script(), verb, name}, 90s);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-  }
-  std::string name;
-  bool stopped = true;
-};
+using PgSandbox = SandboxTest;
 
 TEST_F(PgSandbox, ProbeMeasuresTheApplyDelayOfEachReplica) {
   ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200") << "start the sandbox with --pg-delay-ms 200";
@@ -116,8 +71,8 @@ TEST_F(PgSandbox, ProbeMeasuresTheApplyDelayOfEachReplica) {
 TEST_F(PgSandbox, PausedReplayGrowsPendingWhileTheOtherReplicaIsMeasured) {
   const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
   Agent agent(config, free_port());
-  const auto lag_count_r2 = series("ghostwatch_visibility_lag_seconds_count", "replica-2");
-  const auto pending_r1 = series("ghostwatch_visibility_pending_seconds", "replica-1");
+  const auto lag_count_r2 = pg_series("ghostwatch_visibility_lag_seconds_count", "replica-2");
+  const auto pending_r1 = pg_series("ghostwatch_visibility_pending_seconds", "replica-1");
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, lag_count_r2) > 0; }, 10s)) << agent.log();
 
   ReplayPause pause(require_env("GW_PG_ADMIN_REPLICA1_DSN"));
@@ -129,8 +84,8 @@ TEST_F(PgSandbox, PausedReplayGrowsPendingWhileTheOtherReplicaIsMeasured) {
                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - paused_at).count()) +
                 " ms; replica-2 lag samples meanwhile: " + std::to_string(int(metric_or(agent, lag_count_r2) - r2_before)));
   EXPECT_GT(metric_or(agent, lag_count_r2), r2_before + 5) << "replica-2 must still be measured";
-  EXPECT_GT(metric_or(agent, series("ghostwatch_replication_position_lag_bytes", "replica-1")), 0);
-  EXPECT_EQ(metric_or(agent, series("ghostwatch_target_up", "replica-1")), 1) << "paused is not down";
+  EXPECT_GT(metric_or(agent, pg_series("ghostwatch_replication_position_lag_bytes", "replica-1")), 0);
+  EXPECT_EQ(metric_or(agent, pg_series("ghostwatch_target_up", "replica-1")), 1) << "paused is not down";
 
   pause.resume();
   EXPECT_TRUE(wait_for([&] { return metric_or(agent, pending_r1) < 0.5; }, 10s))
@@ -141,8 +96,8 @@ TEST_F(PgSandbox, PausedReplayGrowsPendingWhileTheOtherReplicaIsMeasured) {
 TEST_F(PgSandbox, StoppedReplicaIsDownWhileTheAgentKeepsServing) {
   const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
   Agent agent(config, free_port());
-  const auto up_r1 = series("ghostwatch_target_up", "replica-1");
-  const auto lag_count_r2 = series("ghostwatch_visibility_lag_seconds_count", "replica-2");
+  const auto up_r1 = pg_series("ghostwatch_target_up", "replica-1");
+  const auto lag_count_r2 = pg_series("ghostwatch_visibility_lag_seconds_count", "replica-2");
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, up_r1) == 1; }, 10s)) << agent.log();
   {
     StoppedServer stopped("pg-replica-1");
@@ -150,13 +105,13 @@ TEST_F(PgSandbox, StoppedReplicaIsDownWhileTheAgentKeepsServing) {
     const double r2_before = metric_or(agent, lag_count_r2);
     EXPECT_TRUE(wait_for([&] { return metric_or(agent, lag_count_r2) > r2_before + 5; }, 10s))
         << "replica-2 must still be measured while replica-1 is down";
-    EXPECT_GT(metric_or(agent, series("ghostwatch_poll_errors_total", "replica-1")), 0);
+    EXPECT_GT(metric_or(agent, pg_series("ghostwatch_poll_errors_total", "replica-1")), 0);
     EXPECT_TRUE(agent.alive());
     EXPECT_GT(metric_or(agent, "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}"), 0);
   }
   // Back up: the reader reconnects with backoff.
   EXPECT_TRUE(wait_for([&] { return metric_or(agent, up_r1) == 1; }, 20s)) << agent.log();
-  EXPECT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_pending_seconds", "replica-1")) < 0.5; }, 20s));
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, pg_series("ghostwatch_visibility_pending_seconds", "replica-1")) < 0.5; }, 20s));
   std::remove(config.c_str());
 }
 
@@ -171,14 +126,14 @@ TEST_F(PgSandbox, StoppedPrimaryCountsWriteErrorsAndTheWriterReconnects) {
     ASSERT_TRUE(wait_for([&] { return metric_or(agent, failed) > 0; }, 15s)) << agent.log();
     // Once the canaries acked before the stop have replayed, nothing is pending: an
     // unreachable primary is not replica lag.
-    EXPECT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_pending_seconds", "replica-2")) == 0; }, 5s));
+    EXPECT_TRUE(wait_for([&] { return metric_or(agent, pg_series("ghostwatch_visibility_pending_seconds", "replica-2")) == 0; }, 5s));
     EXPECT_GT(metric_or(agent, failed), 1) << "the writer keeps retrying";
     EXPECT_TRUE(agent.alive());
   }
   const double ok_after_restart = metric_or(agent, ok);
   EXPECT_TRUE(wait_for([&] { return metric_or(agent, ok) > ok_after_restart + 3; }, 20s)) << agent.log();
-  EXPECT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_target_up", "replica-1")) == 1 &&
-                                    metric_or(agent, series("ghostwatch_visibility_pending_seconds", "replica-1")) < 0.5; },
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, pg_series("ghostwatch_target_up", "replica-1")) == 1 &&
+                                    metric_or(agent, pg_series("ghostwatch_visibility_pending_seconds", "replica-1")) < 0.5; },
                        20s));
   std::remove(config.c_str());
 }
@@ -201,7 +156,7 @@ TEST_F(PgSandbox, SeqNeverGoesBackWhenTheCanaryRowIsDeleted) {
 TEST_F(PgSandbox, MetricsPassPromtoolAndHoldTheDocumentedNames) {
   const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
   Agent agent(config, free_port());
-  ASSERT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_lag_seconds_count", "replica-2")) > 0; }, 10s));
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, pg_series("ghostwatch_visibility_lag_seconds_count", "replica-2")) > 0; }, 10s));
   const std::string metrics = agent.metrics();
   for (const char* name :
        {"ghostwatch_canary_writes_total", "ghostwatch_canary_write_seconds_bucket", "ghostwatch_visibility_lag_seconds_bucket",
@@ -223,7 +178,7 @@ TEST_F(PgSandbox, SecretsAppearNowhere) {
       sandbox_config("100ms", "2s", "      - name: bad-auth\n        dsn: \"${GW_PG_REPLICA1_DSN} password=" + wrong + "\"\n"),
       ".yaml");
   Agent agent(config, free_port());
-  ASSERT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_poll_errors_total", "bad-auth")) > 0; }, 10s));
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, pg_series("ghostwatch_poll_errors_total", "bad-auth")) > 0; }, 10s));
   const std::string metrics = agent.metrics();
   ASSERT_TRUE(agent.terminate(5s).has_value());
   const std::string log = agent.log();
@@ -249,7 +204,7 @@ TEST_F(PgSandbox, SigtermStopsTheAgentWithinTwoSeconds) {
                                          std::to_string(free_port()) + " dbname=app user=x\"\n"),
       ".yaml");
   Agent agent(config, free_port());
-  ASSERT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_target_up", "replica-2")) == 1; }, 10s));
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, pg_series("ghostwatch_target_up", "replica-2")) == 1; }, 10s));
   const auto code = agent.terminate(2s);
   ASSERT_TRUE(code.has_value()) << "the agent did not stop within 2 s of SIGTERM";
   EXPECT_EQ(*code, 0);

@@ -1,0 +1,142 @@
+// Integration tests of the mysql probe against the sandbox's MariaDB primary and replica
+// (scripts/sandbox.sh up --maria-delay-s 1): MASTER_DELAY, a stopped SQL thread and a stopped
+// replica server, in one agent beside the postgres probe.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/sandbox.h"
+
+namespace ghostwatch::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using MariaSandbox = SandboxTest;
+
+std::string maria(const std::string& name) { return series(name, "maria", "replica"); }
+
+const nlohmann::json& find_target(const nlohmann::json& report, const std::string& probe, const std::string& target) {
+  for (const auto& p : report.at("probes")) {
+    if (p.at("name") != probe) continue;
+    for (const auto& t : p.at("targets")) {
+      if (t.at("name") == target) return t;
+    }
+  }
+  throw std::runtime_error("no " + probe + "/" + target + " in the report");
+}
+
+std::string ms(double seconds) { return std::to_string(static_cast<int>(seconds * 1000 + 0.5)) + " ms"; }
+
+// Canaries further apart than MASTER_DELAY: MariaDB then applies each after exactly the delay.
+// (Closer ones are applied in batches earlier; see the README.)
+TEST_F(MariaSandbox, OneProbeRunMeasuresMasterDelayAndThePostgresReplicasSideBySide) {
+  ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1") << "start the sandbox with --maria-delay-s 1";
+  ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200");
+  const std::string config =
+      write_temp_file(agent_yaml() + pg_probe_yaml("1200ms", "10s") + maria_probe_yaml("1200ms", "10s"), ".yaml");
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "8", "--output", "json"}, 90s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  const auto& replica = find_target(report, "maria", "replica");
+  const auto& pg2 = find_target(report, "pg", "replica-2");
+  EXPECT_EQ(replica.at("samples"), 8);
+  EXPECT_EQ(pg2.at("samples"), 8);
+  const double p50 = replica.at("p50_seconds");
+  record_figure("mysql probe, MASTER_DELAY=1, 8 canaries 1.2 s apart: p50 " + ms(p50) + ", max " +
+                ms(replica.at("max_seconds")) + ", resolution " + ms(replica.at("resolution_seconds")) +
+                "; postgres replica-2 in the same run: p50 " + ms(pg2.at("p50_seconds")));
+  EXPECT_GE(p50, 1.0);
+  EXPECT_LE(p50, 1.05);
+  EXPECT_GE(pg2.at("p50_seconds").get<double>(), 0.200);
+  EXPECT_LE(pg2.at("p50_seconds").get<double>(), 0.260);
+  std::remove(config.c_str());
+}
+
+TEST_F(MariaSandbox, ReportedLagBesideMeasuredLagDuringAWriteBurst) {
+  const std::string config = write_temp_file(agent_yaml() + maria_probe_yaml("50ms", "10s"), ".yaml");
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--duration", "6s", "--output", "json"}, 90s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  const auto& replica = find_target(report, "maria", "replica");
+  ASSERT_TRUE(replica.contains("reported_lag")) << replica.dump();
+  const auto& reported = replica.at("reported_lag");
+  record_figure("mysql probe, MASTER_DELAY=1, a canary every 50 ms for 6 s: measured p50 " +
+                ms(replica.at("p50_seconds")) + ", p99 " + ms(replica.at("p99_seconds")) +
+                "; Seconds_Behind_Master p50 " + ms(reported.at("p50_seconds")) + ", max " +
+                ms(reported.at("max_seconds")) + " (" + std::to_string(reported.at("samples").get<int>()) +
+                " readings)");
+  EXPECT_GT(reported.at("max_seconds").get<double>(), 0.0);
+  EXPECT_GT(replica.at("samples").get<int>(), 50);
+  std::remove(config.c_str());
+}
+
+// Restarts the replica's SQL thread on scope exit, whatever the test's outcome.
+struct StoppedSqlThread {
+  StoppedSqlThread() { maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "STOP SLAVE SQL_THREAD"); }
+  ~StoppedSqlThread() { start(); }
+  void start() {
+    if (!stopped) return;
+    maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "START SLAVE SQL_THREAD");
+    stopped = false;
+  }
+  bool stopped = true;
+};
+
+// Sets the replica's MASTER_DELAY for one test and restores the sandbox's on scope exit.
+struct MasterDelay {
+  explicit MasterDelay(const std::string& seconds) { set(seconds); }
+  ~MasterDelay() { set(require_env("GW_MARIA_DELAY_S")); }
+  static void set(const std::string& seconds) {
+    auto r = run_command({"/bin/bash", sandbox_script(), "set-delay", "maria-replica", seconds}, 60s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+};
+
+TEST_F(MariaSandbox, StoppedSqlThreadGrowsPendingCountsTimeoutsAndRecovers) {
+  MasterDelay no_delay("0");  // so that "caught up" means pending 0, not "1 s behind"
+  const std::string config = write_temp_file(agent_yaml() + maria_probe_yaml("100ms", "3s"), ".yaml");
+  Agent agent(config, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_visibility_lag_seconds_count")) > 0; }, 15s))
+      << agent.log();
+  {
+    StoppedSqlThread stopped;
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_visibility_pending_seconds")) > 2.0; }, 15s));
+    EXPECT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_visibility_timeouts_total")) > 0; }, 10s))
+        << "canaries older than the 3 s timeout must be counted";
+    EXPECT_GT(metric_or(agent, maria("ghostwatch_replication_position_lag_transactions")), 0);
+    // Seconds_Behind_Master is NULL with the SQL thread stopped: the series must be absent, not 0.
+    EXPECT_TRUE(wait_for([&] { return !metric_value(agent.metrics(), maria("ghostwatch_reported_lag_seconds")); }, 5s));
+    EXPECT_EQ(metric_or(agent, maria("ghostwatch_target_up")), 1) << "a stopped SQL thread is not a down server";
+    record_figure("STOP SLAVE SQL_THREAD: pending " + ms(metric_or(agent, maria("ghostwatch_visibility_pending_seconds"))) +
+                  ", timeouts " + std::to_string(int(metric_or(agent, maria("ghostwatch_visibility_timeouts_total")))) +
+                  ", position lag " +
+                  std::to_string(int(metric_or(agent, maria("ghostwatch_replication_position_lag_transactions")))) +
+                  " transactions");
+  }
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_visibility_pending_seconds")) < 0.5; }, 15s))
+      << "pending after START SLAVE: " << metric_or(agent, maria("ghostwatch_visibility_pending_seconds"));
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_replication_position_lag_transactions")) == 0; }, 15s));
+  std::remove(config.c_str());
+}
+
+TEST_F(MariaSandbox, StoppedReplicaServerIsDownWhileThePostgresProbeKeepsMeasuring) {
+  const std::string config =
+      write_temp_file(agent_yaml() + pg_probe_yaml("100ms", "60s") + maria_probe_yaml("100ms", "60s"), ".yaml");
+  Agent agent(config, free_port());
+  const std::string pg_count = series("ghostwatch_visibility_lag_seconds_count", "pg", "replica-1");
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_target_up")) == 1; }, 15s)) << agent.log();
+  {
+    StoppedServer stopped("maria-replica");
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_target_up")) == 0; }, 15s)) << agent.log();
+    const double pg_before = metric_or(agent, pg_count);
+    EXPECT_TRUE(wait_for([&] { return metric_or(agent, pg_count) > pg_before + 5; }, 10s))
+        << "the postgres probe must keep measuring";
+    EXPECT_GT(metric_or(agent, maria("ghostwatch_poll_errors_total")), 0);
+    EXPECT_TRUE(agent.alive());
+  }
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_target_up")) == 1; }, 30s)) << agent.log();
+  std::remove(config.c_str());
+}
+
+}  // namespace
+}  // namespace ghostwatch::testing

@@ -1,0 +1,44 @@
+// What integration tests share about the sandbox: the fixture that requires it, config
+// snippets for its servers, metric helpers and RAII guards that undo injected failures.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace ghostwatch::testing {
+
+// Skips without the sandbox, or fails when GHOSTWATCH_REQUIRE_SANDBOX=1 (as in scripts/test.sh).
+class SandboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+};
+
+// An agent section with an id unique to this test process.
+std::string agent_yaml();
+// The postgres probe "pg" over replica-1 and replica-2 (poll 10ms), plus `extra_targets` lines.
+std::string pg_probe_yaml(const std::string& interval, const std::string& timeout,
+                          const std::string& extra_targets = "");
+// The mysql probe "maria" over the MariaDB replica "replica" (poll 5ms).
+std::string maria_probe_yaml(const std::string& interval, const std::string& timeout);
+
+// `name{probe="probe",target="target"}`
+std::string series(const std::string& name, const std::string& probe, const std::string& target);
+double metric_or(const Agent& agent, const std::string& series, double fallback = -1);
+
+// Stops a sandbox server now and starts it again on scope exit (or on start()).
+class StoppedServer {
+ public:
+  explicit StoppedServer(std::string name);
+  ~StoppedServer();
+  void start();
+
+ private:
+  void sandbox(const std::string& verb);
+  std::string name_;
+  bool stopped_ = true;
+};
+
+}  // namespace ghostwatch::testing
