@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/redact.h"
+#include "common/sql_quote.h"
 
 namespace ghostwatch::mysql {
 namespace {
@@ -290,13 +291,7 @@ Result<Rows> Connection::execute(const std::string& name, const std::string& sql
   return rows;
 }
 
-std::string quote_identifier(std::string_view name) {
-  std::string out = "`";
-  for (char c : name) {
-    if (c == '`') out += '`';
-    out += c;
-  }
-  return out + "`";
-}
+std::string quote_identifier(std::string_view name) { return quote_sql_identifier(name, '`'); }
+
 
 }  // namespace ghostwatch::mysql

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "common/redact.h"
+#include "common/sql_quote.h"
 
 namespace ghostwatch::pg {
 namespace {
@@ -166,14 +167,8 @@ Result<Rows> Connection::collect(bool sent) {
   return Rows(last);
 }
 
-std::string quote_identifier(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
+std::string quote_identifier(std::string_view name) { return quote_sql_identifier(name, '"'); }
+
 
 std::optional<uint64_t> parse_lsn(std::string_view text) {
   const auto slash = text.find('/');

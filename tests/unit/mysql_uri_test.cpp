@@ -1,5 +1,7 @@
 #include "probes/mysql/mysql_uri.h"
 
+#include "probes/mysql/mysql_connection.h"
+
 #include <gtest/gtest.h>
 
 namespace ghostwatch::mysql {
@@ -42,6 +44,11 @@ TEST(MysqlUri, RejectsBadInputWithoutQuotingThePassword) {
       EXPECT_EQ(u.error().message.find("pw"), std::string::npos) << u.error().message;
     }
   }
+}
+
+TEST(MysqlQuoteIdentifier, DoublesBackticks) {
+  EXPECT_EQ(quote_identifier("ghostwatch"), "`ghostwatch`");
+  EXPECT_EQ(quote_identifier("a`; DROP DATABASE x; --"), "`a``; DROP DATABASE x; --`");
 }
 
 }  // namespace
