@@ -199,11 +199,16 @@ GRANT SLAVE MONITOR ON *.* TO 'ghostwatch'@'127.0.0.1';
 SQL
 }
 
+# The delay goes into the first CHANGE MASTER: changing it right after the first START SLAVE
+# (STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=N; START SLAVE) was seen to report SQL_Delay N
+# while applying events undelayed.
 start_maria_replication() {
+  local delay=$1
   if [ -z "$(maria_root maria-replica -N -e 'SHOW SLAVE STATUS')" ]; then
     maria_root maria-replica <<SQL
 CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$MARIA_PORT_PRIMARY, MASTER_USER='repl',
-  MASTER_PASSWORD='$(admin_password)', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+  MASTER_PASSWORD='$(admin_password)', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1,
+  MASTER_DELAY=$delay;
 SQL
   fi
   maria_root maria-replica -e "START SLAVE"
@@ -212,6 +217,7 @@ SQL
 set_maria_delay() {
   local s=$1
   [[ "$s" =~ ^[0-9]+$ ]] || die "delay must be a whole number of seconds, got '$s'"
+  [ "$(current_maria_delay)" = "$s" ] && return 0
   maria_root maria-replica -e "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=$s; START SLAVE;"
 }
 
@@ -237,9 +243,10 @@ up_maria() {
   create_maria_users
   init_maria maria-replica "$MARIA_PORT_REPLICA" 2
   maria_start maria-replica
-  start_maria_replication
   [ -n "$delay" ] || delay=$(current_maria_delay)
   MARIA_DELAY="${delay:-0}"
+  [[ "$MARIA_DELAY" =~ ^[0-9]+$ ]] || die "--maria-delay-s must be a whole number of seconds, got '$MARIA_DELAY'"
+  start_maria_replication "$MARIA_DELAY"
   set_maria_delay "$MARIA_DELAY"
   wait_maria_replicating
 }
