@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include <curl/curl.h>
+
 #include <boost/program_options.hpp>
 
 #include "agent/config.h"
@@ -159,7 +161,9 @@ int cmd_probe(const std::vector<std::string>& args) {
   std::stop_source stop;
   SignalStop signals(stop);
   Config c = load_and_apply((*vm)["config"].as<std::string>(), *vm);
-  ReportSink report;
+  std::map<std::string, double> stale_targets;
+  for (const ProbeConfig& p : c.probes) stale_targets[p.name] = p.stale_target;
+  ReportSink report(stale_targets);
   SteadyClock clock;
   ProbeSet probes(c, report, clock);
   std::jthread progress([&report, tok = stop.get_token()] {
@@ -177,6 +181,7 @@ int cmd_probe(const std::vector<std::string>& args) {
 }  // namespace
 
 int cli_main(int argc, char** argv) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread: HTTP read paths use libcurl
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;

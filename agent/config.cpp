@@ -9,12 +9,14 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <libpq-fe.h>
 
 #include "agent/duration.h"
 #include "common/log.h"
+#include "common/parse_number.h"
 #include "common/redact.h"
 #include "probes/mysql/mysql_uri.h"
 
@@ -76,6 +78,34 @@ class Cursor {
   std::string as_string() const {
     if (!node_.IsScalar()) fail("expected a string");
     return expand_env(node_.Scalar());
+  }
+
+  long as_int(long min, long max) const {
+    if (!node_.IsScalar()) fail("expected a whole number");
+    auto v = parse_number<long>(std::string_view(node_.Scalar()));
+    if (!v) fail("expected a whole number, got '" + node_.Scalar() + "'");
+    if (*v < min || *v > max) fail(std::to_string(*v) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
+    return *v;
+  }
+
+  double as_double() const {
+    if (!node_.IsScalar()) fail("expected a number");
+    auto v = parse_number<double>(std::string_view(node_.Scalar()));
+    if (!v) fail("expected a number, got '" + node_.Scalar() + "'");
+    return *v;
+  }
+
+  // One of `choices`, returned as its index.
+  std::size_t as_choice(std::initializer_list<std::string_view> choices) const {
+    const std::string v = as_string();
+    std::size_t i = 0;
+    std::string list;
+    for (auto c : choices) {
+      if (v == c) return i;
+      list += (list.empty() ? "" : ", ") + std::string(c);
+      ++i;
+    }
+    fail("'" + v + "' is not one of: " + list);
   }
 
   Duration as_duration() const {
@@ -193,9 +223,132 @@ void check_at_least(const Cursor& at, Duration value, Duration min) {
   if (value < min) at.fail(format_duration(value) + " is below the minimum of " + format_duration(min));
 }
 
+const std::vector<std::string>& default_read_delays() {
+  static const std::vector<std::string> d{"0ms", "10ms", "50ms", "100ms", "250ms", "1s"};
+  return d;
+}
+
+std::vector<ReadDelay> parse_read_delays(const Cursor& at) {
+  std::vector<ReadDelay> delays;
+  if (!at.node().IsDefined() || at.node().IsNull()) {
+    for (const std::string& text : default_read_delays()) delays.push_back({*parse_duration(text), text});
+  } else {
+    at.expect_sequence();
+    if (at.node().size() == 0) at.fail("at least one delay is needed");
+    for (std::size_t i = 0; i < at.node().size(); ++i) {
+      const Cursor item = at.item(i);
+      const Duration d = item.as_duration();
+      for (const ReadDelay& seen : delays) {
+        if (seen.delay == d) item.fail("delay " + item.node().Scalar() + " is listed twice");
+      }
+      delays.push_back({d, item.node().Scalar()});
+    }
+  }
+  // Ascending, so that the report can find the shortest safe delay.
+  std::sort(delays.begin(), delays.end(), [](const ReadDelay& a, const ReadDelay& b) { return a.delay < b.delay; });
+  return delays;
+}
+
+void parse_http_read_path(const Cursor& at, ReadPathConfig& r) {
+  r.kind = ReadPathConfig::Kind::http;
+  r.http_url = at.child("http").as_string();
+  if (r.http_url.rfind("http://", 0) != 0 && r.http_url.rfind("https://", 0) != 0) {
+    at.child("http").fail("expected an http:// or https:// URL template");
+  }
+  if (at.has("seq") == at.has("seq_regex")) at.fail("an http read path needs exactly one of 'seq' (a JSON pointer) or 'seq_regex'");
+  if (at.has("seq")) {
+    r.seq_pointer = at.child("seq").as_string();
+    try {
+      nlohmann::json::json_pointer check(r.seq_pointer);
+    } catch (const std::exception& e) {
+      at.child("seq").fail("bad JSON pointer '" + r.seq_pointer + "' (e.g. /seq or /canary/seq)");
+    }
+  } else {
+    r.seq_regex = at.child("seq_regex").as_string();
+    try {
+      if (std::regex(r.seq_regex).mark_count() < 1) at.child("seq_regex").fail("the regular expression needs a group (...) around the seq");
+    } catch (const std::regex_error& e) {
+      at.child("seq_regex").fail(std::string("bad regular expression: ") + e.what());
+    }
+  }
+}
+
+ReadPathConfig parse_read_path(const Cursor& at, const ProbeConfig& probe) {
+  at.check_keys({"name", "dsn", "password_file", "connection", "pool_size", "targets", "policy", "http", "seq",
+                 "seq_regex", "max_concurrent"});
+  ReadPathConfig r;
+  const Cursor name = at.require("name");
+  r.name = name.as_string();
+  check_name(name, r.name);
+  const int kinds = int(at.has("dsn")) + int(at.has("targets")) + int(at.has("http"));
+  if (kinds != 1) at.fail("a read path needs exactly one of 'dsn', 'targets' or 'http'");
+  auto only_with = [&](const char* key, bool allowed, const char* what) {
+    if (at.has(key) && !allowed) at.child(key).fail(std::string("'") + key + "' goes with " + what);
+  };
+  only_with("password_file", at.has("dsn"), "'dsn'");
+  only_with("connection", at.has("dsn"), "'dsn'");
+  only_with("pool_size", at.has("dsn"), "'dsn' and 'connection: pool'");
+  only_with("policy", at.has("targets"), "'targets'");
+  only_with("seq", at.has("http"), "'http'");
+  only_with("seq_regex", at.has("http"), "'http'");
+  if (at.has("max_concurrent")) r.max_concurrent = static_cast<int>(at.child("max_concurrent").as_int(1, 256));
+  if (at.has("dsn")) {
+    r.kind = ReadPathConfig::Kind::dsn;
+    const Cursor pf = at.child("password_file");
+    r.dsn = parse_dsn_value(at.child("dsn"), at.has("password_file") ? &pf : nullptr, probe.kind);
+    if (at.has("connection")) {
+      r.connection = at.child("connection").as_choice({"per_read", "pool"}) == 0 ? ReadPathConfig::Connection::per_read
+                                                                                  : ReadPathConfig::Connection::pool;
+    }
+    only_with("pool_size", r.connection == ReadPathConfig::Connection::pool, "'connection: pool'");
+    if (at.has("pool_size")) r.pool_size = static_cast<int>(at.child("pool_size").as_int(1, 64));
+  } else if (at.has("targets")) {
+    r.kind = ReadPathConfig::Kind::targets;
+    const Cursor targets = at.child("targets");
+    targets.expect_sequence();
+    if (targets.node().size() == 0) targets.fail("name at least one of the probe's targets");
+    for (std::size_t i = 0; i < targets.node().size(); ++i) {
+      const std::string t = targets.item(i).as_string();
+      const bool known = std::any_of(probe.targets.begin(), probe.targets.end(),
+                                     [&t](const TargetConfig& c) { return c.name == t; });
+      if (!known) targets.item(i).fail("'" + t + "' is not a target of probe " + probe.name);
+      r.targets.push_back(t);
+    }
+    if (at.has("policy")) {
+      r.policy = at.child("policy").as_choice({"round_robin", "random"}) == 0 ? ReadPathConfig::Policy::round_robin
+                                                                            : ReadPathConfig::Policy::random;
+    }
+  } else {
+    parse_http_read_path(at, r);
+  }
+  return r;
+}
+
+void parse_read_your_writes(const Cursor& at, ProbeConfig& p) {
+  if (!at.has("read_paths")) {
+    for (const char* key : {"read_delays", "stale_target"}) {
+      if (at.has(key)) at.child(key).fail(std::string("'") + key + "' goes with 'read_paths'");
+    }
+    return;
+  }
+  const Cursor paths = at.child("read_paths");
+  paths.expect_sequence();
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < paths.node().size(); ++i) {
+    ReadPathConfig r = parse_read_path(paths.item(i), p);
+    if (!names.insert(r.name).second) paths.item(i).child("name").fail("duplicate read path name '" + r.name + "'");
+    p.read_paths.push_back(std::move(r));
+  }
+  p.read_delays = parse_read_delays(at.child("read_delays"));
+  if (at.has("stale_target")) {
+    p.stale_target = at.child("stale_target").as_double();
+    if (!(p.stale_target > 0 && p.stale_target < 1)) at.child("stale_target").fail("expected a ratio between 0 and 1, e.g. 0.001");
+  }
+}
+
 ProbeConfig parse_probe(const Cursor& at) {
   at.check_keys({"name", "kind", "primary", "targets", "schema", "database", "interval", "poll_interval", "timeout",
-                 "connect_timeout", "query_timeout"});
+                 "connect_timeout", "query_timeout", "read_paths", "read_delays", "stale_target"});
   ProbeConfig p;
   const Cursor name = at.require("name");
   p.name = name.as_string();
@@ -237,6 +390,7 @@ ProbeConfig parse_probe(const Cursor& at) {
     if (!seen.insert(t.name).second) targets.item(i).child("name").fail("duplicate target name '" + t.name + "'");
     p.targets.push_back(std::move(t));
   }
+  parse_read_your_writes(at, p);
   return p;
 }
 
@@ -335,7 +489,32 @@ std::string render_config(const Config& c) {
       dsn(t.dsn);
       out << YAML::EndMap;
     }
-    out << YAML::EndSeq << YAML::EndMap;
+    out << YAML::EndSeq;
+    if (!p.read_paths.empty()) {
+      out << YAML::Key << "read_paths" << YAML::Value << YAML::BeginSeq;
+      for (const ReadPathConfig& r : p.read_paths) {
+        out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << r.name;
+        if (r.kind == ReadPathConfig::Kind::dsn) {
+          dsn(r.dsn);
+          const bool pool = r.connection == ReadPathConfig::Connection::pool;
+          out << YAML::Key << "connection" << YAML::Value << (pool ? "pool" : "per_read");
+          if (pool) out << YAML::Key << "pool_size" << YAML::Value << r.pool_size;
+        } else if (r.kind == ReadPathConfig::Kind::targets) {
+          out << YAML::Key << "targets" << YAML::Value << YAML::Flow << r.targets;
+          out << YAML::Key << "policy" << YAML::Value
+              << (r.policy == ReadPathConfig::Policy::round_robin ? "round_robin" : "random");
+        } else {
+          out << YAML::Key << "http" << YAML::Value << r.http_url;
+          if (!r.seq_pointer.empty()) out << YAML::Key << "seq" << YAML::Value << r.seq_pointer;
+          else out << YAML::Key << "seq_regex" << YAML::Value << YAML::DoubleQuoted << r.seq_regex;
+        }
+        out << YAML::Key << "max_concurrent" << YAML::Value << r.max_concurrent << YAML::EndMap;
+      }
+      out << YAML::EndSeq << YAML::Key << "read_delays" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const ReadDelay& d : p.read_delays) out << d.label;
+      out << YAML::EndSeq << YAML::Key << "stale_target" << YAML::Value << p.stale_target;
+    }
+    out << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

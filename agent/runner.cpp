@@ -4,6 +4,7 @@
 
 #include "probes/mysql/mysql_replication.h"
 #include "probes/postgres/pg_replication.h"
+#include "probes/read_paths.h"
 
 namespace ghostwatch {
 
@@ -18,7 +19,11 @@ std::unique_ptr<CanaryBackend> make_backend(const ProbeConfig& probe, const std:
 ProbeSet::ProbeSet(const Config& config, ObservationSink& sink, const Clock& clock) {
   for (const ProbeConfig& p : config.probes) {
     backends_.push_back(make_backend(p, config.agent.id));
-    probes_.push_back(std::make_unique<ReplicationProbe>(p, *backends_.back(), sink, clock));
+    std::vector<std::unique_ptr<ReadPath>> read_paths;
+    for (const ReadPathConfig& r : p.read_paths) {
+      read_paths.push_back(make_read_path(p, r, *backends_.back(), config.agent.id));
+    }
+    probes_.push_back(std::make_unique<ReplicationProbe>(p, *backends_.back(), sink, clock, std::move(read_paths)));
   }
 }
 

@@ -42,11 +42,22 @@ class ConsoleTarget final : public TargetSink {
   std::shared_ptr<ConsoleSink::Row> r_;
 };
 
+// The live view shows replication lag; read-back results are for /metrics and the report.
+class IgnoredReadPath final : public ReadPathSink {
+ public:
+  void read(std::size_t, ReadOutcome, Duration, const std::string&) override {}
+  void skipped(std::size_t) override {}
+  void schedule_offset(Duration) override {}
+};
+
 class ConsoleProbe final : public ProbeSink {
  public:
   ConsoleProbe(std::string name, std::mutex& mu, std::vector<std::shared_ptr<ConsoleSink::Row>>& rows)
       : name_(std::move(name)), mu_(mu), rows_(rows) {}
   void canary_written(bool, Duration, const std::string&) override {}
+  std::shared_ptr<ReadPathSink> read_path(const std::string&, const std::vector<std::string>&) override {
+    return std::make_shared<IgnoredReadPath>();
+  }
   std::shared_ptr<TargetSink> target(const std::string& name) override {
     auto row = std::make_shared<ConsoleSink::Row>();
     row->probe = name_;

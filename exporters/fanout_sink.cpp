@@ -19,6 +19,19 @@ class FanoutTarget final : public TargetSink {
   std::vector<std::shared_ptr<TargetSink>> children_;
 };
 
+class FanoutReadPath final : public ReadPathSink {
+ public:
+  explicit FanoutReadPath(std::vector<std::shared_ptr<ReadPathSink>> c) : children_(std::move(c)) {}
+  void read(std::size_t d, ReadOutcome o, Duration latency, const std::string& e) override {
+    for (auto& c : children_) c->read(d, o, latency, e);
+  }
+  void skipped(std::size_t d) override { for (auto& c : children_) c->skipped(d); }
+  void schedule_offset(Duration offset) override { for (auto& c : children_) c->schedule_offset(offset); }
+
+ private:
+  std::vector<std::shared_ptr<ReadPathSink>> children_;
+};
+
 class FanoutProbe final : public ProbeSink {
  public:
   explicit FanoutProbe(std::vector<std::shared_ptr<ProbeSink>> c) : children_(std::move(c)) {}
@@ -29,6 +42,11 @@ class FanoutProbe final : public ProbeSink {
     std::vector<std::shared_ptr<TargetSink>> targets;
     for (auto& c : children_) targets.push_back(c->target(name));
     return std::make_shared<FanoutTarget>(std::move(targets));
+  }
+  std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delays) override {
+    std::vector<std::shared_ptr<ReadPathSink>> paths;
+    for (auto& c : children_) paths.push_back(c->read_path(name, delays));
+    return std::make_shared<FanoutReadPath>(std::move(paths));
   }
 
  private:

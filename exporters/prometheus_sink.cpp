@@ -83,6 +83,43 @@ class PromTarget final : public TargetSink {
   OptionalGauge reported_;
 };
 
+const prometheus::Histogram::BucketBoundaries& offset_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
+                                                         0.01,   0.025,   0.05,   0.1,   0.25};
+  return b;
+}
+
+class PromReadPath final : public ReadPathSink {
+ public:
+  PromReadPath(PrometheusSink::Families& f, const std::string& probe, const std::string& path,
+               const std::vector<std::string>& delays)
+      : latency_(f.read_seconds.Add({{"probe", probe}, {"read_path", path}}, write_buckets())),
+        offset_(f.read_offset.Add({{"probe", probe}, {"read_path", path}}, offset_buckets())) {
+    for (const std::string& delay : delays) {
+      const prometheus::Labels labels{{"probe", probe}, {"read_path", path}, {"delay", delay}};
+      per_delay_.push_back({&f.reads.Add(labels), &f.stale_reads.Add(labels), &f.read_errors.Add(labels),
+                            &f.reads_skipped.Add(labels)});
+    }
+  }
+  void read(std::size_t d, ReadOutcome outcome, Duration latency, const std::string&) override {
+    PerDelay& c = per_delay_.at(d);
+    c.reads->Increment();
+    if (outcome == ReadOutcome::stale) c.stale->Increment();
+    if (outcome == ReadOutcome::error) c.errors->Increment();
+    else latency_.Observe(to_seconds(latency));
+  }
+  void skipped(std::size_t d) override { per_delay_.at(d).skipped->Increment(); }
+  void schedule_offset(Duration offset) override { offset_.Observe(std::max(0.0, to_seconds(offset))); }
+
+ private:
+  struct PerDelay {
+    prometheus::Counter *reads, *stale, *errors, *skipped;
+  };
+  prometheus::Histogram& latency_;
+  prometheus::Histogram& offset_;
+  std::vector<PerDelay> per_delay_;  // by delay index
+};
+
 class PromProbe final : public ProbeSink {
  public:
   PromProbe(PrometheusSink::Families& f, std::string name)
@@ -100,6 +137,9 @@ class PromProbe final : public ProbeSink {
   }
   std::shared_ptr<TargetSink> target(const std::string& name) override {
     return std::make_shared<PromTarget>(f_, prometheus::Labels{{"probe", name_}, {"target", name}});
+  }
+  std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delays) override {
+    return std::make_shared<PromReadPath>(f_, name_, name, delays);
   }
 
  private:
@@ -179,6 +219,32 @@ PrometheusSink::PrometheusSink()
           BuildGauge()
               .Name("ghostwatch_build_info")
               .Help("Always 1; the version label tells which ghostwatch build is running.")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_reads_total")
+              .Help("Read-backs of the canary through a read path at a delay after its write (fresh, stale or "
+                    "failed).")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_stale_reads_total")
+              .Help("Read-backs that did not show the caller's own write: what a user reading that long after "
+                    "writing would have seen as a ghost. Stale ratio = stale / (reads - errors).")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_read_errors_total")
+              .Help("Read-backs that failed (connect, query, HTTP or parse error); they are not counted as stale.")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_reads_skipped_total")
+              .Help("Read-backs not issued because the read path already had its maximum of reads in flight.")
+              .Register(*registry_),
+          BuildHistogram()
+              .Name("ghostwatch_read_seconds")
+              .Help("Duration of successful read-backs through the read path, connection set-up included.")
+              .Register(*registry_),
+          BuildHistogram()
+              .Name("ghostwatch_read_schedule_offset_seconds")
+              .Help("How late read-backs were issued relative to their planned time (canary ack + delay).")
               .Register(*registry_),
       } {
   families_.build_info.Add({{"version", GHOSTWATCH_VERSION}}).Set(1);

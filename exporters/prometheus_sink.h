@@ -44,6 +44,12 @@ class PrometheusSink final : public ObservationSink {
     prometheus::Family<prometheus::Gauge>& position_transactions;
     prometheus::Family<prometheus::Gauge>& reported_lag;
     prometheus::Family<prometheus::Gauge>& build_info;
+    prometheus::Family<prometheus::Counter>& reads;
+    prometheus::Family<prometheus::Counter>& stale_reads;
+    prometheus::Family<prometheus::Counter>& read_errors;
+    prometheus::Family<prometheus::Counter>& reads_skipped;
+    prometheus::Family<prometheus::Histogram>& read_seconds;
+    prometheus::Family<prometheus::Histogram>& read_offset;
   };
 
  private:

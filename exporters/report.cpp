@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/percentiles.h"
+#include "common/wilson.h"
 
 namespace ghostwatch {
 
@@ -18,6 +19,14 @@ struct TargetState {
   std::string last_error;
 };
 
+struct ReadPathState {
+  std::mutex mu;
+  std::string name;
+  std::vector<std::string> delays;
+  std::vector<DelaySummary> counts;  // by delay index
+  std::vector<double> offsets;
+};
+
 struct ReportSink::ProbeState {
   std::mutex mu;
   std::string name, kind;
@@ -25,6 +34,7 @@ struct ReportSink::ProbeState {
   std::vector<double> write_latencies;
   std::string last_write_error;
   std::vector<std::shared_ptr<TargetState>> targets;
+  std::vector<std::shared_ptr<ReadPathState>> read_paths;
 };
 
 namespace {
@@ -62,6 +72,29 @@ class ReportTarget final : public TargetSink {
   std::shared_ptr<TargetState> s_;
 };
 
+class ReportReadPath final : public ReadPathSink {
+ public:
+  explicit ReportReadPath(std::shared_ptr<ReadPathState> s) : s_(std::move(s)) {}
+  void read(std::size_t d, ReadOutcome outcome, Duration, const std::string&) override {
+    std::lock_guard lock(s_->mu);
+    DelaySummary& c = s_->counts.at(d);
+    ++c.reads;
+    if (outcome == ReadOutcome::stale) ++c.stale;
+    if (outcome == ReadOutcome::error) ++c.errors;
+  }
+  void skipped(std::size_t d) override {
+    std::lock_guard lock(s_->mu);
+    ++s_->counts.at(d).skipped;
+  }
+  void schedule_offset(Duration offset) override {
+    std::lock_guard lock(s_->mu);
+    s_->offsets.push_back(to_seconds(offset));
+  }
+
+ private:
+  std::shared_ptr<ReadPathState> s_;
+};
+
 class ReportProbe final : public ProbeSink {
  public:
   explicit ReportProbe(std::shared_ptr<ReportSink::ProbeState> s) : s_(std::move(s)) {}
@@ -81,6 +114,15 @@ class ReportProbe final : public ProbeSink {
     std::lock_guard lock(s_->mu);
     s_->targets.push_back(t);
     return std::make_shared<ReportTarget>(t);
+  }
+  std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delays) override {
+    auto r = std::make_shared<ReadPathState>();
+    r->name = name;
+    r->delays = delays;
+    for (const std::string& d : delays) r->counts.push_back(DelaySummary{d});
+    std::lock_guard lock(s_->mu);
+    s_->read_paths.push_back(r);
+    return std::make_shared<ReportReadPath>(r);
   }
 
  private:
@@ -105,6 +147,27 @@ TargetSummary summarize_target(TargetState& t) {
   s.reported_samples = static_cast<int>(t.reported.size());
   s.reported_p50 = percentile(t.reported, 0.5);
   s.reported_max = t.reported.empty() ? 0 : *std::max_element(t.reported.begin(), t.reported.end());
+  return s;
+}
+
+ReadPathSummary summarize_read_path(ReadPathState& r, double stale_target) {
+  std::lock_guard lock(r.mu);
+  ReadPathSummary s;
+  s.name = r.name;
+  for (DelaySummary d : r.counts) {
+    const long answered = d.reads - d.errors;
+    d.stale_ratio = answered > 0 ? static_cast<double>(d.stale) / static_cast<double>(answered) : 0.0;
+    std::tie(d.ci_low, d.ci_high) = wilson_interval(d.stale, answered);
+    s.delays.push_back(d);
+  }
+  // The shortest delay from which on every (answered) delay meets the target.
+  for (auto it = s.delays.rbegin(); it != s.delays.rend(); ++it) {
+    if (it->reads - it->errors <= 0 || it->stale_ratio > stale_target) break;
+    s.recommended = it->delay;
+  }
+  s.offset_p50 = percentile(r.offsets, 0.5);
+  s.offset_p99 = percentile(r.offsets, 0.99);
+  s.offset_max = r.offsets.empty() ? 0 : *std::max_element(r.offsets.begin(), r.offsets.end());
   return s;
 }
 
@@ -133,9 +196,17 @@ std::vector<ProbeSummary> ReportSink::summarize() const {
   std::vector<ProbeSummary> out;
   for (const auto& p : probes_) {
     std::lock_guard plock(p->mu);
-    ProbeSummary s{p->name, p->kind, p->writes_ok, p->write_errors, percentile(p->write_latencies, 0.5),
-                   p->last_write_error, {}};
+    ProbeSummary s;
+    s.name = p->name;
+    s.kind = p->kind;
+    s.writes_ok = p->writes_ok;
+    s.write_errors = p->write_errors;
+    s.write_p50 = percentile(p->write_latencies, 0.5);
+    s.last_write_error = p->last_write_error;
     for (const auto& t : p->targets) s.targets.push_back(summarize_target(*t));
+    auto target = stale_targets_.find(p->name);
+    if (target != stale_targets_.end()) s.stale_target = target->second;
+    for (const auto& r : p->read_paths) s.read_paths.push_back(summarize_read_path(*r, s.stale_target));
     out.push_back(std::move(s));
   }
   return out;
@@ -166,6 +237,64 @@ int report_exit_code(const std::vector<ProbeSummary>& probes) {
   return 0;
 }
 
+namespace {
+
+// The replication lag p99 of the probe's slowest target: what a read-from-primary window has
+// to cover for replica reads to be fresh.
+double worst_p99(const ProbeSummary& p) {
+  double worst = 0;
+  for (const TargetSummary& t : p.targets) worst = std::max(worst, t.p99);
+  return worst;
+}
+
+nlohmann::json read_path_json(const ReadPathSummary& r) {
+  nlohmann::json jr = {{"name", r.name},
+                       {"delays", nlohmann::json::array()},
+                       {"schedule_offset_seconds",
+                        {{"p50", rounded(r.offset_p50)}, {"p99", rounded(r.offset_p99)}, {"max", rounded(r.offset_max)}}},
+                       {"recommended_window", r.recommended ? nlohmann::json(*r.recommended) : nlohmann::json()}};
+  for (const DelaySummary& d : r.delays) {
+    jr["delays"].push_back({{"delay", d.delay},
+                            {"reads", d.reads},
+                            {"stale", d.stale},
+                            {"errors", d.errors},
+                            {"skipped", d.skipped},
+                            {"stale_ratio", rounded(d.stale_ratio)},
+                            {"ci95", {rounded(d.ci_low), rounded(d.ci_high)}}});
+  }
+  return jr;
+}
+
+std::string percent(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", ratio * 100);
+  return buf;
+}
+
+void read_paths_table(std::ostringstream& out, const ProbeSummary& p) {
+  if (p.read_paths.empty()) return;
+  out << "  read-your-writes (stale ratio per delay after the write, 95% interval; target " << percent(p.stale_target)
+      << "):\n";
+  for (const ReadPathSummary& r : p.read_paths) {
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-24s %8s %7s %7s %7s %8s %17s\n", ("path " + r.name).c_str(), "delay",
+                  "reads", "stale", "errors", "ratio", "95% interval");
+    out << line;
+    for (const DelaySummary& d : r.delays) {
+      const std::string interval = percent(d.ci_low) + "-" + percent(d.ci_high);
+      std::snprintf(line, sizeof line, "  %-24s %8s %7ld %7ld %7ld %8s %17s%s\n", "", d.delay.c_str(), d.reads, d.stale,
+                    d.errors, percent(d.stale_ratio).c_str(), interval.c_str(),
+                    d.skipped ? (" (" + std::to_string(d.skipped) + " skipped)").c_str() : "");
+      out << line;
+    }
+    out << "    read from the primary for " << (r.recommended ? *r.recommended : std::string("longer than every delay tried"))
+        << " after a write; replication lag p99 (slowest target) " << ms(worst_p99(p))
+        << " ms; reads issued late by p50 " << ms(r.offset_p50) << " ms, p99 " << ms(r.offset_p99) << " ms\n";
+  }
+}
+
+}  // namespace
+
 nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
   nlohmann::json out = {{"probes", nlohmann::json::array()}};
   for (const ProbeSummary& p : probes) {
@@ -195,6 +324,12 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
       if (!t.last_error.empty()) jt["last_error"] = t.last_error;
       jp["targets"].push_back(std::move(jt));
     }
+    if (!p.read_paths.empty()) {
+      jp["stale_target"] = p.stale_target;
+      jp["replication_lag_p99_seconds"] = rounded(worst_p99(p));
+      jp["read_paths"] = nlohmann::json::array();
+      for (const ReadPathSummary& r : p.read_paths) jp["read_paths"].push_back(read_path_json(r));
+    }
     out["probes"].push_back(std::move(jp));
   }
   return out;
@@ -218,6 +353,7 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
       out << line;
       if (!t.last_error.empty() && !t.reachable) out << "    last error: " << t.last_error << '\n';
     }
+    read_paths_table(out, p);
   }
   return out.str();
 }

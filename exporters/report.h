@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,20 @@ struct TargetSummary {
   double reported_p50 = 0, reported_max = 0;  // seconds
 };
 
+struct DelaySummary {
+  std::string delay;  // as configured, e.g. "250ms"
+  long reads = 0, stale = 0, errors = 0, skipped = 0;
+  double stale_ratio = 0;           // stale / (reads - errors); 0 when nothing was read
+  double ci_low = 0, ci_high = 1;   // Wilson 95% interval of the stale ratio
+};
+
+struct ReadPathSummary {
+  std::string name;
+  std::vector<DelaySummary> delays;  // ascending delay
+  double offset_p50 = 0, offset_p99 = 0, offset_max = 0;  // seconds late against the plan
+  std::optional<std::string> recommended;  // shortest delay from which on the stale ratio <= target
+};
+
 struct ProbeSummary {
   std::string name;
   std::string kind;
@@ -38,10 +53,14 @@ struct ProbeSummary {
   double write_p50 = 0;  // seconds
   std::string last_write_error;
   std::vector<TargetSummary> targets;
+  std::vector<ReadPathSummary> read_paths;
+  double stale_target = 0.001;
 };
 
 class ReportSink final : public ObservationSink {
  public:
+  // `stale_targets`: per probe name, the stale ratio a recommended window must meet.
+  explicit ReportSink(std::map<std::string, double> stale_targets = {}) : stale_targets_(std::move(stale_targets)) {}
   std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
 
   std::vector<ProbeSummary> summarize() const;
@@ -52,6 +71,7 @@ class ReportSink final : public ObservationSink {
 
  private:
   mutable std::mutex mu_;
+  std::map<std::string, double> stale_targets_;
   std::vector<std::shared_ptr<ProbeState>> probes_;
 };
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "probes/visibility_tracker.h"
@@ -33,11 +34,28 @@ class TargetSink {
   virtual void reported_lag(std::optional<double> seconds) = 0;
 };
 
+enum class ReadOutcome { fresh, stale, error };
+
+// Observations of one read path of the read-your-writes probe. Delays are passed by their index
+// in the probe's read_delays, so that a sink can prepare per-delay state once.
+class ReadPathSink {
+ public:
+  virtual ~ReadPathSink() = default;
+  // A read-back issued `delay_index`'s delay after the ack: fresh (showed the write), stale
+  // (showed an older seq or no row) or error (`error` redacted; not counted as stale).
+  virtual void read(std::size_t delay_index, ReadOutcome outcome, Duration latency, const std::string& error) = 0;
+  // A read-back not issued because the path already had its maximum of reads in flight.
+  virtual void skipped(std::size_t delay_index) = 0;
+  // How late a read-back was issued relative to its planned time (ack + delay).
+  virtual void schedule_offset(Duration offset) = 0;
+};
+
 class ProbeSink {
  public:
   virtual ~ProbeSink() = default;
   virtual void canary_written(bool ok, Duration latency, const std::string& error) = 0;
   virtual std::shared_ptr<TargetSink> target(const std::string& name) = 0;
+  virtual std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delay_labels) = 0;
 };
 
 class ObservationSink {

@@ -54,7 +54,9 @@ class CanaryBackend {
  public:
   virtual ~CanaryBackend() = default;
   virtual std::unique_ptr<CanaryWriter> writer() = 0;
-  virtual std::unique_ptr<CanaryReader> reader(const TargetConfig& target) = 0;
+  // `report_lag`: also ask the server for its own lag figure (replication targets do; read
+  // paths, which only want the canary, do not).
+  virtual std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag = true) = 0;
   // The unit of position_behind(): WAL bytes, or transactions.
   virtual PositionUnit position_unit() const = 0;
   // How far `target` is behind `primary`, never negative; nullopt when it cannot be computed.

@@ -27,6 +27,32 @@ struct TargetConfig {
 
 enum class ProbeKind { postgres, mysql };
 
+// A read path of the read-your-writes probe (DESIGN.md §3). Exactly one of dsn, targets, http.
+struct ReadPathConfig {
+  enum class Kind { dsn, targets, http };
+  enum class Connection { per_read, pool };  // dsn paths: a fresh connection per read, or a pool
+  enum class Policy { round_robin, random };  // targets paths: which replica serves a read
+
+  std::string name;
+  Kind kind = Kind::dsn;
+  DsnConfig dsn;
+  Connection connection = Connection::per_read;
+  int pool_size = 4;
+  std::vector<std::string> targets;  // names of the probe's targets
+  Policy policy = Policy::round_robin;
+  std::string http_url;              // template with {agent}, {probe}, {seq}
+  std::string seq_pointer;           // JSON pointer to the seq in the response, or
+  std::string seq_regex;             // a regular expression whose first group is the seq
+  int max_concurrent = 8;            // reads in flight on this path at most
+};
+
+// A delay after the canary's ack at which every read path is read; `label` is the configured
+// text ("250ms"), used as the metric label.
+struct ReadDelay {
+  Duration delay{0};
+  std::string label;
+};
+
 struct ProbeConfig {
   std::string name;
   ProbeKind kind = ProbeKind::postgres;
@@ -38,6 +64,9 @@ struct ProbeConfig {
   Duration timeout = 60s;          // a canary unseen this long is a timeout
   Duration connect_timeout = 5s;
   Duration query_timeout = 2s;
+  std::vector<ReadPathConfig> read_paths;
+  std::vector<ReadDelay> read_delays;  // set (to the defaults if absent) when read_paths is
+  double stale_target = 0.001;         // the stale ratio a recommended read-from-primary window meets
 };
 
 struct AgentConfig {

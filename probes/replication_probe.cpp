@@ -45,9 +45,10 @@ struct ReplicationProbe::Target {
 };
 
 ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
-                                   const Clock& clock)
+                                   const Clock& clock, std::vector<std::unique_ptr<ReadPath>> read_paths)
     : config_(config), clock_(clock), backend_(backend), sink_(sink.probe(config.name, to_string(config.kind))),
       writer_(backend.writer()) {
+  if (!read_paths.empty()) read_back_ = std::make_unique<ReadBack>(config, std::move(read_paths), *sink_);
   for (const TargetConfig& t : config.targets) {
     targets_.push_back(std::unique_ptr<Target>(
         new Target{t.name, backend.reader(t), sink_->target(t.name), VisibilityTracker(config.timeout)}));
@@ -72,9 +73,10 @@ void ReplicationProbe::run_threads(std::stop_token outer, const RunOnceLimits& l
       threads.emplace_back([this, &t, tok = inner.get_token()] { read_loop(tok, *t); });
     }
     threads.emplace_back([this, limits, tok = inner.get_token()] { write_loop(tok, limits); });
+    if (read_back_) threads.emplace_back([this, tok = inner.get_token()] { read_back_->run(tok); });
     while (!inner.stop_requested()) {
       monitor_tick();
-      if (once && writing_done_ && all_resolved()) break;
+      if (once && writing_done_ && all_resolved() && (!read_back_ || read_back_->idle())) break;
       sleep_for(inner.get_token(), kMonitorTick);
     }
     inner.request_stop();
@@ -102,6 +104,7 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
       for (auto& t : targets_) {
         if (auto sample = t->tracker.acked(ack.value(), t_ack)) t->sink->visible(*sample);
       }
+      if (read_back_) read_back_->acked(ack.value(), t_ack);
       record_primary_position(stop);
       health.succeeded();
       backoff.reset();

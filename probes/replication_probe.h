@@ -17,6 +17,7 @@
 #include "exporters/sink.h"
 #include "probes/canary_backend.h"
 #include "probes/probe_config.h"
+#include "probes/read_back.h"
 
 namespace ghostwatch {
 
@@ -29,7 +30,10 @@ struct RunOnceLimits {
 
 class ReplicationProbe {
  public:
-  ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink, const Clock& clock);
+  // With `read_paths` (one per config.read_paths), every acked canary is also read back through
+  // them (ReadBack); the clock must then follow the steady clock.
+  ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink, const Clock& clock,
+                   std::vector<std::unique_ptr<ReadPath>> read_paths = {});
   ~ReplicationProbe();
   ReplicationProbe(const ReplicationProbe&) = delete;
   ReplicationProbe& operator=(const ReplicationProbe&) = delete;
@@ -57,6 +61,7 @@ class ReplicationProbe {
   std::shared_ptr<ProbeSink> sink_;
   std::unique_ptr<CanaryWriter> writer_;
   std::vector<std::unique_ptr<Target>> targets_;
+  std::unique_ptr<ReadBack> read_back_;  // null without read paths
   mutable std::mutex position_mu_;
   std::optional<Position> primary_position_;  // at the last successful write
   std::atomic<bool> writing_done_{false};

@@ -79,9 +79,9 @@ class MysqlWriter final : public CanaryWriter {
 class MysqlReader final : public CanaryReader {
  public:
   MysqlReader(std::string target, ConnectOptions options, std::string database, std::string agent_id,
-              std::string probe)
+              std::string probe, bool report_lag)
       : target_(std::move(target)), conn_(std::move(options)), database_(std::move(database)),
-        agent_id_(std::move(agent_id)), probe_(std::move(probe)) {}
+        agent_id_(std::move(agent_id)), probe_(std::move(probe)), report_lag_(report_lag) {}
 
   Result<CanaryPoll> poll(std::stop_token stop) override {
     auto conn = conn_.get(stop, [](Connection&) { return ok_status(); });
@@ -100,7 +100,7 @@ class MysqlReader final : public CanaryReader {
       poll.seq = parse_number<int64_t>(rows->get(0, 0));
       poll.position = rows->get(0, 1);  // "" is a real position: nothing applied yet
     }
-    if (std::chrono::steady_clock::now() >= next_status_) poll.reported = reported_lag(c);
+    if (report_lag_ && std::chrono::steady_clock::now() >= next_status_) poll.reported = reported_lag(c);
     return poll;
   }
 
@@ -125,6 +125,7 @@ class MysqlReader final : public CanaryReader {
   std::string database_, agent_id_, probe_;
   MonoTime next_status_{};
   bool status_error_logged_ = false;
+  bool report_lag_;
 };
 
 }  // namespace
@@ -144,9 +145,9 @@ std::unique_ptr<CanaryWriter> MysqlBackend::writer() {
                                        probe_.name);
 }
 
-std::unique_ptr<CanaryReader> MysqlBackend::reader(const TargetConfig& target) {
+std::unique_ptr<CanaryReader> MysqlBackend::reader(const TargetConfig& target, bool report_lag) {
   return std::make_unique<MysqlReader>(target.name, connect_options(target.dsn, probe_).value(), probe_.schema,
-                                       agent_id_, probe_.name);
+                                       agent_id_, probe_.name, report_lag);
 }
 
 std::optional<double> MysqlBackend::position_behind(const Position& primary, const Position& target) const {

@@ -122,7 +122,8 @@ std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
   return std::make_unique<PgWriter>(connect_options(probe_.primary, probe_), probe_.schema, agent_id_, probe_.name);
 }
 
-std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target) {
+// The replay timestamp comes with the same statement, so report_lag costs nothing to honour.
+std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target, bool) {
   return std::make_unique<PgReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name);
 }
 

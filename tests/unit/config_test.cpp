@@ -68,7 +68,8 @@ TEST(Config, AgentIdDefaultsToHostName) {
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
             "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
-            "targets, schema, database, interval, poll_interval, timeout, connect_timeout, query_timeout)");
+            "targets, schema, database, interval, poll_interval, timeout, connect_timeout, query_timeout, "
+            "read_paths, read_delays, stale_target)");
   EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
             std::string::npos);
 }
@@ -234,6 +235,83 @@ TEST(Config, MysqlProbeRejectsBadUrisAndPostgresKeys) {
             std::string::npos);
   text = kMysql;
   EXPECT_NE(error_of(text.replace(text.find("mysql://ghostwatch@"), 8, "postgresql://")).find("expected a mysql:// URI"),
+            std::string::npos);
+}
+
+// The valid config plus read paths (and anything else) appended to the probe.
+std::string with_read_paths(const std::string& extra) { return std::string(kValid) + extra; }
+
+TEST(Config, ReadPathsOfEveryKindWithDefaultDelays) {
+  Config c = parse_config(with_read_paths(R"(    read_paths:
+      - name: haproxy
+        dsn: "host=127.0.0.1 port=5000 dbname=app user=ghostwatch"
+      - name: pooled
+        dsn: "host=127.0.0.1 port=6432"
+        connection: pool
+        pool_size: 3
+      - name: replicas-rr
+        targets: [replica-1]
+        policy: random
+      - name: app
+        http: "http://127.0.0.1:8080/canary/{agent}/{probe}"
+        seq: /seq
+)"), "cfg.yaml");
+  const ProbeConfig& p = c.probes[0];
+  ASSERT_EQ(p.read_paths.size(), 4u);
+  EXPECT_EQ(p.read_paths[0].kind, ReadPathConfig::Kind::dsn);
+  EXPECT_EQ(p.read_paths[0].connection, ReadPathConfig::Connection::per_read);
+  EXPECT_EQ(p.read_paths[1].connection, ReadPathConfig::Connection::pool);
+  EXPECT_EQ(p.read_paths[1].pool_size, 3);
+  EXPECT_EQ(p.read_paths[2].policy, ReadPathConfig::Policy::random);
+  EXPECT_EQ(p.read_paths[3].seq_pointer, "/seq");
+  ASSERT_EQ(p.read_delays.size(), 6u);
+  EXPECT_EQ(p.read_delays.front().label, "0ms");
+  EXPECT_EQ(p.read_delays.back().delay, std::chrono::seconds(1));
+  EXPECT_DOUBLE_EQ(p.stale_target, 0.001);
+}
+
+TEST(Config, ReadDelaysAreSortedAndKeepTheirText) {
+  Config c = parse_config(with_read_paths("    read_paths:\n      - {name: rr, targets: [replica-1]}\n"
+                                          "    read_delays: [1s, 0ms, 250ms]\n    stale_target: 0.01\n"),
+                          "cfg.yaml");
+  const auto& d = c.probes[0].read_delays;
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].label, "0ms");
+  EXPECT_EQ(d[1].label, "250ms");
+  EXPECT_EQ(d[2].label, "1s");
+  EXPECT_DOUBLE_EQ(c.probes[0].stale_target, 0.01);
+}
+
+TEST(Config, BadReadPathsAreNamed) {
+  auto err = [](const std::string& paths) { return error_of(with_read_paths("    read_paths:\n" + paths)); };
+  EXPECT_NE(err("      - {name: x}\n").find("probes[0].read_paths[0]: a read path needs exactly one of 'dsn', 'targets' or 'http'"),
+            std::string::npos);
+  EXPECT_NE(err("      - {name: x, targets: [replica-9]}\n").find("probes[0].read_paths[0].targets[0]: 'replica-9' is not a target"),
+            std::string::npos);
+  EXPECT_NE(err("      - {name: x, http: \"http://a/{seq}\"}\n").find("exactly one of 'seq'"), std::string::npos);
+  EXPECT_NE(err("      - {name: x, http: \"ftp://a\", seq: /s}\n").find("read_paths[0].http: expected an http:// or https://"),
+            std::string::npos);
+  EXPECT_NE(err("      - {name: x, http: \"http://a\", seq: nope}\n").find("bad JSON pointer 'nope'"), std::string::npos);
+  EXPECT_NE(err("      - {name: x, http: \"http://a\", seq_regex: \"[0-9]+\"}\n").find("needs a group"), std::string::npos);
+  EXPECT_NE(err("      - {name: x, http: \"http://a\", seq_regex: \"(\"}\n").find("bad regular expression"), std::string::npos);
+  EXPECT_NE(err("      - {name: x, dsn: \"host=a\", connection: sometimes}\n").find("'sometimes' is not one of: per_read, pool"),
+            std::string::npos);
+  EXPECT_NE(err("      - {name: x, dsn: \"host=a\", pool_size: 4}\n").find("'pool_size' goes with 'connection: pool'"),
+            std::string::npos);
+  EXPECT_NE(err("      - {name: x, dsn: \"host=a\", connection: pool, pool_size: 0}\n").find("0 is outside 1..64"),
+            std::string::npos);
+  EXPECT_NE(err("      - {name: x, targets: [replica-1], policy: fifo}\n").find("not one of: round_robin, random"),
+            std::string::npos);
+  EXPECT_NE(err("      - {name: x, targets: [replica-1]}\n      - {name: x, targets: [replica-1]}\n")
+                .find("duplicate read path name 'x'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_read_paths("    read_paths:\n      - {name: x, targets: [replica-1]}\n    read_delays: [0ms, 0s]\n"))
+                .find("delay 0s is listed twice"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_read_paths("    read_paths:\n      - {name: x, targets: [replica-1]}\n    stale_target: 2\n"))
+                .find("expected a ratio between 0 and 1"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_read_paths("    read_delays: [0ms]\n")).find("'read_delays' goes with 'read_paths'"),
             std::string::npos);
 }
 

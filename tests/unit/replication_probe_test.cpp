@@ -51,7 +51,7 @@ class FakeBackend final : public CanaryBackend {
       : primary_(primary), targets_(std::move(targets)) {}
 
   std::unique_ptr<CanaryWriter> writer() override { return std::make_unique<Writer>(primary_); }
-  std::unique_ptr<CanaryReader> reader(const TargetConfig& t) override {
+  std::unique_ptr<CanaryReader> reader(const TargetConfig& t, bool) override {
     return std::make_unique<Reader>(primary_, targets_.at(t.name));
   }
   PositionUnit position_unit() const override { return PositionUnit::transactions; }

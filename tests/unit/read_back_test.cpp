@@ -1,0 +1,205 @@
+// The read-your-writes machinery without servers: the scheduler against fake read paths, the
+// report's ratios and recommended window, the Wilson interval, HTTP seq extraction.
+#include "probes/read_back.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "common/interruptible.h"
+#include "common/wilson.h"
+#include "exporters/report.h"
+#include "probes/read_paths.h"
+
+namespace ghostwatch {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A path that shows writes `lag` after they happened, records when it was asked, and can fail
+// or block.
+class FakePath final : public ReadPath {
+ public:
+  FakePath(Duration lag, bool fail = false, Duration block = Duration(0)) : lag_(lag), fail_(fail), block_(block) {}
+  void written(int64_t seq) {
+    std::lock_guard lock(mu_);
+    writes_.emplace_back(seq, std::chrono::steady_clock::now());
+  }
+  Result<std::optional<int64_t>> read(int64_t, std::stop_token stop) override {
+    ++reads;
+    if (block_ > Duration(0)) sleep_for(stop, block_);
+    if (fail_) return Error{"connection refused"};
+    std::lock_guard lock(mu_);
+    std::optional<int64_t> seen;
+    for (auto& [seq, at] : writes_) {
+      if (at + lag_ <= std::chrono::steady_clock::now()) seen = seq;
+    }
+    return seen;
+  }
+  std::atomic<int> reads{0};
+
+ private:
+  Duration lag_;
+  bool fail_;
+  Duration block_;
+  std::mutex mu_;
+  std::vector<std::pair<int64_t, MonoTime>> writes_;
+};
+
+ProbeConfig config_with(std::vector<std::string> paths, std::vector<int> delays_ms, int max_concurrent = 8) {
+  ProbeConfig c;
+  c.name = "p";
+  for (auto& p : paths) {
+    ReadPathConfig r;
+    r.name = p;
+    r.max_concurrent = max_concurrent;
+    c.read_paths.push_back(r);
+  }
+  for (int ms : delays_ms) c.read_delays.push_back({milliseconds(ms), std::to_string(ms) + "ms"});
+  return c;
+}
+
+// Writes `n` canaries 30 ms apart to every fake path and feeds them to the scheduler.
+void write_canaries(ReadBack& rb, std::vector<FakePath*> paths, int n) {
+  for (int seq = 1; seq <= n; ++seq) {
+    for (FakePath* p : paths) p->written(seq);
+    rb.acked(seq, std::chrono::steady_clock::now());
+    sleep_for(std::stop_token(), milliseconds(30));
+  }
+}
+
+void wait_idle(ReadBack& rb) {
+  for (int i = 0; i < 500 && !rb.idle(); ++i) sleep_for(std::stop_token(), milliseconds(10));
+  ASSERT_TRUE(rb.idle());
+}
+
+TEST(ReadBack, StaleUntilThePathCatchesUpThenFresh) {
+  // Far apart (0.5 s lag, reads at 0 and 1 s) so that a busy machine cannot blur the shape.
+  const ProbeConfig config = config_with({"lagging", "instant"}, {0, 1000});
+  auto lagging = std::make_unique<FakePath>(milliseconds(500));
+  auto instant = std::make_unique<FakePath>(Duration(0));
+  std::vector<FakePath*> raw{lagging.get(), instant.get()};
+  std::vector<std::unique_ptr<ReadPath>> paths;
+  paths.push_back(std::move(lagging));
+  paths.push_back(std::move(instant));
+  ReportSink report({{"p", 0.001}});
+  auto probe_sink = report.probe("p", "fake");
+  ReadBack rb(config, std::move(paths), *probe_sink);
+  std::stop_source stop;
+  std::jthread runner([&] { rb.run(stop.get_token()); });
+  write_canaries(rb, raw, 10);
+  wait_idle(rb);
+  stop.request_stop();
+  runner.join();
+  const auto s = report.summarize().at(0);
+  ASSERT_EQ(s.read_paths.size(), 2u);
+  const ReadPathSummary& lag = s.read_paths[0];
+  EXPECT_EQ(lag.delays[0].reads, 10);
+  EXPECT_EQ(lag.delays[0].stale, 10);  // read at once, 0.5 s before the write shows
+  EXPECT_EQ(lag.delays[1].stale, 0);   // read 1 s later
+  EXPECT_EQ(lag.recommended, "1000ms");
+  EXPECT_EQ(s.read_paths[1].delays[0].stale, 0);
+  EXPECT_EQ(s.read_paths[1].recommended, "0ms");
+  EXPECT_GE(lag.offset_p50, 0.0);
+  EXPECT_LT(lag.offset_max, 0.5);  // a sanity bound, not a timing assertion
+}
+
+TEST(ReadBack, ErrorsAreNotStaleAndASaturatedPathSkipsInsteadOfPilingUp) {
+  const ProbeConfig config = config_with({"down", "slow"}, {0}, /*max_concurrent=*/1);
+  auto down = std::make_unique<FakePath>(Duration(0), /*fail=*/true);
+  auto slow = std::make_unique<FakePath>(Duration(0), false, milliseconds(200));
+  FakePath* slow_raw = slow.get();
+  std::vector<FakePath*> raw{down.get(), slow.get()};
+  std::vector<std::unique_ptr<ReadPath>> paths;
+  paths.push_back(std::move(down));
+  paths.push_back(std::move(slow));
+  ReportSink report;
+  auto probe_sink = report.probe("p", "fake");
+  ReadBack rb(config, std::move(paths), *probe_sink);
+  std::stop_source stop;
+  std::jthread runner([&] { rb.run(stop.get_token()); });
+  write_canaries(rb, raw, 10);
+  wait_idle(rb);
+  stop.request_stop();
+  runner.join();
+  const auto s = report.summarize().at(0);
+  EXPECT_EQ(s.read_paths[0].delays[0].errors, 10);
+  EXPECT_EQ(s.read_paths[0].delays[0].stale, 0);
+  EXPECT_FALSE(s.read_paths[0].recommended.has_value());  // nothing answered: no recommendation
+  // One read in flight and one waiting at most: 10 canaries 30 ms apart against 200 ms reads.
+  const DelaySummary& slow_counts = s.read_paths[1].delays[0];
+  EXPECT_GT(slow_counts.skipped, 0);
+  EXPECT_EQ(slow_counts.reads + slow_counts.skipped, 10);
+  EXPECT_EQ(slow_raw->reads.load(), slow_counts.reads);
+}
+
+TEST(ReadBack, StopEndsRunWithReadsStillPlanned) {
+  const ProbeConfig config = config_with({"p"}, {60000});
+  std::vector<std::unique_ptr<ReadPath>> paths;
+  paths.push_back(std::make_unique<FakePath>(Duration(0)));
+  ReportSink report;
+  auto probe_sink = report.probe("p", "fake");
+  ReadBack rb(config, std::move(paths), *probe_sink);
+  std::stop_source stop;
+  std::jthread runner([&] { rb.run(stop.get_token()); });
+  rb.acked(1, std::chrono::steady_clock::now());
+  EXPECT_FALSE(rb.idle());
+  stop.request_stop();
+  runner.join();  // would hang if the timer ignored the stop
+}
+
+TEST(Wilson, KnownIntervals) {
+  auto [lo, hi] = wilson_interval(0, 0);
+  EXPECT_EQ(lo, 0.0);
+  EXPECT_EQ(hi, 1.0);
+  std::tie(lo, hi) = wilson_interval(50, 100);
+  EXPECT_NEAR(lo, 0.4038, 1e-4);
+  EXPECT_NEAR(hi, 0.5962, 1e-4);
+  std::tie(lo, hi) = wilson_interval(0, 200);  // no stale read in 200 still allows ~1.9%
+  EXPECT_EQ(lo, 0.0);
+  EXPECT_EQ(wilson_interval(7, 7).second, 1.0);
+  EXPECT_NEAR(hi, 0.01884, 1e-4);
+}
+
+TEST(ReportRecommendation, NeedsEveryLongerDelayToMeetTheTarget) {
+  ReportSink report({{"p", 0.05}});
+  auto probe = report.probe("p", "fake");
+  auto path = probe->read_path("lb", {"0ms", "10ms", "50ms", "100ms"});
+  auto reads = [&](std::size_t d, int fresh, int stale) {
+    for (int i = 0; i < fresh; ++i) path->read(d, ReadOutcome::fresh, Duration(0), "");
+    for (int i = 0; i < stale; ++i) path->read(d, ReadOutcome::stale, Duration(0), "");
+  };
+  reads(0, 50, 50);
+  reads(1, 99, 1);   // 1% <= 5%, but 50ms is worse again
+  reads(2, 90, 10);
+  reads(3, 100, 0);
+  const auto s = report.summarize().at(0).read_paths.at(0);
+  EXPECT_EQ(s.recommended, "100ms");
+  EXPECT_DOUBLE_EQ(s.delays[0].stale_ratio, 0.5);
+  const auto json = report_json(report.summarize());
+  EXPECT_EQ(json["probes"][0]["read_paths"][0]["recommended_window"], "100ms");
+  EXPECT_EQ(json["probes"][0]["read_paths"][0]["delays"][2]["stale"], 10);
+}
+
+TEST(HttpReadPath, ExpandsTheUrlTemplate) {
+  EXPECT_EQ(expand_url("http://app/canary/{agent}/{probe}?after={seq}", "web 1", "pg", 42),
+            "http://app/canary/web%201/pg?after=42");
+}
+
+TEST(HttpReadPath, ExtractsTheSeqByPointerOrRegex) {
+  ReadPathConfig json_path;
+  json_path.seq_pointer = "/canary/seq";
+  EXPECT_EQ(extract_seq(R"({"canary":{"seq":17}})", json_path).value(), 17);
+  EXPECT_EQ(extract_seq(R"({"canary":{"seq":"18"}})", json_path).value(), 18);
+  EXPECT_NE(extract_seq(R"({"canary":{}})", json_path).error().message.find("no value at /canary/seq"), std::string::npos);
+  EXPECT_NE(extract_seq("<html>", json_path).error().message.find("not JSON"), std::string::npos);
+  EXPECT_FALSE(extract_seq(R"({"canary":{"seq":1.5}})", json_path).ok());
+  ReadPathConfig regex_path;
+  regex_path.seq_regex = "seq=([0-9]+)";
+  EXPECT_EQ(extract_seq("ok seq=99 done", regex_path).value(), 99);
+  EXPECT_FALSE(extract_seq("nothing here", regex_path).ok());
+}
+
+}  // namespace
+}  // namespace ghostwatch
