@@ -233,6 +233,14 @@ int report_exit_code(const std::vector<ProbeSummary>& probes) {
     for (const TargetSummary& t : p.targets) {
       if (t.timeouts > 0 || !t.reachable) return 1;
     }
+    for (const ReadPathSummary& r : p.read_paths) {
+      long reads = 0, errors = 0;
+      for (const DelaySummary& d : r.delays) {
+        reads += d.reads;
+        errors += d.errors;
+      }
+      if (reads > 0 && errors == reads) return 1;  // the path never answered
+    }
   }
   return 0;
 }

@@ -76,7 +76,7 @@ class ReportSink final : public ObservationSink {
 };
 
 // 0 when every target was reachable and saw every canary in time; 1 otherwise (any timeout,
-// an unreachable target, or no canary written at all).
+// an unreachable target, a read path on which every read failed, or no canary written).
 int report_exit_code(const std::vector<ProbeSummary>& probes);
 
 nlohmann::json report_json(const std::vector<ProbeSummary>& probes);

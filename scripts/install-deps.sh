@@ -10,7 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev zlib1g-dev
   # sandbox and integration tests
   default-libmysqlclient-dev
-  postgresql-15 postgresql-client-15 mariadb-server mariadb-client prometheus curl procps util-linux passwd
+  postgresql-15 postgresql-client-15 mariadb-server mariadb-client haproxy prometheus curl procps util-linux passwd
 )
 
 missing=()

@@ -12,6 +12,7 @@
 # pg-replica-2 applies WAL --pg-delay-ms late (recovery_min_apply_delay).
 # MariaDB: a primary and a read-only replica with GTID replication (MASTER_USE_GTID=slave_pos),
 # delayed by --maria-delay-s (MASTER_DELAY).
+# HAProxy: TCP round-robin over the two PostgreSQL replicas, as a load-balanced read path.
 # Servers run as an unprivileged user (ghostwatch-sbx when started as root). Data, sockets and
 # logs live under $GHOSTWATCH_SANDBOX_DIR (default /tmp/ghostwatch-sandbox); DSNs go to its
 # env.sh, which the demo and the tests source.
@@ -28,6 +29,7 @@ MARIA_PORT_REPLICA=$((MARIA_PORT_PRIMARY + 1))
 SBX_USER=ghostwatch-sbx
 PG_SERVERS="pg-primary pg-replica-1 pg-replica-2"
 MARIA_SERVERS="maria-primary maria-replica"
+HAPROXY_PORT="${GW_HAPROXY_PORT:-$((PG_PORT_PRIMARY + 10))}"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 say() { echo "sandbox: $*" >&2; }
@@ -51,7 +53,8 @@ server_port() {
     pg-replica-2) echo "$PG_PORT_REPLICA2" ;;
     maria-primary) echo "$MARIA_PORT_PRIMARY" ;;
     maria-replica) echo "$MARIA_PORT_REPLICA" ;;
-    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS)" ;;
+    haproxy) echo "$HAPROXY_PORT" ;;
+    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy)" ;;
   esac
 }
 
@@ -251,11 +254,52 @@ up_maria() {
   wait_maria_replicating
 }
 
-# --- both ----------------------------------------------------------------------------------
+# --- HAProxy -------------------------------------------------------------------------------
 
-server_running() { case "$1" in pg-*) pg_running "$1" ;; maria-*) maria_running "$1" ;; esac; }
-server_start() { case "$1" in pg-*) pg_start "$1" ;; maria-*) maria_start "$1" ;; esac; }
-server_stop() { case "$1" in pg-*) pg_stop "$1" ;; maria-*) maria_stop "$1" ;; esac; }
+haproxy_running() { [ -f "$DIR/haproxy.pid" ] && kill -0 "$(cat "$DIR/haproxy.pid")" 2>/dev/null; }
+
+write_haproxy_conf() {
+  cat >"$DIR/haproxy.cfg" <<CONF
+global
+  daemon
+  pidfile $DIR/haproxy.pid
+  maxconn 512
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+listen pg-replicas
+  bind 127.0.0.1:$HAPROXY_PORT
+  balance roundrobin
+  server replica-1 127.0.0.1:$PG_PORT_REPLICA1 check inter 500ms
+  server replica-2 127.0.0.1:$PG_PORT_REPLICA2 check inter 500ms
+CONF
+  chmod 644 "$DIR/haproxy.cfg"
+}
+
+haproxy_start() {
+  haproxy_running && return 0
+  command -v haproxy >/dev/null || die "HAProxy is not installed; run scripts/install-deps.sh"
+  [ -f "$DIR/haproxy.cfg" ] || write_haproxy_conf
+  as_user setsid haproxy -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 </dev/null || die "haproxy failed; see $DIR/haproxy.log"
+  for _ in $(seq 1 50); do haproxy_running && return 0; sleep 0.1; done
+  die "haproxy did not start; see $DIR/haproxy.log"
+}
+
+haproxy_stop() {
+  haproxy_running || return 0
+  local pid
+  pid=$(cat "$DIR/haproxy.pid")
+  kill -TERM "$pid"
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+
+# --- all ------------------------------------------------------------------------------------
+
+server_running() { case "$1" in pg-*) pg_running "$1" ;; maria-*) maria_running "$1" ;; haproxy) haproxy_running ;; esac; }
+server_start() { case "$1" in pg-*) pg_start "$1" ;; maria-*) maria_start "$1" ;; haproxy) haproxy_start ;; esac; }
+server_stop() { case "$1" in pg-*) pg_stop "$1" ;; maria-*) maria_stop "$1" ;; haproxy) haproxy_stop ;; esac; }
 
 write_env() {
   local tmp="$ENV_FILE.tmp"
@@ -269,6 +313,7 @@ export GW_PG_REPLICA2_DSN='host=127.0.0.1 port=$PG_PORT_REPLICA2 dbname=app user
 export GW_PG_ADMIN_PRIMARY_DSN='host=127.0.0.1 port=$PG_PORT_PRIMARY dbname=app user=gwadmin password=$(admin_password)'
 export GW_PG_ADMIN_REPLICA1_DSN='host=127.0.0.1 port=$PG_PORT_REPLICA1 dbname=app user=gwadmin password=$(admin_password)'
 export GW_PG_ADMIN_REPLICA2_DSN='host=127.0.0.1 port=$PG_PORT_REPLICA2 dbname=app user=gwadmin password=$(admin_password)'
+export GW_PG_HAPROXY_DSN='host=127.0.0.1 port=$HAPROXY_PORT dbname=app user=ghostwatch connect_timeout=2'
 export GW_PG_DELAY_MS='$1'
 export GW_MARIA_PASSWORD='$(agent_password)'
 export GW_MARIA_PRIMARY_ADDR='127.0.0.1:$MARIA_PORT_PRIMARY'
@@ -323,9 +368,11 @@ cmd_up() {
   pg_start pg-replica-1
   pg_start pg-replica-2
   wait_streaming
+  haproxy_start
   up_maria "$maria_delay"
   write_env "$delay" "$MARIA_DELAY"
   say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms)"
+  say "up: haproxy :$HAPROXY_PORT (round-robin over pg-replica-1 and pg-replica-2)"
   say "up: maria-primary :$MARIA_PORT_PRIMARY, maria-replica :$MARIA_PORT_REPLICA (MASTER_DELAY ${MARIA_DELAY}s); servers run as $(run_user)"
   echo "source $ENV_FILE"
   grep -E '^export GW_(PG|MARIA)_.*_DSN' "$ENV_FILE" | grep -v ADMIN | sed 's/^export /  /'
@@ -333,7 +380,7 @@ cmd_up() {
 
 cmd_status() {
   local rc=0
-  for s in $PG_SERVERS $MARIA_SERVERS; do
+  for s in $PG_SERVERS haproxy $MARIA_SERVERS; do
     if server_running "$s"; then echo "$s: running on 127.0.0.1:$(server_port "$s")"; else echo "$s: stopped"; rc=1; fi
   done
   [ -f "$ENV_FILE" ] && echo "env: $ENV_FILE"
@@ -342,7 +389,7 @@ cmd_status() {
 
 cmd_down() {
   [ -d "$DIR" ] || { say "nothing to stop"; return 0; }
-  for s in maria-replica maria-primary pg-replica-2 pg-replica-1 pg-primary; do
+  for s in maria-replica maria-primary haproxy pg-replica-2 pg-replica-1 pg-primary; do
     server_stop "$s" || say "could not stop $s"
   done
   rm -rf "$DIR"

@@ -136,29 +136,26 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-Agent::Agent(const std::string& config_path, int port) : port_(port), log_path_(write_temp_file("", ".log")) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv) : log_path_(write_temp_file("", ".log")) {
   pid_ = fork();
   if (pid_ == 0) {
     const int log = open(log_path_.c_str(), O_WRONLY | O_TRUNC);
     dup2(log, 1);
     dup2(log, 2);
-    const std::string listen = "127.0.0.1:" + std::to_string(port);
-    const std::vector<std::string> argv{ghostwatch_binary(), "run", "--config", config_path, "--listen", listen};
     auto args = c_argv(argv);
     execv(args[0], args.data());
     _exit(127);
   }
-  wait_for([this] { return !metrics().empty() || !alive(); }, std::chrono::seconds(10));
 }
 
-Agent::~Agent() {
+ChildProcess::~ChildProcess() {
   if (pid_ > 0) terminate(std::chrono::seconds(5));
   std::remove(log_path_.c_str());
 }
 
-bool Agent::alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+bool ChildProcess::alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
 
-std::optional<int> Agent::terminate(std::chrono::milliseconds deadline) {
+std::optional<int> ChildProcess::terminate(std::chrono::milliseconds deadline) {
   if (pid_ <= 0) return std::nullopt;
   kill(pid_, SIGTERM);
   bool killed = false;
@@ -168,13 +165,19 @@ std::optional<int> Agent::terminate(std::chrono::milliseconds deadline) {
   return code;
 }
 
-std::string Agent::metrics() const { return http_get(port_, "/metrics"); }
-
-std::string Agent::log() const {
+std::string ChildProcess::log() const {
   std::stringstream s;
   s << std::ifstream(log_path_).rdbuf();
   return s.str();
 }
+
+Agent::Agent(const std::string& config_path, int port)
+    : ChildProcess({ghostwatch_binary(), "run", "--config", config_path, "--listen", "127.0.0.1:" + std::to_string(port)}),
+      port_(port) {
+  wait_for([this] { return !metrics().empty() || !alive(); }, std::chrono::seconds(10));
+}
+
+std::string Agent::metrics() const { return http_get(port_, "/metrics"); }
 
 std::optional<double> metric_value(const std::string& metrics, const std::string& series) {
   std::istringstream in(metrics);

@@ -35,24 +35,32 @@ std::string write_temp_file(const std::string& text, const std::string& suffix);
 
 int free_port();
 
-// A `ghostwatch run` child process; stopped with SIGTERM on destruction.
-class Agent {
+// A child process with stdout and stderr in a log file; stopped with SIGTERM on destruction.
+class ChildProcess {
  public:
-  Agent(const std::string& config_path, int port);
-  ~Agent();
-  Agent(const Agent&) = delete;
-  Agent& operator=(const Agent&) = delete;
+  explicit ChildProcess(const std::vector<std::string>& argv);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
   bool alive();
   // Sends SIGTERM and waits; returns the exit code, or nullopt if it outlived `deadline`.
   std::optional<int> terminate(std::chrono::milliseconds deadline);
-  std::string metrics() const;  // "" when /metrics does not answer
   std::string log() const;
-  int port() const { return port_; }
 
  private:
   pid_t pid_ = -1;
-  int port_;
   std::string log_path_;
+};
+
+// A `ghostwatch run` child process serving /metrics on 127.0.0.1:port.
+class Agent : public ChildProcess {
+ public:
+  Agent(const std::string& config_path, int port);
+  std::string metrics() const;  // "" when /metrics does not answer
+  int port() const { return port_; }
+
+ private:
+  int port_;
 };
 
 // One sample's value from the Prometheus text format: `series` is the full series name with
