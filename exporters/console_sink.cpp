@@ -42,21 +42,39 @@ class ConsoleTarget final : public TargetSink {
   std::shared_ptr<ConsoleSink::Row> r_;
 };
 
-// The live view shows replication lag; read-back results are for /metrics and the report.
-class IgnoredReadPath final : public ReadPathSink {
+class ConsoleReadPath final : public ReadPathSink {
  public:
-  void read(std::size_t, ReadOutcome, Duration, const std::string&) override {}
+  explicit ConsoleReadPath(std::shared_ptr<ConsoleSink::ReadRow> r) : r_(std::move(r)) {}
+  void read(std::size_t d, ReadOutcome outcome, Duration, const std::string&) override {
+    std::lock_guard lock(r_->mu);
+    ++r_->reads.at(d);
+    if (outcome == ReadOutcome::stale) ++r_->stale.at(d);
+    if (outcome == ReadOutcome::error) ++r_->errors.at(d);
+  }
   void skipped(std::size_t) override {}
   void schedule_offset(Duration) override {}
+
+ private:
+  std::shared_ptr<ConsoleSink::ReadRow> r_;
 };
 
 class ConsoleProbe final : public ProbeSink {
  public:
-  ConsoleProbe(std::string name, std::mutex& mu, std::vector<std::shared_ptr<ConsoleSink::Row>>& rows)
-      : name_(std::move(name)), mu_(mu), rows_(rows) {}
+  ConsoleProbe(std::string name, std::mutex& mu, std::vector<std::shared_ptr<ConsoleSink::Row>>& rows,
+               std::vector<std::shared_ptr<ConsoleSink::ReadRow>>& read_rows)
+      : name_(std::move(name)), mu_(mu), rows_(rows), read_rows_(read_rows) {}
   void canary_written(bool, Duration, const std::string&) override {}
-  std::shared_ptr<ReadPathSink> read_path(const std::string&, const std::vector<std::string>&) override {
-    return std::make_shared<IgnoredReadPath>();
+  std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delays) override {
+    auto row = std::make_shared<ConsoleSink::ReadRow>();
+    row->probe = name_;
+    row->path = name;
+    row->delays = delays;
+    row->reads.assign(delays.size(), 0);
+    row->stale.assign(delays.size(), 0);
+    row->errors.assign(delays.size(), 0);
+    std::lock_guard lock(mu_);
+    read_rows_.push_back(row);
+    return std::make_shared<ConsoleReadPath>(row);
   }
   std::shared_ptr<TargetSink> target(const std::string& name) override {
     auto row = std::make_shared<ConsoleSink::Row>();
@@ -71,12 +89,13 @@ class ConsoleProbe final : public ProbeSink {
   std::string name_;
   std::mutex& mu_;
   std::vector<std::shared_ptr<ConsoleSink::Row>>& rows_;
+  std::vector<std::shared_ptr<ConsoleSink::ReadRow>>& read_rows_;
 };
 
 }  // namespace
 
 std::shared_ptr<ProbeSink> ConsoleSink::probe(const std::string& name, const std::string&) {
-  return std::make_shared<ConsoleProbe>(name, mu_, rows_);
+  return std::make_shared<ConsoleProbe>(name, mu_, rows_, read_rows_);
 }
 
 std::string ConsoleSink::render() const {
@@ -96,6 +115,29 @@ std::string ConsoleSink::render() const {
                   percentile(recent, 0.5) * 1000, percentile(recent, 0.99) * 1000, r->pending * 1000, reported,
                   r->timeouts, r->errors);
     out += line;
+  }
+  return out + render_reads();
+}
+
+// One line per read path: the stale ratio at each delay since the agent started.
+std::string ConsoleSink::render_reads() const {
+  if (read_rows_.empty()) return "";
+  std::string out = "stale reads (read-your-writes), by delay after the write:\n";
+  char cell[64];
+  for (const auto& r : read_rows_) {
+    std::lock_guard rlock(r->mu);
+    std::snprintf(cell, sizeof cell, "%-12s %-14s", r->probe.c_str(), r->path.c_str());
+    out += cell;
+    for (std::size_t d = 0; d < r->delays.size(); ++d) {
+      const long answered = r->reads[d] - r->errors[d];
+      if (answered > 0) {
+        std::snprintf(cell, sizeof cell, " %6s %5.1f%%", r->delays[d].c_str(), 100.0 * r->stale[d] / answered);
+      } else {
+        std::snprintf(cell, sizeof cell, " %6s %6s", r->delays[d].c_str(), r->reads[d] ? "err" : "-");
+      }
+      out += cell;
+    }
+    out += "\n";
   }
   return out;
 }

@@ -28,9 +28,19 @@ class ConsoleSink final : public ObservationSink {
     bool up = false, polled = false;
   };
 
+  // Cumulative read-back counts of one read path, per delay.
+  struct ReadRow {
+    std::mutex mu;
+    std::string probe, path;
+    std::vector<std::string> delays;
+    std::vector<long> reads, stale, errors;
+  };
+
  private:
+  std::string render_reads() const;
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Row>> rows_;
+  std::vector<std::shared_ptr<ReadRow>> read_rows_;
 };
 
 }  // namespace ghostwatch
