@@ -121,6 +121,28 @@ TEST_F(ReadYourWrites, ThroughAnApplicationHttpEndpoint) {
   std::remove(config.c_str());
 }
 
+TEST_F(ReadYourWrites, ThroughAMariadbReplicaWithMasterDelay) {
+  ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1");
+  const std::string config = write_temp_file(
+      agent_yaml() + maria_probe_yaml("1200ms", "10s") +
+          read_paths_yaml("      - name: replica-direct\n        dsn: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/\"\n"
+                          "      - name: replica-pool\n        dsn: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/\"\n"
+                          "        connection: pool\n        pool_size: 2\n",
+                          "[0ms, 1500ms]"),
+      ".yaml");
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "6", "--output", "json"}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  for (const char* name : {"replica-direct", "replica-pool"}) {
+    const auto& path = path_of(report, name);
+    record_figure("read-your-writes, mysql probe, MASTER_DELAY=1: " + describe(path));
+    EXPECT_EQ(delay_of(path, "0ms").at("stale"), 6) << name;
+    EXPECT_EQ(delay_of(path, "1500ms").at("stale"), 0) << name;
+    EXPECT_EQ(delay_of(path, "1500ms").at("errors"), 0) << name;
+  }
+  std::remove(config.c_str());
+}
+
 TEST_F(ReadYourWrites, MetricsCarryTheDelayLabelAndPassPromtool) {
   const std::string config = write_temp_file(
       agent_yaml() + pg_probe_yaml("100ms", "5s") +
