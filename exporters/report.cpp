@@ -25,6 +25,7 @@ struct ReadPathState {
   std::vector<std::string> delays;
   std::vector<DelaySummary> counts;  // by delay index
   std::vector<double> offsets;
+  std::string last_error;
 };
 
 struct ReportSink::ProbeState {
@@ -75,12 +76,15 @@ class ReportTarget final : public TargetSink {
 class ReportReadPath final : public ReadPathSink {
  public:
   explicit ReportReadPath(std::shared_ptr<ReadPathState> s) : s_(std::move(s)) {}
-  void read(std::size_t d, ReadOutcome outcome, Duration, const std::string&) override {
+  void read(std::size_t d, ReadOutcome outcome, Duration, const std::string& error) override {
     std::lock_guard lock(s_->mu);
     DelaySummary& c = s_->counts.at(d);
     ++c.reads;
     if (outcome == ReadOutcome::stale) ++c.stale;
-    if (outcome == ReadOutcome::error) ++c.errors;
+    if (outcome == ReadOutcome::error) {
+      ++c.errors;
+      s_->last_error = error;
+    }
   }
   void skipped(std::size_t d) override {
     std::lock_guard lock(s_->mu);
@@ -158,6 +162,7 @@ ReadPathSummary summarize_read_path(ReadPathState& r, double stale_target) {
     const long answered = d.reads - d.errors;
     d.stale_ratio = answered > 0 ? static_cast<double>(d.stale) / static_cast<double>(answered) : 0.0;
     std::tie(d.ci_low, d.ci_high) = wilson_interval(d.stale, answered);
+    s.answered = s.answered || answered > 0;
     s.delays.push_back(d);
   }
   // The shortest delay from which on every (answered) delay meets the target.
@@ -165,6 +170,7 @@ ReadPathSummary summarize_read_path(ReadPathState& r, double stale_target) {
     if (it->reads - it->errors <= 0 || it->stale_ratio > stale_target) break;
     s.recommended = it->delay;
   }
+  s.last_error = r.last_error;
   s.offset_p50 = percentile(r.offsets, 0.5);
   s.offset_p99 = percentile(r.offsets, 0.99);
   s.offset_max = r.offsets.empty() ? 0 : *std::max_element(r.offsets.begin(), r.offsets.end());
@@ -261,6 +267,7 @@ nlohmann::json read_path_json(const ReadPathSummary& r) {
                        {"schedule_offset_seconds",
                         {{"p50", rounded(r.offset_p50)}, {"p99", rounded(r.offset_p99)}, {"max", rounded(r.offset_max)}}},
                        {"recommended_window", r.recommended ? nlohmann::json(*r.recommended) : nlohmann::json()}};
+  if (!r.last_error.empty()) jr["last_error"] = r.last_error;
   for (const DelaySummary& d : r.delays) {
     jr["delays"].push_back({{"delay", d.delay},
                             {"reads", d.reads},
@@ -294,6 +301,10 @@ void read_paths_table(std::ostringstream& out, const ProbeSummary& p) {
                     d.errors, percent(d.stale_ratio).c_str(), interval.c_str(),
                     d.skipped ? (" (" + std::to_string(d.skipped) + " skipped)").c_str() : "");
       out << line;
+    }
+    if (!r.answered) {
+      out << "    no read through this path answered; last error: " << r.last_error << "\n";
+      continue;
     }
     out << "    read from the primary for " << (r.recommended ? *r.recommended : std::string("longer than every delay tried"))
         << " after a write; replication lag p99 (slowest target) " << ms(worst_p99(p))

@@ -43,6 +43,8 @@ struct ReadPathSummary {
   std::vector<DelaySummary> delays;  // ascending delay
   double offset_p50 = 0, offset_p99 = 0, offset_max = 0;  // seconds late against the plan
   std::optional<std::string> recommended;  // shortest delay from which on the stale ratio <= target
+  bool answered = false;                   // at least one read did not fail
+  std::string last_error;                  // redacted
 };
 
 struct ProbeSummary {
