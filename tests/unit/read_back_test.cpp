@@ -27,7 +27,7 @@ class FakePath final : public ReadPath {
     writes_.emplace_back(seq, std::chrono::steady_clock::now());
   }
   Result<std::optional<int64_t>> read(int64_t, std::stop_token stop) override {
-    ++reads;
+    ++*reads;
     if (block_ > Duration(0)) sleep_for(stop, block_);
     if (fail_) return Error{"connection refused"};
     std::lock_guard lock(mu_);
@@ -37,7 +37,8 @@ class FakePath final : public ReadPath {
     }
     return seen;
   }
-  std::atomic<int> reads{0};
+  // Shared, so that a test can count reads after the scheduler has destroyed the path.
+  std::shared_ptr<std::atomic<int>> reads = std::make_shared<std::atomic<int>>(0);
 
  private:
   Duration lag_;
@@ -60,39 +61,38 @@ ProbeConfig config_with(std::vector<std::string> paths, std::vector<int> delays_
   return c;
 }
 
-// Writes `n` canaries 30 ms apart to every fake path and feeds them to the scheduler.
-void write_canaries(ReadBack& rb, std::vector<FakePath*> paths, int n) {
+// Runs a ReadBack over `paths` (in config order), writes `n` canaries 30 ms apart to every
+// path and feeds them to it, waits until it is idle, and returns the probe's summary.
+ProbeSummary run_read_back(const ProbeConfig& config, std::vector<std::unique_ptr<FakePath>> fakes, int n) {
+  std::vector<FakePath*> raw;
+  std::vector<std::unique_ptr<ReadPath>> paths;
+  for (auto& f : fakes) {
+    raw.push_back(f.get());
+    paths.push_back(std::move(f));
+  }
+  ReportSink report({{config.name, 0.001}});
+  auto probe_sink = report.probe(config.name, "fake");
+  ReadBack rb(config, std::move(paths), *probe_sink);
+  std::stop_source stop;
+  std::jthread runner([&] { rb.run(stop.get_token()); });
   for (int seq = 1; seq <= n; ++seq) {
-    for (FakePath* p : paths) p->written(seq);
+    for (FakePath* p : raw) p->written(seq);
     rb.acked(seq, std::chrono::steady_clock::now());
     sleep_for(std::stop_token(), milliseconds(30));
   }
-}
-
-void wait_idle(ReadBack& rb) {
   for (int i = 0; i < 500 && !rb.idle(); ++i) sleep_for(std::stop_token(), milliseconds(10));
-  ASSERT_TRUE(rb.idle());
+  EXPECT_TRUE(rb.idle());
+  stop.request_stop();
+  runner.join();
+  return report.summarize().at(0);
 }
 
 TEST(ReadBack, StaleUntilThePathCatchesUpThenFresh) {
   // Far apart (0.5 s lag, reads at 0 and 1 s) so that a busy machine cannot blur the shape.
-  const ProbeConfig config = config_with({"lagging", "instant"}, {0, 1000});
-  auto lagging = std::make_unique<FakePath>(milliseconds(500));
-  auto instant = std::make_unique<FakePath>(Duration(0));
-  std::vector<FakePath*> raw{lagging.get(), instant.get()};
-  std::vector<std::unique_ptr<ReadPath>> paths;
-  paths.push_back(std::move(lagging));
-  paths.push_back(std::move(instant));
-  ReportSink report({{"p", 0.001}});
-  auto probe_sink = report.probe("p", "fake");
-  ReadBack rb(config, std::move(paths), *probe_sink);
-  std::stop_source stop;
-  std::jthread runner([&] { rb.run(stop.get_token()); });
-  write_canaries(rb, raw, 10);
-  wait_idle(rb);
-  stop.request_stop();
-  runner.join();
-  const auto s = report.summarize().at(0);
+  std::vector<std::unique_ptr<FakePath>> fakes;
+  fakes.push_back(std::make_unique<FakePath>(milliseconds(500)));
+  fakes.push_back(std::make_unique<FakePath>(Duration(0)));
+  const ProbeSummary s = run_read_back(config_with({"lagging", "instant"}, {0, 1000}), std::move(fakes), 10);
   ASSERT_EQ(s.read_paths.size(), 2u);
   const ReadPathSummary& lag = s.read_paths[0];
   EXPECT_EQ(lag.delays[0].reads, 10);
@@ -106,32 +106,21 @@ TEST(ReadBack, StaleUntilThePathCatchesUpThenFresh) {
 }
 
 TEST(ReadBack, ErrorsAreNotStaleAndASaturatedPathSkipsInsteadOfPilingUp) {
-  const ProbeConfig config = config_with({"down", "slow"}, {0}, /*max_concurrent=*/1);
-  auto down = std::make_unique<FakePath>(Duration(0), /*fail=*/true);
-  auto slow = std::make_unique<FakePath>(Duration(0), false, milliseconds(200));
-  FakePath* slow_raw = slow.get();
-  std::vector<FakePath*> raw{down.get(), slow.get()};
-  std::vector<std::unique_ptr<ReadPath>> paths;
-  paths.push_back(std::move(down));
-  paths.push_back(std::move(slow));
-  ReportSink report;
-  auto probe_sink = report.probe("p", "fake");
-  ReadBack rb(config, std::move(paths), *probe_sink);
-  std::stop_source stop;
-  std::jthread runner([&] { rb.run(stop.get_token()); });
-  write_canaries(rb, raw, 10);
-  wait_idle(rb);
-  stop.request_stop();
-  runner.join();
-  const auto s = report.summarize().at(0);
+  std::vector<std::unique_ptr<FakePath>> fakes;
+  fakes.push_back(std::make_unique<FakePath>(Duration(0), /*fail=*/true));
+  fakes.push_back(std::make_unique<FakePath>(Duration(0), false, milliseconds(200)));
+  const auto slow_reads = fakes[1]->reads;
+  const ProbeSummary s = run_read_back(config_with({"down", "slow"}, {0}, /*max_concurrent=*/1), std::move(fakes), 10);
   EXPECT_EQ(s.read_paths[0].delays[0].errors, 10);
   EXPECT_EQ(s.read_paths[0].delays[0].stale, 0);
   EXPECT_FALSE(s.read_paths[0].recommended.has_value());  // nothing answered: no recommendation
+  EXPECT_FALSE(s.read_paths[0].answered);
+  EXPECT_EQ(s.read_paths[0].last_error, "connection refused");
   // One read in flight and one waiting at most: 10 canaries 30 ms apart against 200 ms reads.
   const DelaySummary& slow_counts = s.read_paths[1].delays[0];
   EXPECT_GT(slow_counts.skipped, 0);
   EXPECT_EQ(slow_counts.reads + slow_counts.skipped, 10);
-  EXPECT_EQ(slow_raw->reads.load(), slow_counts.reads);
+  EXPECT_EQ(slow_reads->load(), slow_counts.reads);
 }
 
 TEST(ReadBack, StopEndsRunWithReadsStillPlanned) {
