@@ -208,12 +208,68 @@ void check_name(const Cursor& at, const std::string& name) {
   }
 }
 
+// "host:port" of a cache server.
+void parse_address(const Cursor& at, CacheTargetConfig& c) {
+  const std::string text = at.as_string();
+  const auto colon = text.rfind(':');
+  auto port = colon == std::string::npos ? std::nullopt : parse_number<int>(std::string_view(text).substr(colon + 1));
+  if (colon == 0 || !port || *port < 1 || *port > 65535) at.fail("expected host:port, e.g. 127.0.0.1:6379");
+  c.host = text.substr(0, colon);
+  c.port = *port;
+}
+
+CacheTargetConfig parse_cache_target(const Cursor& at) {
+  CacheTargetConfig c;
+  const bool redis = at.has("redis");
+  c.kind = redis ? CacheTargetConfig::Kind::redis : CacheTargetConfig::Kind::memcached;
+  parse_address(at.child(redis ? "redis" : "memcached"), c);
+  c.key = at.require("key").as_string();
+  if (c.key.empty()) at.child("key").fail("the key template is empty");
+  if (at.has("format")) {
+    c.format = static_cast<CacheTargetConfig::Format>(at.child("format").as_choice({"plain", "json", "hash"}));
+  }
+  if (c.format == CacheTargetConfig::Format::hash && !redis) at.child("format").fail("hash is a Redis format");
+  if (c.format == CacheTargetConfig::Format::plain && at.has("field")) {
+    at.child("field").fail("'field' goes with format json (a JSON pointer) or hash (a hash field)");
+  }
+  if (c.format != CacheTargetConfig::Format::plain) {
+    c.field = at.require("field").as_string();
+    if (c.format == CacheTargetConfig::Format::json) {
+      try {
+        nlohmann::json::json_pointer check(c.field);
+      } catch (const std::exception&) {
+        at.child("field").fail("bad JSON pointer '" + c.field + "' (e.g. /seq)");
+      }
+    }
+  }
+  if (at.has("mode")) c.mode = static_cast<CacheTargetConfig::Mode>(at.child("mode").as_choice({"update", "invalidate"}));
+  for (const char* key : {"db", "password", "password_file"}) {
+    if (at.has(key) && !redis) at.child(key).fail(std::string("'") + key + "' goes with redis");
+  }
+  if (at.has("db")) c.db = static_cast<int>(at.child("db").as_int(0, 1024));
+  if (at.has("password")) c.password = at.child("password").as_string();
+  if (at.has("password_file")) c.password = read_password_file(at.child("password_file"));
+  if (c.password) register_secret(*c.password);
+  return c;
+}
+
 TargetConfig parse_target(const Cursor& at, ProbeKind kind) {
-  at.check_keys({"name", "dsn", "password_file"});
+  at.check_keys({"name", "dsn", "password_file", "redis", "memcached", "key", "format", "field", "mode", "db",
+                 "password"});
   TargetConfig t;
   const Cursor name = at.require("name");
   t.name = name.as_string();
   check_name(name, t.name);
+  if (int(at.has("dsn")) + int(at.has("redis")) + int(at.has("memcached")) != 1) {
+    at.fail("a target needs exactly one of 'dsn' (a replica), 'redis' or 'memcached' (a cache)");
+  }
+  if (!at.has("dsn")) {
+    t.cache = parse_cache_target(at);
+    return t;
+  }
+  for (const char* key : {"key", "format", "field", "mode", "db", "password"}) {
+    if (at.has(key)) at.child(key).fail(std::string("'") + key + "' goes with a cache target (redis or memcached)");
+  }
   const Cursor pf = at.child("password_file");
   t.dsn = parse_dsn_value(at.require("dsn"), at.has("password_file") ? &pf : nullptr, kind);
   return t;
@@ -312,6 +368,9 @@ ReadPathConfig parse_read_path(const Cursor& at, const ProbeConfig& probe) {
       const bool known = std::any_of(probe.targets.begin(), probe.targets.end(),
                                      [&t](const TargetConfig& c) { return c.name == t; });
       if (!known) targets.item(i).fail("'" + t + "' is not a target of probe " + probe.name);
+      const bool cache = std::any_of(probe.targets.begin(), probe.targets.end(),
+                                     [&t](const TargetConfig& c) { return c.name == t && c.cache; });
+      if (cache) targets.item(i).fail("'" + t + "' is a cache; read paths read databases");
       r.targets.push_back(t);
     }
     if (at.has("policy")) {
@@ -457,6 +516,20 @@ Config load_config(const std::string& path) {
   return parse_config(buf.str(), path);
 }
 
+namespace {
+void render_cache(YAML::Emitter& out, const CacheTargetConfig& c) {
+  const bool redis = c.kind == CacheTargetConfig::Kind::redis;
+  out << YAML::Key << (redis ? "redis" : "memcached") << YAML::Value << c.host + ":" + std::to_string(c.port);
+  out << YAML::Key << "key" << YAML::Value << c.key;
+  const char* formats[] = {"plain", "json", "hash"};
+  out << YAML::Key << "format" << YAML::Value << formats[static_cast<int>(c.format)];
+  if (!c.field.empty()) out << YAML::Key << "field" << YAML::Value << c.field;
+  out << YAML::Key << "mode" << YAML::Value << (c.mode == CacheTargetConfig::Mode::update ? "update" : "invalidate");
+  if (redis && c.db != 0) out << YAML::Key << "db" << YAML::Value << c.db;
+  if (c.password) out << YAML::Key << "password" << YAML::Value << std::string(kRedacted);
+}
+}  // namespace
+
 std::string render_config(const Config& c) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -486,7 +559,8 @@ std::string render_config(const Config& c) {
     out << YAML::Key << "targets" << YAML::Value << YAML::BeginSeq;
     for (const TargetConfig& t : p.targets) {
       out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << t.name;
-      dsn(t.dsn);
+      if (t.cache) render_cache(out, *t.cache);
+      else dsn(t.dsn);
       out << YAML::EndMap;
     }
     out << YAML::EndSeq;

@@ -13,7 +13,8 @@
 
 namespace ghostwatch {
 
-// The registry: maps a probe's kind to its backend. Adding a kind adds one case here.
+// The registry: maps a probe's kind to its database backend (adding a kind adds one case in
+// runner.cpp), with cache targets routed to cache readers.
 std::unique_ptr<CanaryBackend> make_backend(const ProbeConfig& probe, const std::string& agent_id);
 
 class ProbeSet {

@@ -31,6 +31,9 @@ struct CanaryPoll {
   std::optional<int64_t> seq;        // nullopt: no canary row on the target (yet)
   std::optional<Position> position;  // the target's replayed/applied position, if known
   ReportedLag reported;
+  // An invalidated cache: the old value is gone, so every canary acked before the poll was
+  // sent counts as seen (seq is then ignored).
+  bool everything_acked_before_sent = false;
 };
 
 class CanaryWriter {

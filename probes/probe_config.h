@@ -20,9 +20,27 @@ struct DsnConfig {
   std::string redacted() const;         // for printing
 };
 
+// A cache that the user's pipeline (write-through, invalidation, CDC) feeds with the canary.
+struct CacheTargetConfig {
+  enum class Kind { redis, memcached };
+  enum class Format { plain, json, hash };  // the integer itself; a JSON document; a Redis hash
+  enum class Mode { update, invalidate };   // seen when the cached seq is new enough; when the old value is gone
+
+  Kind kind = Kind::redis;
+  std::string host;
+  int port = 0;
+  std::string key;    // template with {agent} and {probe}
+  Format format = Format::plain;
+  std::string field;  // JSON pointer (json) or hash field (hash)
+  Mode mode = Mode::update;
+  int db = 0;                            // redis
+  std::optional<std::string> password;   // redis AUTH (inline ${ENV} or password_file)
+};
+
 struct TargetConfig {
   std::string name;
-  DsnConfig dsn;
+  DsnConfig dsn;                          // a database replica, or
+  std::optional<CacheTargetConfig> cache; // a cache
 };
 
 enum class ProbeKind { postgres, mysql };

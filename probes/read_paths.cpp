@@ -206,7 +206,7 @@ std::unique_ptr<ReadPath> make_read_path(const ProbeConfig& probe, const ReadPat
                                          CanaryBackend& backend, const std::string& agent_id) {
   switch (path.kind) {
     case ReadPathConfig::Kind::dsn: {
-      const TargetConfig target{path.name, path.dsn};
+      const TargetConfig target{path.name, path.dsn, std::nullopt};
       ReaderFactory make = [&backend, target] { return backend.reader(target, /*report_lag=*/false); };
       if (path.connection == ReadPathConfig::Connection::per_read) return std::make_unique<PerReadPath>(make);
       return std::make_unique<PooledPath>(make, path.pool_size);

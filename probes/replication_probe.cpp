@@ -130,7 +130,9 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
     if (stop.stop_requested()) break;
     MonoTime next = scheduled + config_.poll_interval;
     if (poll) {
-      for (const VisibilitySample& s : t.tracker.polled(poll->seq, sent, recv)) t.sink->visible(s);
+      const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
+                                                              : t.tracker.polled(poll->seq, sent, recv);
+      for (const VisibilitySample& s : samples) t.sink->visible(s);
       t.sink->polled(true, "");
       t.sink->position_lag(backend_.position_unit(), position_behind(poll->position));
       if (poll->reported.refreshed) t.sink->reported_lag(poll->reported.seconds);

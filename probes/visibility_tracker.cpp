@@ -23,6 +23,22 @@ std::optional<VisibilitySample> VisibilityTracker::acked(int64_t seq, MonoTime t
 std::vector<VisibilitySample> VisibilityTracker::polled(std::optional<int64_t> seen, MonoTime sent,
                                                         MonoTime recv) {
   std::lock_guard lock(mu_);
+  return polled_locked(seen, sent, recv);
+}
+
+std::vector<VisibilitySample> VisibilityTracker::polled_all_acked_before(MonoTime sent, MonoTime recv) {
+  std::lock_guard lock(mu_);
+  std::optional<int64_t> seen;
+  for (const Entry& e : entries_) {
+    if (e.t_ack > sent) break;
+    seen = e.seq;
+  }
+  if (!seen) seen = max_seen_;  // nothing outstanding: keep what was known
+  return polled_locked(seen, sent, recv);
+}
+
+std::vector<VisibilitySample> VisibilityTracker::polled_locked(std::optional<int64_t> seen, MonoTime sent,
+                                                               MonoTime recv) {
   std::vector<VisibilitySample> samples;
   const std::optional<MonoTime> previous_sent = last_poll_sent_;
   last_poll_sent_ = sent;

@@ -41,6 +41,9 @@ class VisibilityTracker {
   // A successful poll: `seen` is the seq the target showed (nullopt: no canary row yet).
   std::vector<VisibilitySample> polled(std::optional<int64_t> seen, MonoTime sent, MonoTime recv);
 
+  // A successful poll that shows everything acked before `sent` (an invalidated cache key).
+  std::vector<VisibilitySample> polled_all_acked_before(MonoTime sent, MonoTime recv);
+
   // Counts canaries unseen for longer than the timeout, once each. Returns how many expired now.
   int expire(MonoTime now);
 
@@ -56,6 +59,7 @@ class VisibilityTracker {
     MonoTime t_ack;
   };
   void forget_seen_locked(int64_t seen);
+  std::vector<VisibilitySample> polled_locked(std::optional<int64_t> seen, MonoTime sent, MonoTime recv);
 
   const Duration timeout_;
   const std::size_t max_outstanding_;

@@ -8,9 +8,10 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libpq-dev prometheus-cpp-dev libboost-program-options-dev libyaml-cpp-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev zlib1g-dev
+  libhiredis-dev libmemcached-dev
   # sandbox and integration tests
   default-libmysqlclient-dev
-  postgresql-15 postgresql-client-15 mariadb-server mariadb-client haproxy prometheus curl procps util-linux passwd
+  postgresql-15 postgresql-client-15 mariadb-server mariadb-client haproxy redis-server memcached prometheus curl procps util-linux passwd
 )
 
 missing=()

@@ -104,7 +104,7 @@ TEST(Config, MissingFieldsAreNamed) {
                 .find("cfg.yaml:5:5: probes[0]: missing required key 'primary'"),
             std::string::npos);
   EXPECT_NE(error_of(valid_with("        dsn: \"host=127.0.0.1 port=5433 dbname=app user=ghostwatch\"\n", ""))
-                .find("probes[0].targets[0]: missing required key 'dsn'"),
+                .find("probes[0].targets[0]: a target needs exactly one of 'dsn' (a replica), 'redis' or 'memcached'"),
             std::string::npos);
   EXPECT_NE(error_of("agent: {id: x}\n").find("missing required key 'probes'"), std::string::npos);
 }
@@ -312,6 +312,61 @@ TEST(Config, BadReadPathsAreNamed) {
                 .find("expected a ratio between 0 and 1"),
             std::string::npos);
   EXPECT_NE(error_of(with_read_paths("    read_delays: [0ms]\n")).find("'read_delays' goes with 'read_paths'"),
+            std::string::npos);
+}
+
+TEST(Config, CacheTargetsBesideReplicas) {
+  setenv("GW_TEST_REDIS_PW", "redis-secret-31", 1);
+  Config c = parse_config(valid_with("    targets:\n", R"(    targets:
+      - name: redis-cache
+        redis: "127.0.0.1:6379"
+        key: "canary:{agent}:{probe}"
+        format: json
+        field: /seq
+        mode: invalidate
+        db: 2
+        password: "${GW_TEST_REDIS_PW}"
+      - name: mc
+        memcached: "127.0.0.1:11211"
+        key: "canary-{probe}"
+)"), "cfg.yaml");
+  const auto& t = c.probes[0].targets;
+  ASSERT_EQ(t.size(), 3u);
+  ASSERT_TRUE(t[0].cache);
+  EXPECT_EQ(t[0].cache->kind, CacheTargetConfig::Kind::redis);
+  EXPECT_EQ(t[0].cache->port, 6379);
+  EXPECT_EQ(t[0].cache->format, CacheTargetConfig::Format::json);
+  EXPECT_EQ(t[0].cache->mode, CacheTargetConfig::Mode::invalidate);
+  EXPECT_EQ(t[0].cache->db, 2);
+  EXPECT_EQ(t[1].cache->kind, CacheTargetConfig::Kind::memcached);
+  EXPECT_EQ(t[1].cache->format, CacheTargetConfig::Format::plain);
+  EXPECT_FALSE(t[2].cache);
+  const std::string rendered = render_config(c);
+  EXPECT_EQ(rendered.find("redis-secret-31"), std::string::npos);
+  EXPECT_NE(rendered.find("memcached: 127.0.0.1:11211"), std::string::npos);
+  EXPECT_NO_THROW(parse_config(rendered, "rendered.yaml"));
+}
+
+TEST(Config, BadCacheTargetsAreNamed) {
+  auto err = [](const std::string& target) {
+    return error_of(valid_with("    targets:\n", "    targets:\n      - name: c\n" + target));
+  };
+  EXPECT_NE(err("        redis: \"localhost\"\n        key: k\n").find("targets[0].redis: expected host:port"), std::string::npos);
+  EXPECT_NE(err("        redis: \"h:1\"\n").find("missing required key 'key'"), std::string::npos);
+  EXPECT_NE(err("        memcached: \"h:1\"\n        key: k\n        format: hash\n        field: f\n").find("hash is a Redis format"),
+            std::string::npos);
+  EXPECT_NE(err("        redis: \"h:1\"\n        key: k\n        format: json\n").find("missing required key 'field'"),
+            std::string::npos);
+  EXPECT_NE(err("        redis: \"h:1\"\n        key: k\n        field: /x\n").find("'field' goes with format json"),
+            std::string::npos);
+  EXPECT_NE(err("        redis: \"h:1\"\n        key: k\n        mode: sometimes\n").find("not one of: update, invalidate"),
+            std::string::npos);
+  EXPECT_NE(err("        memcached: \"h:1\"\n        key: k\n        db: 1\n").find("'db' goes with redis"), std::string::npos);
+  EXPECT_NE(err("        dsn: \"host=x\"\n        key: k\n").find("'key' goes with a cache target"), std::string::npos);
+  EXPECT_NE(err("        dsn: \"host=x\"\n        redis: \"h:1\"\n").find("exactly one of 'dsn'"), std::string::npos);
+  EXPECT_NE(error_of(valid_with("    targets:\n", "    targets:\n      - {name: c, redis: \"h:1\", key: k}\n") +
+                     "    read_paths:\n      - {name: r, targets: [c]}\n")
+                .find("'c' is a cache; read paths read databases"),
             std::string::npos);
 }
 

@@ -89,7 +89,7 @@ struct Rig {
     config.interval = milliseconds(20);
     config.poll_interval = milliseconds(1);
     config.timeout = timeout;
-    for (const auto& [name, t] : targets) config.targets.push_back({name, {}});
+    for (const auto& [name, t] : targets) config.targets.push_back({name, {}, std::nullopt});
     probe = std::make_unique<ReplicationProbe>(config, backend, report, clock);
   }
   std::vector<ProbeSummary> run_once(RunOnceLimits limits) {

@@ -1,0 +1,188 @@
+#include "probes/cache/cache_reader.h"
+
+#include <hiredis/hiredis.h>
+#include <libmemcached/memcached.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/parse_number.h"
+#include "common/redact.h"
+
+namespace ghostwatch::cache {
+namespace {
+
+timeval to_timeval(Duration d) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+// What a cache read found: nullopt when the key (or hash field) is absent.
+using Fetched = Result<std::optional<std::string>>;
+
+// One hiredis connection with connect and read/write timeouts, re-opened after any error.
+class RedisClient {
+ public:
+  RedisClient(const CacheTargetConfig& c, Duration connect_timeout, Duration timeout)
+      : config_(c), connect_timeout_(connect_timeout), timeout_(timeout) {}
+  ~RedisClient() { reset(); }
+
+  Fetched fetch(const std::string& key) {
+    if (!ctx_) {
+      if (Status s = connect(); !s) return s.error();
+    }
+    auto* reply = static_cast<redisReply*>(
+        config_.format == CacheTargetConfig::Format::hash
+            ? redisCommand(ctx_, "HGET %b %b", key.data(), key.size(), config_.field.data(), config_.field.size())
+            : redisCommand(ctx_, "GET %b", key.data(), key.size()));
+    if (reply == nullptr) return failure();
+    Fetched out = std::optional<std::string>();
+    if (reply->type == REDIS_REPLY_STRING) out = std::optional<std::string>(std::string(reply->str, reply->len));
+    else if (reply->type == REDIS_REPLY_ERROR) out = Error{"redis: " + std::string(reply->str, reply->len)};
+    else if (reply->type != REDIS_REPLY_NIL) out = Error{"redis: unexpected reply type " + std::to_string(reply->type)};
+    freeReplyObject(reply);
+    return out;
+  }
+
+ private:
+  Status connect() {
+    ctx_ = redisConnectWithTimeout(config_.host.c_str(), config_.port, to_timeval(connect_timeout_));
+    if (ctx_ == nullptr) return Error{"redis: cannot allocate a context"};
+    if (ctx_->err) return failure().error();
+    redisSetTimeout(ctx_, to_timeval(timeout_));
+    if (config_.password && !command_ok("AUTH %s", config_.password->c_str())) return failure("AUTH").error();
+    if (config_.db != 0 && !command_ok("SELECT %d", config_.db)) return failure("SELECT").error();
+    return ok_status();
+  }
+  template <class... Args>
+  bool command_ok(const char* format, Args... args) {
+    auto* reply = static_cast<redisReply*>(redisCommand(ctx_, format, args...));
+    const bool ok = reply != nullptr && reply->type != REDIS_REPLY_ERROR;
+    if (reply) freeReplyObject(reply);
+    return ok;
+  }
+  Fetched failure(const char* what = nullptr) {
+    std::string message = "redis " + config_.host + ":" + std::to_string(config_.port) + ": " +
+                          (what ? std::string(what) + " failed" : std::string(ctx_ && ctx_->errstr[0] ? ctx_->errstr : "error"));
+    reset();
+    return Error{scrub(message)};
+  }
+  void reset() {
+    if (ctx_) redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+
+  CacheTargetConfig config_;
+  Duration connect_timeout_, timeout_;
+  redisContext* ctx_ = nullptr;
+};
+
+class MemcachedClient {
+ public:
+  MemcachedClient(const CacheTargetConfig& c, Duration connect_timeout, Duration timeout) : config_(c) {
+    memc_ = memcached_create(nullptr);
+    memcached_server_add(memc_, c.host.c_str(), static_cast<in_port_t>(c.port));
+    const auto ms = [](Duration d) { return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
+    memcached_behavior_set(memc_, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms(connect_timeout));
+    memcached_behavior_set(memc_, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms(timeout));
+    memcached_behavior_set(memc_, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms(timeout) * 1000);
+    memcached_behavior_set(memc_, MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms(timeout) * 1000);
+    // A down server must be retried at the next poll, not marked dead for a while.
+    memcached_behavior_set(memc_, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 0);
+  }
+  ~MemcachedClient() { memcached_free(memc_); }
+
+  Fetched fetch(const std::string& key) {
+    size_t length = 0;
+    uint32_t flags = 0;
+    memcached_return_t rc;
+    char* value = memcached_get(memc_, key.data(), key.size(), &length, &flags, &rc);
+    if (rc == MEMCACHED_NOTFOUND) return std::optional<std::string>();
+    if (rc != MEMCACHED_SUCCESS) {
+      if (value) free(value);
+      return Error{"memcached " + config_.host + ":" + std::to_string(config_.port) + ": " +
+                   memcached_strerror(memc_, rc)};
+    }
+    std::string out(value ? value : "", length);
+    free(value);
+    return std::optional<std::string>(std::move(out));
+  }
+
+ private:
+  CacheTargetConfig config_;
+  memcached_st* memc_;
+};
+
+template <class Client>
+class CacheReader final : public CanaryReader {
+ public:
+  CacheReader(const CacheTargetConfig& c, std::string key, Duration connect_timeout, Duration timeout)
+      : config_(c), key_(std::move(key)), client_(c, connect_timeout, timeout) {}
+
+  Result<CanaryPoll> poll(std::stop_token) override {
+    Fetched value = client_.fetch(key_);
+    if (!value) return value.error();
+    CanaryPoll poll;
+    if (!value.value()) {
+      // Invalidation removed the old value: every canary acked before this read is visible.
+      if (config_.mode == CacheTargetConfig::Mode::invalidate) poll.everything_acked_before_sent = true;
+      return poll;
+    }
+    auto seq = parse_cached_seq(*value.value(), config_);
+    if (!seq) return Error{"key " + key_ + ": " + seq.error().message};
+    poll.seq = seq.value();
+    return poll;
+  }
+
+ private:
+  CacheTargetConfig config_;
+  std::string key_;
+  Client client_;
+};
+
+}  // namespace
+
+std::string expand_key(const std::string& key_template, const std::string& agent, const std::string& probe) {
+  std::string key = key_template;
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"{agent}", agent}, {"{probe}", probe}}) {
+    for (std::size_t pos = key.find(from); pos != std::string::npos; pos = key.find(from, pos + to.size())) {
+      key.replace(pos, from.size(), to);
+    }
+  }
+  return key;
+}
+
+Result<int64_t> parse_cached_seq(const std::string& value, const CacheTargetConfig& cache) {
+  const std::string shown = value.size() > 40 ? value.substr(0, 40) + "..." : value;
+  if (cache.format != CacheTargetConfig::Format::json) {
+    if (auto seq = parse_number<int64_t>(std::string_view(trim(value)))) return *seq;
+    return Error{"unparseable value '" + shown + "': not an integer"};
+  }
+  auto json = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return Error{"unparseable value '" + shown + "': not JSON"};
+  const nlohmann::json::json_pointer pointer(cache.field);
+  if (!json.contains(pointer)) return Error{"unparseable value '" + shown + "': nothing at " + cache.field};
+  const auto& v = json.at(pointer);
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_string()) {
+    if (auto seq = parse_number<int64_t>(std::string_view(v.get_ref<const std::string&>()))) return *seq;
+  }
+  return Error{"unparseable value '" + shown + "': " + cache.field + " is not an integer"};
+}
+
+std::unique_ptr<CanaryReader> make_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,
+                                                const ProbeConfig& probe) {
+  const std::string key = expand_key(cache.key, agent_id, probe.name);
+  if (cache.kind == CacheTargetConfig::Kind::redis) {
+    return std::make_unique<CacheReader<RedisClient>>(cache, key, probe.connect_timeout, probe.query_timeout);
+  }
+  return std::make_unique<CacheReader<MemcachedClient>>(cache, key, probe.connect_timeout, probe.query_timeout);
+}
+
+}  // namespace ghostwatch::cache

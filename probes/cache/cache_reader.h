@@ -1,0 +1,24 @@
+// Cache targets: a Redis or memcached key that the user's own pipeline (write-through,
+// invalidation, CDC) fills with the canary. A poll reads the key and reports the seq it holds
+// (mode update), or reports every earlier canary as seen once the old value is gone (mode
+// invalidate). A value that cannot be parsed is a poll error with the reason, never a crash.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "probes/canary_backend.h"
+#include "probes/probe_config.h"
+
+namespace ghostwatch::cache {
+
+std::unique_ptr<CanaryReader> make_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,
+                                                const ProbeConfig& probe);
+
+// Fills the key template: {agent} and {probe}.
+std::string expand_key(const std::string& key_template, const std::string& agent, const std::string& probe);
+
+// The canary seq in a cached value, by the target's format (for hash, `value` is the field's).
+Result<int64_t> parse_cached_seq(const std::string& value, const CacheTargetConfig& cache);
+
+}  // namespace ghostwatch::cache
