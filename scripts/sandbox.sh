@@ -13,6 +13,7 @@
 # MariaDB: a primary and a read-only replica with GTID replication (MASTER_USE_GTID=slave_pos),
 # delayed by --maria-delay-s (MASTER_DELAY).
 # HAProxy: TCP round-robin over the two PostgreSQL replicas, as a load-balanced read path.
+# Redis and memcached: caches for cache targets (the tests bring their own canary pipeline).
 # Servers run as an unprivileged user (ghostwatch-sbx when started as root). Data, sockets and
 # logs live under $GHOSTWATCH_SANDBOX_DIR (default /tmp/ghostwatch-sandbox); DSNs go to its
 # env.sh, which the demo and the tests source.
@@ -30,6 +31,8 @@ SBX_USER=ghostwatch-sbx
 PG_SERVERS="pg-primary pg-replica-1 pg-replica-2"
 MARIA_SERVERS="maria-primary maria-replica"
 HAPROXY_PORT="${GW_HAPROXY_PORT:-$((PG_PORT_PRIMARY + 10))}"
+REDIS_PORT="${GW_REDIS_PORT:-$((PG_PORT_PRIMARY + 20))}"
+MEMCACHED_PORT="${GW_MEMCACHED_PORT:-$((PG_PORT_PRIMARY + 21))}"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 say() { echo "sandbox: $*" >&2; }
@@ -54,7 +57,9 @@ server_port() {
     maria-primary) echo "$MARIA_PORT_PRIMARY" ;;
     maria-replica) echo "$MARIA_PORT_REPLICA" ;;
     haproxy) echo "$HAPROXY_PORT" ;;
-    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy)" ;;
+    redis) echo "$REDIS_PORT" ;;
+    memcached) echo "$MEMCACHED_PORT" ;;
+    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy redis memcached)" ;;
   esac
 }
 
@@ -295,11 +300,57 @@ haproxy_stop() {
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
 }
 
+# --- Redis and memcached -------------------------------------------------------------------
+
+pid_running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+
+pid_stop() {
+  pid_running "$1" || return 0
+  local pid
+  pid=$(cat "$DIR/$1.pid")
+  kill -TERM "$pid"
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+
+wait_pid_file() {
+  for _ in $(seq 1 50); do pid_running "$1" && return 0; sleep 0.1; done
+  die "$1 did not start; see $DIR/$1.log"
+}
+
+redis_start() {
+  pid_running redis && return 0
+  as_user setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --dir "$DIR" </dev/null >/dev/null 2>&1 ||
+    die "redis failed; see $DIR/redis.log"
+  wait_pid_file redis
+}
+
+memcached_start() {
+  pid_running memcached && return 0
+  # -u: memcached refuses to run as root without naming a user.
+  as_user setsid memcached -d -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -m 64 -P "$DIR/memcached.pid" \
+    -u "$(run_user)" </dev/null >"$DIR/memcached.log" 2>&1 || die "memcached failed; see $DIR/memcached.log"
+  wait_pid_file memcached
+}
+
 # --- all ------------------------------------------------------------------------------------
 
-server_running() { case "$1" in pg-*) pg_running "$1" ;; maria-*) maria_running "$1" ;; haproxy) haproxy_running ;; esac; }
-server_start() { case "$1" in pg-*) pg_start "$1" ;; maria-*) maria_start "$1" ;; haproxy) haproxy_start ;; esac; }
-server_stop() { case "$1" in pg-*) pg_stop "$1" ;; maria-*) maria_stop "$1" ;; haproxy) haproxy_stop ;; esac; }
+server_running() {
+  case "$1" in
+    pg-*) pg_running "$1" ;; maria-*) maria_running "$1" ;; haproxy) haproxy_running ;; *) pid_running "$1" ;;
+  esac
+}
+server_start() {
+  case "$1" in
+    pg-*) pg_start "$1" ;; maria-*) maria_start "$1" ;; haproxy) haproxy_start ;;
+    redis) redis_start ;; memcached) memcached_start ;;
+  esac
+}
+server_stop() {
+  case "$1" in
+    pg-*) pg_stop "$1" ;; maria-*) maria_stop "$1" ;; haproxy) haproxy_stop ;; *) pid_stop "$1" ;;
+  esac
+}
 
 write_env() {
   local tmp="$ENV_FILE.tmp"
@@ -315,6 +366,8 @@ export GW_PG_ADMIN_REPLICA1_DSN='host=127.0.0.1 port=$PG_PORT_REPLICA1 dbname=ap
 export GW_PG_ADMIN_REPLICA2_DSN='host=127.0.0.1 port=$PG_PORT_REPLICA2 dbname=app user=gwadmin password=$(admin_password)'
 export GW_PG_HAPROXY_DSN='host=127.0.0.1 port=$HAPROXY_PORT dbname=app user=ghostwatch connect_timeout=2'
 export GW_PG_DELAY_MS='$1'
+export GW_REDIS_ADDR='127.0.0.1:$REDIS_PORT'
+export GW_MEMCACHED_ADDR='127.0.0.1:$MEMCACHED_PORT'
 export GW_MARIA_PASSWORD='$(agent_password)'
 export GW_MARIA_PRIMARY_ADDR='127.0.0.1:$MARIA_PORT_PRIMARY'
 export GW_MARIA_REPLICA_ADDR='127.0.0.1:$MARIA_PORT_REPLICA'
@@ -369,10 +422,13 @@ cmd_up() {
   pg_start pg-replica-2
   wait_streaming
   haproxy_start
+  redis_start
+  memcached_start
   up_maria "$maria_delay"
   write_env "$delay" "$MARIA_DELAY"
   say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms)"
   say "up: haproxy :$HAPROXY_PORT (round-robin over pg-replica-1 and pg-replica-2)"
+  say "up: redis :$REDIS_PORT, memcached :$MEMCACHED_PORT"
   say "up: maria-primary :$MARIA_PORT_PRIMARY, maria-replica :$MARIA_PORT_REPLICA (MASTER_DELAY ${MARIA_DELAY}s); servers run as $(run_user)"
   echo "source $ENV_FILE"
   grep -E '^export GW_(PG|MARIA)_.*_DSN' "$ENV_FILE" | grep -v ADMIN | sed 's/^export /  /'
@@ -380,7 +436,7 @@ cmd_up() {
 
 cmd_status() {
   local rc=0
-  for s in $PG_SERVERS haproxy $MARIA_SERVERS; do
+  for s in $PG_SERVERS haproxy redis memcached $MARIA_SERVERS; do
     if server_running "$s"; then echo "$s: running on 127.0.0.1:$(server_port "$s")"; else echo "$s: stopped"; rc=1; fi
   done
   [ -f "$ENV_FILE" ] && echo "env: $ENV_FILE"
@@ -389,7 +445,7 @@ cmd_status() {
 
 cmd_down() {
   [ -d "$DIR" ] || { say "nothing to stop"; return 0; }
-  for s in maria-replica maria-primary haproxy pg-replica-2 pg-replica-1 pg-primary; do
+  for s in maria-replica maria-primary memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
     server_stop "$s" || say "could not stop $s"
   done
   rm -rf "$DIR"
