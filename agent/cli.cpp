@@ -9,7 +9,11 @@
 
 #include <curl/curl.h>
 
+#include <cmath>
+#include <sstream>
+
 #include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
 
 #include "agent/config.h"
 #include "agent/duration.h"
@@ -40,6 +44,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  run            run the agent: probe continuously and serve Prometheus metrics\n"
     "  probe          run the probes once and print a report (table or JSON)\n"
+    "  reconcile      sweep the reconcile probes once and list cache entries inconsistent with the DB\n"
     "  check-config   validate a config file and print the effective config, secrets redacted\n"
     "  version        print the version\n"
     "\n"
@@ -120,6 +125,8 @@ int cmd_run(const std::vector<std::string>& args) {
   FanoutSink sink(sinks);
   SteadyClock clock;
   ProbeSet probes(c, sink, clock);
+  ReconcileSet reconcilers(c, sink);
+  std::jthread reconciling([&reconcilers, tok = stop.get_token()] { reconcilers.run(tok); });
   log::info("ghostwatch " GHOSTWATCH_VERSION " agent " + c.agent.id + ": " + std::to_string(c.probes.size()) +
             " probe(s), metrics on http://" + c.agent.listen + "/metrics");
   std::jthread live;
@@ -129,8 +136,85 @@ int cmd_run(const std::vector<std::string>& args) {
     });
   }
   probes.run(stop.get_token());
+  reconciling.join();
   log::info("stopped");
   return 0;
+}
+
+nlohmann::json sweep_json(const std::string& name, const reconcile::SweepResult& r) {
+  const SweepObservation o = observation_of(r);
+  nlohmann::json j = {{"name", name},
+                      {"checked", r.checked},
+                      {"consistent_ratio", std::round(r.consistent_ratio() * 1e6) / 1e6},
+                      {"counts", {{"stale", o.stale}, {"ahead", o.ahead}, {"orphan", o.orphan}, {"unparseable", r.unparseable}}},
+                      {"mismatches", nlohmann::json::array()},
+                      {"repaired", r.repaired},
+                      {"duration_seconds", std::round(o.seconds * 1e6) / 1e6}};
+  for (const auto& m : r.mismatches) {
+    j["mismatches"].push_back({{"key", m.key},
+                               {"kind", reconcile::to_string(m.kind)},
+                               {"cache_version", m.cache_version},
+                               {"db_version", m.db_version ? nlohmann::json(*m.db_version) : nlohmann::json()}});
+  }
+  return j;
+}
+
+std::string sweep_table(const std::string& name, const reconcile::SweepResult& r) {
+  const SweepObservation o = observation_of(r);
+  std::ostringstream out;
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.4f%%", r.consistent_ratio() * 100);
+  out << "reconcile " << name << ": " << r.checked << " entries checked, " << ratio << " consistent; stale " << o.stale
+      << ", ahead " << o.ahead << ", orphan " << o.orphan << ", unparseable " << r.unparseable << " ("
+      << format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(r.duration)) << ")\n";
+  for (const auto& m : r.mismatches) {
+    out << "  " << reconcile::to_string(m.kind) << "  " << m.key << "  cache " << m.cache_version << "  db "
+        << (m.db_version ? std::to_string(*m.db_version) : std::string("(no row)")) << "\n";
+  }
+  for (const auto& key : r.repaired) out << "  deleted " << key << "\n";
+  return out.str();
+}
+
+int cmd_reconcile(const std::vector<std::string>& args) {
+  po::options_description d = common_options("reconcile options");
+  d.add_options()("probe,p", po::value<std::string>(), "only this reconcile probe")(
+      "output,o", po::value<std::string>()->default_value("table"), "table or json")(
+      "limit,n", po::value<long>(), "check at most this many keys per probe")(
+      "repair", "after the re-check, delete the stale and orphan entries found (each deletion is logged)");
+  auto vm = parse("reconcile", d, args,
+                  "Sweeps each reconcile probe once: compares cache entries with their DB rows, re-checks mismatches\n"
+                  "after the grace period, lists those that persist. Exits 1 if any persists or a sweep fails.");
+  if (!vm) return 0;
+  const std::string output = (*vm)["output"].as<std::string>();
+  if (output != "table" && output != "json") throw UsageError("reconcile: --output must be table or json");
+  std::stop_source stop;
+  SignalStop signals(stop);
+  Config c = load_and_apply((*vm)["config"].as<std::string>(), *vm);
+  reconcile::SweepOptions options;
+  options.repair = vm->count("repair") > 0;
+  if (vm->count("limit")) options.limit = (*vm)["limit"].as<long>();
+  options.progress = [](const std::string& line) { std::cerr << line << "\n" << std::flush; };
+  int exit_code = 0;
+  bool any = false;
+  nlohmann::json json = {{"probes", nlohmann::json::array()}};
+  for (const ReconcileConfig& r : c.reconcilers) {
+    if (vm->count("probe") && (*vm)["probe"].as<std::string>() != r.name) continue;
+    any = true;
+    reconcile::Reconciler reconciler(r, reconcile::make_cache_side(r), reconcile::make_db_side(r));
+    auto result = reconciler.sweep(options, stop.get_token());
+    if (!result) {
+      std::cerr << "reconcile " << r.name << ": sweep failed: " << result.error().message << "\n";
+      json["probes"].push_back({{"name", r.name}, {"error", result.error().message}});
+      exit_code = 1;
+      continue;
+    }
+    if (!result->mismatches.empty()) exit_code = 1;
+    if (output == "json") json["probes"].push_back(sweep_json(r.name, result.value()));
+    else std::cout << sweep_table(r.name, result.value());
+  }
+  if (!any) throw UsageError("reconcile: the config has no reconcile probe" + std::string(vm->count("probe") ? " of that name" : ""));
+  if (output == "json") std::cout << json.dump(2) << "\n";
+  return exit_code;
 }
 
 int cmd_probe(const std::vector<std::string>& args) {
@@ -197,6 +281,7 @@ int cli_main(int argc, char** argv) {
     if (command == "run") return cmd_run(args);
     if (command == "probe") return cmd_probe(args);
     if (command == "check-config") return cmd_check_config(args);
+    if (command == "reconcile") return cmd_reconcile(args);
     std::cerr << "ghostwatch: unknown command '" << command << "'\n\n" << kUsage;
     return kExitUsage;
   } catch (const ConfigError& e) {

@@ -415,7 +415,7 @@ ProbeConfig parse_probe(const Cursor& at) {
   const Cursor kind = at.require("kind");
   if (kind.as_string() == "postgres") p.kind = ProbeKind::postgres;
   else if (kind.as_string() == "mysql") p.kind = ProbeKind::mysql;
-  else kind.fail("unknown probe kind '" + kind.as_string() + "' (known: postgres, mysql)");
+  else kind.fail("unknown probe kind '" + kind.as_string() + "' (known: postgres, mysql, reconcile)");
   p.primary = parse_primary(at.require("primary"), p.kind);
   // Where the canary table lives: a schema in PostgreSQL, a database in MySQL.
   const char* container = p.kind == ProbeKind::postgres ? "schema" : "database";
@@ -451,6 +451,54 @@ ProbeConfig parse_probe(const Cursor& at) {
   }
   parse_read_your_writes(at, p);
   return p;
+}
+
+ReconcileConfig parse_reconcile(const Cursor& at) {
+  at.check_keys({"name", "kind", "cache", "source", "grace", "every", "rate_limit", "batch", "connect_timeout",
+                 "query_timeout"});
+  ReconcileConfig r;
+  const Cursor name = at.require("name");
+  r.name = name.as_string();
+  check_name(name, r.name);
+  const Cursor cache = at.require("cache");
+  cache.check_keys({"redis", "memcached", "key", "format", "field", "db", "password", "password_file"});
+  if (int(cache.has("redis")) + int(cache.has("memcached")) != 1) cache.fail("the cache needs exactly one of 'redis' or 'memcached'");
+  if (cache.has("memcached")) {
+    cache.child("memcached").fail("reconciling memcached (keys paged from the DB) is not supported yet; use redis");
+  }
+  r.cache = parse_cache_target(cache);
+  const auto first = r.cache.key.find("{id}");
+  if (first == std::string::npos || r.cache.key.find("{id}", first + 1) != std::string::npos) {
+    cache.child("key").fail("the key pattern needs {id} exactly once, e.g. user:{id}");
+  }
+  const Cursor source = at.require("source");
+  source.check_keys({"dsn", "password_file", "table", "id_column", "version_column"});
+  const Cursor pf = source.child("password_file");
+  const std::string dsn_text = source.require("dsn").as_string();
+  if (dsn_text.rfind("mysql://", 0) == 0 || dsn_text.rfind("mariadb://", 0) == 0) {
+    source.child("dsn").fail("reconciling against MySQL is not supported yet; use a PostgreSQL DSN");
+  }
+  r.source = parse_dsn_value(source.child("dsn"), source.has("password_file") ? &pf : nullptr, ProbeKind::postgres);
+  for (auto [key, field] : {std::pair<const char*, std::string*>{"table", &r.table}, {"id_column", &r.id_column},
+                            {"version_column", &r.version_column}}) {
+    *field = source.require(key).as_string();
+    if (field->empty()) source.child(key).fail("empty");
+  }
+  struct Timing {
+    const char* key;
+    Duration* value;
+    Duration min;
+  };
+  for (const Timing& t : {Timing{"grace", &r.grace, 0ms}, Timing{"every", &r.every, 1s},
+                          Timing{"connect_timeout", &r.connect_timeout, 10ms},
+                          Timing{"query_timeout", &r.query_timeout, 10ms}}) {
+    if (!at.has(t.key)) continue;
+    *t.value = at.child(t.key).as_duration();
+    check_at_least(at.child(t.key), *t.value, t.min);
+  }
+  if (at.has("rate_limit")) r.rate_limit = static_cast<double>(at.child("rate_limit").as_int(1, 10'000'000));
+  if (at.has("batch")) r.batch = static_cast<int>(at.child("batch").as_int(1, 10'000));
+  return r;
 }
 
 AgentConfig parse_agent(const Cursor& at) {
@@ -501,9 +549,19 @@ Config parse_config(const std::string& text, const std::string& source) {
   if (probes.node().size() == 0) probes.fail("at least one probe is needed");
   std::set<std::string> names;
   for (std::size_t i = 0; i < probes.node().size(); ++i) {
-    ProbeConfig p = parse_probe(probes.item(i));
-    if (!names.insert(p.name).second) probes.item(i).child("name").fail("duplicate probe name '" + p.name + "'");
-    c.probes.push_back(std::move(p));
+    const Cursor item = probes.item(i);
+    item.expect_map();
+    std::string name;
+    if (item.has("kind") && item.child("kind").node().IsScalar() && item.child("kind").node().Scalar() == "reconcile") {
+      ReconcileConfig r = parse_reconcile(item);
+      name = r.name;
+      c.reconcilers.push_back(std::move(r));
+    } else {
+      ProbeConfig p = parse_probe(item);
+      name = p.name;
+      c.probes.push_back(std::move(p));
+    }
+    if (!names.insert(name).second) item.child("name").fail("duplicate probe name '" + name + "'");
   }
   return c;
 }
@@ -517,14 +575,16 @@ Config load_config(const std::string& path) {
 }
 
 namespace {
-void render_cache(YAML::Emitter& out, const CacheTargetConfig& c) {
+void render_cache(YAML::Emitter& out, const CacheTargetConfig& c, bool with_mode = true) {
   const bool redis = c.kind == CacheTargetConfig::Kind::redis;
   out << YAML::Key << (redis ? "redis" : "memcached") << YAML::Value << c.host + ":" + std::to_string(c.port);
   out << YAML::Key << "key" << YAML::Value << c.key;
   const char* formats[] = {"plain", "json", "hash"};
   out << YAML::Key << "format" << YAML::Value << formats[static_cast<int>(c.format)];
   if (!c.field.empty()) out << YAML::Key << "field" << YAML::Value << c.field;
-  out << YAML::Key << "mode" << YAML::Value << (c.mode == CacheTargetConfig::Mode::update ? "update" : "invalidate");
+  if (with_mode) {
+    out << YAML::Key << "mode" << YAML::Value << (c.mode == CacheTargetConfig::Mode::update ? "update" : "invalidate");
+  }
   if (redis && c.db != 0) out << YAML::Key << "db" << YAML::Value << c.db;
   if (c.password) out << YAML::Key << "password" << YAML::Value << std::string(kRedacted);
 }
@@ -589,6 +649,23 @@ std::string render_config(const Config& c) {
       out << YAML::EndSeq << YAML::Key << "stale_target" << YAML::Value << p.stale_target;
     }
     out << YAML::EndMap;
+  }
+  for (const ReconcileConfig& r : c.reconcilers) {
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << r.name;
+    out << YAML::Key << "kind" << YAML::Value << "reconcile";
+    out << YAML::Key << "cache" << YAML::Value << YAML::BeginMap;
+    render_cache(out, r.cache, /*with_mode=*/false);
+    out << YAML::EndMap << YAML::Key << "source" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "dsn" << YAML::Value << YAML::DoubleQuoted << r.source.redacted();
+    if (r.source.password_file) out << YAML::Key << "password_file" << YAML::Value << *r.source.password_file;
+    out << YAML::Key << "table" << YAML::Value << r.table << YAML::Key << "id_column" << YAML::Value << r.id_column;
+    out << YAML::Key << "version_column" << YAML::Value << r.version_column << YAML::EndMap;
+    out << YAML::Key << "grace" << YAML::Value << format_duration(r.grace);
+    out << YAML::Key << "every" << YAML::Value << format_duration(r.every);
+    out << YAML::Key << "rate_limit" << YAML::Value << static_cast<long>(r.rate_limit);
+    out << YAML::Key << "batch" << YAML::Value << r.batch;
+    out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(r.connect_timeout);
+    out << YAML::Key << "query_timeout" << YAML::Value << format_duration(r.query_timeout) << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

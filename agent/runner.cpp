@@ -2,6 +2,9 @@
 
 #include <thread>
 
+#include "common/interruptible.h"
+#include "common/log.h"
+
 #include "probes/cache/cache_reader.h"
 #include "probes/mysql/mysql_replication.h"
 #include "probes/postgres/pg_replication.h"
@@ -54,6 +57,55 @@ ProbeSet::ProbeSet(const Config& config, ObservationSink& sink, const Clock& clo
       read_paths.push_back(make_read_path(p, r, *backends_.back(), config.agent.id));
     }
     probes_.push_back(std::make_unique<ReplicationProbe>(p, *backends_.back(), sink, clock, std::move(read_paths)));
+  }
+}
+
+SweepObservation observation_of(const reconcile::SweepResult& r) {
+  SweepObservation o;
+  o.checked = r.checked;
+  o.unparseable = r.unparseable;
+  auto count = [&r](reconcile::Kind k) {
+    auto it = r.counts.find(k);
+    return it == r.counts.end() ? 0L : it->second;
+  };
+  o.stale = count(reconcile::Kind::stale);
+  o.ahead = count(reconcile::Kind::ahead);
+  o.orphan = count(reconcile::Kind::orphan);
+  o.seconds = to_seconds(r.duration);
+  o.consistent_ratio = r.consistent_ratio();
+  return o;
+}
+
+struct ReconcileSet::Entry {
+  ReconcileConfig config;
+  std::shared_ptr<ReconcileSink> sink;
+};
+
+ReconcileSet::ReconcileSet(const Config& config, ObservationSink& sink) {
+  for (const ReconcileConfig& r : config.reconcilers) {
+    const char* target = r.cache.kind == CacheTargetConfig::Kind::redis ? "redis" : "memcached";
+    entries_.push_back(std::make_shared<Entry>(Entry{r, sink.reconcile(r.name, target)}));
+  }
+}
+
+void ReconcileSet::run(std::stop_token stop) {
+  std::vector<std::jthread> threads;
+  for (auto& e : entries_) {
+    threads.emplace_back([e, stop] {
+      reconcile::Reconciler reconciler(e->config, reconcile::make_cache_side(e->config), reconcile::make_db_side(e->config));
+      while (!stop.stop_requested()) {
+        const MonoTime next = std::chrono::steady_clock::now() + e->config.every;
+        auto result = reconciler.sweep(reconcile::SweepOptions{}, stop);
+        if (stop.stop_requested()) break;
+        if (result) {
+          e->sink->swept(observation_of(result.value()));
+        } else {
+          log::warn("reconcile " + e->config.name + ": sweep failed: " + result.error().message);
+          e->sink->swept(SweepObservation{false});
+        }
+        sleep_until(stop, next);
+      }
+    });
   }
 }
 

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "exporters/sink.h"
 #include "probes/canary_backend.h"
+#include "probes/reconcile/reconciler.h"
 #include "probes/replication_probe.h"
 
 namespace ghostwatch {
@@ -16,6 +17,20 @@ namespace ghostwatch {
 // The registry: maps a probe's kind to its database backend (adding a kind adds one case in
 // runner.cpp), with cache targets routed to cache readers.
 std::unique_ptr<CanaryBackend> make_backend(const ProbeConfig& probe, const std::string& agent_id);
+
+// The reconcilers of one config, each sweeping every `every` on its own thread in `run`.
+class ReconcileSet {
+ public:
+  ReconcileSet(const Config& config, ObservationSink& sink);
+  void run(std::stop_token stop);
+
+ private:
+  struct Entry;
+  std::vector<std::shared_ptr<Entry>> entries_;
+};
+
+// The metrics' view of a sweep.
+SweepObservation observation_of(const reconcile::SweepResult& result);
 
 class ProbeSet {
  public:

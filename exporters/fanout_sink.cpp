@@ -53,7 +53,31 @@ class FanoutProbe final : public ProbeSink {
   std::vector<std::shared_ptr<ProbeSink>> children_;
 };
 
+class FanoutReconcile final : public ReconcileSink {
+ public:
+  explicit FanoutReconcile(std::vector<std::shared_ptr<ReconcileSink>> c) : children_(std::move(c)) {}
+  void swept(const SweepObservation& s) override { for (auto& c : children_) c->swept(s); }
+
+ private:
+  std::vector<std::shared_ptr<ReconcileSink>> children_;
+};
+
+class IgnoredReconcile final : public ReconcileSink {
+ public:
+  void swept(const SweepObservation&) override {}
+};
+
 }  // namespace
+
+std::shared_ptr<ReconcileSink> ObservationSink::reconcile(const std::string&, const std::string&) {
+  return std::make_shared<IgnoredReconcile>();
+}
+
+std::shared_ptr<ReconcileSink> FanoutSink::reconcile(const std::string& name, const std::string& target) {
+  std::vector<std::shared_ptr<ReconcileSink>> children;
+  for (ObservationSink* s : sinks_) children.push_back(s->reconcile(name, target));
+  return std::make_shared<FanoutReconcile>(std::move(children));
+}
 
 std::shared_ptr<ProbeSink> FanoutSink::probe(const std::string& name, const std::string& kind) {
   std::vector<std::shared_ptr<ProbeSink>> probes;

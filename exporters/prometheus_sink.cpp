@@ -120,6 +120,50 @@ class PromReadPath final : public ReadPathSink {
   std::vector<PerDelay> per_delay_;  // by delay index
 };
 
+class PromReconcile final : public ReconcileSink {
+ public:
+  PromReconcile(PrometheusSink::Families& f, const prometheus::Labels& labels)
+      : checked_(f.cache_checked.Add(labels)), unparseable_(f.cache_unparseable.Add(labels)),
+        stale_entries_(f.cache_stale_entries.Add(labels)), consistency_(f.cache_consistency.Add(labels)),
+        seconds_(f.cache_sweep_seconds.Add(labels)), ok_(f.cache_sweeps.Add(with(labels, "result", "ok"))),
+        failed_(f.cache_sweeps.Add(with(labels, "result", "error"))),
+        stale_(f.cache_mismatches.Add(with(labels, "kind", "stale"))),
+        ahead_(f.cache_mismatches.Add(with(labels, "kind", "ahead"))),
+        orphan_(f.cache_mismatches.Add(with(labels, "kind", "orphan"))) {}
+
+  void swept(const SweepObservation& s) override {
+    if (!s.ok) {
+      failed_.Increment();
+      return;
+    }
+    ok_.Increment();
+    checked_.Increment(static_cast<double>(s.checked));
+    unparseable_.Increment(static_cast<double>(s.unparseable));
+    stale_.Increment(static_cast<double>(s.stale));
+    ahead_.Increment(static_cast<double>(s.ahead));
+    orphan_.Increment(static_cast<double>(s.orphan));
+    stale_entries_.Set(static_cast<double>(s.stale));
+    consistency_.Set(s.consistent_ratio);
+    seconds_.Set(s.seconds);
+  }
+
+ private:
+  static prometheus::Labels with(prometheus::Labels labels, const std::string& k, const std::string& v) {
+    labels[k] = v;
+    return labels;
+  }
+  prometheus::Counter& checked_;
+  prometheus::Counter& unparseable_;
+  prometheus::Gauge& stale_entries_;
+  prometheus::Gauge& consistency_;
+  prometheus::Gauge& seconds_;
+  prometheus::Counter& ok_;
+  prometheus::Counter& failed_;
+  prometheus::Counter& stale_;
+  prometheus::Counter& ahead_;
+  prometheus::Counter& orphan_;
+};
+
 class PromProbe final : public ProbeSink {
  public:
   PromProbe(PrometheusSink::Families& f, std::string name)
@@ -246,8 +290,41 @@ PrometheusSink::PrometheusSink()
               .Name("ghostwatch_read_schedule_offset_seconds")
               .Help("How late read-backs were issued relative to their planned time (canary ack + delay).")
               .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_cache_checked_total")
+              .Help("Cache entries compared with their DB rows by the reconciler (present and parseable).")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_cache_mismatches_total")
+              .Help("Cache entries still inconsistent with the DB after the grace period, by kind: stale (older "
+                    "than the DB), ahead (newer), orphan (no DB row).")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_cache_unparseable_total")
+              .Help("Cache entries whose version could not be read (not an integer, not JSON, field missing).")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_cache_stale_entries")
+              .Help("Stale entries (older than the DB after the grace period) found by the last sweep.")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_cache_consistency_ratio")
+              .Help("Share of the entries checked by the last sweep that were consistent with the DB.")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_cache_sweep_seconds")
+              .Help("Duration of the last reconciler sweep, grace period included.")
+              .Register(*registry_),
+          BuildCounter()
+              .Name("ghostwatch_cache_sweeps_total")
+              .Help("Reconciler sweeps, by result (ok or error).")
+              .Register(*registry_),
       } {
   families_.build_info.Add({{"version", GHOSTWATCH_VERSION}}).Set(1);
+}
+
+std::shared_ptr<ReconcileSink> PrometheusSink::reconcile(const std::string& name, const std::string& target) {
+  return std::make_shared<PromReconcile>(families_, prometheus::Labels{{"probe", name}, {"target", target}});
 }
 
 std::shared_ptr<ProbeSink> PrometheusSink::probe(const std::string& name, const std::string&) {

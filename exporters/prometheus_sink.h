@@ -22,6 +22,7 @@ class PrometheusSink final : public ObservationSink {
   PrometheusSink();
   ~PrometheusSink();
   std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
+  std::shared_ptr<ReconcileSink> reconcile(const std::string& name, const std::string& target) override;
 
   // Starts serving /metrics on host:port. Throws std::runtime_error if the port is taken.
   void serve(const std::string& listen);
@@ -50,6 +51,13 @@ class PrometheusSink final : public ObservationSink {
     prometheus::Family<prometheus::Counter>& reads_skipped;
     prometheus::Family<prometheus::Histogram>& read_seconds;
     prometheus::Family<prometheus::Histogram>& read_offset;
+    prometheus::Family<prometheus::Counter>& cache_checked;
+    prometheus::Family<prometheus::Counter>& cache_mismatches;
+    prometheus::Family<prometheus::Counter>& cache_unparseable;
+    prometheus::Family<prometheus::Gauge>& cache_stale_entries;
+    prometheus::Family<prometheus::Gauge>& cache_consistency;
+    prometheus::Family<prometheus::Gauge>& cache_sweep_seconds;
+    prometheus::Family<prometheus::Counter>& cache_sweeps;
   };
 
  private:

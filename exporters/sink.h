@@ -58,10 +58,27 @@ class ProbeSink {
   virtual std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delay_labels) = 0;
 };
 
+// One finished sweep of a cache-vs-DB reconciler.
+struct SweepObservation {
+  bool ok = true;  // false: the sweep failed (its error was logged); the counts are then 0
+  long checked = 0, unparseable = 0;
+  long stale = 0, ahead = 0, orphan = 0;  // persistent mismatches
+  double seconds = 0;
+  double consistent_ratio = 1;
+};
+
+class ReconcileSink {
+ public:
+  virtual ~ReconcileSink() = default;
+  virtual void swept(const SweepObservation& sweep) = 0;
+};
+
 class ObservationSink {
  public:
   virtual ~ObservationSink() = default;
   virtual std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) = 0;
+  // Sinks without a view of reconciliation ignore it.
+  virtual std::shared_ptr<ReconcileSink> reconcile(const std::string& name, const std::string& target);
 };
 
 }  // namespace ghostwatch

@@ -87,6 +87,22 @@ struct ProbeConfig {
   double stale_target = 0.001;         // the stale ratio a recommended read-from-primary window meets
 };
 
+// A cache-vs-DB reconciler (kind: reconcile, DESIGN.md §4): sweeps the cache entries whose keys
+// match `cache.key` (a pattern with {id}), and compares each entry's version with its DB row's.
+struct ReconcileConfig {
+  std::string name;
+  CacheTargetConfig cache;      // key holds the {id} pattern; format/field locate the version
+  ProbeKind source_kind = ProbeKind::postgres;
+  DsnConfig source;             // the database holding the rows
+  std::string table, id_column, version_column;  // quoted as identifiers
+  Duration grace = 5s;          // mismatches are re-checked after this, so in-flight updates pass
+  Duration every = 60s;         // sweep period in `ghostwatch run`
+  double rate_limit = 20000;    // keys per second at most
+  int batch = 500;              // keys per cache round trip and DB query
+  Duration connect_timeout = 5s;
+  Duration query_timeout = 5s;
+};
+
 struct AgentConfig {
   std::string id;                          // default: the host name
   std::string listen = "127.0.0.1:9739";
@@ -97,6 +113,7 @@ struct Config {
   std::string source;  // the file it came from, for messages
   AgentConfig agent;
   std::vector<ProbeConfig> probes;
+  std::vector<ReconcileConfig> reconcilers;  // the probes of kind reconcile
 };
 
 const char* to_string(ProbeKind kind);

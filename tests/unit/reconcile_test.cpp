@@ -1,0 +1,89 @@
+#include "probes/reconcile/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "agent/config.h"
+
+namespace ghostwatch::reconcile {
+namespace {
+
+TEST(ReconcileKey, IdOfKeyByPattern) {
+  EXPECT_EQ(id_of("user:42", "user:{id}"), "42");
+  EXPECT_EQ(id_of("app:user:42:profile", "app:user:{id}:profile"), "42");
+  EXPECT_EQ(id_of("user:", "user:{id}"), std::nullopt);        // an empty id
+  EXPECT_EQ(id_of("account:42", "user:{id}"), std::nullopt);   // another key space
+  EXPECT_EQ(id_of("user:42:x", "user:{id}:profile"), std::nullopt);
+  EXPECT_EQ(id_of("user:42", "user:"), std::nullopt);          // no {id}
+}
+
+TEST(ReconcileResult, ConsistentRatio) {
+  SweepResult r;
+  EXPECT_EQ(r.consistent_ratio(), 1.0);  // nothing checked, nothing inconsistent
+  r.checked = 200;
+  r.counts[Kind::stale] = 3;
+  r.counts[Kind::orphan] = 1;
+  EXPECT_DOUBLE_EQ(r.consistent_ratio(), 0.98);
+}
+
+const char* kReconcile = R"(probes:
+  - name: users-cache
+    kind: reconcile
+    cache:
+      redis: "127.0.0.1:6379"
+      key: "user:{id}"
+      format: json
+      field: /version
+    source:
+      dsn: "host=127.0.0.1 dbname=app user=ghostwatch password=recon-pw-55"
+      table: users
+      id_column: id
+      version_column: version
+    grace: 2s
+    every: 30s
+    rate_limit: 5000
+)";
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_config(text, "cfg.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ReconcileConfigTest, ParsesAndRendersRedacted) {
+  Config c = parse_config(kReconcile, "cfg.yaml");
+  ASSERT_EQ(c.reconcilers.size(), 1u);
+  const ReconcileConfig& r = c.reconcilers[0];
+  EXPECT_EQ(r.cache.key, "user:{id}");
+  EXPECT_EQ(r.table, "users");
+  EXPECT_EQ(r.grace, std::chrono::seconds(2));
+  EXPECT_EQ(r.rate_limit, 5000);
+  const std::string rendered = render_config(c);
+  EXPECT_EQ(rendered.find("recon-pw-55"), std::string::npos);
+  EXPECT_NO_THROW(parse_config(rendered, "rendered.yaml"));
+}
+
+TEST(ReconcileConfigTest, BadInputIsNamed) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string t = kReconcile;
+    return t.replace(t.find(from), from.size(), to);
+  };
+  EXPECT_NE(error_of(with("user:{id}", "user:all")).find("probes[0].cache.key: the key pattern needs {id} exactly once"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("      table: users\n", "")).find("probes[0].source: missing required key 'table'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("rate_limit: 5000", "rate_limit: fast")).find("probes[0].rate_limit: expected a whole number"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("redis: \"127.0.0.1:6379\"", "memcached: \"127.0.0.1:11211\"")).find("not supported yet"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("host=127.0.0.1 dbname=app user=ghostwatch password=recon-pw-55", "mysql://u@h/db"))
+                .find("reconciling against MySQL is not supported yet"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("    every: 30s\n", "    every: 30s\n    targets: []\n")).find("unknown key 'targets'"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ghostwatch::reconcile
