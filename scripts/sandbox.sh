@@ -135,14 +135,26 @@ set_delay() {
   if pg_running "$name"; then as_user "$PG_BIN/pg_ctl" -D "$DIR/$name" reload >/dev/null; fi
 }
 
+# --- servers with a pid file (MariaDB, Redis, memcached) ------------------------------------
+
+pid_running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+
+pid_stop() {
+  pid_running "$1" || return 0
+  local pid
+  pid=$(cat "$DIR/$1.pid")
+  kill -TERM "$pid"
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  die "$1 did not stop within 30 s"
+}
+
 # --- MariaDB -------------------------------------------------------------------------------
 
-maria_running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 
 maria_root() { mariadb --no-defaults --socket="$DIR/$1.sock" -uroot "${@:2}"; }
 
 maria_start() {
-  maria_running "$1" && return 0
+  pid_running "$1" && return 0
   [ -d "$DIR/$1" ] || die "$1 has no data directory; run 'up' first"
   as_user setsid -f /usr/sbin/mariadbd --defaults-file="$DIR/$1.cnf" </dev/null >/dev/null 2>&1
   for _ in $(seq 1 150); do
@@ -150,15 +162,6 @@ maria_start() {
     sleep 0.2
   done
   die "$1 failed to start; see $DIR/$1.err"
-}
-
-maria_stop() {
-  maria_running "$1" || return 0
-  local pid
-  pid=$(cat "$DIR/$1.pid")
-  kill -TERM "$pid"
-  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  die "$1 did not stop within 30 s"
 }
 
 maria_conf() {
@@ -302,16 +305,6 @@ haproxy_stop() {
 
 # --- Redis and memcached -------------------------------------------------------------------
 
-pid_running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
-
-pid_stop() {
-  pid_running "$1" || return 0
-  local pid
-  pid=$(cat "$DIR/$1.pid")
-  kill -TERM "$pid"
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-}
-
 wait_pid_file() {
   for _ in $(seq 1 50); do pid_running "$1" && return 0; sleep 0.1; done
   die "$1 did not start; see $DIR/$1.log"
@@ -337,7 +330,7 @@ memcached_start() {
 
 server_running() {
   case "$1" in
-    pg-*) pg_running "$1" ;; maria-*) maria_running "$1" ;; haproxy) haproxy_running ;; *) pid_running "$1" ;;
+    pg-*) pg_running "$1" ;; haproxy) haproxy_running ;; *) pid_running "$1" ;;
   esac
 }
 server_start() {
@@ -348,7 +341,7 @@ server_start() {
 }
 server_stop() {
   case "$1" in
-    pg-*) pg_stop "$1" ;; maria-*) maria_stop "$1" ;; haproxy) haproxy_stop ;; *) pid_stop "$1" ;;
+    pg-*) pg_stop "$1" ;; haproxy) haproxy_stop ;; *) pid_stop "$1" ;;
   esac
 }
 

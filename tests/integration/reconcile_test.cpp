@@ -71,15 +71,21 @@ std::string reconcile_yaml(const std::string& grace) {
 )";
 }
 
-// 10,000 rows and their cache entries, of which: stale 11, 222, 3333, 4444 (DB moved on),
-// ahead 55, 666 (cache newer), orphan 20001, 20002 (no row), unparseable 77.
-void build_dataset() {
+// A fresh table of `rows` rows at `version`, readable by the agent.
+void create_table(int rows, int version) {
   const std::string primary = require_env("GW_PG_ADMIN_PRIMARY_DSN");
   admin_query(primary, "DROP TABLE IF EXISTS " + table());
   admin_query(primary, "CREATE TABLE " + table() + " (id int PRIMARY KEY, version bigint NOT NULL)");
-  admin_query(primary, "INSERT INTO " + table() + " SELECT g, 1 FROM generate_series(1, 10000) g");
-  admin_query(primary, "UPDATE " + table() + " SET version = 2 WHERE id IN (11, 222, 3333, 4444)");
+  admin_query(primary, "INSERT INTO " + table() + " SELECT g, " + std::to_string(version) + " FROM generate_series(1, " +
+                           std::to_string(rows) + ") g");
   admin_query(primary, "GRANT SELECT ON " + table() + " TO ghostwatch");
+}
+
+// 10,000 rows and their cache entries, of which: stale 11, 222, 3333, 4444 (DB moved on),
+// ahead 55, 666 (cache newer), orphan 20001, 20002 (no row), unparseable 77.
+void build_dataset() {
+  create_table(10000, 1);
+  admin_query(require_env("GW_PG_ADMIN_PRIMARY_DSN"), "UPDATE " + table() + " SET version = 2 WHERE id IN (11, 222, 3333, 4444)");
   std::vector<std::pair<std::string, std::string>> kv;
   for (int id = 1; id <= 10000; ++id) kv.emplace_back(key(id), entry(1));
   kv.emplace_back(key(55), entry(5));
@@ -149,10 +155,7 @@ TEST_F(Reconcile, ReportsExactlyTheStaleAheadAndOrphanEntriesThenRepairsThem) {
 TEST_F(Reconcile, AnEntryFixedWithinTheGracePeriodIsNotReported) {
   g_space = "b";
   const std::string primary = require_env("GW_PG_ADMIN_PRIMARY_DSN");
-  admin_query(primary, "DROP TABLE IF EXISTS " + table());
-  admin_query(primary, "CREATE TABLE " + table() + " (id int PRIMARY KEY, version bigint NOT NULL)");
-  admin_query(primary, "INSERT INTO " + table() + " SELECT g, 1 FROM generate_series(1, 10) g");
-  admin_query(primary, "GRANT SELECT ON " + table() + " TO ghostwatch");
+  create_table(10, 1);
   std::vector<std::pair<std::string, std::string>> kv;
   for (int id = 1; id <= 10; ++id) kv.emplace_back(key(id), entry(1));
   Redis().set_many(kv);
@@ -176,10 +179,7 @@ TEST_F(Reconcile, AnEntryFixedWithinTheGracePeriodIsNotReported) {
 TEST_F(Reconcile, TheAgentSweepsPeriodicallyAndExportsTheCounts) {
   g_space = "c";
   const std::string primary = require_env("GW_PG_ADMIN_PRIMARY_DSN");
-  admin_query(primary, "DROP TABLE IF EXISTS " + table());
-  admin_query(primary, "CREATE TABLE " + table() + " (id int PRIMARY KEY, version bigint NOT NULL)");
-  admin_query(primary, "INSERT INTO " + table() + " SELECT g, 3 FROM generate_series(1, 100) g");
-  admin_query(primary, "GRANT SELECT ON " + table() + " TO ghostwatch");
+  create_table(100, 3);
   std::vector<std::pair<std::string, std::string>> kv;
   for (int id = 1; id <= 100; ++id) kv.emplace_back(key(id), entry(id <= 3 ? 2 : 3));  // 3 stale
   Redis().set_many(kv);
