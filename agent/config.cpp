@@ -463,9 +463,6 @@ ReconcileConfig parse_reconcile(const Cursor& at) {
   const Cursor cache = at.require("cache");
   cache.check_keys({"redis", "memcached", "key", "format", "field", "db", "password", "password_file"});
   if (int(cache.has("redis")) + int(cache.has("memcached")) != 1) cache.fail("the cache needs exactly one of 'redis' or 'memcached'");
-  if (cache.has("memcached")) {
-    cache.child("memcached").fail("reconciling memcached (keys paged from the DB) is not supported yet; use redis");
-  }
   r.cache = parse_cache_target(cache);
   const auto first = r.cache.key.find("{id}");
   if (first == std::string::npos || r.cache.key.find("{id}", first + 1) != std::string::npos) {
@@ -475,10 +472,9 @@ ReconcileConfig parse_reconcile(const Cursor& at) {
   source.check_keys({"dsn", "password_file", "table", "id_column", "version_column"});
   const Cursor pf = source.child("password_file");
   const std::string dsn_text = source.require("dsn").as_string();
-  if (dsn_text.rfind("mysql://", 0) == 0 || dsn_text.rfind("mariadb://", 0) == 0) {
-    source.child("dsn").fail("reconciling against MySQL is not supported yet; use a PostgreSQL DSN");
-  }
-  r.source = parse_dsn_value(source.child("dsn"), source.has("password_file") ? &pf : nullptr, ProbeKind::postgres);
+  const bool mysql = dsn_text.rfind("mysql://", 0) == 0 || dsn_text.rfind("mariadb://", 0) == 0;
+  r.source_kind = mysql ? ProbeKind::mysql : ProbeKind::postgres;
+  r.source = parse_dsn_value(source.child("dsn"), source.has("password_file") ? &pf : nullptr, r.source_kind);
   for (auto [key, field] : {std::pair<const char*, std::string*>{"table", &r.table}, {"id_column", &r.id_column},
                             {"version_column", &r.version_column}}) {
     *field = source.require(key).as_string();

@@ -93,7 +93,7 @@ Result<SweepResult> Reconciler::sweep(const SweepOptions& options, std::stop_tok
   long seen = 0;
   std::optional<Error> failure;
   MonoTime last_progress = start;
-  Status scanned = cache_->scan([&](const std::vector<std::string>& page) {
+  auto on_page = [&](const std::vector<std::string>& page) {
     std::vector<std::string> keys;
     for (const std::string& key : page) {
       if (options.limit > 0 && seen >= options.limit) break;
@@ -116,6 +116,15 @@ Result<SweepResult> Reconciler::sweep(const SweepOptions& options, std::stop_tok
                        " mismatches to re-check");
     }
     return !stop.stop_requested() && !(options.limit > 0 && seen >= options.limit);
+  };
+  // Without a scan (memcached), the keys are the DB's ids put into the pattern; orphans (cached
+  // without a row) cannot be found that way.
+  const std::string& pattern = config_.cache.key;
+  const auto at = pattern.find("{id}");
+  Status scanned = cache_->can_scan() ? cache_->scan(on_page) : db_->list_ids([&](const std::vector<std::string>& ids) {
+    std::vector<std::string> keys;
+    for (const std::string& id : ids) keys.push_back(pattern.substr(0, at) + id + pattern.substr(at + 4));
+    return on_page(keys);
   });
   if (!scanned) return scanned.error();
   if (failure) return *failure;

@@ -45,6 +45,8 @@ struct SweepResult {
 class CacheSide {
  public:
   virtual ~CacheSide() = default;
+  // False for caches that cannot list their keys (memcached): keys then come from the DB's ids.
+  virtual bool can_scan() const = 0;
   // Calls `page` with each batch of keys matching the pattern until it returns false or the
   // keys run out.
   virtual Status scan(const std::function<bool(const std::vector<std::string>&)>& page) = 0;
@@ -58,6 +60,9 @@ class DbSide {
  public:
   virtual ~DbSide() = default;
   virtual Result<std::map<std::string, int64_t>> versions(const std::vector<std::string>& ids) = 0;
+  // Calls `page` with the table's ids in ascending order, a batch at a time, until it returns
+  // false or the ids run out.
+  virtual Status list_ids(const std::function<bool(const std::vector<std::string>&)>& page) = 0;
 };
 
 struct SweepOptions {

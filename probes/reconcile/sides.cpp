@@ -1,10 +1,13 @@
-// The reconciler's backends: Redis (SCAN, pipelined GET/HGET, DEL) and PostgreSQL (one
-// `= ANY($1)` query per batch). memcached (no scan: ids paged from the DB) and MySQL sources are
-// rejected by the config loader until they exist.
+// The reconciler's backends. Caches: Redis (SCAN, pipelined GET/HGET, DEL) and memcached (no
+// scan: keys come from the DB's ids; multi-get, delete). Sources: PostgreSQL (one `= ANY($1)`
+// query per batch) and MySQL/MariaDB (one `IN (...)` query per batch).
 #include <hiredis/hiredis.h>
+#include <libmemcached/memcached.h>
 
 #include "common/parse_number.h"
 #include "common/redact.h"
+#include "probes/mysql/mysql_connection.h"
+#include "probes/mysql/mysql_replication.h"
 #include "probes/postgres/pg_connection.h"
 #include "probes/reconcile/reconciler.h"
 
@@ -37,6 +40,7 @@ class RedisSide final : public CacheSide {
   ~RedisSide() override {
     if (ctx_) redisFree(ctx_);
   }
+  bool can_scan() const override { return true; }
 
   Status scan(const std::function<bool(const std::vector<std::string>&)>& page) override {
     if (Status s = connect(); !s) return s;
@@ -124,6 +128,63 @@ class RedisSide final : public CacheSide {
   redisContext* ctx_ = nullptr;
 };
 
+class MemcachedSide final : public CacheSide {
+ public:
+  explicit MemcachedSide(const ReconcileConfig& c) : config_(c), memc_(memcached_create(nullptr)) {
+    memcached_server_add(memc_, c.cache.host.c_str(), static_cast<in_port_t>(c.cache.port));
+    const auto ms = [](Duration d) { return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
+    memcached_behavior_set(memc_, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms(c.connect_timeout));
+    memcached_behavior_set(memc_, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms(c.query_timeout));
+    memcached_behavior_set(memc_, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 0);
+  }
+  ~MemcachedSide() override { memcached_free(memc_); }
+  bool can_scan() const override { return false; }
+  Status scan(const std::function<bool(const std::vector<std::string>&)>&) override {
+    return Error{"memcached cannot list its keys"};
+  }
+
+  Result<std::vector<std::optional<std::string>>> read(const std::vector<std::string>& keys) override {
+    std::vector<const char*> ks;
+    std::vector<size_t> lengths;
+    for (const std::string& k : keys) {
+      ks.push_back(k.data());
+      lengths.push_back(k.size());
+    }
+    memcached_return_t rc = memcached_mget(memc_, ks.data(), lengths.data(), ks.size());
+    if (rc != MEMCACHED_SUCCESS) return failure(rc);
+    std::map<std::string, std::string> found;
+    memcached_result_st* result;
+    while ((result = memcached_fetch_result(memc_, nullptr, &rc)) != nullptr) {
+      found.emplace(std::string(memcached_result_key_value(result), memcached_result_key_length(result)),
+                    std::string(memcached_result_value(result), memcached_result_length(result)));
+      memcached_result_free(result);
+    }
+    if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) return failure(rc);
+    std::vector<std::optional<std::string>> values;
+    for (const std::string& k : keys) {
+      auto it = found.find(k);
+      values.push_back(it == found.end() ? std::nullopt : std::optional<std::string>(it->second));
+    }
+    return values;
+  }
+
+  Status remove(const std::vector<std::string>& keys) override {
+    for (const std::string& k : keys) {
+      const memcached_return_t rc = memcached_delete(memc_, k.data(), k.size(), 0);
+      if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) return failure(rc);
+    }
+    return ok_status();
+  }
+
+ private:
+  Error failure(memcached_return_t rc) {
+    return Error{"memcached " + config_.cache.host + ":" + std::to_string(config_.cache.port) + ": " +
+                 memcached_strerror(memc_, rc)};
+  }
+  ReconcileConfig config_;
+  memcached_st* memc_;
+};
+
 // A PostgreSQL array literal of text elements: {"1","2"}.
 std::string array_literal(const std::vector<std::string>& ids) {
   std::string out = "{";
@@ -147,16 +208,32 @@ class PgSide final : public DbSide {
         // primary-key index serves the lookup.
         sql_("SELECT " + pg::quote_identifier(c.id_column) + "::text, " + pg::quote_identifier(c.version_column) +
              "::text FROM " + pg::quote_identifier(c.table) + " WHERE " + pg::quote_identifier(c.id_column) +
-             " = ANY($1)") {}
+             " = ANY($1)"),
+        id_(pg::quote_identifier(c.id_column)), table_(pg::quote_identifier(c.table)), batch_(c.batch) {}
+
+  // Pages by keyset (id > last), so that no long transaction or cursor is held open.
+  Status list_ids(const std::function<bool(const std::vector<std::string>&)>& page) override {
+    const std::string select = "SELECT " + id_ + "::text FROM " + table_;
+    const std::string order = " ORDER BY " + id_ + " LIMIT " + std::to_string(batch_);
+    std::optional<std::string> last;
+    while (true) {
+      auto c = connection();
+      if (!c) return c.error();
+      // `= ANY`-style typing again: $1 takes the id column's type.
+      auto rows = last ? c.value()->exec_params(select + " WHERE " + id_ + " > $1" + order, {*last})
+                       : c.value()->exec_params(select + order, {});
+      if (!rows) return rows.error();
+      std::vector<std::string> ids;
+      for (int r = 0; r < rows->size(); ++r) ids.emplace_back(*rows->get(r, 0));
+      if (ids.empty() || !page(ids) || static_cast<int>(ids.size()) < batch_) return ok_status();
+      last = ids.back();
+    }
+  }
 
   Result<std::map<std::string, int64_t>> versions(const std::vector<std::string>& ids) override {
-    if (conn_ && conn_->broken()) conn_.reset();
-    if (!conn_) {
-      auto opened = pg::Connection::open(options_, std::stop_token());
-      if (!opened) return opened.error();
-      conn_ = std::move(opened.value());
-    }
-    auto rows = conn_->exec_params(sql_, {array_literal(ids)});
+    auto c = connection();
+    if (!c) return c.error();
+    auto rows = c.value()->exec_params(sql_, {array_literal(ids)});
     if (!rows) return rows.error();
     std::map<std::string, int64_t> out;
     for (int r = 0; r < rows->size(); ++r) {
@@ -169,14 +246,94 @@ class PgSide final : public DbSide {
   }
 
  private:
+  Result<pg::Connection*> connection() {
+    if (conn_ && conn_->broken()) conn_.reset();
+    if (!conn_) {
+      auto opened = pg::Connection::open(options_, std::stop_token());
+      if (!opened) return opened.error();
+      conn_ = std::move(opened.value());
+    }
+    return conn_.get();
+  }
   pg::ConnectOptions options_;
-  std::string sql_;
+  std::string sql_, id_, table_;
+  int batch_;
   std::unique_ptr<pg::Connection> conn_;
+};
+
+class MysqlSide final : public DbSide {
+ public:
+  explicit MysqlSide(const ReconcileConfig& c) : config_(c), options_(mysql::connect_options(c.source, probe_of(c)).value()) {}
+
+  Result<std::map<std::string, int64_t>> versions(const std::vector<std::string>& ids) override {
+    auto c = connection();
+    if (!c) return c.error();
+    std::string placeholders;
+    for (std::size_t i = 0; i < ids.size(); ++i) placeholders += i ? ",?" : "?";
+    auto rows = c.value()->execute("versions_" + std::to_string(ids.size()),
+                                   "SELECT CAST(" + id() + " AS CHAR), CAST(" + mysql::quote_identifier(config_.version_column) +
+                                       " AS CHAR) FROM " + table() + " WHERE " + id() + " IN (" + placeholders + ")",
+                                   ids);
+    if (!rows) return rows.error();
+    std::map<std::string, int64_t> out;
+    for (std::size_t r = 0; r < rows->rows.size(); ++r) {
+      auto version = parse_number<int64_t>(rows->get(r, 1));
+      if (!rows->get(r, 0) || !version) return Error{"the version column must hold integers"};
+      out.emplace(*rows->get(r, 0), *version);
+    }
+    return out;
+  }
+
+  Status list_ids(const std::function<bool(const std::vector<std::string>&)>& page) override {
+    std::optional<std::string> last;
+    const std::string limit = " ORDER BY " + id() + " LIMIT " + std::to_string(config_.batch);
+    while (true) {
+      auto c = connection();
+      if (!c) return c.error();
+      auto rows = last ? c.value()->execute("ids_after", "SELECT CAST(" + id() + " AS CHAR) FROM " + table() + " WHERE " +
+                                                             id() + " > ?" + limit, {*last})
+                       : c.value()->execute("ids_first", "SELECT CAST(" + id() + " AS CHAR) FROM " + table() + limit, {});
+      if (!rows) return rows.error();
+      std::vector<std::string> ids;
+      for (std::size_t r = 0; r < rows->rows.size(); ++r) ids.push_back(*rows->get(r, 0));
+      if (ids.empty() || !page(ids) || static_cast<int>(ids.size()) < config_.batch) return ok_status();
+      last = ids.back();
+    }
+  }
+
+ private:
+  static ProbeConfig probe_of(const ReconcileConfig& c) {
+    ProbeConfig p;
+    p.connect_timeout = c.connect_timeout;
+    p.query_timeout = c.query_timeout;
+    return p;
+  }
+  std::string id() const { return mysql::quote_identifier(config_.id_column); }
+  std::string table() const { return mysql::quote_identifier(config_.table); }
+  Result<mysql::Connection*> connection() {
+    if (conn_ && conn_->broken()) conn_.reset();
+    if (!conn_) {
+      auto opened = mysql::Connection::open(options_, std::stop_token());
+      if (!opened) return opened.error();
+      conn_ = std::move(opened.value());
+    }
+    return conn_.get();
+  }
+  ReconcileConfig config_;
+  mysql::ConnectOptions options_;
+  std::unique_ptr<mysql::Connection> conn_;
 };
 
 }  // namespace
 
-std::unique_ptr<CacheSide> make_cache_side(const ReconcileConfig& config) { return std::make_unique<RedisSide>(config); }
-std::unique_ptr<DbSide> make_db_side(const ReconcileConfig& config) { return std::make_unique<PgSide>(config); }
+std::unique_ptr<CacheSide> make_cache_side(const ReconcileConfig& config) {
+  if (config.cache.kind == CacheTargetConfig::Kind::memcached) return std::make_unique<MemcachedSide>(config);
+  return std::make_unique<RedisSide>(config);
+}
+
+std::unique_ptr<DbSide> make_db_side(const ReconcileConfig& config) {
+  if (config.source_kind == ProbeKind::mysql) return std::make_unique<MysqlSide>(config);
+  return std::make_unique<PgSide>(config);
+}
 
 }  // namespace ghostwatch::reconcile

@@ -2,6 +2,7 @@
 // table, a known set made stale, ahead, orphan and unparseable; the grace re-check; --repair.
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
+#include <libmemcached/memcached.h>
 #include <unistd.h>
 
 #include <set>
@@ -200,6 +201,77 @@ TEST_F(Reconcile, TheAgentSweepsPeriodicallyAndExportsTheCounts) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   std::remove(file.c_str());
   admin_query(primary, "DROP TABLE " + table());
+  std::remove(config.c_str());
+}
+
+class Memcached {
+ public:
+  Memcached() : mc_(memcached_create(nullptr)) {
+    const std::string addr = require_env("GW_MEMCACHED_ADDR");
+    memcached_server_add(mc_, addr.substr(0, addr.rfind(':')).c_str(),
+                         static_cast<in_port_t>(std::stoi(addr.substr(addr.rfind(':') + 1))));
+  }
+  ~Memcached() { memcached_free(mc_); }
+  void set(const std::string& k, const std::string& v) {
+    ASSERT_EQ(memcached_set(mc_, k.data(), k.size(), v.data(), v.size(), 0, 0), MEMCACHED_SUCCESS);
+  }
+  bool exists(const std::string& k) {
+    size_t len = 0;
+    uint32_t flags = 0;
+    memcached_return_t rc;
+    char* v = memcached_get(mc_, k.data(), k.size(), &len, &flags, &rc);
+    free(v);
+    return rc == MEMCACHED_SUCCESS;
+  }
+
+ private:
+  memcached_st* mc_;
+};
+
+// memcached cannot list its keys: they come from the MariaDB table's ids, a page at a time.
+TEST_F(Reconcile, MemcachedAgainstAMariadbTableWithIdsPagedFromTheDb) {
+  const std::string tbl = "users_" + std::to_string(getpid()) + "m";
+  const std::string prefix = "mcuser" + std::to_string(getpid()) + ":";
+  const std::string admin = require_env("GW_MARIA_ADMIN_PRIMARY_DSN");
+  maria_admin_query(admin, "CREATE DATABASE IF NOT EXISTS ghostwatch");
+  maria_admin_query(admin, "DROP TABLE IF EXISTS ghostwatch." + tbl);
+  maria_admin_query(admin, "CREATE TABLE ghostwatch." + tbl + " (id INT PRIMARY KEY, version BIGINT NOT NULL) ENGINE=InnoDB");
+  maria_admin_query(admin, "INSERT INTO ghostwatch." + tbl + " SELECT seq, 1 FROM ghostwatch.seq_1_to_1000");
+  maria_admin_query(admin, "UPDATE ghostwatch." + tbl + " SET version = 2 WHERE id IN (13, 500)");
+  Memcached mc;
+  for (int id = 1; id <= 1000; ++id) {
+    if (id == 999) continue;  // a miss: not a mismatch
+    mc.set(prefix + std::to_string(id), id == 42 ? "5" : id == 7 ? "garbage" : "1");
+  }
+  const std::string config = write_temp_file(agent_yaml() + R"(  - name: mc-users
+    kind: reconcile
+    cache:
+      memcached: "${GW_MEMCACHED_ADDR}"
+      key: ")" + prefix + R"({id}"
+    source:
+      dsn: "mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_PRIMARY_ADDR}/ghostwatch"
+      table: )" + tbl + R"(
+      id_column: id
+      version_column: version
+    grace: 500ms
+    batch: 128
+)",
+                                             ".yaml");
+  auto r = run_command({ghostwatch_binary(), "reconcile", "--config", config, "--output", "json", "--repair"}, 120s);
+  ASSERT_EQ(r.exit_code, 1) << r.out << r.err;
+  const auto p = nlohmann::json::parse(r.out).at("probes").at(0);
+  EXPECT_EQ(p.at("checked"), 998);  // 1000 ids - 1 miss - 1 unparseable
+  EXPECT_EQ(p.at("counts").at("stale"), 2);
+  EXPECT_EQ(p.at("counts").at("ahead"), 1);
+  EXPECT_EQ(p.at("counts").at("orphan"), 0);
+  EXPECT_EQ(p.at("counts").at("unparseable"), 1);
+  EXPECT_EQ(keys_of(p.at("mismatches"), "stale"), (std::set<std::string>{prefix + "13", prefix + "500"}));
+  EXPECT_EQ(keys_of(p.at("mismatches"), "ahead"), (std::set<std::string>{prefix + "42"}));
+  EXPECT_FALSE(mc.exists(prefix + "13"));
+  EXPECT_FALSE(mc.exists(prefix + "500"));
+  EXPECT_TRUE(mc.exists(prefix + "42")) << "ahead entries are left alone";
+  EXPECT_TRUE(mc.exists(prefix + "7"));
+  maria_admin_query(admin, "DROP TABLE ghostwatch." + tbl);
   std::remove(config.c_str());
 }
 

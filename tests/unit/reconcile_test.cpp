@@ -76,11 +76,13 @@ TEST(ReconcileConfigTest, BadInputIsNamed) {
             std::string::npos);
   EXPECT_NE(error_of(with("rate_limit: 5000", "rate_limit: fast")).find("probes[0].rate_limit: expected a whole number"),
             std::string::npos);
-  EXPECT_NE(error_of(with("redis: \"127.0.0.1:6379\"", "memcached: \"127.0.0.1:11211\"")).find("not supported yet"),
+  EXPECT_NE(error_of(with("redis: \"127.0.0.1:6379\"", "memcached: \"127.0.0.1:11211\"\n      db: 1")).find("'db' goes with redis"),
             std::string::npos);
-  EXPECT_NE(error_of(with("host=127.0.0.1 dbname=app user=ghostwatch password=recon-pw-55", "mysql://u@h/db"))
-                .find("reconciling against MySQL is not supported yet"),
+  EXPECT_NE(error_of(with("host=127.0.0.1 dbname=app user=ghostwatch password=recon-pw-55", "mysql://u@h:0/db"))
+                .find("probes[0].source.dsn: bad MySQL URI: bad port '0'"),
             std::string::npos);
+  Config mc = parse_config(with("host=127.0.0.1 dbname=app user=ghostwatch password=recon-pw-55", "mysql://u@h/db"), "cfg.yaml");
+  EXPECT_EQ(mc.reconcilers[0].source_kind, ProbeKind::mysql);
   EXPECT_NE(error_of(with("    every: 30s\n", "    every: 30s\n    targets: []\n")).find("unknown key 'targets'"),
             std::string::npos);
 }
