@@ -453,7 +453,7 @@ ProbeConfig parse_probe(const Cursor& at) {
   return p;
 }
 
-ReconcileConfig parse_reconcile(const Cursor& at) {
+ReconcileConfig parse_reconcile(const Cursor& at, const std::vector<ProbeConfig>& probes) {
   at.check_keys({"name", "kind", "cache", "source", "grace", "every", "rate_limit", "batch", "connect_timeout",
                  "query_timeout"});
   ReconcileConfig r;
@@ -469,12 +469,27 @@ ReconcileConfig parse_reconcile(const Cursor& at) {
     cache.child("key").fail("the key pattern needs {id} exactly once, e.g. user:{id}");
   }
   const Cursor source = at.require("source");
-  source.check_keys({"dsn", "password_file", "table", "id_column", "version_column"});
-  const Cursor pf = source.child("password_file");
-  const std::string dsn_text = source.require("dsn").as_string();
-  const bool mysql = dsn_text.rfind("mysql://", 0) == 0 || dsn_text.rfind("mariadb://", 0) == 0;
-  r.source_kind = mysql ? ProbeKind::mysql : ProbeKind::postgres;
-  r.source = parse_dsn_value(source.child("dsn"), source.has("password_file") ? &pf : nullptr, r.source_kind);
+  source.check_keys({"dsn", "password_file", "probe", "table", "id_column", "version_column", "version_type"});
+  if (source.has("dsn") == source.has("probe")) {
+    source.fail("the source needs exactly one of 'dsn' or 'probe' (a postgres or mysql probe whose primary to read)");
+  }
+  if (source.has("probe")) {
+    if (source.has("password_file")) source.child("password_file").fail("'password_file' goes with 'dsn'");
+    const std::string probe = source.child("probe").as_string();
+    auto it = std::find_if(probes.begin(), probes.end(), [&probe](const ProbeConfig& p) { return p.name == probe; });
+    if (it == probes.end()) source.child("probe").fail("no postgres or mysql probe named '" + probe + "'");
+    r.source_kind = it->kind;
+    r.source = it->primary;
+  } else {
+    const Cursor pf = source.child("password_file");
+    const std::string dsn_text = source.child("dsn").as_string();
+    const bool mysql = dsn_text.rfind("mysql://", 0) == 0 || dsn_text.rfind("mariadb://", 0) == 0;
+    r.source_kind = mysql ? ProbeKind::mysql : ProbeKind::postgres;
+    r.source = parse_dsn_value(source.child("dsn"), source.has("password_file") ? &pf : nullptr, r.source_kind);
+  }
+  if (source.has("version_type")) {
+    r.version_type = static_cast<ReconcileConfig::VersionType>(source.child("version_type").as_choice({"integer", "timestamp"}));
+  }
   for (auto [key, field] : {std::pair<const char*, std::string*>{"table", &r.table}, {"id_column", &r.id_column},
                             {"version_column", &r.version_column}}) {
     *field = source.require(key).as_string();
@@ -544,20 +559,25 @@ Config parse_config(const std::string& text, const std::string& source) {
   probes.expect_sequence();
   if (probes.node().size() == 0) probes.fail("at least one probe is needed");
   std::set<std::string> names;
-  for (std::size_t i = 0; i < probes.node().size(); ++i) {
-    const Cursor item = probes.item(i);
-    item.expect_map();
-    std::string name;
-    if (item.has("kind") && item.child("kind").node().IsScalar() && item.child("kind").node().Scalar() == "reconcile") {
-      ReconcileConfig r = parse_reconcile(item);
-      name = r.name;
-      c.reconcilers.push_back(std::move(r));
-    } else {
-      ProbeConfig p = parse_probe(item);
-      name = p.name;
-      c.probes.push_back(std::move(p));
+  auto is_reconcile = [](const Cursor& item) {
+    return item.has("kind") && item.child("kind").node().IsScalar() && item.child("kind").node().Scalar() == "reconcile";
+  };
+  // Replication probes first: a reconciler's source may name one of them.
+  for (bool reconcilers : {false, true}) {
+    for (std::size_t i = 0; i < probes.node().size(); ++i) {
+      const Cursor item = probes.item(i);
+      item.expect_map();
+      if (is_reconcile(item) != reconcilers) continue;
+      std::string name;
+      if (reconcilers) {
+        c.reconcilers.push_back(parse_reconcile(item, c.probes));
+        name = c.reconcilers.back().name;
+      } else {
+        c.probes.push_back(parse_probe(item));
+        name = c.probes.back().name;
+      }
+      if (!names.insert(name).second) item.child("name").fail("duplicate probe name '" + name + "'");
     }
-    if (!names.insert(name).second) item.child("name").fail("duplicate probe name '" + name + "'");
   }
   return c;
 }
@@ -655,7 +675,9 @@ std::string render_config(const Config& c) {
     out << YAML::Key << "dsn" << YAML::Value << YAML::DoubleQuoted << r.source.redacted();
     if (r.source.password_file) out << YAML::Key << "password_file" << YAML::Value << *r.source.password_file;
     out << YAML::Key << "table" << YAML::Value << r.table << YAML::Key << "id_column" << YAML::Value << r.id_column;
-    out << YAML::Key << "version_column" << YAML::Value << r.version_column << YAML::EndMap;
+    out << YAML::Key << "version_column" << YAML::Value << r.version_column;
+    out << YAML::Key << "version_type" << YAML::Value
+        << (r.version_type == ReconcileConfig::VersionType::integer ? "integer" : "timestamp") << YAML::EndMap;
     out << YAML::Key << "grace" << YAML::Value << format_duration(r.grace);
     out << YAML::Key << "every" << YAML::Value << format_duration(r.every);
     out << YAML::Key << "rate_limit" << YAML::Value << static_cast<long>(r.rate_limit);

@@ -95,6 +95,10 @@ struct ReconcileConfig {
   ProbeKind source_kind = ProbeKind::postgres;
   DsnConfig source;             // the database holding the rows
   std::string table, id_column, version_column;  // quoted as identifiers
+  // integer: versions compare as integers. timestamp: the DB column is a timestamp and the cached
+  // value an ISO-8601 time or epoch seconds; both compare as epoch microseconds (UTC).
+  enum class VersionType { integer, timestamp };
+  VersionType version_type = VersionType::integer;
   Duration grace = 5s;          // mismatches are re-checked after this, so in-flight updates pass
   Duration every = 60s;         // sweep period in `ghostwatch run`
   double rate_limit = 20000;    // keys per second at most

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/parse_number.h"
+#include "common/timestamp.h"
 #include "common/redact.h"
 
 namespace ghostwatch::cache {
@@ -158,22 +159,38 @@ std::string expand_key(const std::string& key_template, const std::string& agent
   return key;
 }
 
-Result<int64_t> parse_cached_seq(const std::string& value, const CacheTargetConfig& cache) {
-  const std::string shown = value.size() > 40 ? value.substr(0, 40) + "..." : value;
-  if (cache.format != CacheTargetConfig::Format::json) {
-    if (auto seq = parse_number<int64_t>(std::string_view(trim(value)))) return *seq;
-    return Error{"unparseable value '" + shown + "': not an integer"};
-  }
+namespace {
+
+std::string shown(const std::string& value) { return value.size() > 40 ? value.substr(0, 40) + "..." : value; }
+
+// The version's text: the value itself (plain, hash field) or the JSON value at the pointer.
+Result<std::string> version_text(const std::string& value, const CacheTargetConfig& cache) {
+  if (cache.format != CacheTargetConfig::Format::json) return trim(value);
   auto json = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Error{"unparseable value '" + shown + "': not JSON"};
+  if (json.is_discarded()) return Error{"unparseable value '" + shown(value) + "': not JSON"};
   const nlohmann::json::json_pointer pointer(cache.field);
-  if (!json.contains(pointer)) return Error{"unparseable value '" + shown + "': nothing at " + cache.field};
+  if (!json.contains(pointer)) return Error{"unparseable value '" + shown(value) + "': nothing at " + cache.field};
   const auto& v = json.at(pointer);
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_string()) {
-    if (auto seq = parse_number<int64_t>(std::string_view(v.get_ref<const std::string&>()))) return *seq;
-  }
-  return Error{"unparseable value '" + shown + "': " + cache.field + " is not an integer"};
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number()) return v.dump();
+  return Error{"unparseable value '" + shown(value) + "': " + cache.field + " is neither a number nor a string"};
+}
+
+}  // namespace
+
+Result<int64_t> parse_cached_seq(const std::string& value, const CacheTargetConfig& cache) {
+  auto text = version_text(value, cache);
+  if (!text) return text.error();
+  if (auto seq = parse_number<int64_t>(std::string_view(text.value()))) return *seq;
+  const std::string what = cache.format == CacheTargetConfig::Format::json ? cache.field + " is" : "";
+  return Error{"unparseable value '" + shown(value) + "': " + (what.empty() ? "not" : what + " not") + " an integer"};
+}
+
+Result<int64_t> parse_cached_timestamp(const std::string& value, const CacheTargetConfig& cache) {
+  auto text = version_text(value, cache);
+  if (!text) return text.error();
+  if (auto micros = parse_epoch_micros(text.value())) return *micros;
+  return Error{"unparseable value '" + shown(value) + "': not an ISO-8601 time or epoch seconds"};
 }
 
 std::unique_ptr<CanaryReader> make_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,

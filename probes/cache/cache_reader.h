@@ -21,4 +21,7 @@ std::string expand_key(const std::string& key_template, const std::string& agent
 // The canary seq in a cached value, by the target's format (for hash, `value` is the field's).
 Result<int64_t> parse_cached_seq(const std::string& value, const CacheTargetConfig& cache);
 
+// A timestamp version in a cached value (ISO-8601 or epoch seconds), as epoch microseconds.
+Result<int64_t> parse_cached_timestamp(const std::string& value, const CacheTargetConfig& cache);
+
 }  // namespace ghostwatch::cache

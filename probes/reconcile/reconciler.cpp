@@ -62,7 +62,9 @@ Status Reconciler::check_batch(const std::vector<std::string>& keys, SweepResult
       if (candidates) ++result.misses;
       continue;
     }
-    auto cached = cache::parse_cached_seq(*value, config_.cache);
+    auto cached = config_.version_type == ReconcileConfig::VersionType::integer
+                      ? cache::parse_cached_seq(*value, config_.cache)
+                      : cache::parse_cached_timestamp(*value, config_.cache);
     if (!cached) {
       if (candidates) ++result.unparseable;
       continue;

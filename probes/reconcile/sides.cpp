@@ -201,14 +201,20 @@ std::string array_literal(const std::vector<std::string>& ids) {
 }
 
 class PgSide final : public DbSide {
+  // Timestamps as epoch microseconds; a timestamp without time zone counts as UTC.
+  static std::string version_expression(const ReconcileConfig& c) {
+    const std::string col = pg::quote_identifier(c.version_column);
+    if (c.version_type == ReconcileConfig::VersionType::integer) return col + "::text";
+    return "round(EXTRACT(EPOCH FROM " + col + ") * 1000000)::bigint::text";
+  }
+
  public:
   explicit PgSide(const ReconcileConfig& c)
       : options_{c.source.dsn, c.source.password, c.connect_timeout, c.query_timeout},
         // `= ANY($1)` lets PostgreSQL type $1 as an array of the id column's type, so the
         // primary-key index serves the lookup.
-        sql_("SELECT " + pg::quote_identifier(c.id_column) + "::text, " + pg::quote_identifier(c.version_column) +
-             "::text FROM " + pg::quote_identifier(c.table) + " WHERE " + pg::quote_identifier(c.id_column) +
-             " = ANY($1)"),
+        sql_("SELECT " + pg::quote_identifier(c.id_column) + "::text, " + version_expression(c) + " FROM " +
+             pg::quote_identifier(c.table) + " WHERE " + pg::quote_identifier(c.id_column) + " = ANY($1)"),
         id_(pg::quote_identifier(c.id_column)), table_(pg::quote_identifier(c.table)), batch_(c.batch) {}
 
   // Pages by keyset (id > last), so that no long transaction or cursor is held open.
@@ -271,8 +277,8 @@ class MysqlSide final : public DbSide {
     std::string placeholders;
     for (std::size_t i = 0; i < ids.size(); ++i) placeholders += i ? ",?" : "?";
     auto rows = c.value()->execute("versions_" + std::to_string(ids.size()),
-                                   "SELECT CAST(" + id() + " AS CHAR), CAST(" + mysql::quote_identifier(config_.version_column) +
-                                       " AS CHAR) FROM " + table() + " WHERE " + id() + " IN (" + placeholders + ")",
+                                   "SELECT CAST(" + id() + " AS CHAR), CAST(" + version() + " AS CHAR) FROM " + table() +
+                                       " WHERE " + id() + " IN (" + placeholders + ")",
                                    ids);
     if (!rows) return rows.error();
     std::map<std::string, int64_t> out;
@@ -309,12 +315,19 @@ class MysqlSide final : public DbSide {
     return p;
   }
   std::string id() const { return mysql::quote_identifier(config_.id_column); }
+  // Timestamps as epoch microseconds; the session runs in UTC (see connection()).
+  std::string version() const {
+    const std::string col = mysql::quote_identifier(config_.version_column);
+    if (config_.version_type == ReconcileConfig::VersionType::integer) return col;
+    return "CAST(ROUND(UNIX_TIMESTAMP(" + col + ") * 1000000) AS SIGNED)";
+  }
   std::string table() const { return mysql::quote_identifier(config_.table); }
   Result<mysql::Connection*> connection() {
     if (conn_ && conn_->broken()) conn_.reset();
     if (!conn_) {
       auto opened = mysql::Connection::open(options_, std::stop_token());
       if (!opened) return opened.error();
+      if (auto utc = opened.value()->query("SET time_zone = '+00:00'"); !utc) return utc.error();
       conn_ = std::move(opened.value());
     }
     return conn_.get();

@@ -204,6 +204,48 @@ TEST_F(Reconcile, TheAgentSweepsPeriodicallyAndExportsTheCounts) {
   std::remove(config.c_str());
 }
 
+TEST_F(Reconcile, TimestampVersionsReadFromAProbesPrimary) {
+  g_space = "t";
+  const std::string primary = require_env("GW_PG_ADMIN_PRIMARY_DSN");
+  admin_query(primary, "DROP TABLE IF EXISTS " + table());
+  admin_query(primary, "CREATE TABLE " + table() + " (id int PRIMARY KEY, updated_at timestamptz NOT NULL)");
+  admin_query(primary, "INSERT INTO " + table() + " SELECT g, '2026-01-02 03:04:05.123456+00'::timestamptz + g * interval '1 minute' FROM generate_series(1, 20) g");
+  admin_query(primary, "GRANT SELECT ON " + table() + " TO ghostwatch");
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (int id = 1; id <= 20; ++id) {
+    const std::string iso = admin_query(primary, "SELECT to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM " +
+                                                     table() + " WHERE id = " + std::to_string(id));
+    kv.emplace_back(key(id), "{\"updated_at\":\"" + iso + "\"}");
+  }
+  kv.emplace_back(key(5), "{\"updated_at\":\"2026-01-01T00:00:00Z\"}");   // older than the row: stale
+  kv.emplace_back(key(6), "{\"updated_at\":\"2027-01-01T00:00:00Z\"}");   // newer: ahead
+  Redis().set_many(kv);
+  const std::string config = write_temp_file(agent_yaml() + pg_probe_yaml("1s", "10s") + R"(  - name: ts-cache
+    kind: reconcile
+    cache:
+      redis: "${GW_REDIS_ADDR}"
+      key: ")" + key_prefix() + R"({id}"
+      format: json
+      field: /updated_at
+    source:
+      probe: pg
+      table: )" + table() + R"(
+      id_column: id
+      version_column: updated_at
+      version_type: timestamp
+    grace: 200ms
+)",
+                                             ".yaml");
+  auto r = run_command({ghostwatch_binary(), "reconcile", "--config", config, "--output", "json"}, 60s);
+  ASSERT_EQ(r.exit_code, 1) << r.out << r.err;
+  const auto p = nlohmann::json::parse(r.out).at("probes").at(0);
+  EXPECT_EQ(p.at("checked"), 20);
+  EXPECT_EQ(keys_of(p.at("mismatches"), "stale"), (std::set<std::string>{key(5)}));
+  EXPECT_EQ(keys_of(p.at("mismatches"), "ahead"), (std::set<std::string>{key(6)}));
+  admin_query(primary, "DROP TABLE " + table());
+  std::remove(config.c_str());
+}
+
 class Memcached {
  public:
   Memcached() : mc_(memcached_create(nullptr)) {

@@ -36,10 +36,29 @@ TEST(CachedSeq, GarbageIsAnErrorWithAReason) {
   const auto json = with_format(CacheTargetConfig::Format::json, "/seq");
   EXPECT_NE(parse_cached_seq("{broken", json).error().message.find("not JSON"), std::string::npos);
   EXPECT_NE(parse_cached_seq(R"({"other":1})", json).error().message.find("nothing at /seq"), std::string::npos);
-  EXPECT_NE(parse_cached_seq(R"({"seq":[1]})", json).error().message.find("/seq is not an integer"), std::string::npos);
+  EXPECT_NE(parse_cached_seq(R"({"seq":[1]})", json).error().message.find("/seq is neither a number nor a string"), std::string::npos);
   const std::string long_value(200, 'x');
   EXPECT_LT(parse_cached_seq(long_value, with_format(CacheTargetConfig::Format::plain)).error().message.size(), 100u)
       << "a huge value is shown truncated";
+}
+
+TEST(CachedTimestamp, IsoAndEpochSecondsAsEpochMicros) {
+  const auto plain = with_format(CacheTargetConfig::Format::plain);
+  EXPECT_EQ(parse_cached_timestamp("1970-01-01T00:00:01Z", plain).value(), 1000000);
+  EXPECT_EQ(parse_cached_timestamp("2026-11-24T17:48:57.25Z", plain).value(), 1795542537250000);
+  EXPECT_EQ(parse_cached_timestamp("2026-11-24 18:48:57.25+01:00", plain).value(), 1795542537250000);
+  EXPECT_EQ(parse_cached_timestamp("2026-11-24T17:48:57", plain).value(), 1795542537000000);  // no zone: UTC
+  EXPECT_EQ(parse_cached_timestamp("1795542537.5", plain).value(), 1795542537500000);
+  const auto json = with_format(CacheTargetConfig::Format::json, "/updated_at");
+  EXPECT_EQ(parse_cached_timestamp(R"({"updated_at":"2026-11-24T17:48:57Z"})", json).value(), 1795542537000000);
+  EXPECT_EQ(parse_cached_timestamp(R"({"updated_at":1795542537})", json).value(), 1795542537000000);
+  for (const char* bad : {"yesterday", "2026-13-01T00:00:00Z", "2026-11-24T17:48", "2026-11-24T17:48:57+1", "1e400"}) {
+    auto r = parse_cached_timestamp(bad, plain);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_NE(r.error().message.find("not an ISO-8601 time or epoch seconds"), std::string::npos) << bad;
+    }
+  }
 }
 
 TEST(InvalidatedCache, EverythingAckedBeforeThePollIsSeen) {

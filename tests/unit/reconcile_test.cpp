@@ -87,5 +87,30 @@ TEST(ReconcileConfigTest, BadInputIsNamed) {
             std::string::npos);
 }
 
+TEST(ReconcileConfigTest, SourceMayBeAProbesPrimaryAndVersionsTimestamps) {
+  const std::string text = R"(probes:
+  - name: pg
+    kind: postgres
+    primary: "host=db1 dbname=app user=ghostwatch"
+    targets:
+      - {name: r1, dsn: "host=db2"}
+  - name: users-cache
+    kind: reconcile
+    cache: {redis: "127.0.0.1:6379", key: "user:{id}", format: json, field: /updated_at}
+    source: {probe: pg, table: users, id_column: id, version_column: updated_at, version_type: timestamp}
+)";
+  Config c = parse_config(text, "cfg.yaml");
+  ASSERT_EQ(c.reconcilers.size(), 1u);
+  EXPECT_EQ(c.reconcilers[0].source.dsn, "host=db1 dbname=app user=ghostwatch");
+  EXPECT_EQ(c.reconcilers[0].source_kind, ProbeKind::postgres);
+  EXPECT_EQ(c.reconcilers[0].version_type, ReconcileConfig::VersionType::timestamp);
+  std::string unknown = text;
+  unknown.replace(unknown.find("probe: pg"), 9, "probe: pq");
+  EXPECT_NE(error_of(unknown).find("probes[1].source.probe: no postgres or mysql probe named 'pq'"), std::string::npos);
+  std::string both = text;
+  both.replace(both.find("probe: pg"), 9, "probe: pg, dsn: \"host=x\"");
+  EXPECT_NE(error_of(both).find("exactly one of 'dsn' or 'probe'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ghostwatch::reconcile
