@@ -470,12 +470,15 @@ ReconcileConfig parse_reconcile(const Cursor& at, const std::vector<ProbeConfig>
   }
   const Cursor source = at.require("source");
   source.check_keys({"dsn", "password_file", "probe", "table", "id_column", "version_column", "version_type"});
-  if (source.has("dsn") == source.has("probe")) {
-    source.fail("the source needs exactly one of 'dsn' or 'probe' (a postgres or mysql probe whose primary to read)");
-  }
-  if (source.has("probe")) {
+  if (source.has("dsn") && source.has("probe")) source.fail("the source takes 'dsn' or 'probe', not both");
+  if (!source.has("dsn")) {
+    // The primary of the named probe, or of the only postgres/mysql probe there is.
     if (source.has("password_file")) source.child("password_file").fail("'password_file' goes with 'dsn'");
-    const std::string probe = source.child("probe").as_string();
+    if (!source.has("probe") && probes.size() != 1) {
+      source.fail("name the source: 'dsn', or 'probe' (one of the config's " + std::to_string(probes.size()) +
+                  " postgres/mysql probes, whose primary to read)");
+    }
+    const std::string probe = source.has("probe") ? source.child("probe").as_string() : probes.front().name;
     auto it = std::find_if(probes.begin(), probes.end(), [&probe](const ProbeConfig& p) { return p.name == probe; });
     if (it == probes.end()) source.child("probe").fail("no postgres or mysql probe named '" + probe + "'");
     r.source_kind = it->kind;

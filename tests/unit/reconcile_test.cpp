@@ -109,7 +109,19 @@ TEST(ReconcileConfigTest, SourceMayBeAProbesPrimaryAndVersionsTimestamps) {
   EXPECT_NE(error_of(unknown).find("probes[1].source.probe: no postgres or mysql probe named 'pq'"), std::string::npos);
   std::string both = text;
   both.replace(both.find("probe: pg"), 9, "probe: pg, dsn: \"host=x\"");
-  EXPECT_NE(error_of(both).find("exactly one of 'dsn' or 'probe'"), std::string::npos);
+  EXPECT_NE(error_of(both).find("the source takes 'dsn' or 'probe', not both"), std::string::npos);
+  // Neither: the only replication probe's primary.
+  std::string neither = text;
+  neither.replace(neither.find("probe: pg, "), 11, "");
+  EXPECT_EQ(parse_config(neither, "cfg.yaml").reconcilers[0].source.dsn, "host=db1 dbname=app user=ghostwatch");
+  // Neither, and no probe to default to.
+  EXPECT_NE(error_of(R"(probes:
+  - name: c
+    kind: reconcile
+    cache: {redis: "h:1", key: "u:{id}"}
+    source: {table: t, id_column: id, version_column: v}
+)").find("probes[0].source: name the source"),
+            std::string::npos);
 }
 
 }  // namespace
