@@ -37,6 +37,7 @@ std::string describe(const nlohmann::json& path) {
     out += " " + d.at("delay").get<std::string>() + " " + std::to_string(d.at("stale").get<long>()) + "/" +
            std::to_string(d.at("reads").get<long>()) + " stale";
     if (d.at("errors").get<long>() > 0) out += " (" + std::to_string(d.at("errors").get<long>()) + " errors)";
+    if (d.at("skipped").get<long>() > 0) out += " (" + std::to_string(d.at("skipped").get<long>()) + " skipped)";
     out += ",";
   }
   const auto& offset = path.at("schedule_offset_seconds");
@@ -54,6 +55,7 @@ TEST_F(ReadYourWrites, ThroughHaproxyAndRoundRobinReplicasWithADeadPathBeside) {
       agent_yaml() + pg_probe_yaml("50ms", "5s") +
           read_paths_yaml(R"(      - name: haproxy
         dsn: "${GW_PG_HAPROXY_DSN} password=${GW_PG_PASSWORD}"
+        max_concurrent: 16
       - name: replicas-rr
         targets: [replica-1, replica-2]
         policy: round_robin
@@ -62,28 +64,35 @@ TEST_F(ReadYourWrites, ThroughHaproxyAndRoundRobinReplicasWithADeadPathBeside) {
 )",
                           "[0ms, 100ms, 400ms]"),
       ".yaml");
-  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "200", "--output", "json"}, 120s);
+  // 220 canaries, so that at least 200 reads per delay remain should a slow machine make the
+  // path skip a few (counted apart as skipped).
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "220", "--output", "json"}, 120s);
   ASSERT_EQ(r.exit_code, 1) << "a read path on which every read failed makes the run fail\n" << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);
   const auto& haproxy = path_of(report, "haproxy");
   const auto& rr = path_of(report, "replicas-rr");
   const auto& dead = path_of(report, "dead");
-  record_figure("read-your-writes, 200 canaries: " + describe(haproxy));
-  record_figure("read-your-writes, 200 canaries: " + describe(rr));
-  record_figure("read-your-writes, 200 canaries: " + describe(dead));
-  EXPECT_GE(delay_of(haproxy, "0ms").at("reads").get<long>(), 200);
-  // Half the reads land on the replica 200 ms behind: stale at once, fresh 400 ms later.
+  record_figure("read-your-writes, 220 canaries: " + describe(haproxy));
+  record_figure("read-your-writes, 220 canaries: " + describe(rr));
+  record_figure("read-your-writes, 220 canaries: " + describe(dead));
+  for (const char* d : {"0ms", "100ms", "400ms"}) {
+    EXPECT_GE(delay_of(haproxy, d).at("reads").get<long>(), 200) << d;
+    EXPECT_EQ(delay_of(haproxy, d).at("reads").get<long>() + delay_of(haproxy, d).at("skipped").get<long>(), 220) << d;
+  }
+  // Half the reads land on the replica 200 ms behind: stale at once, fresh 400 ms later. (Which
+  // replica serves a read depends on the order in which concurrent reads connect, so the share
+  // at 100 ms is only roughly a half.)
   EXPECT_GE(ratio(haproxy, "0ms"), 0.30);
   EXPECT_LE(ratio(haproxy, "0ms"), 0.70);
-  EXPECT_GE(ratio(haproxy, "100ms"), 0.40);
-  EXPECT_LE(ratio(haproxy, "100ms"), 0.60);
+  EXPECT_GE(ratio(haproxy, "100ms"), 0.25);
+  EXPECT_LE(ratio(haproxy, "100ms"), 0.75);
   EXPECT_EQ(delay_of(haproxy, "400ms").at("stale"), 0);
   EXPECT_EQ(haproxy.at("recommended_window"), "400ms");
   // Same shape through the probe's own replicas; at 0 ms even the undelayed replica is often
   // behind, as these reads come without a connection set-up first.
   EXPECT_GE(ratio(rr, "0ms"), 0.45);
-  EXPECT_GE(ratio(rr, "100ms"), 0.40);
-  EXPECT_LE(ratio(rr, "100ms"), 0.60);
+  EXPECT_GE(ratio(rr, "100ms"), 0.25);
+  EXPECT_LE(ratio(rr, "100ms"), 0.75);
   EXPECT_EQ(delay_of(rr, "400ms").at("stale"), 0);
   for (const char* d : {"0ms", "100ms", "400ms"}) {
     EXPECT_EQ(delay_of(dead, d).at("errors"), delay_of(dead, d).at("reads")) << d;
