@@ -14,6 +14,7 @@
 # delayed by --maria-delay-s (MASTER_DELAY).
 # HAProxy: TCP round-robin over the two PostgreSQL replicas, as a load-balanced read path.
 # Redis and memcached: caches for cache targets (the tests bring their own canary pipeline).
+# Prometheus: scrapes an agent at GW_AGENT_ADDR every second with alerts/ghostwatch.rules.yml.
 # Servers run as an unprivileged user (ghostwatch-sbx when started as root). Data, sockets and
 # logs live under $GHOSTWATCH_SANDBOX_DIR (default /tmp/ghostwatch-sandbox); DSNs go to its
 # env.sh, which the demo and the tests source.
@@ -33,6 +34,9 @@ MARIA_SERVERS="maria-primary maria-replica"
 HAPROXY_PORT="${GW_HAPROXY_PORT:-$((PG_PORT_PRIMARY + 10))}"
 REDIS_PORT="${GW_REDIS_PORT:-$((PG_PORT_PRIMARY + 20))}"
 MEMCACHED_PORT="${GW_MEMCACHED_PORT:-$((PG_PORT_PRIMARY + 21))}"
+PROMETHEUS_PORT="${GW_PROMETHEUS_PORT:-$((PG_PORT_PRIMARY + 22))}"
+AGENT_PORT="${GW_AGENT_PORT:-$((PG_PORT_PRIMARY + 23))}"
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 say() { echo "sandbox: $*" >&2; }
@@ -59,6 +63,7 @@ server_port() {
     haproxy) echo "$HAPROXY_PORT" ;;
     redis) echo "$REDIS_PORT" ;;
     memcached) echo "$MEMCACHED_PORT" ;;
+    prometheus) echo "$PROMETHEUS_PORT" ;;
     *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy redis memcached)" ;;
   esac
 }
@@ -326,6 +331,38 @@ memcached_start() {
   wait_pid_file memcached
 }
 
+prometheus_start() {
+  pid_running prometheus && return 0
+  command -v prometheus >/dev/null || die "Prometheus is not installed; run scripts/install-deps.sh"
+  # A copy of the rules, readable by the sandbox user wherever the repository lives.
+  cp "$REPO/alerts/ghostwatch.rules.yml" "$DIR/ghostwatch.rules.yml"
+  chmod 644 "$DIR/ghostwatch.rules.yml"
+  cat >"$DIR/prometheus.yml" <<CONF
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $DIR/ghostwatch.rules.yml
+scrape_configs:
+  - job_name: ghostwatch
+    static_configs:
+      - targets: ["127.0.0.1:$AGENT_PORT"]
+CONF
+  chmod 644 "$DIR/prometheus.yml"
+  as_user mkdir -p "$DIR/prometheus-data"
+  as_user setsid prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/prometheus-data" \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" </dev/null >"$DIR/prometheus.log" 2>&1 &
+  for _ in $(seq 1 100); do
+    if curl -sf "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null 2>&1; then
+      # The server itself, not the runuser wrapper that started it.
+      pgrep -n -f -- "--config.file=$DIR/prometheus.yml" >"$DIR/prometheus.pid"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "prometheus did not become ready; see $DIR/prometheus.log"
+}
+
 # --- all ------------------------------------------------------------------------------------
 
 server_running() {
@@ -336,7 +373,7 @@ server_running() {
 server_start() {
   case "$1" in
     pg-*) pg_start "$1" ;; maria-*) maria_start "$1" ;; haproxy) haproxy_start ;;
-    redis) redis_start ;; memcached) memcached_start ;;
+    redis) redis_start ;; memcached) memcached_start ;; prometheus) prometheus_start ;;
   esac
 }
 server_stop() {
@@ -361,6 +398,8 @@ export GW_PG_HAPROXY_DSN='host=127.0.0.1 port=$HAPROXY_PORT dbname=app user=ghos
 export GW_PG_DELAY_MS='$1'
 export GW_REDIS_ADDR='127.0.0.1:$REDIS_PORT'
 export GW_MEMCACHED_ADDR='127.0.0.1:$MEMCACHED_PORT'
+export GW_PROMETHEUS_URL='http://127.0.0.1:$PROMETHEUS_PORT'
+export GW_AGENT_ADDR='127.0.0.1:$AGENT_PORT'
 export GW_MARIA_PASSWORD='$(agent_password)'
 export GW_MARIA_PRIMARY_ADDR='127.0.0.1:$MARIA_PORT_PRIMARY'
 export GW_MARIA_REPLICA_ADDR='127.0.0.1:$MARIA_PORT_REPLICA'
@@ -417,11 +456,12 @@ cmd_up() {
   haproxy_start
   redis_start
   memcached_start
+  prometheus_start
   up_maria "$maria_delay"
   write_env "$delay" "$MARIA_DELAY"
   say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms)"
   say "up: haproxy :$HAPROXY_PORT (round-robin over pg-replica-1 and pg-replica-2)"
-  say "up: redis :$REDIS_PORT, memcached :$MEMCACHED_PORT"
+  say "up: redis :$REDIS_PORT, memcached :$MEMCACHED_PORT, prometheus :$PROMETHEUS_PORT (scraping an agent at :$AGENT_PORT)"
   say "up: maria-primary :$MARIA_PORT_PRIMARY, maria-replica :$MARIA_PORT_REPLICA (MASTER_DELAY ${MARIA_DELAY}s); servers run as $(run_user)"
   echo "source $ENV_FILE"
   grep -E '^export GW_(PG|MARIA)_.*_DSN' "$ENV_FILE" | grep -v ADMIN | sed 's/^export /  /'
@@ -429,7 +469,7 @@ cmd_up() {
 
 cmd_status() {
   local rc=0
-  for s in $PG_SERVERS haproxy redis memcached $MARIA_SERVERS; do
+  for s in $PG_SERVERS haproxy redis memcached prometheus $MARIA_SERVERS; do
     if server_running "$s"; then echo "$s: running on 127.0.0.1:$(server_port "$s")"; else echo "$s: stopped"; rc=1; fi
   done
   [ -f "$ENV_FILE" ] && echo "env: $ENV_FILE"
@@ -438,7 +478,7 @@ cmd_status() {
 
 cmd_down() {
   [ -d "$DIR" ] || { say "nothing to stop"; return 0; }
-  for s in maria-replica maria-primary memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
+  for s in maria-replica maria-primary prometheus memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
     server_stop "$s" || say "could not stop $s"
   done
   rm -rf "$DIR"

@@ -23,19 +23,6 @@ std::string pg_series(const std::string& name, const std::string& target) {
   return ghostwatch::testing::series(name, "pg", target);
 }
 
-// Restores a replica's replay on scope exit, whatever the test's outcome.
-struct ReplayPause {
-  explicit ReplayPause(std::string dsn) : dsn(std::move(dsn)) { admin_query(this->dsn, "SELECT pg_wal_replay_pause()"); }
-  ~ReplayPause() { resume(); }
-  void resume() {
-    if (!paused) return;
-    admin_query(dsn, "SELECT pg_wal_replay_resume()");
-    paused = false;
-  }
-  std::string dsn;
-  bool paused = true;
-};
-
 using PgSandbox = SandboxTest;
 
 TEST_F(PgSandbox, ProbeMeasuresTheApplyDelayOfEachReplica) {

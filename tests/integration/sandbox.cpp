@@ -57,6 +57,16 @@ double metric_or(const Agent& agent, const std::string& s, double fallback) {
   return metric_value(agent.metrics(), s).value_or(fallback);
 }
 
+ReplayPause::ReplayPause(std::string admin_dsn) : dsn_(std::move(admin_dsn)) {
+  admin_query(dsn_, "SELECT pg_wal_replay_pause()");
+}
+ReplayPause::~ReplayPause() { resume(); }
+void ReplayPause::resume() {
+  if (!paused_) return;
+  admin_query(dsn_, "SELECT pg_wal_replay_resume()");
+  paused_ = false;
+}
+
 StoppedServer::StoppedServer(std::string name) : name_(std::move(name)) { sandbox("stop"); }
 StoppedServer::~StoppedServer() { start(); }
 

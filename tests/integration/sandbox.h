@@ -28,6 +28,18 @@ std::string maria_probe_yaml(const std::string& interval, const std::string& tim
 std::string series(const std::string& name, const std::string& probe, const std::string& target);
 double metric_or(const Agent& agent, const std::string& series, double fallback = -1);
 
+// Pauses WAL replay on a PostgreSQL replica now and resumes it on scope exit (or on resume()).
+class ReplayPause {
+ public:
+  explicit ReplayPause(std::string admin_dsn);
+  ~ReplayPause();
+  void resume();
+
+ private:
+  std::string dsn_;
+  bool paused_ = true;
+};
+
 // Stops a sandbox server now and starts it again on scope exit (or on start()).
 class StoppedServer {
  public:
