@@ -140,6 +140,12 @@ TEST_F(WithPrometheus, EveryDashboardQueryHasDataAndTheStalledAlertFiresAndClear
       }
     }
   }
+  // ... and so is every raw metric an alert or recording rule names.
+  std::ifstream rules_file(std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/ghostwatch.rules.yml");
+  const std::string rules((std::istreambuf_iterator<char>(rules_file)), std::istreambuf_iterator<char>());
+  for (std::sregex_iterator it(rules.begin(), rules.end(), metric), end; it != end; ++it) {
+    EXPECT_NE(metrics.find("\n" + it->str()), std::string::npos) << "rules: " << it->str();
+  }
   record_figure("Prometheus end to end: " + std::to_string(queries) + " dashboard queries over " +
                 std::to_string(dashboard.at("panels").size()) + " panels all returned data");
 
