@@ -25,6 +25,8 @@ scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target ghostwatch
 
+# The sandbox's Prometheus scrapes the demo agent (alert rules loaded).
+export GW_AGENT_PORT=9739
 scripts/sandbox.sh up --pg-delay-ms "$delay" --maria-delay-s "$maria_delay"
 if [ "$keep" = 0 ]; then trap 'scripts/sandbox.sh down' EXIT; fi
 # shellcheck disable=SC1091
@@ -32,6 +34,7 @@ source "${GHOSTWATCH_SANDBOX_DIR:-${TMPDIR:-/tmp}/ghostwatch-sandbox}/env.sh"
 
 echo
 echo "demo: agent running; metrics at http://127.0.0.1:9739/metrics; Ctrl-C stops everything"
+echo "demo: Prometheus with the alert rules at $GW_PROMETHEUS_URL (try /alerts)"
 echo "demo: a one-shot report meanwhile: build/ghostwatch probe --config examples/sandbox.yaml"
 echo
 # Not exec: the trap above must run after the agent exits.
