@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   PGconn* c = pg(agent_dsn);
   redisContext* nr = redis(redis_addr);
   const std::string select = "SELECT version FROM " + table + " WHERE id = $1";
-  PQprepare(c, "v", select.c_str(), 1, nullptr);
+  PQclear(PQprepare(c, "v", select.c_str(), 1, nullptr));
   long naive_mismatches = 0;
   auto start = std::chrono::steady_clock::now();
   for (int id = 1; id <= n; ++id) {
@@ -132,6 +132,11 @@ int main(int argc, char** argv) {
   std::printf("ratio: %.1fx\n", naive / batched);
 
   exec(admin, "DROP TABLE " + table);
-  redisCommand(r, "EVAL %s 0", ("for _,k in ipairs(redis.call('KEYS','" + prefix + "*')) do redis.call('DEL',k) end").c_str());
+  freeReplyObject(redisCommand(
+      r, "EVAL %s 0", ("for _,k in ipairs(redis.call('KEYS','" + prefix + "*')) do redis.call('DEL',k) end").c_str()));
+  PQfinish(c);
+  PQfinish(admin);
+  redisFree(nr);
+  redisFree(r);
   return 0;
 }

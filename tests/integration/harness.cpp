@@ -202,6 +202,22 @@ void record_figure(const std::string& line) {
   if (const char* path = std::getenv("GHOSTWATCH_FIGURES_FILE")) std::ofstream(path, std::ios::app) << line << "\n";
 }
 
+bool try_admin_query(const std::string& dsn, const std::string& sql, std::string* out, std::string* error) {
+  const std::string full = dsn + " connect_timeout=5";
+  PGconn* conn = PQconnectdb(full.c_str());
+  bool ok = PQstatus(conn) == CONNECTION_OK;
+  if (!ok) *error = PQerrorMessage(conn);
+  if (ok) {
+    PGresult* res = PQexec(conn, sql.c_str());
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) *error = PQresultErrorMessage(res);
+    if (ok && out && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) *out = PQgetvalue(res, 0, 0);
+    PQclear(res);
+  }
+  PQfinish(conn);
+  return ok;
+}
+
 std::string admin_query(const std::string& dsn, const std::string& sql) {
   const std::string full = dsn + " connect_timeout=5";
   PGconn* conn = PQconnectdb(full.c_str());

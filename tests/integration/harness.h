@@ -75,6 +75,8 @@ void record_figure(const std::string& line);
 
 // Runs SQL on a server as the sandbox admin (blocking). Returns the first cell or "".
 std::string admin_query(const std::string& dsn, const std::string& sql);  // PostgreSQL DSN
+// The same without failing the test: false (and `error` set) when the query failed.
+bool try_admin_query(const std::string& dsn, const std::string& sql, std::string* out, std::string* error);
 std::string maria_admin_query(const std::string& uri, const std::string& sql);  // mysql:// URI
 
 }  // namespace ghostwatch::testing

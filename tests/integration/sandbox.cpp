@@ -61,9 +61,16 @@ ReplayPause::ReplayPause(std::string admin_dsn) : dsn_(std::move(admin_dsn)) {
   admin_query(dsn_, "SELECT pg_wal_replay_pause()");
 }
 ReplayPause::~ReplayPause() { resume(); }
+// Replay that resumes may cancel the very session that resumed it (a recovery conflict with
+// its snapshot), so success is judged by pg_is_wal_replay_paused() afterwards.
 void ReplayPause::resume() {
   if (!paused_) return;
-  admin_query(dsn_, "SELECT pg_wal_replay_resume()");
+  std::string state, error;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    try_admin_query(dsn_, "SELECT pg_wal_replay_resume()", nullptr, &error);
+    if (try_admin_query(dsn_, "SELECT pg_is_wal_replay_paused()", &state, &error) && state == "f") break;
+  }
+  EXPECT_EQ(state, "f") << "replay did not resume: " << error;
   paused_ = false;
 }
 
