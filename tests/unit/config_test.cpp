@@ -1,4 +1,5 @@
 #include "agent/config.h"
+#include "tests/unit/config_error.h"
 
 #include <gtest/gtest.h>
 
@@ -32,16 +33,6 @@ std::string valid_with(const std::string& from, const std::string& to) {
   const auto pos = text.find(from);
   EXPECT_NE(pos, std::string::npos) << from;
   return text.replace(pos, from.size(), to);
-}
-
-// The error message of parsing `text`, or "" when it parses.
-std::string error_of(const std::string& text) {
-  try {
-    parse_config(text, "cfg.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Config, ValidConfigParsesWithDefaults) {

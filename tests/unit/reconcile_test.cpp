@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/config.h"
+#include "tests/unit/config_error.h"
 
 namespace ghostwatch::reconcile {
 namespace {
@@ -42,15 +43,6 @@ const char* kReconcile = R"(probes:
     every: 30s
     rate_limit: 5000
 )";
-
-std::string error_of(const std::string& text) {
-  try {
-    parse_config(text, "cfg.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(ReconcileConfigTest, ParsesAndRendersRedacted) {
   Config c = parse_config(kReconcile, "cfg.yaml");
