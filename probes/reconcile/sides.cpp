@@ -6,6 +6,7 @@
 
 #include "common/parse_number.h"
 #include "common/redact.h"
+#include "probes/lazy_connection.h"
 #include "probes/mysql/mysql_connection.h"
 #include "probes/mysql/mysql_replication.h"
 #include "probes/postgres/pg_connection.h"
@@ -210,7 +211,7 @@ class PgSide final : public DbSide {
 
  public:
   explicit PgSide(const ReconcileConfig& c)
-      : options_{c.source.dsn, c.source.password, c.connect_timeout, c.query_timeout},
+      : conn_(pg::ConnectOptions{c.source.dsn, c.source.password, c.connect_timeout, c.query_timeout}),
         // `= ANY($1)` lets PostgreSQL type $1 as an array of the id column's type, so the
         // primary-key index serves the lookup.
         sql_("SELECT " + pg::quote_identifier(c.id_column) + "::text, " + version_expression(c) + " FROM " +
@@ -253,23 +254,16 @@ class PgSide final : public DbSide {
 
  private:
   Result<pg::Connection*> connection() {
-    if (conn_ && conn_->broken()) conn_.reset();
-    if (!conn_) {
-      auto opened = pg::Connection::open(options_, std::stop_token());
-      if (!opened) return opened.error();
-      conn_ = std::move(opened.value());
-    }
-    return conn_.get();
+    return conn_.get(std::stop_token(), [](pg::Connection&) { return ok_status(); });
   }
-  pg::ConnectOptions options_;
+  LazyConnection<pg::Connection, pg::ConnectOptions> conn_;
   std::string sql_, id_, table_;
   int batch_;
-  std::unique_ptr<pg::Connection> conn_;
 };
 
 class MysqlSide final : public DbSide {
  public:
-  explicit MysqlSide(const ReconcileConfig& c) : config_(c), options_(mysql::connect_options(c.source, probe_of(c)).value()) {}
+  explicit MysqlSide(const ReconcileConfig& c) : config_(c), conn_(mysql::connect_options(c.source, probe_of(c)).value()) {}
 
   Result<std::map<std::string, int64_t>> versions(const std::vector<std::string>& ids) override {
     auto c = connection();
@@ -323,18 +317,13 @@ class MysqlSide final : public DbSide {
   }
   std::string table() const { return mysql::quote_identifier(config_.table); }
   Result<mysql::Connection*> connection() {
-    if (conn_ && conn_->broken()) conn_.reset();
-    if (!conn_) {
-      auto opened = mysql::Connection::open(options_, std::stop_token());
-      if (!opened) return opened.error();
-      if (auto utc = opened.value()->query("SET time_zone = '+00:00'"); !utc) return utc.error();
-      conn_ = std::move(opened.value());
-    }
-    return conn_.get();
+    return conn_.get(std::stop_token(), [](mysql::Connection& c) {
+      auto utc = c.query("SET time_zone = '+00:00'");
+      return utc ? ok_status() : Status(utc.error());
+    });
   }
   ReconcileConfig config_;
-  mysql::ConnectOptions options_;
-  std::unique_ptr<mysql::Connection> conn_;
+  LazyConnection<mysql::Connection, mysql::ConnectOptions> conn_;
 };
 
 }  // namespace
