@@ -15,15 +15,14 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/reload_queue.h"
 #include "agent/duration.h"
 #include "agent/runner.h"
 #include "agent/signals.h"
 #include "common/interruptible.h"
 #include "common/log.h"
-#include "exporters/console_sink.h"
-#include "exporters/fanout_sink.h"
-#include "exporters/prometheus_sink.h"
 #include "exporters/report.h"
 
 namespace po = boost::program_options;
@@ -73,11 +72,15 @@ std::optional<po::variables_map> parse(const std::string& command, const po::opt
 
 Config load_and_apply(const std::string& path, const po::variables_map& vm) {
   Config c = load_config(path);
-  std::string level = c.agent.log_level;
+  std::string level = c.agent.log_level, format = c.agent.log_format;
   if (vm.count("log-level")) level = vm["log-level"].as<std::string>();
-  log::Level parsed;
-  if (!log::parse_level(level, parsed)) throw UsageError("--log-level: expected debug, info, warn or error");
-  log::set_level(parsed);
+  if (vm.count("log-format")) format = vm["log-format"].as<std::string>();
+  log::Level parsed_level;
+  if (!log::parse_level(level, parsed_level)) throw UsageError("--log-level: expected debug, info, warn or error");
+  log::Format parsed_format;
+  if (!log::parse_format(format, parsed_format)) throw UsageError("--log-format: expected logfmt or json");
+  log::set_level(parsed_level);
+  log::set_format(parsed_format);
   return c;
 }
 
@@ -85,7 +88,8 @@ po::options_description common_options(const char* title) {
   po::options_description d(title);
   d.add_options()("help,h", "show this help")("config,c", po::value<std::string>()->required(),
                                                  "path of the YAML config file")(
-      "log-level", po::value<std::string>(), "debug, info, warn or error (overrides agent.log_level)");
+      "log-level", po::value<std::string>(), "debug, info, warn or error (overrides agent.log_level)")(
+      "log-format", po::value<std::string>(), "logfmt or json: one event per line on stderr (overrides agent.log_format)");
   return d;
 }
 
@@ -102,43 +106,28 @@ int cmd_check_config(const std::vector<std::string>& args) {
 
 int cmd_run(const std::vector<std::string>& args) {
   po::options_description d = common_options("run options");
-  d.add_options()("live", "print a live per-target table to stderr every second")(
-      "listen", po::value<std::string>(), "host:port for /metrics (overrides agent.listen)");
+  d.add_options()("live", "print a live per-target table on stdout every second (redrawn in place on a terminal)")(
+      "listen", po::value<std::string>(), "host:port to serve on (overrides agent.listen)")(
+      "web-config", po::value<std::string>(), "TLS and basic auth file, exporter-toolkit format (overrides agent.web_config)");
   auto vm = parse("run", d, args,
-                  "Runs every probe continuously and serves Prometheus metrics on /metrics until SIGINT or SIGTERM.");
+                  "Runs every probe continuously and serves / (status page), /metrics, /healthz, /readyz, /config\n"
+                  "and POST /-/reload until SIGINT or SIGTERM. SIGHUP or POST /-/reload re-reads the config file.");
   if (!vm) return 0;
+  RunOptions o;
+  o.config_path = (*vm)["config"].as<std::string>();
+  auto optional = [&vm](const char* key) {
+    return vm->count(key) ? std::optional<std::string>((*vm)[key].as<std::string>()) : std::nullopt;
+  };
+  o.listen = optional("listen");
+  o.web_config = optional("web-config");
+  o.log_level = optional("log-level");
+  o.log_format = optional("log-format");
+  o.live = vm->count("live") > 0;
   std::stop_source stop;
-  SignalStop signals(stop);  // before any other thread starts
-  Config c = load_and_apply((*vm)["config"].as<std::string>(), *vm);
-  if (vm->count("listen")) c.agent.listen = (*vm)["listen"].as<std::string>();
-
-  PrometheusSink prometheus;
-  try {
-    prometheus.serve(c.agent.listen);
-  } catch (const std::exception& e) {
-    log::error("cannot serve /metrics on " + c.agent.listen + ": " + e.what());
-    return kExitStartup;
-  }
-  ConsoleSink console;
-  std::vector<ObservationSink*> sinks{&prometheus};
-  if (vm->count("live")) sinks.push_back(&console);
-  FanoutSink sink(sinks);
-  SteadyClock clock;
-  ProbeSet probes(c, sink, clock);
-  ReconcileSet reconcilers(c, sink);
-  std::jthread reconciling([&reconcilers, tok = stop.get_token()] { reconcilers.run(tok); });
-  log::info("ghostwatch " GHOSTWATCH_VERSION " agent " + c.agent.id + ": " + std::to_string(c.probes.size()) +
-            " probe(s), metrics on http://" + c.agent.listen + "/metrics");
-  std::jthread live;
-  if (vm->count("live")) {
-    live = std::jthread([&console, tok = stop.get_token()] {
-      while (sleep_for(tok, std::chrono::seconds(1))) std::cerr << "\n" << console.render() << std::flush;
-    });
-  }
-  probes.run(stop.get_token());
-  reconciling.join();
-  log::info("stopped");
-  return 0;
+  ReloadQueue reloads;
+  SignalStop signals(stop, [&reloads] { reloads.post(); });  // before any other thread starts
+  Agent agent(o);
+  return agent.run(stop.get_token(), reloads);
 }
 
 nlohmann::json sweep_json(const std::string& name, const reconcile::SweepResult& r) {

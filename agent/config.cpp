@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "agent/duration.h"
+#include "agent/yaml_cursor.h"
 #include "common/log.h"
 #include "common/parse_number.h"
 #include "common/redact.h"
@@ -22,121 +23,6 @@
 
 namespace ghostwatch {
 namespace {
-
-// Where a value sits: the file, its YAML node (for line/column) and its key path.
-class Cursor {
- public:
-  Cursor(const std::string& source, YAML::Node node, std::string path)
-      : source_(source), node_(std::move(node)), path_(std::move(path)) {}
-
-  const YAML::Node& node() const { return node_; }
-  const std::string& path() const { return path_; }
-
-  [[noreturn]] void fail(const std::string& message) const { fail_at(node_.Mark(), path_, message); }
-
-  [[noreturn]] void fail_at(const YAML::Mark& mark, const std::string& path, const std::string& message) const {
-    std::ostringstream out;
-    out << source_;
-    if (!mark.is_null()) out << ':' << mark.line + 1 << ':' << mark.column + 1;
-    out << ": " << (path.empty() ? "(top level)" : path) << ": " << message;
-    throw ConfigError(out.str());
-  }
-
-  Cursor child(const std::string& key) const {
-    return Cursor(source_, node_[key], path_.empty() ? key : path_ + "." + key);
-  }
-  Cursor item(std::size_t i) const { return Cursor(source_, node_[i], path_ + "[" + std::to_string(i) + "]"); }
-
-  void expect_map() const {
-    if (!node_.IsMap()) fail("expected a mapping (key: value lines)");
-  }
-  void expect_sequence() const {
-    if (!node_.IsSequence()) fail("expected a list");
-  }
-
-  // Rejects keys not in `allowed`, pointing at the offending key.
-  void check_keys(std::initializer_list<std::string_view> allowed) const {
-    expect_map();
-    for (auto it = node_.begin(); it != node_.end(); ++it) {
-      const std::string key = it->first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        std::string list;
-        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        fail_at(it->first.Mark(), path_.empty() ? key : path_ + "." + key,
-                "unknown key '" + key + "' (allowed here: " + list + ")");
-      }
-    }
-  }
-
-  bool has(const std::string& key) const { return node_[key].IsDefined() && !node_[key].IsNull(); }
-
-  Cursor require(const std::string& key) const {
-    if (!has(key)) fail("missing required key '" + key + "'");
-    return child(key);
-  }
-
-  std::string as_string() const {
-    if (!node_.IsScalar()) fail("expected a string");
-    return expand_env(node_.Scalar());
-  }
-
-  long as_int(long min, long max) const {
-    if (!node_.IsScalar()) fail("expected a whole number");
-    auto v = parse_number<long>(std::string_view(node_.Scalar()));
-    if (!v) fail("expected a whole number, got '" + node_.Scalar() + "'");
-    if (*v < min || *v > max) fail(std::to_string(*v) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
-    return *v;
-  }
-
-  double as_double() const {
-    if (!node_.IsScalar()) fail("expected a number");
-    auto v = parse_number<double>(std::string_view(node_.Scalar()));
-    if (!v) fail("expected a number, got '" + node_.Scalar() + "'");
-    return *v;
-  }
-
-  // One of `choices`, returned as its index.
-  std::size_t as_choice(std::initializer_list<std::string_view> choices) const {
-    const std::string v = as_string();
-    std::size_t i = 0;
-    std::string list;
-    for (auto c : choices) {
-      if (v == c) return i;
-      list += (list.empty() ? "" : ", ") + std::string(c);
-      ++i;
-    }
-    fail("'" + v + "' is not one of: " + list);
-  }
-
-  Duration as_duration() const {
-    if (!node_.IsScalar()) fail("expected a duration such as 5ms, 1s or 2m");
-    auto d = parse_duration(node_.Scalar());
-    if (!d) fail("bad duration '" + node_.Scalar() + "' (use a number and a unit: 250us, 5ms, 1s, 2m, 1h)");
-    return *d;
-  }
-
- private:
-  // Replaces ${NAME} with the environment variable's value; an unset variable is an error.
-  std::string expand_env(const std::string& text) const {
-    static const std::regex var(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)\})");
-    std::string out;
-    std::size_t last = 0;
-    for (std::sregex_iterator it(text.begin(), text.end(), var), end; it != end; ++it) {
-      const std::string name = (*it)[1].str();
-      const char* value = std::getenv(name.c_str());
-      if (value == nullptr) fail("environment variable " + name + " is not set");
-      out.append(text, last, it->position() - last);
-      out += value;
-      last = it->position() + it->length();
-    }
-    out.append(text, last);
-    return out;
-  }
-
-  const std::string& source_;
-  YAML::Node node_;
-  std::string path_;
-};
 
 std::string host_name() {
   char buf[256] = {};
@@ -519,7 +405,7 @@ AgentConfig parse_agent(const Cursor& at) {
   AgentConfig a;
   a.id = host_name();
   if (!at.node().IsDefined() || at.node().IsNull()) return a;
-  at.check_keys({"id", "listen", "log_level"});
+  at.check_keys({"id", "listen", "log_level", "log_format", "web_config"});
   if (at.has("id")) {
     a.id = at.child("id").as_string();
     if (a.id.empty() || a.id.size() > 128) at.child("id").fail("the agent id must be 1-128 characters");
@@ -537,6 +423,15 @@ AgentConfig parse_agent(const Cursor& at) {
     log::Level ignored;
     if (!log::parse_level(a.log_level, ignored)) at.child("log_level").fail("expected debug, info, warn or error");
   }
+  if (at.has("log_format")) {
+    a.log_format = at.child("log_format").as_string();
+    log::Format ignored;
+    if (!log::parse_format(a.log_format, ignored)) at.child("log_format").fail("expected logfmt or json");
+  }
+  if (at.has("web_config")) {
+    a.web_config = at.child("web_config").as_string();
+    if (a.web_config.empty()) at.child("web_config").fail("expected the path of a web config file");
+  }
   return a;
 }
 
@@ -545,13 +440,7 @@ AgentConfig parse_agent(const Cursor& at) {
 std::string DsnConfig::redacted() const { return redact_dsn(dsn); }
 
 Config parse_config(const std::string& text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                      ": YAML syntax error: " + e.msg);
-  }
+  const YAML::Node root = load_yaml(text, source);
   Cursor top(source, root, "");
   if (!root.IsDefined() || root.IsNull()) top.fail("the config is empty");
   top.check_keys({"agent", "probes"});
@@ -585,13 +474,7 @@ Config parse_config(const std::string& text, const std::string& source) {
   return c;
 }
 
-Config load_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open the config file");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return parse_config(buf.str(), path);
-}
+Config load_config(const std::string& path) { return parse_config(read_config_file(path, "config file"), path); }
 
 namespace {
 void render_cache(YAML::Emitter& out, const CacheTargetConfig& c, bool with_mode = true) {
@@ -616,6 +499,8 @@ std::string render_config(const Config& c) {
   out << YAML::Key << "id" << YAML::Value << c.agent.id;
   out << YAML::Key << "listen" << YAML::Value << c.agent.listen;
   out << YAML::Key << "log_level" << YAML::Value << c.agent.log_level;
+  out << YAML::Key << "log_format" << YAML::Value << c.agent.log_format;
+  if (!c.agent.web_config.empty()) out << YAML::Key << "web_config" << YAML::Value << c.agent.web_config;
   out << YAML::EndMap;
   out << YAML::Key << "probes" << YAML::Value << YAML::BeginSeq;
   for (const ProbeConfig& p : c.probes) {

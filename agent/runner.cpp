@@ -49,14 +49,17 @@ std::unique_ptr<CanaryBackend> make_backend(const ProbeConfig& probe, const std:
   return std::make_unique<TargetRouter>(probe, agent_id);
 }
 
+std::unique_ptr<ReplicationProbe> make_probe(const ProbeConfig& p, const std::string& agent_id, CanaryBackend& backend,
+                                             ObservationSink& sink, const Clock& clock) {
+  std::vector<std::unique_ptr<ReadPath>> read_paths;
+  for (const ReadPathConfig& r : p.read_paths) read_paths.push_back(make_read_path(p, r, backend, agent_id));
+  return std::make_unique<ReplicationProbe>(p, backend, sink, clock, std::move(read_paths));
+}
+
 ProbeSet::ProbeSet(const Config& config, ObservationSink& sink, const Clock& clock) {
   for (const ProbeConfig& p : config.probes) {
     backends_.push_back(make_backend(p, config.agent.id));
-    std::vector<std::unique_ptr<ReadPath>> read_paths;
-    for (const ReadPathConfig& r : p.read_paths) {
-      read_paths.push_back(make_read_path(p, r, *backends_.back(), config.agent.id));
-    }
-    probes_.push_back(std::make_unique<ReplicationProbe>(p, *backends_.back(), sink, clock, std::move(read_paths)));
+    probes_.push_back(make_probe(p, config.agent.id, *backends_.back(), sink, clock));
   }
 }
 
@@ -76,36 +79,20 @@ SweepObservation observation_of(const reconcile::SweepResult& r) {
   return o;
 }
 
-struct ReconcileSet::Entry {
-  ReconcileConfig config;
-  std::shared_ptr<ReconcileSink> sink;
-};
-
-ReconcileSet::ReconcileSet(const Config& config, ObservationSink& sink) {
-  for (const ReconcileConfig& r : config.reconcilers) {
-    const char* target = r.cache.kind == CacheTargetConfig::Kind::redis ? "redis" : "memcached";
-    entries_.push_back(std::make_shared<Entry>(Entry{r, sink.reconcile(r.name, target)}));
-  }
-}
-
-void ReconcileSet::run(std::stop_token stop) {
-  std::vector<std::jthread> threads;
-  for (auto& e : entries_) {
-    threads.emplace_back([e, stop] {
-      reconcile::Reconciler reconciler(e->config, reconcile::make_cache_side(e->config), reconcile::make_db_side(e->config));
-      while (!stop.stop_requested()) {
-        const MonoTime next = std::chrono::steady_clock::now() + e->config.every;
-        auto result = reconciler.sweep(reconcile::SweepOptions{}, stop);
-        if (stop.stop_requested()) break;
-        if (result) {
-          e->sink->swept(observation_of(result.value()));
-        } else {
-          log::warn("reconcile " + e->config.name + ": sweep failed: " + result.error().message);
-          e->sink->swept(SweepObservation{false});
-        }
-        sleep_until(stop, next);
-      }
-    });
+void run_reconciler(const ReconcileConfig& config, ReconcileSink& sink, std::stop_token stop) {
+  log::Context context(config.name);
+  reconcile::Reconciler reconciler(config, reconcile::make_cache_side(config), reconcile::make_db_side(config));
+  while (!stop.stop_requested()) {
+    const MonoTime next = std::chrono::steady_clock::now() + config.every;
+    auto result = reconciler.sweep(reconcile::SweepOptions{}, stop);
+    if (stop.stop_requested()) break;
+    if (result) {
+      sink.swept(observation_of(result.value()));
+    } else {
+      log::warn("reconcile sweep failed: " + result.error().message);
+      sink.swept(SweepObservation{false});
+    }
+    sleep_until(stop, next);
   }
 }
 

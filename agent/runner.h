@@ -1,5 +1,5 @@
-// ProbeSet: the probes of one config, built through the one registry of probe kinds and run
-// side by side, each on its own threads, all reporting to one sink.
+// The registry of probe kinds, and ProbeSet: the probes of one config run side by side, each on
+// its own threads, all reporting to one sink (what `ghostwatch probe` runs once).
 #pragma once
 
 #include <memory>
@@ -18,16 +18,12 @@ namespace ghostwatch {
 // runner.cpp), with cache targets routed to cache readers.
 std::unique_ptr<CanaryBackend> make_backend(const ProbeConfig& probe, const std::string& agent_id);
 
-// The reconcilers of one config, each sweeping every `every` on its own thread in `run`.
-class ReconcileSet {
- public:
-  ReconcileSet(const Config& config, ObservationSink& sink);
-  void run(std::stop_token stop);
+// A replication probe with its read paths; `backend` must outlive it.
+std::unique_ptr<ReplicationProbe> make_probe(const ProbeConfig& probe, const std::string& agent_id,
+                                             CanaryBackend& backend, ObservationSink& sink, const Clock& clock);
 
- private:
-  struct Entry;
-  std::vector<std::shared_ptr<Entry>> entries_;
-};
+// Sweeps every `config.every` until `stop`, reporting each sweep to `sink`.
+void run_reconciler(const ReconcileConfig& config, ReconcileSink& sink, std::stop_token stop);
 
 // The metrics' view of a sweep.
 SweepObservation observation_of(const reconcile::SweepResult& result);

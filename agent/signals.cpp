@@ -8,11 +8,13 @@
 
 namespace ghostwatch {
 
-SignalStop::SignalStop(std::stop_source source) : source_(source) {
+SignalStop::SignalStop(std::stop_source source, std::function<void()> on_hangup)
+    : source_(source), on_hangup_(std::move(on_hangup)) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  if (on_hangup_) sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   waiter_ = std::jthread([this, set](std::stop_token self) {
     const timespec slice{0, 100'000'000};  // so that destruction is noticed promptly
@@ -21,6 +23,9 @@ SignalStop::SignalStop(std::stop_source source) : source_(source) {
       if (sig == SIGINT || sig == SIGTERM) {
         log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
         source_.request_stop();
+      } else if (sig == SIGHUP) {
+        log::info("received SIGHUP, reloading the config");
+        on_hangup_();
       }
     }
   });

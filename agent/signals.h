@@ -1,7 +1,9 @@
-// SignalStop: turns SIGINT/SIGTERM into a stop request. Construct it before any other thread
-// starts, so that the signals are blocked everywhere and only its own thread receives them.
+// SignalStop: turns SIGINT/SIGTERM into a stop request and, when asked, SIGHUP into a call of
+// `on_hangup` (a config reload). Construct it before any other thread starts, so that the
+// signals are blocked everywhere and only its own thread receives them.
 #pragma once
 
+#include <functional>
 #include <stop_token>
 #include <thread>
 
@@ -9,13 +11,15 @@ namespace ghostwatch {
 
 class SignalStop {
  public:
-  explicit SignalStop(std::stop_source source);
+  // Without `on_hangup`, SIGHUP keeps its default action (it ends the process).
+  explicit SignalStop(std::stop_source source, std::function<void()> on_hangup = {});
   ~SignalStop();
   SignalStop(const SignalStop&) = delete;
   SignalStop& operator=(const SignalStop&) = delete;
 
  private:
   std::stop_source source_;
+  std::function<void()> on_hangup_;
   std::jthread waiter_;
 };
 

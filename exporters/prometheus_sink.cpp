@@ -1,13 +1,9 @@
 #include "exporters/prometheus_sink.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
+#include <functional>
 #include <mutex>
-#include <thread>
+
+#include <prometheus/text_serializer.h>
 
 namespace ghostwatch {
 namespace {
@@ -28,6 +24,9 @@ class OptionalGauge {
  public:
   OptionalGauge(prometheus::Family<prometheus::Gauge>& family, prometheus::Labels labels)
       : family_(family), labels_(std::move(labels)) {}
+  ~OptionalGauge() { set(std::nullopt); }
+  OptionalGauge(const OptionalGauge&) = delete;
+  OptionalGauge& operator=(const OptionalGauge&) = delete;
   void set(std::optional<double> value) {
     std::lock_guard lock(mu_);
     if (value) {
@@ -46,12 +45,35 @@ class OptionalGauge {
   prometheus::Gauge* child_ = nullptr;
 };
 
+
+// Removes the series a handle added when the handle goes: a probe stopped by a reload takes its
+// series out of /metrics with it.
+class SeriesOwner {
+ public:
+  SeriesOwner() = default;
+  SeriesOwner(const SeriesOwner&) = delete;
+  SeriesOwner& operator=(const SeriesOwner&) = delete;
+  ~SeriesOwner() {
+    for (auto& remove : removers_) remove();
+  }
+  template <class T, class... Args>
+  T& add(prometheus::Family<T>& family, const prometheus::Labels& labels, Args&&... args) {
+    T& metric = family.Add(labels, std::forward<Args>(args)...);
+    removers_.push_back([&family, &metric] { family.Remove(&metric); });
+    return metric;
+  }
+
+ private:
+  std::vector<std::function<void()>> removers_;
+};
+
 class PromTarget final : public TargetSink {
  public:
   PromTarget(PrometheusSink::Families& f, const prometheus::Labels& labels)
-      : lag_(f.lag.Add(labels, lag_buckets())), pending_(f.pending.Add(labels)), timeouts_(f.timeouts.Add(labels)),
-        up_(f.up.Add(labels)), poll_errors_(f.poll_errors.Add(labels)), polls_(f.polls.Add(labels)),
-        resolution_(f.resolution.Add(labels)), position_bytes_(f.position_bytes, labels),
+      : lag_(series_.add(f.lag, labels, lag_buckets())), pending_(series_.add(f.pending, labels)),
+        timeouts_(series_.add(f.timeouts, labels)), up_(series_.add(f.up, labels)),
+        poll_errors_(series_.add(f.poll_errors, labels)), polls_(series_.add(f.polls, labels)),
+        resolution_(series_.add(f.resolution, labels)), position_bytes_(f.position_bytes, labels),
         position_transactions_(f.position_transactions, labels), reported_(f.reported_lag, labels) {}
 
   void visible(const VisibilitySample& s) override {
@@ -71,6 +93,7 @@ class PromTarget final : public TargetSink {
   void reported_lag(std::optional<double> seconds) override { reported_.set(seconds); }
 
  private:
+  SeriesOwner series_;  // first: constructed before the references below, destroyed after
   prometheus::Histogram& lag_;
   prometheus::Gauge& pending_;
   prometheus::Counter& timeouts_;
@@ -93,12 +116,12 @@ class PromReadPath final : public ReadPathSink {
  public:
   PromReadPath(PrometheusSink::Families& f, const std::string& probe, const std::string& path,
                const std::vector<std::string>& delays)
-      : latency_(f.read_seconds.Add({{"probe", probe}, {"read_path", path}}, write_buckets())),
-        offset_(f.read_offset.Add({{"probe", probe}, {"read_path", path}}, offset_buckets())) {
+      : latency_(series_.add(f.read_seconds, {{"probe", probe}, {"read_path", path}}, write_buckets())),
+        offset_(series_.add(f.read_offset, {{"probe", probe}, {"read_path", path}}, offset_buckets())) {
     for (const std::string& delay : delays) {
       const prometheus::Labels labels{{"probe", probe}, {"read_path", path}, {"delay", delay}};
-      per_delay_.push_back({&f.reads.Add(labels), &f.stale_reads.Add(labels), &f.read_errors.Add(labels),
-                            &f.reads_skipped.Add(labels)});
+      per_delay_.push_back({&series_.add(f.reads, labels), &series_.add(f.stale_reads, labels),
+                            &series_.add(f.read_errors, labels), &series_.add(f.reads_skipped, labels)});
     }
   }
   void read(std::size_t d, ReadOutcome outcome, Duration latency, const std::string&) override {
@@ -115,6 +138,7 @@ class PromReadPath final : public ReadPathSink {
   struct PerDelay {
     prometheus::Counter *reads, *stale, *errors, *skipped;
   };
+  SeriesOwner series_;
   prometheus::Histogram& latency_;
   prometheus::Histogram& offset_;
   std::vector<PerDelay> per_delay_;  // by delay index
@@ -123,13 +147,14 @@ class PromReadPath final : public ReadPathSink {
 class PromReconcile final : public ReconcileSink {
  public:
   PromReconcile(PrometheusSink::Families& f, const prometheus::Labels& labels)
-      : checked_(f.cache_checked.Add(labels)), unparseable_(f.cache_unparseable.Add(labels)),
-        stale_entries_(f.cache_stale_entries.Add(labels)), consistency_(f.cache_consistency.Add(labels)),
-        seconds_(f.cache_sweep_seconds.Add(labels)), ok_(f.cache_sweeps.Add(with(labels, "result", "ok"))),
-        failed_(f.cache_sweeps.Add(with(labels, "result", "error"))),
-        stale_(f.cache_mismatches.Add(with(labels, "kind", "stale"))),
-        ahead_(f.cache_mismatches.Add(with(labels, "kind", "ahead"))),
-        orphan_(f.cache_mismatches.Add(with(labels, "kind", "orphan"))) {}
+      : checked_(series_.add(f.cache_checked, labels)), unparseable_(series_.add(f.cache_unparseable, labels)),
+        stale_entries_(series_.add(f.cache_stale_entries, labels)),
+        consistency_(series_.add(f.cache_consistency, labels)), seconds_(series_.add(f.cache_sweep_seconds, labels)),
+        ok_(series_.add(f.cache_sweeps, with(labels, "result", "ok"))),
+        failed_(series_.add(f.cache_sweeps, with(labels, "result", "error"))),
+        stale_(series_.add(f.cache_mismatches, with(labels, "kind", "stale"))),
+        ahead_(series_.add(f.cache_mismatches, with(labels, "kind", "ahead"))),
+        orphan_(series_.add(f.cache_mismatches, with(labels, "kind", "orphan"))) {}
 
   void swept(const SweepObservation& s) override {
     if (!s.ok) {
@@ -152,6 +177,7 @@ class PromReconcile final : public ReconcileSink {
     labels[k] = v;
     return labels;
   }
+  SeriesOwner series_;
   prometheus::Counter& checked_;
   prometheus::Counter& unparseable_;
   prometheus::Gauge& stale_entries_;
@@ -167,9 +193,9 @@ class PromReconcile final : public ReconcileSink {
 class PromProbe final : public ProbeSink {
  public:
   PromProbe(PrometheusSink::Families& f, std::string name)
-      : f_(f), name_(std::move(name)), ok_(f.writes.Add({{"probe", name_}, {"result", "ok"}})),
-        error_(f.writes.Add({{"probe", name_}, {"result", "error"}})),
-        write_seconds_(f.write_seconds.Add({{"probe", name_}}, write_buckets())) {}
+      : f_(f), name_(std::move(name)), ok_(series_.add(f.writes, {{"probe", name_}, {"result", "ok"}})),
+        error_(series_.add(f.writes, {{"probe", name_}, {"result", "error"}})),
+        write_seconds_(series_.add(f.write_seconds, {{"probe", name_}}, write_buckets())) {}
 
   void canary_written(bool ok, Duration latency, const std::string&) override {
     if (ok) {
@@ -189,6 +215,7 @@ class PromProbe final : public ProbeSink {
  private:
   PrometheusSink::Families& f_;
   std::string name_;
+  SeriesOwner series_;
   prometheus::Counter& ok_;
   prometheus::Counter& error_;
   prometheus::Histogram& write_seconds_;
@@ -319,8 +346,28 @@ PrometheusSink::PrometheusSink()
               .Name("ghostwatch_cache_sweeps_total")
               .Help("Reconciler sweeps, by result (ok or error).")
               .Register(*registry_),
-      } {
+          BuildGauge()
+              .Name("ghostwatch_config_last_reload_successful")
+              .Help("1 when the last config reload (SIGHUP or POST /-/reload) was applied, 0 when it was refused "
+                    "(the agent keeps running on the previous config).")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_config_last_reload_success_timestamp_seconds")
+              .Help("Unix time at which a config was last applied (at start or by a reload).")
+              .Register(*registry_),
+      },
+      reload_ok_(families_.reload_ok.Add({})),
+      reload_time_(families_.reload_time.Add({})) {
   families_.build_info.Add({{"version", GHOSTWATCH_VERSION}}).Set(1);
+}
+
+void PrometheusSink::config_applied(bool ok, double unix_seconds) {
+  reload_ok_.Set(ok ? 1 : 0);
+  if (ok) reload_time_.Set(unix_seconds);
+}
+
+std::string PrometheusSink::render() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
 std::shared_ptr<ReconcileSink> PrometheusSink::reconcile(const std::string& name, const std::string& target) {
@@ -329,46 +376,6 @@ std::shared_ptr<ReconcileSink> PrometheusSink::reconcile(const std::string& name
 
 std::shared_ptr<ProbeSink> PrometheusSink::probe(const std::string& name, const std::string&) {
   return std::make_shared<PromProbe>(families_, name);
-}
-
-void PrometheusSink::serve(const std::string& listen) {
-  exposer_ = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
-  listen_ = listen;
-  exposer_->RegisterCollectable(registry_);
-}
-
-PrometheusSink::~PrometheusSink() { stop_serving(); }
-
-namespace {
-// Opens and closes one TCP connection to host:port without blocking.
-void poke(const in_addr& host, int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (fd < 0) return;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr = host;
-  (void)connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  close(fd);
-}
-}  // namespace
-
-void PrometheusSink::stop_serving() {
-  if (!exposer_) return;
-  const std::vector<int> ports = exposer_->GetListeningPorts();
-  // The configured IPv4 address, or loopback for a wildcard, a name or IPv6.
-  in_addr host{htonl(INADDR_LOOPBACK)};
-  const std::string h = listen_.substr(0, listen_.rfind(':'));
-  if (inet_pton(AF_INET, h.c_str(), &host) != 1 || host.s_addr == htonl(INADDR_ANY)) host.s_addr = htonl(INADDR_LOOPBACK);
-  std::atomic<bool> stopped{false};
-  std::jthread waker([&] {
-    while (!stopped) {
-      for (int port : ports) poke(host, port);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
-  exposer_.reset();
-  stopped = true;
 }
 
 }  // namespace ghostwatch

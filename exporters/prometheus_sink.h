@@ -1,13 +1,14 @@
-// PrometheusSink: turns observations into the metrics of DESIGN.md's table and serves them on
-// /metrics (prometheus-cpp pull). Families are created once, in the constructor; each probe and
-// target handle keeps references to its own metric children, so the hot path does no lookups.
+// PrometheusSink: turns observations into the metrics of DESIGN.md's table and renders them in
+// the text exposition format (the HTTP server serves them on /metrics). Families are created
+// once, in the constructor; each probe and target handle keeps references to its own metric
+// children, so the hot path does no lookups, and removes them when it goes (a probe stopped by
+// a reload leaves /metrics).
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -20,15 +21,13 @@ namespace ghostwatch {
 class PrometheusSink final : public ObservationSink {
  public:
   PrometheusSink();
-  ~PrometheusSink();
   std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
   std::shared_ptr<ReconcileSink> reconcile(const std::string& name, const std::string& target) override;
 
-  // Starts serving /metrics on host:port. Throws std::runtime_error if the port is taken.
-  void serve(const std::string& listen);
-  // Stops serving. Prompt: civetweb notices a stop only between 2-second polls of its
-  // listening socket, so we connect to it to wake it up.
-  void stop_serving();
+  // The outcome of applying a config (at start, or a reload): ghostwatch_config_last_reload_*.
+  void config_applied(bool ok, double unix_seconds);
+  // Every metric in the Prometheus text format (what /metrics answers).
+  std::string render() const;
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   struct Families {
@@ -58,13 +57,15 @@ class PrometheusSink final : public ObservationSink {
     prometheus::Family<prometheus::Gauge>& cache_consistency;
     prometheus::Family<prometheus::Gauge>& cache_sweep_seconds;
     prometheus::Family<prometheus::Counter>& cache_sweeps;
+    prometheus::Family<prometheus::Gauge>& reload_ok;
+    prometheus::Family<prometheus::Gauge>& reload_time;
   };
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   Families families_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::string listen_;
+  prometheus::Gauge& reload_ok_;
+  prometheus::Gauge& reload_time_;
 };
 
 // Bucket bounds (seconds) of the visibility lag histogram: fine steps up to 1 s, where replica

@@ -257,7 +257,9 @@ namespace {
 // to cover for replica reads to be fresh.
 double worst_p99(const ProbeSummary& p) {
   double worst = 0;
-  for (const TargetSummary& t : p.targets) worst = std::max(worst, t.p99);
+  for (const TargetSummary& t : p.targets) {
+    if (t.samples > 0) worst = std::max(worst, t.p99);
+  }
   return worst;
 }
 
@@ -325,15 +327,17 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
                          {"targets", nlohmann::json::array()}};
     if (!p.last_write_error.empty()) jp["last_write_error"] = p.last_write_error;
     for (const TargetSummary& t : p.targets) {
+      // Without a sample nothing was observed: null, never a 0 that reads as "no lag".
+      auto observed = [&t](double seconds) { return t.samples > 0 ? nlohmann::json(rounded(seconds)) : nlohmann::json(); };
       nlohmann::json jt = {{"name", t.name},
                            {"samples", t.samples},
-                           {"p50_seconds", rounded(t.p50)},
-                           {"p90_seconds", rounded(t.p90)},
-                           {"p99_seconds", rounded(t.p99)},
-                           {"max_seconds", rounded(t.max)},
+                           {"p50_seconds", observed(t.p50)},
+                           {"p90_seconds", observed(t.p90)},
+                           {"p99_seconds", observed(t.p99)},
+                           {"max_seconds", observed(t.max)},
                            {"timeouts", t.timeouts},
                            {"errors", t.errors},
-                           {"resolution_seconds", rounded(t.resolution)},
+                           {"resolution_seconds", observed(t.resolution)},
                            {"reachable", t.reachable}};
       if (t.reported_samples > 0) {
         jt["reported_lag"] = {{"samples", t.reported_samples},
@@ -366,9 +370,11 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
     out << line;
     for (const TargetSummary& t : p.targets) {
       const std::string reported = t.reported_samples > 0 ? ms(t.reported_p50) + " ms" : "-";
+      auto observed = [&t](double seconds) { return t.samples > 0 ? ms(seconds) : std::string("-"); };
       std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %8d %6d %9s %13s%s\n", t.name.c_str(), t.samples,
-                    ms(t.p50).c_str(), ms(t.p90).c_str(), ms(t.p99).c_str(), ms(t.max).c_str(), t.timeouts, t.errors,
-                    ms(t.resolution).c_str(), reported.c_str(), t.reachable ? "" : "  UNREACHABLE");
+                    observed(t.p50).c_str(), observed(t.p90).c_str(), observed(t.p99).c_str(), observed(t.max).c_str(),
+                    t.timeouts, t.errors, observed(t.resolution).c_str(), reported.c_str(),
+                    t.reachable ? "" : "  UNREACHABLE");
       out << line;
       if (!t.last_error.empty() && !t.reachable) out << "    last error: " << t.last_error << '\n';
     }

@@ -18,6 +18,7 @@ struct DsnConfig {
   std::optional<std::string> password;  // read from password_file
   std::optional<std::string> password_file;
   std::string redacted() const;         // for printing
+  bool operator==(const DsnConfig&) const = default;
 };
 
 // A cache that the user's pipeline (write-through, invalidation, CDC) feeds with the canary.
@@ -35,12 +36,14 @@ struct CacheTargetConfig {
   Mode mode = Mode::update;
   int db = 0;                            // redis
   std::optional<std::string> password;   // redis AUTH (inline ${ENV} or password_file)
+  bool operator==(const CacheTargetConfig&) const = default;
 };
 
 struct TargetConfig {
   std::string name;
   DsnConfig dsn;                          // a database replica, or
   std::optional<CacheTargetConfig> cache; // a cache
+  bool operator==(const TargetConfig&) const = default;
 };
 
 enum class ProbeKind { postgres, mysql };
@@ -62,6 +65,7 @@ struct ReadPathConfig {
   std::string seq_pointer;           // JSON pointer to the seq in the response, or
   std::string seq_regex;             // a regular expression whose first group is the seq
   int max_concurrent = 8;            // reads in flight on this path at most
+  bool operator==(const ReadPathConfig&) const = default;
 };
 
 // A delay after the canary's ack at which every read path is read; `label` is the configured
@@ -69,6 +73,7 @@ struct ReadPathConfig {
 struct ReadDelay {
   Duration delay{0};
   std::string label;
+  bool operator==(const ReadDelay&) const = default;
 };
 
 struct ProbeConfig {
@@ -85,6 +90,7 @@ struct ProbeConfig {
   std::vector<ReadPathConfig> read_paths;
   std::vector<ReadDelay> read_delays;  // set (to the defaults if absent) when read_paths is
   double stale_target = 0.001;         // the stale ratio a recommended read-from-primary window meets
+  bool operator==(const ProbeConfig&) const = default;
 };
 
 // A cache-vs-DB reconciler (kind: reconcile, DESIGN.md §4): sweeps the cache entries whose keys
@@ -105,12 +111,16 @@ struct ReconcileConfig {
   int batch = 500;              // keys per cache round trip and DB query
   Duration connect_timeout = 5s;
   Duration query_timeout = 5s;
+  bool operator==(const ReconcileConfig&) const = default;
 };
 
 struct AgentConfig {
   std::string id;                          // default: the host name
   std::string listen = "127.0.0.1:9739";
   std::string log_level = "info";
+  std::string log_format = "logfmt";       // logfmt or json
+  std::string web_config;                  // exporter-toolkit style TLS/basic auth file; "" = none
+  bool operator==(const AgentConfig&) const = default;
 };
 
 struct Config {

@@ -86,7 +86,8 @@ void ReplicationProbe::run_threads(std::stop_token outer, const RunOnceLimits& l
 
 void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
   Backoff backoff(std::max<Duration>(config_.interval, 100ms), kMaxBackoff);
-  HealthLog health("probe " + config_.name + ": canary write on the primary");
+  log::Context context(config_.name);
+  HealthLog health("canary write on the primary");
   const MonoTime start = steady_now();
   MonoTime next = start;
   int attempts = 0;
@@ -121,7 +122,8 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
 
 void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
   Backoff backoff(std::max<Duration>(config_.poll_interval, 100ms), kMaxBackoff);
-  HealthLog health("probe " + config_.name + ": target " + t.name);
+  log::Context context(config_.name, t.name);
+  HealthLog health("poll");
   while (!stop.stop_requested()) {
     const MonoTime scheduled = steady_now();
     const MonoTime sent = clock_.now();

@@ -8,10 +8,12 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libpq-dev prometheus-cpp-dev libboost-program-options-dev libyaml-cpp-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev zlib1g-dev
-  libhiredis-dev libmemcached-dev
+  libhiredis-dev libmemcached-dev libcivetweb-dev libssl-dev libcrypt-dev libspdlog-dev
   # sandbox and integration tests
   default-libmysqlclient-dev
   postgresql-15 postgresql-client-15 mariadb-server mariadb-client haproxy redis-server memcached prometheus curl procps util-linux passwd
+  # the HTTP surface's tests: certificates, bcrypt hashes, a headless browser
+  openssl whois chromium
 )
 
 missing=()

@@ -111,7 +111,7 @@ class MysqlReader final : public CanaryReader {
     next_status_ = std::chrono::steady_clock::now() + kReportedLagEvery;
     auto status = c.query("SHOW REPLICA STATUS");
     if (!status) {
-      if (!status_error_logged_) log::warn("target " + target_ + ": SHOW REPLICA STATUS failed: " + status.error().message);
+      if (!status_error_logged_) log::warn("SHOW REPLICA STATUS failed: " + status.error().message, {{"target", target_}});
       status_error_logged_ = true;
       return {true, std::nullopt};
     }

@@ -156,7 +156,7 @@ Result<SweepResult> Reconciler::sweep(const SweepOptions& options, std::stop_tok
       }
       if (!doomed.empty()) {
         if (Status s = cache_->remove(doomed); !s) return s.error();
-        for (const std::string& key : doomed) log::info("reconcile " + config_.name + ": repaired (deleted) " + key);
+        for (const std::string& key : doomed) log::info("repaired (deleted) " + key, {{"probe", config_.name}});
         result.repaired = std::move(doomed);
       }
     }

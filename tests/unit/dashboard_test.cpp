@@ -33,7 +33,8 @@ std::set<std::string> exported_names() {
   target->position_lag(PositionUnit::transactions, 1);
   target->reported_lag(1);
   auto path = probe->read_path("r", {"0ms"});
-  sink.reconcile("c", "redis")->swept(SweepObservation{});
+  auto reconcile = sink.reconcile("c", "redis");  // held: a handle's series leave with it
+  reconcile->swept(SweepObservation{});
   std::set<std::string> names;
   for (const auto& family : sink.registry()->Collect()) {
     names.insert(family.name);

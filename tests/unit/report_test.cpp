@@ -79,5 +79,28 @@ TEST(Report, TableMarksUnreachableTargets) {
   EXPECT_NE(table.find("connection refused"), std::string::npos);
 }
 
+TEST(Report, ATargetWithoutSamplesHasNullQuantilesAndDashes) {
+  ReportSink report;
+  auto probe = report.probe("pg", "postgres");
+  auto seen = probe->target("seen");
+  auto never = probe->target("never");
+  probe->canary_written(true, milliseconds(1), "");
+  seen->visible(sample(7));
+  seen->polled(true, "");
+  never->polled(false, "connection refused");
+  const auto s = report.summarize();
+  const nlohmann::json j = report_json(s);
+  const auto& jt = j["probes"][0]["targets"][1];
+  ASSERT_EQ(jt["name"], "never");
+  for (const char* key : {"p50_seconds", "p90_seconds", "p99_seconds", "max_seconds", "resolution_seconds"}) {
+    EXPECT_TRUE(jt[key].is_null()) << key << " = " << jt[key];
+  }
+  EXPECT_DOUBLE_EQ(j["probes"][0]["targets"][0]["p50_seconds"].get<double>(), 0.007);
+  const std::string table = report_table(s);
+  const auto line = table.substr(table.find("  never"));
+  EXPECT_EQ(line.find("0.0"), std::string::npos) << line;
+  EXPECT_NE(line.find(" -"), std::string::npos) << line;
+}
+
 }  // namespace
 }  // namespace ghostwatch

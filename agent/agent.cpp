@@ -1,0 +1,264 @@
+#include "agent/agent.h"
+
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include "agent/runner.h"
+#include "common/interruptible.h"
+#include "common/log.h"
+#include "common/redact.h"
+#include "exporters/landing_page.h"
+
+namespace ghostwatch {
+
+struct Agent::RunningProbe {
+  ProbeConfig config;
+  std::string agent_id;
+  std::unique_ptr<CanaryBackend> backend;
+  std::unique_ptr<ReplicationProbe> probe;
+  std::jthread thread;  // last: stopped and joined first
+};
+
+struct Agent::RunningReconciler {
+  ReconcileConfig config;
+  std::shared_ptr<ReconcileSink> sink;
+  std::jthread thread;
+};
+
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+const char* reconcile_target(const ReconcileConfig& r) {
+  return r.cache.kind == CacheTargetConfig::Kind::redis ? "redis" : "memcached";
+}
+
+// Stops every entry's thread at once, then joins them as the entries go.
+template <class Map>
+void stop_entries(Map& running, const std::vector<std::string>& names) {
+  for (const std::string& name : names) running.at(name)->thread.request_stop();
+  for (const std::string& name : names) running.erase(name);
+}
+
+HttpResponse text(int status, std::string body) { return {status, "text/plain; charset=utf-8", std::move(body), {}}; }
+
+}  // namespace
+
+Agent::Agent(RunOptions options) : options_(std::move(options)), sink_({&prometheus_, &live_}) {
+  initial_ = std::make_unique<Loaded>(load());
+  apply_logging(initial_->config);
+  tls_ = initial_->web.tls;
+  config_.agent = initial_->config.agent;  // the probes start in run()
+  access_ = std::make_shared<const WebAccess>(initial_->web);
+  rendered_config_ = render_config(initial_->config);
+  install_routes();
+}
+
+Agent::~Agent() { stop_all(); }
+
+Agent::Loaded Agent::load() const {
+  Loaded l{load_config(options_.config_path), {}};
+  AgentConfig& a = l.config.agent;
+  if (options_.listen) a.listen = *options_.listen;
+  if (options_.web_config) a.web_config = *options_.web_config;
+  if (options_.log_level) a.log_level = *options_.log_level;
+  if (options_.log_format) a.log_format = *options_.log_format;
+  log::Level level;
+  if (!log::parse_level(a.log_level, level)) throw ConfigError("--log-level: expected debug, info, warn or error");
+  log::Format format;
+  if (!log::parse_format(a.log_format, format)) throw ConfigError("--log-format: expected logfmt or json");
+  if (!a.web_config.empty()) l.web = load_web_config(a.web_config);
+  return l;
+}
+
+void Agent::apply_logging(const Config& c) const {
+  log::Level level = log::Level::info;
+  log::parse_level(c.agent.log_level, level);
+  log::set_level(level);
+  log::Format format = log::Format::logfmt;
+  log::parse_format(c.agent.log_format, format);
+  log::set_format(format);
+}
+
+std::string Agent::apply(Loaded next) {
+  const Config& c = next.config;
+  if (c.agent.listen != config_.agent.listen) {
+    log::warn("agent.listen changed from " + config_.agent.listen + " to " + c.agent.listen +
+              ": it takes effect at the next restart; still serving on " + config_.agent.listen);
+  }
+  if (next.web.tls != tls_) {
+    log::warn("the web config's TLS settings changed: they take effect at the next restart (users and "
+              "unauthenticated paths are applied now)");
+  }
+  apply_logging(c);
+
+  int unchanged = 0, restarted = 0, started = 0, stopped = 0;
+  std::vector<std::string> going;
+  for (const auto& [name, running] : probes_) {
+    auto it = std::find_if(c.probes.begin(), c.probes.end(), [&](const ProbeConfig& p) { return p.name == name; });
+    if (it != c.probes.end() && *it == running->config && c.agent.id == running->agent_id) {
+      ++unchanged;
+      continue;
+    }
+    going.push_back(name);
+    (it == c.probes.end() ? stopped : restarted) += 1;
+  }
+  stop_entries(probes_, going);
+  going.clear();
+  for (const auto& [name, running] : reconcilers_) {
+    auto it = std::find_if(c.reconcilers.begin(), c.reconcilers.end(),
+                           [&](const ReconcileConfig& r) { return r.name == name; });
+    if (it != c.reconcilers.end() && *it == running->config) {
+      ++unchanged;
+      continue;
+    }
+    going.push_back(name);
+    (it == c.reconcilers.end() ? stopped : restarted) += 1;
+  }
+  stop_entries(reconcilers_, going);
+
+  for (const ProbeConfig& p : c.probes) {
+    if (probes_.count(p.name)) continue;
+    auto r = std::make_unique<RunningProbe>();
+    r->config = p;
+    r->agent_id = c.agent.id;
+    r->backend = make_backend(p, c.agent.id);
+    r->probe = make_probe(p, c.agent.id, *r->backend, sink_, clock_);
+    r->thread = std::jthread([probe = r->probe.get()](std::stop_token stop) { probe->run(stop); });
+    probes_[p.name] = std::move(r);
+    ++started;
+  }
+  for (const ReconcileConfig& rc : c.reconcilers) {
+    if (reconcilers_.count(rc.name)) continue;
+    auto r = std::make_unique<RunningReconciler>();
+    r->config = rc;
+    r->sink = sink_.reconcile(rc.name, reconcile_target(rc));
+    r->thread = std::jthread([r = r.get()](std::stop_token stop) { run_reconciler(r->config, *r->sink, stop); });
+    reconcilers_[rc.name] = std::move(r);
+    ++started;
+  }
+  started -= restarted;
+
+  {
+    std::lock_guard lock(view_mu_);
+    rendered_config_ = render_config(c);
+    access_ = std::make_shared<const WebAccess>(next.web);
+    agent_id_ = c.agent.id;
+  }
+  // The listen address stays what the server was started with.
+  const std::string listening = config_.agent.listen;
+  config_ = std::move(next.config);
+  config_.agent.listen = listening;
+  prometheus_.config_applied(true, unix_now());
+  return std::to_string(unchanged) + " unchanged, " + std::to_string(restarted) + " restarted, " +
+         std::to_string(started) + " started, " + std::to_string(stopped) + " stopped";
+}
+
+Agent::ReloadOutcome Agent::reload() {
+  std::lock_guard lock(reload_mu_);
+  Loaded next;
+  try {
+    next = load();
+  } catch (const std::exception& e) {
+    const std::string why = scrub(e.what());
+    log::error("config reload refused, still running on the previous config: " + why);
+    prometheus_.config_applied(false, 0);
+    return {false, why};
+  }
+  const std::string summary = apply(std::move(next));
+  log::info("config reloaded: " + summary);
+  return {true, summary};
+}
+
+void Agent::stop_all() {
+  std::lock_guard lock(reload_mu_);
+  for (auto& [name, r] : probes_) r->thread.request_stop();
+  for (auto& [name, r] : reconcilers_) r->thread.request_stop();
+  probes_.clear();
+  reconcilers_.clear();
+}
+
+void Agent::install_routes() {
+  http_.set_guard([this](const HttpRequest& request) {
+    std::shared_ptr<const WebAccess> access;
+    {
+      std::lock_guard lock(view_mu_);
+      access = access_;
+    }
+    return access->refuse(request);
+  });
+  http_.route("/metrics", {"GET"}, [this](const HttpRequest&) {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", prometheus_.render(), {}};
+  });
+  http_.route("/healthz", {"GET"}, [](const HttpRequest&) { return text(200, "ok\n"); });
+  http_.route("/readyz", {"GET"}, [this](const HttpRequest&) {
+    const std::string waiting = not_ready_reasons(live_.snapshot());
+    return waiting.empty() ? text(200, "ready\n") : text(503, "not ready:\n" + waiting);
+  });
+  http_.route("/config", {"GET"}, [this](const HttpRequest&) {
+    std::lock_guard lock(view_mu_);
+    return text(200, rendered_config_);
+  });
+  http_.route("/", {"GET"}, [this](const HttpRequest&) {
+    std::string id;
+    {
+      std::lock_guard lock(view_mu_);
+      id = agent_id_;
+    }
+    const AgentInfo info{GHOSTWATCH_VERSION, id,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()};
+    return HttpResponse{200, "text/html; charset=utf-8", render_landing_page(info, live_.snapshot()), {}};
+  });
+  http_.route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&) {
+    const ReloadOutcome outcome = reload();
+    return outcome.ok ? text(200, "config reloaded: " + outcome.message + "\n")
+                      : text(500, "config reload refused: " + outcome.message + "\n");
+  });
+}
+
+void Agent::live_view(std::stop_token stop) {
+  const bool tty = isatty(STDOUT_FILENO) == 1;
+  while (sleep_for(stop, std::chrono::seconds(1))) {
+    const std::string table = render_console(live_.snapshot());
+    // On a terminal: home the cursor and clear to the end, so the table redraws in place.
+    if (tty) std::cout << "\x1b[H\x1b[J" << table << std::flush;
+    else std::cout << table << "\n" << std::flush;
+  }
+}
+
+int Agent::run(std::stop_token stop, ReloadQueue& reloads) {
+  const std::string scheme = tls_ ? "https" : "http";
+  try {
+    http_.start(config_.agent.listen, tls_);
+  } catch (const std::exception& e) {
+    log::error("cannot serve /metrics on " + config_.agent.listen + ": " + e.what());
+    return 3;
+  }
+  {
+    std::lock_guard lock(reload_mu_);
+    const std::size_t probes = initial_->config.probes.size() + initial_->config.reconcilers.size();
+    apply(std::move(*initial_));
+    initial_.reset();
+    log::info("ghostwatch " GHOSTWATCH_VERSION " agent " + config_.agent.id + ": " + std::to_string(probes) +
+              " probe(s); serving " + scheme + "://" + config_.agent.listen + "/ (metrics on /metrics)");
+  }
+  std::jthread reloader([this, &reloads](std::stop_token st) {
+    while (reloads.take(st)) reload();
+  });
+  std::jthread live;
+  if (options_.live) live = std::jthread([this](std::stop_token st) { live_view(st); });
+  while (sleep_for(stop, std::chrono::hours(1))) {
+  }
+  reloader = {};
+  live = {};
+  http_.stop();  // first: no reload request may start probes again
+  stop_all();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace ghostwatch

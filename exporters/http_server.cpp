@@ -1,0 +1,202 @@
+#include "exporters/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include <civetweb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "common/log.h"
+
+namespace ghostwatch {
+namespace {
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+  }
+  return "Status";
+}
+
+std::string openssl_errors() {
+  std::string out;
+  while (const unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+// civetweb's "listening_ports" syntax: host:port, with an 's' for TLS.
+std::string civet_port(const std::string& listen, bool tls) { return listen + (tls ? "s" : ""); }
+
+// Opens and closes one TCP connection to host:port without blocking.
+void poke(const in_addr& host, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr = host;
+  (void)connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  close(fd);
+}
+
+}  // namespace
+
+void send_response(mg_connection* conn, const HttpResponse& r, bool head) {
+  std::string header = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) + "\r\n";
+  header += "Content-Type: " + r.content_type + "\r\n";
+  header += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  header += "Cache-Control: no-store\r\n";
+  header += "X-Content-Type-Options: nosniff\r\n";
+  for (const auto& [name, value] : r.headers) header += name + ": " + value + "\r\n";
+  header += "\r\n";
+  mg_write(conn, header.data(), header.size());
+  if (!head && !r.body.empty()) mg_write(conn, r.body.data(), r.body.size());
+}
+
+HttpServer::HttpServer() = default;
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::route(const std::string& path, std::vector<std::string> methods, Handler handler) {
+  routes_[path] = Route{std::move(methods), std::move(handler)};
+}
+
+void HttpServer::set_guard(Guard guard) { guard_ = std::move(guard); }
+
+HttpResponse HttpServer::dispatch(const HttpRequest& request) const {
+  if (guard_) {
+    if (auto refused = guard_(request)) return *refused;
+  }
+  auto it = routes_.find(request.path);
+  if (it == routes_.end()) return {404, "text/plain; charset=utf-8", "not found: see / for what this agent serves\n", {}};
+  const auto& methods = it->second.methods;
+  const bool head_ok = request.method == "HEAD" && std::find(methods.begin(), methods.end(), "GET") != methods.end();
+  if (!head_ok && std::find(methods.begin(), methods.end(), request.method) == methods.end()) {
+    std::string allow;
+    for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
+    return {405, "text/plain; charset=utf-8", "method not allowed; use " + allow + "\n", {{"Allow", allow}}};
+  }
+  try {
+    return it->second.handler(request);
+  } catch (const std::exception& e) {
+    log::error(std::string("HTTP handler failed: ") + e.what(), {{"path", request.path}});
+    return {500, "text/plain; charset=utf-8", "internal error\n", {}};
+  }
+}
+
+int HttpServer::on_request(mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  auto* self = static_cast<HttpServer*>(info->user_data);
+  HttpRequest request;
+  request.method = info->request_method ? info->request_method : "";
+  request.path = info->local_uri ? info->local_uri : "/";
+  request.query = info->query_string ? info->query_string : "";
+  if (const char* a = mg_get_header(conn, "Authorization")) request.authorization = a;
+  if (const char* e = mg_get_header(conn, "Accept-Encoding")) request.accept_encoding = e;
+  const HttpResponse response = self->dispatch(request);
+  send_response(conn, response, request.method == "HEAD");
+  return response.status;
+}
+
+// civetweb's own loading takes one PEM holding both; the web config names two files.
+int HttpServer::on_init_ssl(void* ssl_ctx, void* user_data) {
+  auto* self = static_cast<HttpServer*>(user_data);
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(ctx, self->tls_->cert_file.c_str()) != 1) {
+    self->start_error_ = "cannot load the TLS certificate '" + self->tls_->cert_file + "': " + openssl_errors();
+    return -1;
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, self->tls_->key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    self->start_error_ = "cannot load the TLS key '" + self->tls_->key_file + "': " + openssl_errors();
+    return -1;
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    self->start_error_ = "the TLS key '" + self->tls_->key_file + "' does not match the certificate '" +
+                         self->tls_->cert_file + "'";
+    return -1;
+  }
+  SSL_CTX_set_min_proto_version(ctx, self->tls_->min_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  return 1;
+}
+
+int HttpServer::on_log_message(const mg_connection* conn, const char* message) {
+  const mg_context* ctx = conn ? mg_get_context(conn) : nullptr;
+  auto* self = ctx ? static_cast<HttpServer*>(mg_get_user_data(ctx)) : nullptr;
+  if (self && self->ctx_ == nullptr && self->start_error_.empty()) self->start_error_ = message;
+  else log::debug(std::string("HTTP: ") + message);
+  return 1;
+}
+
+void HttpServer::start(const std::string& listen, const std::optional<TlsFiles>& tls) {
+  static const unsigned features = mg_init_library(MG_FEATURES_TLS);
+  (void)features;
+  tls_ = tls;
+  listen_ = listen;
+  start_error_.clear();
+  const std::string ports = civet_port(listen, tls.has_value());
+  // Bounded waits, so that a slow or stuck client cannot hold a worker thread for long.
+  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "4", "request_timeout_ms", "10000",
+                           "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000", nullptr};
+  mg_callbacks callbacks{};
+  callbacks.begin_request = &HttpServer::on_request;
+  callbacks.log_message = &HttpServer::on_log_message;
+  if (tls) callbacks.init_ssl = &HttpServer::on_init_ssl;
+  ctx_ = mg_start(&callbacks, this, options);
+  if (ctx_ == nullptr) {
+    std::string why = start_error_.empty() ? "civetweb could not start (is the address valid and the port free?)"
+                                           : start_error_;
+    if (tls && why.find("libssl") != std::string::npos) why += " (TLS needs OpenSSL's libssl.so at run time)";
+    throw std::runtime_error(why);
+  }
+}
+
+std::vector<int> HttpServer::ports() const {
+  std::vector<int> out;
+  if (!ctx_) return out;
+  mg_server_port p[4];
+  const int n = mg_get_server_ports(ctx_, 4, p);
+  for (int i = 0; i < n; ++i) out.push_back(p[i].port);
+  return out;
+}
+
+void HttpServer::stop() {
+  if (!ctx_) return;
+  const std::vector<int> bound = ports();
+  // The configured IPv4 address, or loopback for a wildcard, a name or IPv6.
+  in_addr host{htonl(INADDR_LOOPBACK)};
+  const std::string h = listen_.substr(0, listen_.rfind(':'));
+  if (inet_pton(AF_INET, h.c_str(), &host) != 1 || host.s_addr == htonl(INADDR_ANY)) host.s_addr = htonl(INADDR_LOOPBACK);
+  std::atomic<bool> stopped{false};
+  std::jthread waker([&] {
+    while (!stopped) {
+      for (int port : bound) poke(host, port);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  mg_stop(ctx_);
+  ctx_ = nullptr;
+  stopped = true;
+}
+
+}  // namespace ghostwatch

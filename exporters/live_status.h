@@ -1,0 +1,79 @@
+// LiveStatus: the agent's current view of every probe, target, read path and reconciler, kept
+// for the human-facing views of `ghostwatch run`: the live terminal table (--live), the HTML
+// landing page and /readyz. Keeps the last 100 lag samples per target for p50/p99.
+//
+// A probe's state lives as long as the handles its probe holds: when a reload stops a probe,
+// its rows leave every view.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "exporters/sink.h"
+
+namespace ghostwatch {
+
+struct TargetStatus {
+  std::string name;
+  bool polled = false;  // at least one poll finished (either way)
+  bool up = false;      // the last poll succeeded
+  long samples = 0;     // canaries seen
+  // Lag figures exist only once a canary was seen: "no sample" is never shown as 0.
+  std::optional<double> last, p50, p99;  // seconds
+  double pending = 0;                    // seconds
+  std::optional<double> reported;        // seconds, as the server reports it
+  long timeouts = 0, errors = 0;
+  std::string last_error;  // redacted
+};
+
+struct ReadPathStatus {
+  std::string name;
+  std::vector<std::string> delays;
+  std::vector<long> reads, stale, errors;  // by delay index, since the agent started
+};
+
+struct ProbeStatus {
+  std::string name, kind;
+  long writes_ok = 0, write_errors = 0;
+  std::string last_write_error;  // redacted
+  std::vector<TargetStatus> targets;
+  std::vector<ReadPathStatus> read_paths;
+};
+
+struct ReconcileStatus {
+  std::string name, target;
+  long sweeps_ok = 0, sweeps_failed = 0;
+  std::optional<SweepObservation> last;  // the last successful sweep
+};
+
+struct StatusSnapshot {
+  std::vector<ProbeStatus> probes;
+  std::vector<ReconcileStatus> reconcilers;
+};
+
+class LiveStatus final : public ObservationSink {
+ public:
+  std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
+  std::shared_ptr<ReconcileSink> reconcile(const std::string& name, const std::string& target) override;
+  StatusSnapshot snapshot() const;
+
+  struct ProbeState;
+  struct ReconcileState;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::vector<std::weak_ptr<ProbeState>> probes_;
+  mutable std::vector<std::weak_ptr<ReconcileState>> reconcilers_;
+};
+
+// Empty when every probe has written a canary and polled each of its targets once; otherwise
+// what is still missing, one reason per line (what /readyz answers with 503).
+std::string not_ready_reasons(const StatusSnapshot& status);
+
+// The live terminal table of `run --live`.
+std::string render_console(const StatusSnapshot& status);
+
+}  // namespace ghostwatch

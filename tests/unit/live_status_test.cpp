@@ -1,0 +1,88 @@
+#include "exporters/live_status.h"
+
+#include <gtest/gtest.h>
+
+#include "exporters/landing_page.h"
+
+namespace ghostwatch {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(LiveStatus, ATargetWithoutSamplesHasNoLagFigures) {
+  LiveStatus live;
+  auto probe = live.probe("pg", "postgres");
+  auto target = probe->target("replica-1");
+  target->polled(false, "connection refused");
+  const StatusSnapshot s = live.snapshot();
+  ASSERT_EQ(s.probes.size(), 1u);
+  const TargetStatus& t = s.probes[0].targets.at(0);
+  EXPECT_FALSE(t.last);
+  EXPECT_FALSE(t.p99);
+  EXPECT_EQ(t.last_error, "connection refused");
+  const std::string table = render_console(s);
+  const std::string row = table.substr(table.find("replica-1"));
+  EXPECT_NE(row.find(" - "), std::string::npos) << row;
+  EXPECT_EQ(row.substr(0, row.find("NO")).find("0.0"), std::string::npos) << row;
+}
+
+TEST(LiveStatus, KeepsLastAndPercentilesOfRecentSamples) {
+  LiveStatus live;
+  auto probe = live.probe("pg", "postgres");
+  auto target = probe->target("r");
+  for (int ms : {10, 20, 30}) target->visible({1, milliseconds(ms), milliseconds(1)});
+  const TargetStatus t = live.snapshot().probes[0].targets[0];
+  EXPECT_DOUBLE_EQ(*t.last, 0.030);
+  EXPECT_DOUBLE_EQ(*t.p50, 0.020);
+  EXPECT_EQ(t.samples, 3);
+}
+
+TEST(LiveStatus, AProbeLeavesTheViewsWhenItsHandlesGo) {
+  LiveStatus live;
+  auto kept = live.probe("kept", "postgres");
+  {
+    auto gone = live.probe("gone", "mysql");
+    auto t = gone->target("r");
+    EXPECT_EQ(live.snapshot().probes.size(), 2u);
+  }
+  const StatusSnapshot s = live.snapshot();
+  ASSERT_EQ(s.probes.size(), 1u);
+  EXPECT_EQ(s.probes[0].name, "kept");
+}
+
+TEST(LiveStatus, ReadyOnceEveryProbeWroteAndPolledEachTarget) {
+  LiveStatus live;
+  auto probe = live.probe("pg", "postgres");
+  auto a = probe->target("a");
+  auto b = probe->target("b");
+  EXPECT_EQ(not_ready_reasons(live.snapshot()),
+            "probe pg: no canary written yet\nprobe pg: target a: not polled yet\nprobe pg: target b: not polled yet\n");
+  probe->canary_written(false, milliseconds(1), "permission denied for table canary");
+  EXPECT_NE(not_ready_reasons(live.snapshot()).find("last error: permission denied"), std::string::npos);
+  probe->canary_written(true, milliseconds(1), "");
+  a->polled(true, "");
+  b->polled(false, "timeout");  // polled once, even if it failed: the figures say so
+  EXPECT_EQ(not_ready_reasons(live.snapshot()), "");
+}
+
+TEST(LandingPage, ShowsLiveFiguresEscaped) {
+  LiveStatus live;
+  auto probe = live.probe("pg", "postgres");
+  auto target = probe->target("<r1>");
+  target->polled(true, "");
+  target->visible({1, milliseconds(12), milliseconds(1)});
+  const std::string html = render_landing_page({"9.9.9", "agent&1", 3725}, live.snapshot());
+  EXPECT_NE(html.find("&lt;r1&gt;"), std::string::npos);
+  EXPECT_EQ(html.find("<r1>"), std::string::npos);
+  EXPECT_NE(html.find("agent&amp;1"), std::string::npos);
+  EXPECT_NE(html.find("<td>12.0</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("1h 2m 5s"), std::string::npos);
+  for (const char* link : {"href=\"metrics\"", "href=\"healthz\"", "href=\"readyz\"", "href=\"config\""}) {
+    EXPECT_NE(html.find(link), std::string::npos) << link;
+  }
+  EXPECT_EQ(html.find("http://"), std::string::npos) << "no external assets";
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ghostwatch

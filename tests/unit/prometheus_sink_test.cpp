@@ -1,0 +1,35 @@
+#include "exporters/prometheus_sink.h"
+
+#include <gtest/gtest.h>
+
+namespace ghostwatch {
+namespace {
+
+TEST(PrometheusSink, AProbesSeriesLeaveWithItsHandles) {
+  PrometheusSink sink;
+  auto kept = sink.probe("kept", "postgres");
+  auto kept_target = kept->target("r");
+  {
+    auto gone = sink.probe("gone", "postgres");
+    auto target = gone->target("r");
+    target->reported_lag(1.5);
+    auto path = gone->read_path("lb", {"0ms"});
+    auto reconcile = sink.reconcile("gone-cache", "redis");
+    EXPECT_NE(sink.render().find("probe=\"gone\""), std::string::npos);
+  }
+  const std::string after = sink.render();
+  EXPECT_EQ(after.find("gone"), std::string::npos) << after;
+  EXPECT_NE(after.find("ghostwatch_target_up{probe=\"kept\",target=\"r\"}"), std::string::npos);
+}
+
+TEST(PrometheusSink, ReportsConfigReloads) {
+  PrometheusSink sink;
+  sink.config_applied(true, 1000);
+  sink.config_applied(false, 0);
+  const std::string text = sink.render();
+  EXPECT_NE(text.find("ghostwatch_config_last_reload_successful 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("ghostwatch_config_last_reload_success_timestamp_seconds 1000\n"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace ghostwatch
