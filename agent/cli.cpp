@@ -18,6 +18,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/reload_queue.h"
+#include "agent/web_config.h"
 #include "agent/duration.h"
 #include "agent/runner.h"
 #include "agent/signals.h"
@@ -97,9 +98,12 @@ int cmd_check_config(const std::vector<std::string>& args) {
   po::options_description d("check-config options");
   d.add_options()("help,h", "show this help")("config,c", po::value<std::string>()->required(),
                                                  "path of the YAML config file");
-  auto vm = parse("check-config", d, args, "Validates the config and prints it with defaults applied and secrets redacted.");
+  auto vm = parse("check-config", d, args,
+                  "Validates the config (and the web config it names) and prints it with defaults applied and secrets\n"
+                  "redacted.");
   if (!vm) return 0;
   Config c = load_config((*vm)["config"].as<std::string>());
+  if (!c.agent.web_config.empty()) load_web_config(c.agent.web_config);
   std::cout << render_config(c);
   return 0;
 }

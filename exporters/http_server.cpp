@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "common/log.h"
+#include "exporters/tls_compat.h"
 
 namespace ghostwatch {
 namespace {
@@ -127,11 +128,13 @@ int HttpServer::on_init_ssl(void* ssl_ctx, void* user_data) {
     self->start_error_ = "cannot load the TLS certificate '" + self->tls_->cert_file + "': " + openssl_errors();
     return -1;
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx, self->tls_->key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    self->start_error_ = "cannot load the TLS key '" + self->tls_->key_file + "': " + openssl_errors();
+  const bool key_loaded = SSL_CTX_use_PrivateKey_file(ctx, self->tls_->key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+  const std::string key_error = key_loaded ? "" : openssl_errors();
+  if (!key_loaded && key_error.find("key values mismatch") == std::string::npos) {
+    self->start_error_ = "cannot load the TLS key '" + self->tls_->key_file + "': " + key_error;
     return -1;
   }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
+  if (!key_loaded || SSL_CTX_check_private_key(ctx) != 1) {
     self->start_error_ = "the TLS key '" + self->tls_->key_file + "' does not match the certificate '" +
                          self->tls_->cert_file + "'";
     return -1;
@@ -149,7 +152,8 @@ int HttpServer::on_log_message(const mg_connection* conn, const char* message) {
 }
 
 void HttpServer::start(const std::string& listen, const std::optional<TlsFiles>& tls) {
-  static const unsigned features = mg_init_library(MG_FEATURES_TLS);
+  if (tls) load_tls_compat();  // before civetweb loads OpenSSL
+  static const unsigned features = mg_init_library(tls ? MG_FEATURES_TLS : 0);  // once per process
   (void)features;
   tls_ = tls;
   listen_ = listen;

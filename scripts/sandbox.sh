@@ -14,7 +14,9 @@
 # delayed by --maria-delay-s (MASTER_DELAY).
 # HAProxy: TCP round-robin over the two PostgreSQL replicas, as a load-balanced read path.
 # Redis and memcached: caches for cache targets (the tests bring their own canary pipeline).
-# Prometheus: scrapes an agent at GW_AGENT_ADDR every second with alerts/ghostwatch.rules.yml.
+# Prometheus: scrapes an agent at GW_AGENT_ADDR every second with alerts/ghostwatch.rules.yml,
+# and one at GW_AGENT_TLS_ADDR over HTTPS with basic auth (job ghostwatch-tls), with the
+# certificate and web config the sandbox makes (GW_WEB_CONFIG, GW_TLS_CA).
 # Servers run as an unprivileged user (ghostwatch-sbx when started as root). Data, sockets and
 # logs live under $GHOSTWATCH_SANDBOX_DIR (default /tmp/ghostwatch-sandbox); DSNs go to its
 # env.sh, which the demo and the tests source.
@@ -36,6 +38,7 @@ REDIS_PORT="${GW_REDIS_PORT:-$((PG_PORT_PRIMARY + 20))}"
 MEMCACHED_PORT="${GW_MEMCACHED_PORT:-$((PG_PORT_PRIMARY + 21))}"
 PROMETHEUS_PORT="${GW_PROMETHEUS_PORT:-$((PG_PORT_PRIMARY + 22))}"
 AGENT_PORT="${GW_AGENT_PORT:-$((PG_PORT_PRIMARY + 23))}"
+AGENT_TLS_PORT="${GW_AGENT_TLS_PORT:-$((PG_PORT_PRIMARY + 24))}"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
@@ -331,6 +334,22 @@ memcached_start() {
   wait_pid_file memcached
 }
 
+# A self-signed certificate for 127.0.0.1 and a web config with one bcrypt user, for an agent
+# that serves over HTTPS with basic auth (exporter-toolkit format).
+tls_material() {
+  [ -s "$DIR/web-config.yml" ] && return 0
+  mkdir -p "$DIR/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$DIR/tls/agent.key" -out "$DIR/tls/agent.crt" 2>/dev/null || die "openssl could not make a certificate"
+  chmod 644 "$DIR/tls/agent.crt"
+  chmod 600 "$DIR/tls/agent.key"
+  [ -s "$DIR/scrape.pw" ] || { new_password >"$DIR/scrape.pw"; chmod 644 "$DIR/scrape.pw"; }
+  local hash
+  hash=$(mkpasswd -m bcrypt -R 10 "$(cat "$DIR/scrape.pw")") || die "mkpasswd (package whois) could not hash"
+  printf 'tls_server_config:\n  cert_file: tls/agent.crt\n  key_file: tls/agent.key\nbasic_auth_users:\n  prometheus: %s\nunauthenticated_paths: [/healthz]\n' \
+    "$hash" >"$DIR/web-config.yml"
+}
+
 prometheus_start() {
   pid_running prometheus && return 0
   command -v prometheus >/dev/null || die "Prometheus is not installed; run scripts/install-deps.sh"
@@ -347,6 +366,15 @@ scrape_configs:
   - job_name: ghostwatch
     static_configs:
       - targets: ["127.0.0.1:$AGENT_PORT"]
+  - job_name: ghostwatch-tls
+    scheme: https
+    tls_config:
+      ca_file: $DIR/tls/agent.crt
+    basic_auth:
+      username: prometheus
+      password_file: $DIR/scrape.pw
+    static_configs:
+      - targets: ["127.0.0.1:$AGENT_TLS_PORT"]
 CONF
   chmod 644 "$DIR/prometheus.yml"
   as_user mkdir -p "$DIR/prometheus-data"
@@ -400,6 +428,11 @@ export GW_REDIS_ADDR='127.0.0.1:$REDIS_PORT'
 export GW_MEMCACHED_ADDR='127.0.0.1:$MEMCACHED_PORT'
 export GW_PROMETHEUS_URL='http://127.0.0.1:$PROMETHEUS_PORT'
 export GW_AGENT_ADDR='127.0.0.1:$AGENT_PORT'
+export GW_AGENT_TLS_ADDR='127.0.0.1:$AGENT_TLS_PORT'
+export GW_WEB_CONFIG='$DIR/web-config.yml'
+export GW_TLS_CA='$DIR/tls/agent.crt'
+export GW_SCRAPE_USER='prometheus'
+export GW_SCRAPE_PASSWORD='$(cat "$DIR/scrape.pw")'
 export GW_MARIA_PASSWORD='$(agent_password)'
 export GW_MARIA_PRIMARY_ADDR='127.0.0.1:$MARIA_PORT_PRIMARY'
 export GW_MARIA_REPLICA_ADDR='127.0.0.1:$MARIA_PORT_REPLICA'
@@ -456,6 +489,7 @@ cmd_up() {
   haproxy_start
   redis_start
   memcached_start
+  tls_material
   prometheus_start
   up_maria "$maria_delay"
   write_env "$delay" "$MARIA_DELAY"

@@ -47,7 +47,7 @@ int wait_child(pid_t pid, Clock::time_point deadline, bool& killed) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::string http_get(int port, const std::string& path) {
+HttpResult raw_request(int port, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   timeval tv{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -58,22 +58,32 @@ std::string http_get(int port, const std::string& path) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
+    if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
       char buf[65536];
       ssize_t n;
       while ((n = recv(fd, buf, sizeof buf, 0)) > 0) response.append(buf, static_cast<std::size_t>(n));
     }
   }
   close(fd);
+  HttpResult r;
   const auto body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") == std::string::npos || body == std::string::npos) {
-    return "";
-  }
-  return response.substr(body + 4);
+  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos || response.size() < 12) return r;
+  r.status = std::atoi(response.substr(9, 3).c_str());
+  r.body = response.substr(body + 4);
+  return r;
+}
+
+std::string http_get(int port, const std::string& path) {
+  HttpResult r = http_request(port, "GET", path);
+  return r.status == 200 ? r.body : "";
 }
 
 }  // namespace
+
+HttpResult http_request(int port, const std::string& method, const std::string& path, const std::string& extra_headers) {
+  return raw_request(port, method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n" + extra_headers +
+                               "\r\n");
+}
 
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds deadline) {
   const std::string out_path = write_temp_file("", ".out"), err_path = write_temp_file("", ".err");
@@ -155,6 +165,10 @@ ChildProcess::~ChildProcess() {
 
 bool ChildProcess::alive() { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
 
+void ChildProcess::signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
 std::optional<int> ChildProcess::terminate(std::chrono::milliseconds deadline) {
   if (pid_ <= 0) return std::nullopt;
   kill(pid_, SIGTERM);
@@ -171,9 +185,17 @@ std::string ChildProcess::log() const {
   return s.str();
 }
 
-Agent::Agent(const std::string& config_path, int port)
-    : ChildProcess({ghostwatch_binary(), "run", "--config", config_path, "--listen", "127.0.0.1:" + std::to_string(port)}),
-      port_(port) {
+namespace {
+std::vector<std::string> run_argv(const std::string& config_path, int port, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{ghostwatch_binary(), "run", "--config", config_path, "--listen",
+                                "127.0.0.1:" + std::to_string(port)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+}  // namespace
+
+Agent::Agent(const std::string& config_path, int port, const std::vector<std::string>& extra_args)
+    : ChildProcess(run_argv(config_path, port, extra_args)), port_(port) {
   wait_for([this] { return !metrics().empty() || !alive(); }, std::chrono::seconds(10));
 }
 

@@ -43,6 +43,7 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
   bool alive();
+  void signal(int sig);
   // Sends SIGTERM and waits; returns the exit code, or nullopt if it outlived `deadline`.
   std::optional<int> terminate(std::chrono::milliseconds deadline);
   std::string log() const;
@@ -52,10 +53,19 @@ class ChildProcess {
   std::string log_path_;
 };
 
+struct HttpResult {
+  int status = 0;  // 0: no HTTP answer
+  std::string body;
+};
+
+// One plain-HTTP request to 127.0.0.1:port, with a 2 s timeout.
+HttpResult http_request(int port, const std::string& method, const std::string& path,
+                        const std::string& extra_headers = "");
+
 // A `ghostwatch run` child process serving /metrics on 127.0.0.1:port.
 class Agent : public ChildProcess {
  public:
-  Agent(const std::string& config_path, int port);
+  Agent(const std::string& config_path, int port, const std::vector<std::string>& extra_args = {});
   std::string metrics() const;  // "" when /metrics does not answer
   int port() const { return port_; }
 
