@@ -34,6 +34,10 @@ class LazyConnection {
     return conn_.get();
   }
 
+  // Closes the connection: the next get() opens a new one and sets it up again (e.g. to
+  // re-create a canary table dropped while the agent runs).
+  void reset() { conn_.reset(); }
+
  private:
   Options options_;
   std::unique_ptr<Conn> conn_;

@@ -23,14 +23,19 @@ Status ensure_canary_table(Connection& c, const std::string& database) {
                           " (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'canary')",
                           {database, database});
   if (!exists) return exists.error();
+  auto cannot_create = [&database](const Error& e) {
+    return Error{"the canary table " + canary_table(database) + " is missing and this user cannot create it (" +
+                     e.message + "); create it as an administrator: `ghostwatch init --config FILE` prints the SQL",
+                 e.code};
+  };
   if (exists->get(0, 0) == std::optional<std::string>("0")) {
-    if (auto r = c.query("CREATE DATABASE IF NOT EXISTS " + quote_identifier(database)); !r) return r.error();
+    if (auto r = c.query("CREATE DATABASE IF NOT EXISTS " + quote_identifier(database)); !r) return cannot_create(r.error());
   }
   if (exists->get(0, 1) == std::optional<std::string>("0")) {
     auto r = c.query("CREATE TABLE IF NOT EXISTS " + canary_table(database) +
                      " (agent_id VARCHAR(255) NOT NULL, probe VARCHAR(255) NOT NULL, seq BIGINT NOT NULL,"
                      " written_at DATETIME(6) NOT NULL, PRIMARY KEY (agent_id, probe)) ENGINE=InnoDB");
-    if (!r) return r.error();
+    if (!r) return cannot_create(r.error());
   }
   return ok_status();
 }
@@ -53,6 +58,12 @@ class MysqlWriter final : public CanaryWriter {
             " (agent_id, probe, seq, written_at) VALUES (?, ?, LAST_INSERT_ID(?), NOW(6))"
             " ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(GREATEST(seq + 1, VALUES(seq))), written_at = NOW(6)",
         {agent_id_, probe_, std::to_string(last_seq_ + 1)});
+    if (!r && r.error().code == std::to_string(kNoSuchTable)) {
+      conn_.reset();  // dropped while we run: the next write sets up again, re-creating it when the user may
+      return Error{"the canary table " + canary_table(database_) + " was dropped; it is re-created at the next write " +
+                       "if this user may (" + r.error().message + ")",
+                   r.error().code};
+    }
     if (!r) return r.error();
     if (r->insert_id == 0) return Error{"canary upsert returned no seq"};
     last_seq_ = static_cast<int64_t>(r->insert_id);

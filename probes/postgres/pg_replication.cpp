@@ -25,6 +25,12 @@ class PgWriter final : public CanaryWriter {
     auto conn = conn_.get(stop, [this](Connection& c) { return setup(c); });
     if (!conn) return conn.error();
     auto rows = conn.value()->exec_prepared(kWriteStatement, {params_[0], params_[1], std::to_string(last_seq_ + 1)});
+    if (!rows && rows.error().code == kUndefinedTable) {
+      conn_.reset();  // dropped while we run: the next write sets up again, re-creating it when the role may
+      return Error{"the canary table " + canary_table(schema_) + " was dropped; it is re-created at the next write " +
+                       "if this role may (" + rows.error().message + ")",
+                   rows.error().code};
+    }
     if (!rows) return rows.error();
     auto seq = parse_number<int64_t>(rows->get(0, 0));
     if (!seq) return Error{"canary upsert returned no seq"};
@@ -46,13 +52,13 @@ class PgWriter final : public CanaryWriter {
     const bool have_schema = exists->get(0, 0) == std::optional<std::string_view>("t");
     const bool have_table = exists->get(0, 1) == std::optional<std::string_view>("t");
     if (!have_schema) {
-      if (auto r = c.exec("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(schema_)); !r) return r.error();
+      if (auto r = c.exec("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(schema_)); !r) return cannot_create(r.error());
     }
     if (!have_table) {
       auto r = c.exec("CREATE TABLE IF NOT EXISTS " + canary_table(schema_) +
                       " (agent_id text NOT NULL, probe text NOT NULL, seq bigint NOT NULL,"
                       " written_at timestamp(6) NOT NULL, PRIMARY KEY (agent_id, probe))");
-      if (!r) return r.error();
+      if (!r) return cannot_create(r.error());
     }
     return c.prepare(kWriteStatement,
                      "INSERT INTO " + canary_table(schema_) +
@@ -60,6 +66,12 @@ class PgWriter final : public CanaryWriter {
                          " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
                          " RETURNING c.seq, pg_current_wal_insert_lsn()::text",
                      3);
+  }
+
+  Error cannot_create(const Error& e) const {
+    return Error{"the canary table " + canary_table(schema_) + " is missing and this role cannot create it (" +
+                     e.message + "); create it as an administrator: `ghostwatch init --config FILE` prints the SQL",
+                 e.code};
   }
 
   LazyPg conn_;

@@ -114,7 +114,15 @@ TEST(AlertRules, EveryMetricARuleNamesIsExportedOrRecorded) {
       }
     }
   }
-  EXPECT_EQ(alerts.size(), 7u);
+  // Every alert is tested by promtool and has a runbook entry in the README.
+  std::stringstream tests, readme;
+  tests << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/ghostwatch.rules.test.yml").rdbuf();
+  readme << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/README.md").rdbuf();
+  EXPECT_GE(alerts.size(), 8u);
+  for (const std::string& alert : alerts) {
+    EXPECT_NE(tests.str().find("alertname: " + alert + "\n"), std::string::npos) << alert << " has no promtool test";
+    EXPECT_NE(readme.str().find("- **" + alert + "**"), std::string::npos) << alert << " has no runbook in README.md";
+  }
 }
 
 }  // namespace
