@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/init.h"
 #include "agent/reload_queue.h"
 #include "agent/web_config.h"
 #include "agent/duration.h"
@@ -46,6 +47,7 @@ constexpr const char* kUsage =
     "  probe          run the probes once and print a report (table or JSON)\n"
     "  reconcile      sweep the reconcile probes once and list cache entries inconsistent with the DB\n"
     "  check-config   validate a config file and print the effective config, secrets redacted\n"
+    "  init           print (or apply) the SQL that sets up each probe's canary table and least-privilege roles\n"
     "  version        print the version\n"
     "\n"
     "Run 'ghostwatch <command> --help' for a command's options.\n";
@@ -92,6 +94,48 @@ po::options_description common_options(const char* title) {
       "log-level", po::value<std::string>(), "debug, info, warn or error (overrides agent.log_level)")(
       "log-format", po::value<std::string>(), "logfmt or json: one event per line on stderr (overrides agent.log_format)");
   return d;
+}
+
+int cmd_init(const std::vector<std::string>& args) {
+  po::options_description d("init options");
+  d.add_options()("help,h", "show this help")("config,c", po::value<std::string>()->required(), "path of the YAML config file")(
+      "probe,p", po::value<std::string>(), "only this probe")(
+      "apply", "run the SQL on the primary instead of printing it (needs --admin-dsn)")(
+      "admin-dsn", po::value<std::string>(), "an administrator's DSN on the primary (libpq DSN or mysql:// URI)")(
+      "dialect", po::value<std::string>()->default_value("mariadb"),
+      "for printing mysql probes: mariadb or mysql (--apply asks the server)")(
+      "mysql-user-host", po::value<std::string>()->default_value("%"), "host part of MySQL/MariaDB accounts");
+  auto vm = parse("init", d, args,
+                  "Prints, for every probe, the SQL that creates the canary schema/database and table and roles with\n"
+                  "exactly the rights the agent needs (primary: SELECT, INSERT, UPDATE on the canary table; targets\n"
+                  "and read paths: SELECT on it). With --apply --admin-dsn DSN it runs that SQL and sets the roles'\n"
+                  "passwords from the config. Exits 1 when applying fails.");
+  if (!vm) return 0;
+  if (vm->count("apply") != vm->count("admin-dsn")) throw UsageError("init: --apply and --admin-dsn go together");
+  const std::string dialect_text = (*vm)["dialect"].as<std::string>();
+  if (dialect_text != "mariadb" && dialect_text != "mysql") throw UsageError("init: --dialect must be mariadb or mysql");
+  const Config c = load_config((*vm)["config"].as<std::string>());
+  const std::string host = (*vm)["mysql-user-host"].as<std::string>();
+  bool any = false;
+  for (const ProbeConfig& p : c.probes) {
+    if (vm->count("probe") && (*vm)["probe"].as<std::string>() != p.name) continue;
+    any = true;
+    if (vm->count("apply")) {
+      const std::string error = apply_init(p, (*vm)["admin-dsn"].as<std::string>(), host);
+      if (!error.empty()) {
+        std::cerr << "init: probe " << p.name << ": " << error << "\n";
+        return kExitProblem;
+      }
+      std::cerr << "init: probe " << p.name << ": canary table and roles set up on the primary\n";
+      continue;
+    }
+    const SqlDialect dialect = p.kind == ProbeKind::postgres ? SqlDialect::postgres
+                               : dialect_text == "mysql"     ? SqlDialect::mysql
+                                                             : SqlDialect::mariadb;
+    std::cout << render_init(plan_init(p, dialect, host)) << "\n";
+  }
+  if (!any) throw UsageError("init: the config has no postgres or mysql probe" + std::string(vm->count("probe") ? " of that name" : ""));
+  return 0;
 }
 
 int cmd_check_config(const std::vector<std::string>& args) {
@@ -274,6 +318,7 @@ int cli_main(int argc, char** argv) {
     if (command == "run") return cmd_run(args);
     if (command == "probe") return cmd_probe(args);
     if (command == "check-config") return cmd_check_config(args);
+    if (command == "init") return cmd_init(args);
     if (command == "reconcile") return cmd_reconcile(args);
     std::cerr << "ghostwatch: unknown command '" << command << "'\n\n" << kUsage;
     return kExitUsage;

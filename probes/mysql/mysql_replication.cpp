@@ -6,6 +6,15 @@
 #include "probes/mysql/gtid.h"
 
 namespace ghostwatch::mysql {
+
+std::string canary_table(const std::string& database) { return quote_identifier(database) + ".`canary`"; }
+
+std::string canary_table_ddl(const std::string& database) {
+  return "CREATE TABLE IF NOT EXISTS " + canary_table(database) +
+         " (agent_id VARCHAR(255) NOT NULL, probe VARCHAR(255) NOT NULL, seq BIGINT NOT NULL,"
+         " written_at DATETIME(6) NOT NULL, PRIMARY KEY (agent_id, probe)) ENGINE=InnoDB";
+}
+
 namespace {
 
 constexpr const char* kWriteStatement = "canary_write";
@@ -14,7 +23,6 @@ constexpr auto kReportedLagEvery = std::chrono::seconds(1);
 
 using LazyMysql = LazyConnection<Connection, ConnectOptions>;
 
-std::string canary_table(const std::string& database) { return quote_identifier(database) + ".`canary`"; }
 
 // Creates only what is missing, so an agent needs no CREATE privilege once the table exists.
 Status ensure_canary_table(Connection& c, const std::string& database) {
@@ -32,10 +40,7 @@ Status ensure_canary_table(Connection& c, const std::string& database) {
     if (auto r = c.query("CREATE DATABASE IF NOT EXISTS " + quote_identifier(database)); !r) return cannot_create(r.error());
   }
   if (exists->get(0, 1) == std::optional<std::string>("0")) {
-    auto r = c.query("CREATE TABLE IF NOT EXISTS " + canary_table(database) +
-                     " (agent_id VARCHAR(255) NOT NULL, probe VARCHAR(255) NOT NULL, seq BIGINT NOT NULL,"
-                     " written_at DATETIME(6) NOT NULL, PRIMARY KEY (agent_id, probe)) ENGINE=InnoDB");
-    if (!r) return cannot_create(r.error());
+    if (auto r = c.query(canary_table_ddl(database)); !r) return cannot_create(r.error());
   }
   return ok_status();
 }
@@ -46,28 +51,15 @@ class MysqlWriter final : public CanaryWriter {
       : conn_(std::move(options)), database_(std::move(database)), agent_id_(std::move(agent_id)),
         probe_(std::move(probe)) {}
 
-  // LAST_INSERT_ID(expr) hands the new seq back in the OK packet: one round trip, no
-  // RETURNING needed (MySQL has none for updates). VALUES() is deprecated in MySQL 8.0.20+
-  // but accepted by MySQL 8 and MariaDB alike; the row-alias syntax is MySQL-only.
   Result<int64_t> write(std::stop_token stop) override {
-    auto conn = conn_.get(stop, [this](Connection& c) { return ensure_canary_table(c, database_); });
-    if (!conn) return conn.error();
-    auto r = conn.value()->execute(
-        kWriteStatement,
-        "INSERT INTO " + canary_table(database_) +
-            " (agent_id, probe, seq, written_at) VALUES (?, ?, LAST_INSERT_ID(?), NOW(6))"
-            " ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(GREATEST(seq + 1, VALUES(seq))), written_at = NOW(6)",
-        {agent_id_, probe_, std::to_string(last_seq_ + 1)});
-    if (!r && r.error().code == std::to_string(kNoSuchTable)) {
-      conn_.reset();  // dropped while we run: the next write sets up again, re-creating it when the user may
-      return Error{"the canary table " + canary_table(database_) + " was dropped; it is re-created at the next write " +
-                       "if this user may (" + r.error().message + ")",
-                   r.error().code};
+    auto seq = upsert(stop);
+    if (!seq && seq.error().code == std::to_string(kNoSuchTable)) {
+      // Dropped while we run: a fresh session's set-up re-creates it when the user may, and
+      // otherwise fails with an error that names the fix.
+      conn_.reset();
+      seq = upsert(stop);
     }
-    if (!r) return r.error();
-    if (r->insert_id == 0) return Error{"canary upsert returned no seq"};
-    last_seq_ = static_cast<int64_t>(r->insert_id);
-    return last_seq_;
+    return seq;
   }
 
   Result<std::optional<Position>> position(std::stop_token stop) override {
@@ -82,6 +74,24 @@ class MysqlWriter final : public CanaryWriter {
   }
 
  private:
+  // LAST_INSERT_ID(expr) hands the new seq back in the OK packet: one round trip, no
+  // RETURNING needed (MySQL has none for updates). VALUES() is deprecated in MySQL 8.0.20+
+  // but accepted by MySQL 8 and MariaDB alike; the row-alias syntax is MySQL-only.
+  Result<int64_t> upsert(std::stop_token stop) {
+    auto conn = conn_.get(stop, [this](Connection& c) { return ensure_canary_table(c, database_); });
+    if (!conn) return conn.error();
+    auto r = conn.value()->execute(
+        kWriteStatement,
+        "INSERT INTO " + canary_table(database_) +
+            " (agent_id, probe, seq, written_at) VALUES (?, ?, LAST_INSERT_ID(?), NOW(6))"
+            " ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(GREATEST(seq + 1, VALUES(seq))), written_at = NOW(6)",
+        {agent_id_, probe_, std::to_string(last_seq_ + 1)});
+    if (!r) return r.error();
+    if (r->insert_id == 0) return Error{"canary upsert returned no seq"};
+    last_seq_ = static_cast<int64_t>(r->insert_id);
+    return last_seq_;
+  }
+
   LazyMysql conn_;
   std::string database_, agent_id_, probe_;
   int64_t last_seq_ = 0;  // seq never goes back, even if the row is deleted while we run

@@ -30,4 +30,8 @@ class MysqlBackend final : public CanaryBackend {
 // password wins over the URI's.
 Result<ConnectOptions> connect_options(const DsnConfig& dsn, const ProbeConfig& probe);
 
+// `database`.`canary`, and the DDL that creates it, for the writer's set-up and `ghostwatch init`.
+std::string canary_table(const std::string& database);
+std::string canary_table_ddl(const std::string& database);
+
 }  // namespace ghostwatch::mysql

@@ -12,8 +12,6 @@ constexpr const char* kUndefinedTable = "42P01";
 constexpr const char* kWriteStatement = "ghostwatch_canary_write";
 constexpr const char* kPollStatement = "ghostwatch_canary_poll";
 
-std::string canary_table(const std::string& schema) { return quote_identifier(schema) + ".canary"; }
-
 using LazyPg = LazyConnection<Connection, ConnectOptions>;
 
 class PgWriter final : public CanaryWriter {
@@ -22,15 +20,24 @@ class PgWriter final : public CanaryWriter {
       : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(probe)} {}
 
   Result<int64_t> write(std::stop_token stop) override {
+    auto seq = upsert(stop);
+    if (!seq && seq.error().code == kUndefinedTable) {
+      // Dropped while we run: a fresh session's set-up re-creates it when the role may, and
+      // otherwise fails with an error that names the fix.
+      conn_.reset();
+      seq = upsert(stop);
+    }
+    return seq;
+  }
+
+  // Captured by the upsert's RETURNING: no extra round trip.
+  Result<std::optional<Position>> position(std::stop_token) override { return position_; }
+
+ private:
+  Result<int64_t> upsert(std::stop_token stop) {
     auto conn = conn_.get(stop, [this](Connection& c) { return setup(c); });
     if (!conn) return conn.error();
     auto rows = conn.value()->exec_prepared(kWriteStatement, {params_[0], params_[1], std::to_string(last_seq_ + 1)});
-    if (!rows && rows.error().code == kUndefinedTable) {
-      conn_.reset();  // dropped while we run: the next write sets up again, re-creating it when the role may
-      return Error{"the canary table " + canary_table(schema_) + " was dropped; it is re-created at the next write " +
-                       "if this role may (" + rows.error().message + ")",
-                   rows.error().code};
-    }
     if (!rows) return rows.error();
     auto seq = parse_number<int64_t>(rows->get(0, 0));
     if (!seq) return Error{"canary upsert returned no seq"};
@@ -40,10 +47,6 @@ class PgWriter final : public CanaryWriter {
     return *seq;
   }
 
-  // Captured by the upsert's RETURNING: no extra round trip.
-  Result<std::optional<Position>> position(std::stop_token) override { return position_; }
-
- private:
   // Creates only what is missing, so an agent needs no CREATE privilege once the table exists.
   Status setup(Connection& c) {
     auto exists = c.exec_params("SELECT to_regnamespace($1) IS NOT NULL, to_regclass($2) IS NOT NULL",
@@ -55,10 +58,7 @@ class PgWriter final : public CanaryWriter {
       if (auto r = c.exec("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(schema_)); !r) return cannot_create(r.error());
     }
     if (!have_table) {
-      auto r = c.exec("CREATE TABLE IF NOT EXISTS " + canary_table(schema_) +
-                      " (agent_id text NOT NULL, probe text NOT NULL, seq bigint NOT NULL,"
-                      " written_at timestamp(6) NOT NULL, PRIMARY KEY (agent_id, probe))");
-      if (!r) return cannot_create(r.error());
+      if (auto r = c.exec(canary_table_ddl(schema_)); !r) return cannot_create(r.error());
     }
     return c.prepare(kWriteStatement,
                      "INSERT INTO " + canary_table(schema_) +
@@ -107,6 +107,8 @@ class PgReader final : public CanaryReader {
       prepared_ = true;
     }
     auto rows = conn.value()->exec_prepared(kPollStatement, params_);
+    // Dropped on the primary and gone here too: the target answered, it has no canary.
+    if (!rows && rows.error().code == kUndefinedTable) return CanaryPoll{};
     if (!rows) return rows.error();
     auto lsn = rows->get(0, 1);
     CanaryPoll poll{parse_number<int64_t>(rows->get(0, 0)), std::nullopt, {true, parse_number<double>(rows->get(0, 2))}};
@@ -122,6 +124,14 @@ class PgReader final : public CanaryReader {
 };
 
 }  // namespace
+
+std::string canary_table(const std::string& schema) { return quote_identifier(schema) + ".canary"; }
+
+std::string canary_table_ddl(const std::string& schema) {
+  return "CREATE TABLE IF NOT EXISTS " + canary_table(schema) +
+         " (agent_id text NOT NULL, probe text NOT NULL, seq bigint NOT NULL,"
+         " written_at timestamp(6) NOT NULL, PRIMARY KEY (agent_id, probe))";
+}
 
 ConnectOptions connect_options(const DsnConfig& dsn, const ProbeConfig& probe) {
   return ConnectOptions{dsn.dsn, dsn.password, probe.connect_timeout, probe.query_timeout};

@@ -26,4 +26,9 @@ class PostgresBackend final : public CanaryBackend {
 
 ConnectOptions connect_options(const DsnConfig& dsn, const ProbeConfig& probe);
 
+// "schema".canary, and the DDL that creates it (DESIGN.md's canary table), for the writer's
+// set-up and for `ghostwatch init`.
+std::string canary_table(const std::string& schema);
+std::string canary_table_ddl(const std::string& schema);
+
 }  // namespace ghostwatch::pg

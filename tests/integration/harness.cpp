@@ -259,28 +259,39 @@ std::string admin_query(const std::string& dsn, const std::string& sql) {
   return out;
 }
 
-std::string maria_admin_query(const std::string& uri_text, const std::string& sql) {
+std::vector<std::string> maria_admin_rows(const std::string& uri_text, const std::string& sql) {
+  std::vector<std::string> out;
   auto uri = mysql::parse_uri(uri_text);
   if (!uri) {
     ADD_FAILURE() << "bad admin URI: " << uri.error().message;
-    return "";
+    return out;
   }
   MYSQL* m = mysql_init(nullptr);
   const unsigned timeout = 5;
   mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
   mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-  std::string out;
   if (!mysql_real_connect(m, uri->host.c_str(), uri->user.c_str(), uri->password ? uri->password->c_str() : nullptr,
                           nullptr, uri->port, nullptr, 0)) {
     ADD_FAILURE() << "admin connection failed: " << mysql_error(m);
   } else if (mysql_query(m, sql.c_str()) != 0) {
     ADD_FAILURE() << "admin query failed: " << sql << ": " << mysql_error(m);
   } else if (MYSQL_RES* res = mysql_store_result(m)) {
-    if (MYSQL_ROW row = mysql_fetch_row(res); row && row[0]) out = row[0];
+    const unsigned columns = mysql_num_fields(res);
+    while (MYSQL_ROW row = mysql_fetch_row(res)) {
+      std::string line;
+      for (unsigned c = 0; c < columns; ++c) line += (c ? "\t" : "") + std::string(row[c] ? row[c] : "NULL");
+      out.push_back(line);
+    }
     mysql_free_result(res);
   }
   mysql_close(m);
   return out;
+}
+
+std::string maria_admin_query(const std::string& uri_text, const std::string& sql) {
+  const auto rows = maria_admin_rows(uri_text, sql);
+  if (rows.empty()) return "";
+  return rows.front().substr(0, rows.front().find('\t'));
 }
 
 }  // namespace ghostwatch::testing

@@ -88,5 +88,7 @@ std::string admin_query(const std::string& dsn, const std::string& sql);  // Pos
 // The same without failing the test: false (and `error` set) when the query failed.
 bool try_admin_query(const std::string& dsn, const std::string& sql, std::string* out, std::string* error);
 std::string maria_admin_query(const std::string& uri, const std::string& sql);  // mysql:// URI
+// Every row of the result, its columns joined by '\t'.
+std::vector<std::string> maria_admin_rows(const std::string& uri, const std::string& sql);
 
 }  // namespace ghostwatch::testing

@@ -1,0 +1,50 @@
+#include "agent/init.h"
+
+#include <gtest/gtest.h>
+
+#include "agent/config.h"
+
+namespace ghostwatch {
+namespace {
+
+Config config_with(const std::string& probe) { return parse_config("probes:\n" + probe, "cfg.yaml"); }
+
+TEST(Init, PostgresGrantsTheWriterAndReadOnlyUsersNoMore) {
+  const Config c = config_with(
+      "  - name: pg\n    kind: postgres\n    schema: my\"schema\n    primary: \"host=p user=writer password=pw1\"\n"
+      "    targets:\n      - {name: r1, dsn: \"host=r1 user=writer password=pw1\"}\n"
+      "      - {name: r2, dsn: \"host=r2 user=reader password=pw2\"}\n"
+      "    read_paths:\n      - {name: lb, dsn: \"host=lb user=app password=pw3\"}\n");
+  const InitPlan plan = plan_init(c.probes[0], SqlDialect::postgres);
+  const std::string sql = render_init(plan);
+  EXPECT_NE(sql.find("CREATE SCHEMA IF NOT EXISTS \"my\"\"schema\";"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("GRANT SELECT, INSERT, UPDATE ON \"my\"\"schema\".canary TO \"writer\";"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("GRANT SELECT ON \"my\"\"schema\".canary TO \"reader\";"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("GRANT SELECT ON \"my\"\"schema\".canary TO \"app\";"), std::string::npos) << sql;
+  EXPECT_EQ(sql.find("GRANT SELECT ON \"my\"\"schema\".canary TO \"writer\""), std::string::npos) << "the writer has it already";
+  for (const char* pw : {"pw1", "pw2", "pw3"}) EXPECT_EQ(sql.find(pw), std::string::npos) << "never printed";
+  ASSERT_EQ(plan.password_statements.size(), 3u);
+  EXPECT_EQ(plan.password_statements[0], "ALTER ROLE \"writer\" PASSWORD 'pw1'");
+}
+
+TEST(Init, MysqlQuotesAccountsAndPicksTheMonitorRightByDialect) {
+  const Config c = config_with(
+      "  - name: m\n    kind: mysql\n    primary: \"mysql://o'neil:p%27w@p/\"\n"
+      "    targets:\n      - {name: r, dsn: \"mysql://o'neil:p%27w@r/\"}\n");
+  const InitPlan maria = plan_init(c.probes[0], SqlDialect::mariadb, "10.%");
+  const std::string sql = render_init(maria);
+  EXPECT_NE(sql.find("CREATE USER IF NOT EXISTS 'o''neil'@'10.%';"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("GRANT SELECT, INSERT, UPDATE ON `ghostwatch`.`canary` TO 'o''neil'@'10.%';"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("GRANT SLAVE MONITOR ON *.* TO 'o''neil'@'10.%';"), std::string::npos) << sql;
+  EXPECT_EQ(maria.password_statements.at(0), "ALTER USER 'o''neil'@'10.%' IDENTIFIED BY 'p''w'");
+  const std::string mysql = render_init(plan_init(c.probes[0], SqlDialect::mysql, "%"));
+  EXPECT_NE(mysql.find("GRANT REPLICATION CLIENT ON *.*"), std::string::npos) << mysql;
+}
+
+TEST(Init, ADsnWithoutAUserIsAnError) {
+  const Config c = config_with("  - name: pg\n    kind: postgres\n    primary: \"host=p\"\n    targets:\n      - {name: r, dsn: \"host=r\"}\n");
+  EXPECT_THROW(plan_init(c.probes[0], SqlDialect::postgres), ConfigError);
+}
+
+}  // namespace
+}  // namespace ghostwatch
