@@ -60,8 +60,11 @@ struct UsageError : std::runtime_error {
 std::optional<po::variables_map> parse(const std::string& command, const po::options_description& desc,
                                        const std::vector<std::string>& args, const char* summary) {
   po::variables_map vm;
+  // The config file may also be given as the one positional argument: ghostwatch check-config FILE.
+  po::positional_options_description positional;
+  if (desc.find_nothrow("config", false)) positional.add("config", 1);
   try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::store(po::command_line_parser(args).options(desc).positional(positional).run(), vm);
     if (vm.count("help")) {
       std::cout << "usage: ghostwatch " << command << " [options]\n\n" << summary << "\n\n" << desc;
       return std::nullopt;

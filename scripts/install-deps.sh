@@ -14,6 +14,8 @@ PACKAGES=(
   postgresql-15 postgresql-client-15 mariadb-server mariadb-client haproxy redis-server memcached prometheus curl procps util-linux passwd
   # the HTTP surface's tests: certificates, bcrypt hashes, a headless browser
   openssl whois chromium
+  # the Debian package and its checks
+  dpkg-dev lintian man-db adduser
 )
 
 missing=()

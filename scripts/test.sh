@@ -34,6 +34,13 @@ export GHOSTWATCH_FIGURES_FILE="$PWD/$build_dir/test-figures.txt"
 rm -f "$GHOSTWATCH_FIGURES_FILE"
 status=0
 ctest --test-dir "$build_dir" --output-on-failure --no-tests=error | tee "$build_dir/ctest.log" || status=$?
+# The Debian package: built, linted, installed, its unit's ExecStart run against the sandbox, purged.
+echo "--- scripts/package-check.sh (the .deb end to end) ---"
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/package-check.sh "$build_dir" || status=1
+else
+  echo "(skipped: installing a package needs root)"
+fi
 if [ -s "$GHOSTWATCH_FIGURES_FILE" ]; then
   echo "--- figures measured by the integration tests ---"
   cat "$GHOSTWATCH_FIGURES_FILE"
