@@ -33,7 +33,7 @@ if [ "$keep" = 0 ]; then trap 'scripts/sandbox.sh down' EXIT; fi
 source "${GHOSTWATCH_SANDBOX_DIR:-${TMPDIR:-/tmp}/ghostwatch-sandbox}/env.sh"
 
 echo
-echo "demo: agent running; metrics at http://127.0.0.1:9739/metrics; Ctrl-C stops everything"
+echo "demo: agent running; status page http://127.0.0.1:9739/, metrics on /metrics; Ctrl-C stops everything"
 echo "demo: Prometheus with the alert rules at $GW_PROMETHEUS_URL (try /alerts)"
 echo "demo: a one-shot report meanwhile: build/ghostwatch probe --config examples/sandbox.yaml"
 echo
