@@ -45,7 +45,7 @@ awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }' || fail "exposure $
 # The unit's own command line and user, run by hand (systemd is not PID 1 here).
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 service_user=$(sed -n 's/^User=//p' "$unit")
-port=$(( ${GW_PG_PORT_PRIMARY:-56432} + 25 ))
+port=$(( ${GW_PG_PORT_PRIMARY:-26432} + 25 ))
 backup=$(mktemp)
 cp -p /etc/ghostwatch/ghostwatch.yaml "$backup"
 write_config() {

@@ -5,8 +5,9 @@
 #   scripts/test.sh                       the whole suite (what CI runs)
 #   GHOSTWATCH_SANITIZE=1 scripts/test.sh the same, built with AddressSanitizer + UBSan
 #
-# The test sandbox uses its own directory and ports (PostgreSQL 56432-56434, MariaDB
-# 56306-56307), so a demo sandbox can run beside it.
+# The test sandbox uses its own directory and ports (PostgreSQL 26432-26434, MariaDB
+# 26306-26307, the rest up to 26456), so a demo sandbox can run beside it. They lie below the
+# ephemeral port range (32768-60999): no client socket can hold one when a server binds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ cmake -S . -B "$build_dir" "${cmake_flags[@]}" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 
 export GHOSTWATCH_SANDBOX_DIR="${TMPDIR:-/tmp}/ghostwatch-test-sandbox"
-export GW_PG_PORT_PRIMARY=56432 GW_MARIA_PORT_PRIMARY=56306
+export GW_PG_PORT_PRIMARY=26432 GW_MARIA_PORT_PRIMARY=26306
 scripts/sandbox.sh down >/dev/null 2>&1 || true
 trap 'scripts/sandbox.sh down >/dev/null 2>&1' EXIT
 scripts/sandbox.sh up --pg-delay-ms 200 --maria-delay-s 1 >/dev/null

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,12 @@ namespace {
 using namespace std::chrono_literals;
 
 void overwrite(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::trunc) << text; }
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
 
 std::string extra_probe_yaml() {
   return R"(  - name: pg-extra
@@ -336,6 +343,57 @@ TEST_F(Service, TheSandboxPrometheusScrapesOverHttpsWithBasicAuth) {
                                require_env("GW_PROMETHEUS_URL") + "/api/v1/query?query=up%7Bjob%3D%22ghostwatch-tls%22%7D"},
                               10s);
   EXPECT_NE(up.out.find("\"1\"]"), std::string::npos) << up.out;
+  std::remove(path.c_str());
+}
+
+TEST_F(Service, LogsAreOneJsonOrLogfmtEventPerLineWithProbeAndTarget) {
+  const std::string path = write_temp_file(agent_yaml() + dead_probe_yaml(), ".yaml");
+  for (const std::string format : {"json", "logfmt"}) {
+    ChildProcess agent({ghostwatch_binary(), "run", "--config", path, "--listen", "127.0.0.1:" + std::to_string(free_port()),
+                        "--log-format", format});
+    ASSERT_TRUE(wait_for([&] { return agent.log().find("nowhere") != std::string::npos; }, 10s)) << agent.log();
+    agent.terminate(5s);
+    std::stringstream lines(agent.log());
+    std::string line;
+    int events = 0;
+    bool target_event = false;
+    while (std::getline(lines, line)) {
+      ++events;
+      if (format == "json") {
+        const auto j = nlohmann::json::parse(line);  // throws (fails the test) on a line that is not JSON
+        EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+        target_event = target_event || (j.value("probe", "") == "dead" && j.value("target", "") == "nowhere");
+      } else {
+        EXPECT_EQ(line.rfind("time=", 0), 0u) << line;
+        EXPECT_NE(line.find(" level="), std::string::npos) << line;
+        target_event = target_event || line.find(" probe=dead target=nowhere ") != std::string::npos;
+      }
+    }
+    EXPECT_GT(events, 2);
+    EXPECT_TRUE(target_event) << format << ": no event names probe dead and target nowhere\n" << agent.log();
+  }
+  std::remove(path.c_str());
+}
+
+TEST_F(Service, TheLiveViewRedrawsOnATerminalAndPrintsPlainTablesOtherwise) {
+  const std::string path = write_temp_file(agent_yaml() + pg_probe_yaml("100ms", "5s") + dead_probe_yaml(), ".yaml");
+  const std::string port = std::to_string(free_port());
+  // Not a terminal: successive plain tables.
+  ChildProcess plain({ghostwatch_binary(), "run", "--config", path, "--listen", "127.0.0.1:" + port, "--live"});
+  ASSERT_TRUE(wait_for([&] { return count_of(plain.log(), "probe        target") >= 3; }, 10s)) << plain.log();
+  plain.terminate(5s);
+  const std::string text = plain.log();
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << "no terminal escapes when stdout is not a terminal";
+  // The target that never answered: down, and no lag figure at all (last, p50, p99 are '-').
+  EXPECT_TRUE(std::regex_search(text, std::regex(R"(\ndead +nowhere +NO +- +- +- )"))) << text;
+  // A terminal (script(1) gives the agent a pseudo-terminal): the table redraws in place.
+  const std::string typescript = write_temp_file("", ".typescript");
+  const std::string command = ghostwatch_binary() + " run --config " + path + " --listen 127.0.0.1:" + port + " --live";
+  const auto tty = run_command({"/usr/bin/timeout", "-s", "INT", "3", "/usr/bin/script", "-q", "-e", "-c", command, typescript}, 20s);
+  std::stringstream recorded;
+  recorded << std::ifstream(typescript).rdbuf();
+  EXPECT_GE(count_of(recorded.str(), "\x1b[H\x1b[J"), 2u) << recorded.str();
+  std::remove(typescript.c_str());
   std::remove(path.c_str());
 }
 
