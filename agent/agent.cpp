@@ -223,7 +223,14 @@ void Agent::install_routes() {
 void Agent::live_view(std::stop_token stop) {
   const bool tty = isatty(STDOUT_FILENO) == 1;
   while (sleep_for(stop, std::chrono::seconds(1))) {
-    const std::string table = render_console(live_.snapshot());
+    std::string id;
+    {
+      std::lock_guard lock(view_mu_);
+      id = agent_id_;
+    }
+    const std::string table = "ghostwatch " GHOSTWATCH_VERSION " agent " + id + ", serving " + (tls_ ? "https" : "http") +
+                              "://" + config_.agent.listen + "/ (lag in ms; - = no canary seen yet)\n\n" +
+                              render_console(live_.snapshot());
     // On a terminal: home the cursor and clear to the end, so the table redraws in place.
     if (tty) std::cout << "\x1b[H\x1b[J" << table << std::flush;
     else std::cout << table << "\n" << std::flush;
