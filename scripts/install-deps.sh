@@ -11,7 +11,7 @@ PACKAGES=(
   libhiredis-dev libmemcached-dev libcivetweb-dev libssl-dev libcrypt-dev libspdlog-dev
   # sandbox and integration tests
   default-libmysqlclient-dev
-  postgresql-15 postgresql-client-15 mariadb-server mariadb-client haproxy redis-server memcached prometheus curl procps util-linux passwd
+  postgresql-15 postgresql-client-15 mariadb-server mariadb-client haproxy redis-server memcached prometheus curl procps iproute2 util-linux passwd
   # the HTTP surface's tests: certificates, bcrypt hashes, a headless browser
   openssl whois chromium
   # the Debian package and its checks

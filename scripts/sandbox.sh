@@ -73,6 +73,19 @@ server_port() {
 
 pg_running() { [ -d "$DIR/$1" ] && as_user "$PG_BIN/pg_ctl" -D "$DIR/$1" status >/dev/null 2>&1; }
 
+# A server's data is reused only when its initialisation finished: each init step writes
+# $DIR/NAME.done last, and a data directory without it (an init that failed or was interrupted)
+# is removed and made again.
+initialised() { [ -d "$DIR/$1" ] && [ -f "$DIR/$1.done" ]; }
+mark_initialised() { touch "$DIR/$1.done"; }
+discard_partial() {
+  local name=$1
+  [ -e "$DIR/$name" ] || return 0
+  say "$name: its initialisation did not finish earlier; starting it over"
+  server_stop "$name" || true
+  rm -rf "${DIR:?}/$name" "$DIR/$name.done"
+}
+
 pg_start() {
   pg_running "$1" && return 0
   [ -d "$DIR/$1" ] || die "$1 has no data directory; run 'up' first"
@@ -113,7 +126,11 @@ CONF
 
 init_primary() {
   local d="$DIR/pg-primary"
-  [ -d "$d" ] && return 0
+  initialised pg-primary && return 0
+  discard_partial pg-primary
+  # The replicas were cloned from the old primary: they go with it.
+  discard_partial pg-replica-1
+  discard_partial pg-replica-2
   say "initialising pg-primary on port $PG_PORT_PRIMARY"
   as_user "$PG_BIN/initdb" -D "$d" -U gwadmin --pwfile="$DIR/admin.pw" --auth-local=trust \
     --auth-host=scram-sha-256 >"$DIR/initdb.log" 2>&1 || die "initdb failed; see $DIR/initdb.log"
@@ -124,16 +141,19 @@ CREATE ROLE ghostwatch LOGIN PASSWORD '$(agent_password)';
 CREATE DATABASE app;
 GRANT CREATE, CONNECT ON DATABASE app TO ghostwatch;
 SQL
+  mark_initialised pg-primary
 }
 
 init_replica() {
   local name=$1 port=$2 d="$DIR/$1"
-  [ -d "$d" ] && return 0
+  initialised "$name" && return 0
+  discard_partial "$name"
   say "initialising $name on port $port (pg_basebackup -R)"
   as_user env PGPASSWORD="$(admin_password)" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT_PRIMARY" \
     -U gwadmin -D "$d" -R -X stream -c fast >"$DIR/$name-basebackup.log" 2>&1 ||
     die "pg_basebackup for $name failed; see $DIR/$name-basebackup.log"
   echo "port = $port" | as_user tee -a "$d/postgresql.conf" >/dev/null
+  mark_initialised "$name"
 }
 
 set_delay() {
@@ -196,13 +216,17 @@ CONF
 
 init_maria() {
   local name=$1 port=$2 id=$3
-  [ -d "$DIR/$name" ] && return 0
+  initialised "$name" && return 0
+  discard_partial "$name"
+  # A replica of an older primary would follow GTIDs the new one never wrote.
+  [ "$name" = maria-primary ] && discard_partial maria-replica
   say "initialising $name on port $port"
   maria_conf "$name" "$port" "$id" >"$DIR/$name.cnf"
   chmod 644 "$DIR/$name.cnf"
   as_user mariadb-install-db --no-defaults --user="$(run_user)" --datadir="$DIR/$name" \
     --auth-root-authentication-method=normal --skip-test-db >"$DIR/$name-install.log" 2>&1 ||
     die "mariadb-install-db for $name failed; see $DIR/$name-install.log"
+  mark_initialised "$name"
 }
 
 # Users are created on the primary only: the replica replays them from the binlog.
@@ -410,6 +434,31 @@ server_stop() {
   esac
 }
 
+# Who listens on a TCP port: "PROGRAM (pid N)" where visible, else "another program".
+port_owner() {
+  local line
+  line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -1)
+  if [[ "$line" =~ users:\(\(\"([^\"]+)\",pid=([0-9]+) ]]; then
+    echo "${BASH_REMATCH[1]} (pid ${BASH_REMATCH[2]})"
+  else
+    echo "another program"
+  fi
+}
+
+port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+
+# Before anything starts: every server this sandbox has not already started needs its port free.
+check_ports() {
+  local s port
+  for s in $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus; do
+    server_running "$s" && continue
+    port=$(server_port "$s")
+    if port_in_use "$port"; then
+      die "port $port (for $s) is in use by $(port_owner "$port"); stop it, or move the sandbox's ports with GW_PG_PORT_PRIMARY / GW_MARIA_PORT_PRIMARY (and GHOSTWATCH_SANDBOX_DIR for a second sandbox)"
+    fi
+  done
+}
+
 write_env() {
   local tmp="$ENV_FILE.tmp"
   cat >"$tmp" <<ENV
@@ -468,6 +517,7 @@ cmd_up() {
   done
   [ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 is not installed ($PG_BIN); run scripts/install-deps.sh"
   ensure_user
+  check_ports
   mkdir -p "$DIR"
   [ "$(id -u)" -eq 0 ] && chown "$SBX_USER" "$DIR"
   chmod 755 "$DIR"
