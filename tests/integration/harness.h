@@ -44,6 +44,7 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
   bool alive();
   void signal(int sig);
+  pid_t pid() const { return pid_; }
   // Sends SIGTERM and waits; returns the exit code, or nullopt if it outlived `deadline`.
   std::optional<int> terminate(std::chrono::milliseconds deadline);
   std::string log() const;
