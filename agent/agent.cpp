@@ -98,9 +98,11 @@ std::string Agent::apply(Loaded next) {
 
   int unchanged = 0, restarted = 0, started = 0, stopped = 0;
   std::vector<std::string> going;
-  for (const auto& [name, running] : probes_) {
-    auto it = std::find_if(c.probes.begin(), c.probes.end(), [&](const ProbeConfig& p) { return p.name == name; });
-    if (it != c.probes.end() && *it == running->config && c.agent.id == running->agent_id) {
+  for (const auto& entry : probes_) {
+    const std::string& name = entry.first;
+    const RunningProbe& running = *entry.second;
+    auto it = std::find_if(c.probes.begin(), c.probes.end(), [&name](const ProbeConfig& p) { return p.name == name; });
+    if (it != c.probes.end() && *it == running.config && c.agent.id == running.agent_id) {
       ++unchanged;
       continue;
     }
@@ -109,10 +111,11 @@ std::string Agent::apply(Loaded next) {
   }
   stop_entries(probes_, going);
   going.clear();
-  for (const auto& [name, running] : reconcilers_) {
+  for (const auto& entry : reconcilers_) {
+    const std::string& name = entry.first;
     auto it = std::find_if(c.reconcilers.begin(), c.reconcilers.end(),
-                           [&](const ReconcileConfig& r) { return r.name == name; });
-    if (it != c.reconcilers.end() && *it == running->config) {
+                           [&name](const ReconcileConfig& r) { return r.name == name; });
+    if (it != c.reconcilers.end() && *it == entry.second->config) {
       ++unchanged;
       continue;
     }

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/parse_number.h"
 #include "common/redact.h"
+#include "common/small_file.h"
 #include "probes/mysql/mysql_uri.h"
 
 namespace ghostwatch {
@@ -32,10 +33,10 @@ std::string host_name() {
 
 std::string read_password_file(const Cursor& at) {
   const std::string path = at.as_string();
-  std::ifstream in(path);
-  if (!in) at.fail("cannot read password file '" + path + "'");
-  std::string password;
-  std::getline(in, password);
+  auto text = read_small_file(path, 64 * 1024);
+  if (!text && text.error().code == "unreadable") at.fail("cannot read password file '" + path + "'");
+  if (!text) at.fail("password file: " + text.error().message);
+  std::string password = text.value().substr(0, text.value().find('\n'));
   while (!password.empty() && (password.back() == '\r' || password.back() == ' ')) password.pop_back();
   if (password.empty()) at.fail("password file '" + path + "' is empty");
   return password;

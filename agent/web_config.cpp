@@ -11,6 +11,7 @@
 
 #include "agent/yaml_cursor.h"
 #include "common/base64.h"
+#include "common/small_file.h"
 
 namespace ghostwatch {
 namespace {
@@ -26,8 +27,7 @@ std::string resolve(const std::string& source, const std::string& path) {
 }
 
 void check_readable(const Cursor& at, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) at.fail("cannot read '" + path + "'");
+  if (auto text = read_small_file(path, 1024 * 1024); !text) at.fail(text.error().message);
 }
 
 bool is_bcrypt(const std::string& hash) {

@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/duration.h"
 #include "common/parse_number.h"
+#include "common/small_file.h"
 
 namespace ghostwatch {
 
@@ -137,11 +138,10 @@ class Cursor {
 
 // The whole file; ConfigError "<path>: cannot open the <what>" when it cannot be read.
 inline std::string read_config_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open the " + what);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
+  auto text = read_small_file(path, 16 * 1024 * 1024);
+  if (!text && text.error().code == "unreadable") throw ConfigError(path + ": cannot open the " + what);
+  if (!text) throw ConfigError(path + ": cannot use it as the " + what + ": " + text.error().message);
+  return text.value();
 }
 
 // Parses `text` as YAML, turning syntax errors into ConfigError with file:line:col.

@@ -37,6 +37,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
       if (v < 0 || padding > 0) return std::nullopt;  // a bad character, or data after '='
       group = (group << 6) | static_cast<uint32_t>(v);
     }
+    // Bits below the last whole byte must be zero: one text per byte string (RFC 4648 3.5).
+    if ((padding == 2 && (group & 0xffff) != 0) || (padding == 1 && (group & 0xff) != 0)) return std::nullopt;
     out += static_cast<char>((group >> 16) & 0xff);
     if (padding < 2) out += static_cast<char>((group >> 8) & 0xff);
     if (padding < 1) out += static_cast<char>(group & 0xff);

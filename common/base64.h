@@ -7,7 +7,7 @@
 
 namespace ghostwatch {
 
-// nullopt when `text` is not valid padded base64.
+// nullopt when `text` is not valid, canonical padded base64 (unused bits must be zero).
 std::optional<std::string> base64_decode(std::string_view text);
 std::string base64_encode(std::string_view bytes);
 

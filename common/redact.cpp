@@ -114,18 +114,31 @@ std::string dsn_password(std::string_view dsn) {
 }
 
 void register_secret(std::string_view secret) {
-  if (secret.size() < 3) return;
+  // "***" is what masking writes: masking it changes nothing.
+  if (secret.size() < 3 || secret == kRedacted) return;
   std::lock_guard lock(g_mu);
   g_secrets.emplace(secret);
+}
+
+void forget_secrets() {
+  std::lock_guard lock(g_mu);
+  g_secrets.clear();
 }
 
 std::string scrub(std::string_view text) {
   std::string out(text);
   std::lock_guard lock(g_mu);
-  for (const std::string& secret : g_secrets) {
-    for (std::size_t pos = out.find(secret); pos != std::string::npos; pos = out.find(secret, pos)) {
-      out.replace(pos, secret.size(), kRedacted);
-      pos += kRedacted.size();
+  // Masking can make a new occurrence from a secret's own asterisks and its neighbours
+  // ("x**" in "xx**" becomes "x***", which holds "x**" again), so repeat until none is left.
+  // Each replacement removes a character that is not '*' or shortens the text: this ends.
+  for (bool replaced = true; replaced;) {
+    replaced = false;
+    for (const std::string& secret : g_secrets) {
+      for (std::size_t pos = out.find(secret); pos != std::string::npos; pos = out.find(secret, pos)) {
+        out.replace(pos, secret.size(), kRedacted);
+        pos += kRedacted.size();
+        replaced = true;
+      }
     }
   }
   return out;

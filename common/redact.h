@@ -21,7 +21,10 @@ std::string redact_dsn(std::string_view dsn);
 // them would mangle ordinary text and they offer no protection anyway.
 void register_secret(std::string_view secret);
 
-// Replaces every registered secret in `text` with ***.
+// Forgets every registered secret (tests and fuzzing, which parse many configs in one process).
+void forget_secrets();
+
+// Replaces every registered secret in `text` with ***; the result holds none of them.
 std::string scrub(std::string_view text);
 
 // Extracts the password from a DSN, if any (for registration); empty when there is none.

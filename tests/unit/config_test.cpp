@@ -361,5 +361,19 @@ TEST(Config, BadCacheTargetsAreNamed) {
             std::string::npos);
 }
 
+TEST(Config, OnlyRegularFilesAreReadSoNoPathCanHangOrExhaustMemory) {
+  // /dev/zero never ends a line; a FIFO would block: both are refused by name.
+  const std::string e = error_of(
+      "probes:\n  - name: pg\n    kind: postgres\n    primary: {dsn: \"host=x\", password_file: /dev/zero}\n"
+      "    targets: [{name: r, dsn: \"host=y\"}]\n");
+  EXPECT_NE(e.find("probes[0].primary.password_file: password file: '/dev/zero' is not a regular file"), std::string::npos) << e;
+  try {
+    load_config("/dev/zero");
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("is not a regular file"), std::string::npos) << err.what();
+  }
+}
+
 }  // namespace
 }  // namespace ghostwatch

@@ -37,6 +37,8 @@ TEST(Base64, RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(base64_decode("dXNlcjpwYXNz="));
   EXPECT_FALSE(base64_decode("dX*l"));
   EXPECT_FALSE(base64_decode("d=Nl"));
+  EXPECT_FALSE(base64_decode("QY==")) << "non-zero unused bits (a fuzzer finding): not canonical";
+  EXPECT_EQ(base64_decode("QQ=="), "A");
 }
 
 TEST(WebConfig, ParsesUsersAndOpenPaths) {
