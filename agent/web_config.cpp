@@ -65,8 +65,8 @@ WebConfig parse_web_config(const std::string& text, const std::string& source) {
     const Cursor users = top.child("basic_auth_users");
     users.expect_map();
     for (auto it = users.node().begin(); it != users.node().end(); ++it) {
-      const std::string name = it->first.Scalar();
-      const Cursor hash = users.child(name);
+      const std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
+      const Cursor hash(source, it->second, "basic_auth_users." + name);
       if (name.empty() || name.find(':') != std::string::npos) hash.fail("a user name must be non-empty without ':'");
       const std::string value = hash.as_string();
       if (!is_bcrypt(value)) hash.fail("expected a bcrypt hash ($2y$10$... from htpasswd -nBC 10), not a password");

@@ -30,7 +30,11 @@ class Cursor {
   const YAML::Node& node() const { return node_; }
   const std::string& path() const { return path_; }
 
-  [[noreturn]] void fail(const std::string& message) const { fail_at(node_.Mark(), path_, message); }
+  // A node looked up by a key that is not there has no position: the message then names only
+  // the key path.
+  [[noreturn]] void fail(const std::string& message) const {
+    fail_at(node_.IsDefined() ? node_.Mark() : YAML::Mark::null_mark(), path_, message);
+  }
 
   [[noreturn]] void fail_at(const YAML::Mark& mark, const std::string& path, const std::string& message) const {
     std::ostringstream out;

@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, starts a sandbox of real servers, runs every test (unit and
-# integration), tears the sandbox down. Exits non-zero on any failure.
+# Installs what is missing, builds, starts a sandbox of real servers, runs every test, tears the
+# sandbox down. Exits non-zero on any failure. What CI runs (.ci/run):
 #
-#   scripts/test.sh                       the whole suite (what CI runs)
-#   GHOSTWATCH_SANITIZE=1 scripts/test.sh the same, built with AddressSanitizer + UBSan
+#   1. the release build: unit, alert (promtool), fuzz-corpus and integration tests, then the
+#      Debian package end to end (scripts/package-check.sh, as root);
+#   2. AddressSanitizer + UBSan build: the unit, fuzz-corpus and integration tests again, any
+#      sanitizer report failing its test;
+#   3. ThreadSanitizer build: the unit tests (the threaded probe and scheduler against fakes).
+#
+#   scripts/test.sh           all of it
+#   scripts/test.sh --fast    step 1 only
 #
 # The test sandbox uses its own directory and ports (PostgreSQL 26432-26434, MariaDB
-# 26306-26307, the rest up to 26456), so a demo sandbox can run beside it. They lie below the
+# 26306-26307, the rest up to 26457), so a demo sandbox can run beside it. They lie below the
 # ephemeral port range (32768-60999): no client socket can hold one when a server binds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=0
+[ "${1:-}" = --fast ] && fast=1
 
 scripts/install-deps.sh
 
-build_dir=build
-cmake_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DGHOSTWATCH_WERROR=ON)
-if [ "${GHOSTWATCH_SANITIZE:-0}" = 1 ]; then
-  build_dir=build-sanitize
-  cmake_flags+=(-DGHOSTWATCH_SANITIZE=ON)
-fi
-cmake -S . -B "$build_dir" "${cmake_flags[@]}" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+build() {  # build DIR [cmake flags...] [-- targets...]
+  local dir=$1; shift
+  local flags=() targets=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do flags+=("$1"); shift; done
+  [ "${1:-}" = -- ] && { shift; targets=("$@"); }
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGHOSTWATCH_WERROR=ON "${flags[@]}" >/dev/null
+  if [ ${#targets[@]} -gt 0 ]; then
+    cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}"
+  else
+    cmake --build "$dir" -j"$(nproc)"
+  fi
+}
+
+build build
 
 export GHOSTWATCH_SANDBOX_DIR="${TMPDIR:-/tmp}/ghostwatch-test-sandbox"
 export GW_PG_PORT_PRIMARY=26432 GW_MARIA_PORT_PRIMARY=26306
@@ -31,25 +45,52 @@ scripts/sandbox.sh up --pg-delay-ms 200 --maria-delay-s 1 >/dev/null
 source "$GHOSTWATCH_SANDBOX_DIR/env.sh"
 
 export GHOSTWATCH_REQUIRE_SANDBOX=1
-export GHOSTWATCH_FIGURES_FILE="$PWD/$build_dir/test-figures.txt"
-rm -f "$GHOSTWATCH_FIGURES_FILE"
+figures="$PWD/build/test-figures.txt"
+export GHOSTWATCH_FIGURES_FILE="$figures"
+rm -f "$figures"
 status=0
-ctest --test-dir "$build_dir" --output-on-failure --no-tests=error | tee "$build_dir/ctest.log" || status=$?
+verdicts=()
+run_ctest() {  # NAME DIR [ctest args...]
+  local name=$1 dir=$2; shift 2
+  local rc=0
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error "$@" | tee "$dir/ctest.log" || rc=$?
+  [ $rc -eq 0 ] || status=1
+  verdicts+=("$name: $(grep -E '^[0-9]+% tests passed' "$dir/ctest.log" || echo "ctest exited $rc")")
+}
+
+echo "=== 1. release build: every test ==="
+run_ctest release build
 # The Debian package: built, linted, installed, its unit's ExecStart run against the sandbox, purged.
 echo "--- scripts/package-check.sh (the .deb end to end) ---"
 if [ "$(id -u)" -eq 0 ]; then
-  scripts/package-check.sh "$build_dir" || status=1
+  if scripts/package-check.sh build; then verdicts+=("package: passed"); else status=1; verdicts+=("package: FAILED"); fi
 else
   echo "(skipped: installing a package needs root)"
 fi
-if [ -s "$GHOSTWATCH_FIGURES_FILE" ]; then
-  echo "--- figures measured by the integration tests ---"
-  cat "$GHOSTWATCH_FIGURES_FILE"
+
+if [ $fast = 0 ]; then
+  # Any report fails: UBSan stops at the first error, LeakSanitizer's exit code fails the
+  # process that leaked (tests check the agent's exit code).
+  export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  unset GHOSTWATCH_FIGURES_FILE  # the figures on record are the release build's
+  echo "=== 2. AddressSanitizer + UBSan: unit, fuzz corpora, integration ==="
+  build build-asan -DGHOSTWATCH_SANITIZE=ON
+  run_ctest asan+ubsan build-asan -L 'unit|fuzz|integration'
+  echo "=== 3. ThreadSanitizer: unit tests ==="
+  build build-tsan -DGHOSTWATCH_TSAN=ON -- ghostwatch_unit_tests
+  run_ctest tsan build-tsan -L unit
+fi
+
+if [ -s "$figures" ]; then
+  echo "--- figures measured by the integration tests (release build) ---"
+  cat "$figures"
 fi
 # A benchmark, not a test: its figures are printed for the record and never fail the run.
 echo "--- bench/reconcile_bench 20000 (reconciler vs one GET + one SELECT per key) ---"
-"$build_dir/bench/reconcile_bench" 20000 || echo "(the benchmark did not complete)"
-"$build_dir/bench/read_schedule_bench" 3 3 || echo "(the benchmark did not complete)"
-# ctest's verdict last, where CI looks for it.
-grep -E '^[0-9]+% tests passed' "$build_dir/ctest.log" || true
+build/bench/reconcile_bench 20000 || echo "(the benchmark did not complete)"
+build/bench/read_schedule_bench 3 3 || echo "(the benchmark did not complete)"
+# The verdicts last, where CI looks for them.
+printf '%s\n' "${verdicts[@]}"
 exit $status
