@@ -71,7 +71,13 @@ server_port() {
   esac
 }
 
-pg_running() { [ -d "$DIR/$1" ] && as_user "$PG_BIN/pg_ctl" -D "$DIR/$1" status >/dev/null 2>&1; }
+# A killed server stays a zombie until its parent (here often a PID 1 that reaps late) collects
+# it; kill -0 still succeeds on a zombie, so pg_ctl would take it for running.
+pid_alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+postmaster_pid() { head -1 "$DIR/$1/postmaster.pid" 2>/dev/null || true; }
+pg_running() {
+  [ -d "$DIR/$1" ] && pid_alive "$(postmaster_pid "$1")" && as_user "$PG_BIN/pg_ctl" -D "$DIR/$1" status >/dev/null 2>&1
+}
 
 # A server's data is reused only when its initialisation finished: each init step writes
 # $DIR/NAME.done last, and a data directory without it (an init that failed or was interrupted)
@@ -89,6 +95,9 @@ discard_partial() {
 pg_start() {
   pg_running "$1" && return 0
   [ -d "$DIR/$1" ] || die "$1 has no data directory; run 'up' first"
+  # The lock file of a server that was killed: PostgreSQL itself would refuse to start while
+  # its PID looks alive (a zombie does).
+  pid_alive "$(postmaster_pid "$1")" || rm -f "$DIR/$1/postmaster.pid"
   # A session of its own: Ctrl-C in the terminal that started it must not stop the server.
   as_user setsid -w "$PG_BIN/pg_ctl" -D "$DIR/$1" -l "$DIR/$1.log" -w -t 60 start >/dev/null ||
     die "$1 failed to start; see $DIR/$1.log"
@@ -165,7 +174,7 @@ set_delay() {
 
 # --- servers with a pid file (MariaDB, Redis, memcached) ------------------------------------
 
-pid_running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+pid_running() { [ -f "$DIR/$1.pid" ] && pid_alive "$(cat "$DIR/$1.pid")"; }
 
 pid_stop() {
   pid_running "$1" || return 0

@@ -2,9 +2,9 @@
 # Installs what is missing, builds, starts a sandbox of real servers, runs every test, tears the
 # sandbox down. Exits non-zero on any failure. What CI runs (.ci/run):
 #
-#   1. the release build: unit, alert (promtool), fuzz-corpus and integration tests, then the
+#   1. the release build: unit, alert (promtool), fuzz-corpus, integration and fault tests, then the
 #      Debian package end to end (scripts/package-check.sh, as root);
-#   2. AddressSanitizer + UBSan build: the unit, fuzz-corpus and integration tests again, any
+#   2. AddressSanitizer + UBSan build: the unit, fuzz-corpus, integration and fault tests again, any
 #      sanitizer report failing its test;
 #   3. ThreadSanitizer build: the unit tests (the threaded probe and scheduler against fakes).
 #
@@ -75,9 +75,9 @@ if [ $fast = 0 ]; then
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   unset GHOSTWATCH_FIGURES_FILE  # the figures on record are the release build's
-  echo "=== 2. AddressSanitizer + UBSan: unit, fuzz corpora, integration ==="
+  echo "=== 2. AddressSanitizer + UBSan: unit, fuzz corpora, integration, faults ==="
   build build-asan -DGHOSTWATCH_SANITIZE=ON
-  run_ctest asan+ubsan build-asan -L 'unit|fuzz|integration'
+  run_ctest asan+ubsan build-asan -L 'unit|fuzz|integration|faults'
   echo "=== 3. ThreadSanitizer: unit tests ==="
   build build-tsan -DGHOSTWATCH_TSAN=ON -- ghostwatch_unit_tests
   run_ctest tsan build-tsan -L unit

@@ -1,0 +1,201 @@
+// The fault suite (ctest label faults): each case breaks something real in the sandbox while an
+// agent runs, and asserts the figures the agent reports during the fault and after recovery,
+// not just that it survived. Times to detect and to recover are recorded as figures.
+#include <libpq-fe.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/integration/sandbox.h"
+
+namespace ghostwatch::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+class Faults : public SandboxTest {};
+
+long ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+std::string pg_probe(const std::string& extra_targets = "", const std::string& query_timeout = "1s") {
+  return agent_yaml() + R"(  - name: pg
+    kind: postgres
+    primary: "${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}"
+    interval: 100ms
+    poll_interval: 10ms
+    timeout: 5s
+    connect_timeout: 1s
+    query_timeout: )" + query_timeout + R"(
+    targets:
+      - name: replica-1
+        dsn: "${GW_PG_REPLICA1_DSN} password=${GW_PG_PASSWORD}"
+      - name: replica-2
+        dsn: "${GW_PG_REPLICA2_DSN} password=${GW_PG_PASSWORD}"
+)" + extra_targets;
+}
+
+std::string lag_count(const std::string& target) {
+  return "ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"" + target + "\"}";
+}
+const std::string kWritesOk = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}";
+const std::string kWritesFailed = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"error\"}";
+
+std::string postmaster_pid(const std::string& server) {
+  std::ifstream in(require_env("GW_SANDBOX_DIR") + "/" + server + "/postmaster.pid");
+  std::string pid;
+  std::getline(in, pid);
+  return pid;
+}
+
+
+TEST_F(Faults, AReplicaKilledWithSigkillIsDownThenRecovers) {
+  const std::string path = write_temp_file(pg_probe(), ".yaml");
+  Agent agent(path, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, lag_count("replica-1")) > 5; }, 15s)) << agent.log();
+  const std::string up1 = series("ghostwatch_target_up", "pg", "replica-1");
+  const std::string pending1 = series("ghostwatch_visibility_pending_seconds", "pg", "replica-1");
+  const auto killed = Clock::now();
+  ASSERT_EQ(kill(std::stoi(postmaster_pid("pg-replica-1")), SIGKILL), 0);
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, up1) == 0; }, 10s)) << agent.log();
+  const long detect_ms = ms_since(killed);
+  // While it is gone: pending grows past a second, replica-2 keeps its samples, writes go on.
+  const double r2 = metric_or(agent, lag_count("replica-2")), writes = metric_or(agent, kWritesOk);
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, pending1) > 1.0; }, 10s));
+  EXPECT_GT(metric_or(agent, lag_count("replica-2")), r2 + 5);
+  EXPECT_GT(metric_or(agent, kWritesOk), writes + 5);
+  const double seen_before = metric_or(agent, lag_count("replica-1"));
+  // A killed postmaster's children take a moment to notice and exit; until they have, its shared
+  // memory is still in use and a new start is refused. Then it starts with crash recovery.
+  CommandResult start;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    start = run_command({"/bin/bash", sandbox_script(), "start", "pg-replica-1"}, 120s);
+    if (start.exit_code == 0) break;
+    std::this_thread::sleep_for(500ms);
+  }
+  ASSERT_EQ(start.exit_code, 0) << "pg-replica-1 did not start again after SIGKILL: " << start.err;
+  const auto restarted = Clock::now();
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, up1) == 1 && metric_or(agent, lag_count("replica-1")) > seen_before; }, 30s))
+      << agent.log();
+  const long recover_ms = ms_since(restarted);
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, pending1) < 0.5; }, 10s));
+  record_figure("fault replica-1 SIGKILL: target_up 0 after " + std::to_string(detect_ms) + " ms, pending > 1 s while down, replica-2 and writes went on; up with new samples " +
+                std::to_string(recover_ms) + " ms after restart");
+  std::remove(path.c_str());
+}
+
+TEST_F(Faults, AWriteBlockedByALockTimesOutAndTheNextOnesGoThrough) {
+  const std::string path = write_temp_file(pg_probe("", "500ms"), ".yaml");
+  Agent agent(path, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesOk) > 5; }, 15s)) << agent.log();
+  // Another session holds an exclusive lock on the canary table for 3 s.
+  const std::string admin = require_env("GW_PG_ADMIN_PRIMARY_DSN");
+  const auto locked = Clock::now();
+  std::thread holder([&admin] {
+    admin_query(admin, "BEGIN; LOCK TABLE ghostwatch.canary IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;");
+  });
+  const double failed_before = metric_or(agent, kWritesFailed);
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesFailed) > failed_before; }, 5s)) << agent.log();
+  const long detect_ms = ms_since(locked);
+  holder.join();
+  const auto unlocked = Clock::now();
+  const double ok_after = metric_or(agent, kWritesOk);
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesOk) > ok_after + 3; }, 10s)) << agent.log();
+  const long recover_ms = ms_since(unlocked);
+  // Blocked writes are counted failures, each ended by the 500 ms query_timeout: at most about
+  // 3 s / (500 ms + backoff) of them, never a pile-up.
+  const double failed = metric_or(agent, kWritesFailed) - failed_before;
+  EXPECT_GE(failed, 1);
+  EXPECT_LE(failed, 8);
+  EXPECT_NE(agent.log().find("canceling statement due to statement timeout"), std::string::npos) << agent.log();
+  record_figure("fault LOCK TABLE on the canary for 3 s (query_timeout 500ms): first failed write after " + std::to_string(detect_ms) +
+                " ms, " + std::to_string(static_cast<int>(failed)) + " writes failed, writes resumed " + std::to_string(recover_ms) +
+                " ms after the lock ended");
+  std::remove(path.c_str());
+}
+
+TEST_F(Faults, RevokedPrivilegesFailWritesUntilRestored) {
+  const std::string path = write_temp_file(pg_probe(), ".yaml");
+  Agent agent(path, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesOk) > 5; }, 15s)) << agent.log();
+  const std::string admin = require_env("GW_PG_ADMIN_PRIMARY_DSN");
+  // The sandbox's ghostwatch role owns the canary table: revoking from the owner works too.
+  admin_query(admin, "REVOKE INSERT, UPDATE ON ghostwatch.canary FROM ghostwatch");
+  const auto revoked = Clock::now();
+  const double failed_before = metric_or(agent, kWritesFailed);
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesFailed) > failed_before + 2; }, 10s)) << agent.log();
+  const long detect_ms = ms_since(revoked);
+  EXPECT_NE(agent.log().find("permission denied for table canary"), std::string::npos) << agent.log();
+  const double seen = metric_or(agent, lag_count("replica-1"));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(metric_or(agent, lag_count("replica-1")), seen) << "no canary, no sample: nothing pretends to be seen";
+  admin_query(admin, "GRANT INSERT, UPDATE ON ghostwatch.canary TO ghostwatch");
+  const auto granted = Clock::now();
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, lag_count("replica-1")) > seen + 3; }, 15s)) << agent.log();
+  record_figure("fault INSERT/UPDATE revoked: writes failing after " + std::to_string(detect_ms) + " ms (permission denied logged), no samples meanwhile; samples again " +
+                std::to_string(ms_since(granted)) + " ms after the grant");
+  std::remove(path.c_str());
+}
+
+TEST_F(Faults, AHostThatDoesNotResolveIsAClearErrorWithoutAHang) {
+  const std::string path = write_temp_file(
+      pg_probe("      - name: nowhere\n        dsn: \"host=no-such-host.invalid port=5432 dbname=app user=x connect_timeout=1\"\n"),
+      ".yaml");
+  const auto started = Clock::now();
+  Agent agent(path, free_port());
+  const std::string down = series("ghostwatch_target_up", "pg", "nowhere");
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, down, -1) == 0; }, 10s)) << agent.log();
+  const long detect_ms = ms_since(started);
+  EXPECT_NE(agent.log().find("could not translate host name \\\"no-such-host.invalid\\\""), std::string::npos) << agent.log();
+  const double r1 = metric_or(agent, lag_count("replica-1"));
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, lag_count("replica-1")) > r1 + 10; }, 10s)) << "the others go on";
+  EXPECT_FALSE(metric_value(agent.metrics(), lag_count("nowhere")).value_or(0) > 0) << "no sample for a target never seen";
+  record_figure("fault unresolvable host: target_up 0 within " + std::to_string(detect_ms) +
+                " ms of the agent's start (its first poll), the error names the host; the other replicas kept measuring");
+  std::remove(path.c_str());
+}
+
+TEST_F(Faults, AReplicaOutOfConnectionsIsDownAndRecovers) {
+  // Fill replica-1's connection slots with other clients (until the server refuses one), then
+  // start the agent.
+  std::vector<PGconn*> clients;
+  const std::string dsn = require_env("GW_PG_REPLICA1_DSN") + " password=" + require_env("GW_PG_PASSWORD");
+  std::string refusal;
+  while (clients.size() < 500) {
+    PGconn* c = PQconnectdb(dsn.c_str());
+    if (PQstatus(c) != CONNECTION_OK) {
+      refusal = PQerrorMessage(c);
+      PQfinish(c);
+      break;
+    }
+    clients.push_back(c);
+  }
+  auto release = [&clients] {
+    for (PGconn* c : clients) PQfinish(c);
+    clients.clear();
+  };
+  // What a role without superuser rights is told once only reserved slots are left.
+  const std::string full = "remaining connection slots are reserved";
+  ASSERT_NE(refusal.find(full), std::string::npos) << refusal;
+  const std::string path = write_temp_file(pg_probe(), ".yaml");
+  Agent agent(path, free_port());
+  const std::string up1 = series("ghostwatch_target_up", "pg", "replica-1");
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, up1, -1) == 0; }, 10s)) << agent.log();
+  EXPECT_NE(agent.log().find(full), std::string::npos) << agent.log();
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, lag_count("replica-2")) > 3; }, 10s));
+  const std::size_t held = clients.size();
+  release();
+  const auto freed = Clock::now();
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, up1) == 1 && metric_or(agent, lag_count("replica-1")) > 0; }, 20s)) << agent.log();
+  record_figure("fault max_connections exhausted on replica-1 (" + std::to_string(held) +
+                " other clients): target_up 0 with 'remaining connection slots are reserved', replica-2 measured "
+                "meanwhile; up with samples " + std::to_string(ms_since(freed)) + " ms after they left");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace ghostwatch::testing
