@@ -24,6 +24,12 @@ set -euo pipefail
 
 DIR="${GHOSTWATCH_SANDBOX_DIR:-${TMPDIR:-/tmp}/ghostwatch-sandbox}"
 ENV_FILE="$DIR/env.sh"
+# A sandbox keeps the ports it was brought up with: stop/start/status find its servers even
+# when the caller's environment does not name them.
+if [ -f "$DIR/ports.sh" ]; then
+  # shellcheck disable=SC1091
+  source "$DIR/ports.sh"
+fi
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_PORT_PRIMARY="${GW_PG_PORT_PRIMARY:-55432}"
 PG_PORT_REPLICA1=$((PG_PORT_PRIMARY + 1))
@@ -528,6 +534,7 @@ cmd_up() {
   ensure_user
   check_ports
   mkdir -p "$DIR"
+  printf 'GW_PG_PORT_PRIMARY=%s\nGW_MARIA_PORT_PRIMARY=%s\n' "$PG_PORT_PRIMARY" "$MARIA_PORT_PRIMARY" >"$DIR/ports.sh"
   [ "$(id -u)" -eq 0 ] && chown "$SBX_USER" "$DIR"
   chmod 755 "$DIR"
   for f in admin.pw agent.pw; do

@@ -1,6 +1,7 @@
 // The fault suite (ctest label faults): each case breaks something real in the sandbox while an
 // agent runs, and asserts the figures the agent reports during the fault and after recovery,
 // not just that it survived. Times to detect and to recover are recorded as figures.
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <unistd.h>
@@ -194,6 +195,109 @@ TEST_F(Faults, AReplicaOutOfConnectionsIsDownAndRecovers) {
   record_figure("fault max_connections exhausted on replica-1 (" + std::to_string(held) +
                 " other clients): target_up 0 with 'remaining connection slots are reserved', replica-2 measured "
                 "meanwhile; up with samples " + std::to_string(ms_since(freed)) + " ms after they left");
+  std::remove(path.c_str());
+}
+
+// The reference cache pipeline (tests/integration/cache_pipeline.cpp), 50 ms behind the primary.
+std::unique_ptr<ChildProcess> start_pipeline() {
+  return std::make_unique<ChildProcess>(std::vector<std::string>{
+      CACHE_PIPELINE, require_env("GW_PG_PRIMARY_DSN") + " password=" + require_env("GW_PG_PASSWORD"),
+      "it-" + std::to_string(getpid()), "pg", "50", require_env("GW_REDIS_ADDR"), require_env("GW_MEMCACHED_ADDR")});
+}
+
+std::string cache_targets() {
+  return R"(      - name: redis
+        redis: "${GW_REDIS_ADDR}"
+        key: "canary:{agent}:{probe}"
+      - name: memcached
+        memcached: "${GW_MEMCACHED_ADDR}"
+        key: "canary:{agent}:{probe}"
+)";
+}
+
+void redis_command(const std::string& command) {
+  const std::string addr = require_env("GW_REDIS_ADDR");
+  redisContext* r = redisConnect(addr.substr(0, addr.rfind(':')).c_str(), std::stoi(addr.substr(addr.rfind(':') + 1)));
+  ASSERT_TRUE(r != nullptr && !r->err);
+  freeReplyObject(redisCommand(r, command.c_str()));
+  redisFree(r);
+}
+
+TEST_F(Faults, AFlushedCacheShowsPendingNotFreshUntilThePipelineRefillsIt) {
+  const std::string path = write_temp_file(pg_probe(cache_targets()), ".yaml");
+  auto pipeline = start_pipeline();
+  Agent agent(path, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, lag_count("redis")) > 5; }, 15s)) << agent.log() << pipeline->log();
+  // The pipeline stops and the cache is emptied: nothing new can be seen there.
+  pipeline.reset();
+  redis_command("FLUSHALL");
+  const auto flushed = Clock::now();
+  const std::string pending = series("ghostwatch_visibility_pending_seconds", "pg", "redis");
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, pending) > 1.0; }, 10s)) << agent.log();
+  const long detect_ms = ms_since(flushed);
+  EXPECT_EQ(metric_or(agent, series("ghostwatch_target_up", "pg", "redis")), 1) << "an empty cache still answers";
+  const double samples = metric_or(agent, lag_count("redis"));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(metric_or(agent, lag_count("redis")), samples) << "a missing key is never a fresh sample";
+  pipeline = start_pipeline();
+  const auto refilled = Clock::now();
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, lag_count("redis")) > samples && metric_or(agent, pending) < 0.5; }, 15s))
+      << agent.log() << pipeline->log();
+  record_figure("fault Redis FLUSHALL with the pipeline stopped: target_up stayed 1, pending passed 1 s after " +
+                std::to_string(detect_ms) + " ms, no sample meanwhile; samples again " + std::to_string(ms_since(refilled)) +
+                " ms after the pipeline restarted");
+  std::remove(path.c_str());
+}
+
+TEST_F(Faults, RestartedCachesAreDownThenUpWhileTheReplicasGoOn) {
+  const std::string path = write_temp_file(pg_probe(cache_targets()), ".yaml");
+  auto pipeline = start_pipeline();
+  Agent agent(path, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, lag_count("memcached")) > 5; }, 15s)) << agent.log() << pipeline->log();
+  for (const std::string cache : {"redis", "memcached"}) {
+    const std::string up = series("ghostwatch_target_up", "pg", cache);
+    const auto down_at = Clock::now();
+    StoppedServer stopped(cache);
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, up) == 0; }, 10s)) << cache << agent.log();
+    const long detect_ms = ms_since(down_at);
+    const double r1 = metric_or(agent, lag_count("replica-1"));
+    EXPECT_TRUE(wait_for([&] { return metric_or(agent, lag_count("replica-1")) > r1 + 5; }, 10s)) << "replicas go on";
+    stopped.start();
+    pipeline = start_pipeline();  // the stand-in pipeline does not reconnect by itself
+    const auto up_at = Clock::now();
+    const double seen = metric_or(agent, lag_count(cache));
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, up) == 1 && metric_or(agent, lag_count(cache)) > seen; }, 20s))
+        << cache << agent.log();
+    record_figure("fault " + cache + " restart: target_up 0 " + std::to_string(detect_ms) + " ms after the stop began" +
+                  ", the replicas kept measuring; up with new samples " + std::to_string(ms_since(up_at)) + " ms after it started");
+  }
+  std::remove(path.c_str());
+}
+
+TEST_F(Faults, ThePrimaryRestartedMidWriteCountsErrorsAndSeqNeverGoesBack) {
+  const std::string path = write_temp_file(pg_probe(), ".yaml");
+  Agent agent(path, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesOk) > 5; }, 15s)) << agent.log();
+  const std::string replica = require_env("GW_PG_ADMIN_REPLICA1_DSN");
+  const std::string seq_sql = "SELECT max(seq) FROM ghostwatch.canary WHERE agent_id = 'it-" + std::to_string(getpid()) + "'";
+  const long seq_before = std::stol(admin_query(replica, seq_sql));
+  const double failed_before = metric_or(agent, kWritesFailed);
+  long detect_ms = 0;
+  const auto stopping = Clock::now();
+  {
+    StoppedServer primary("pg-primary");
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesFailed) > failed_before; }, 10s)) << agent.log();
+    detect_ms = ms_since(stopping);
+  }
+  const auto started = Clock::now();
+  const double ok = metric_or(agent, kWritesOk);
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesOk) > ok + 3; }, 20s)) << agent.log();
+  const long recover_ms = ms_since(started);
+  ASSERT_TRUE(wait_for([&] { return std::stol(admin_query(replica, seq_sql)) > seq_before; }, 10s));
+  const long seq_after = std::stol(admin_query(replica, seq_sql));
+  EXPECT_GT(seq_after, seq_before) << "seq never goes back";
+  record_figure("fault primary restarted: first failed write " + std::to_string(detect_ms) + " ms after the stop began, writes again " +
+                std::to_string(recover_ms) + " ms after it was back; seq " + std::to_string(seq_before) + " -> " + std::to_string(seq_after));
   std::remove(path.c_str());
 }
 
