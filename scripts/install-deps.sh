@@ -16,6 +16,8 @@ PACKAGES=(
   openssl whois chromium
   # the Debian package and its checks
   dpkg-dev lintian man-db adduser
+  # the fault suite (network namespaces, black holes) and the fuzzers
+  nftables clang libclang-rt-14-dev
 )
 
 missing=()

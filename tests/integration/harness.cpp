@@ -47,7 +47,7 @@ int wait_child(pid_t pid, Clock::time_point deadline, bool& killed) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-HttpResult raw_request(int port, const std::string& request) {
+HttpResult raw_request(const std::string& host, int port, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   timeval tv{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -55,7 +55,7 @@ HttpResult raw_request(int port, const std::string& request) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
     if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
@@ -80,8 +80,9 @@ std::string http_get(int port, const std::string& path) {
 
 }  // namespace
 
-HttpResult http_request(int port, const std::string& method, const std::string& path, const std::string& extra_headers) {
-  return raw_request(port, method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n" + extra_headers +
+HttpResult http_request(int port, const std::string& method, const std::string& path, const std::string& extra_headers,
+                        const std::string& host) {
+  return raw_request(host, port, method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n" + extra_headers +
                                "\r\n");
 }
 

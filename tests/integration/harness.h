@@ -59,9 +59,9 @@ struct HttpResult {
   std::string body;
 };
 
-// One plain-HTTP request to 127.0.0.1:port, with a 2 s timeout.
+// One plain-HTTP request to 127.0.0.1:port (or `host`:port), with a 2 s timeout.
 HttpResult http_request(int port, const std::string& method, const std::string& path,
-                        const std::string& extra_headers = "");
+                        const std::string& extra_headers = "", const std::string& host = "127.0.0.1");
 
 // A `ghostwatch run` child process serving /metrics on 127.0.0.1:port.
 class Agent : public ChildProcess {

@@ -1,0 +1,195 @@
+// Network faults: the agent runs in a network namespace the test makes, linked to the host by a
+// veth pair, and reaches the sandbox's PostgreSQL servers through tcp_relay on the host side of
+// the link. An nftables rule inside the namespace drops the packets to one server: a black hole,
+// no reset, the fault that a client without deadlines would hang on.
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/integration/sandbox.h"
+
+namespace ghostwatch::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+long ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+void sh(const std::string& command) {
+  const auto r = run_command({"/bin/sh", "-c", command}, 30s);
+  ASSERT_EQ(r.exit_code, 0) << command << ": " << r.err;
+}
+
+// The namespace, its link, the nftables chain inside it, and the relay on the host side.
+class Partition {
+ public:
+  static constexpr int kPrimary = 26460, kReplica1 = 26461, kReplica2 = 26462;
+
+  Partition() {
+    const int net = static_cast<int>(getpid() % 250) + 1;
+    host_ = "10.199." + std::to_string(net) + ".1";
+    inside_ = "10.199." + std::to_string(net) + ".2";
+    sh("ip netns add " + ns_ + " && ip link add " + veth_ + "h type veth peer name " + veth_ + "n && ip link set " + veth_ +
+       "n netns " + ns_ + " && ip addr add " + host_ + "/30 dev " + veth_ + "h && ip link set " + veth_ + "h up && " + in_ns() +
+       "ip addr add " + inside_ + "/30 dev " + veth_ + "n && " + in_ns() + "ip link set " + veth_ + "n up && " + in_ns() +
+       "ip link set lo up && " + in_ns() + "nft add table inet gw && " + in_ns() +
+       "nft add chain inet gw out '{ type filter hook output priority 0; }'");
+    relay_ = std::make_unique<ChildProcess>(std::vector<std::string>{
+        TCP_RELAY, host_ + ":" + std::to_string(kPrimary), "127.0.0.1:" + port_of("GW_PG_PRIMARY_DSN"),
+        host_ + ":" + std::to_string(kReplica1), "127.0.0.1:" + port_of("GW_PG_REPLICA1_DSN"),
+        host_ + ":" + std::to_string(kReplica2), "127.0.0.1:" + port_of("GW_PG_REPLICA2_DSN")});
+    wait_for([this] { return relay_->log().find("relaying") != std::string::npos; }, 5s);
+  }
+  ~Partition() {
+    relay_.reset();
+    run_command({"/bin/sh", "-c", "ip netns del " + ns_ + "; ip link del " + veth_ + "h"}, 30s);
+  }
+
+  void blackhole(int port) { sh(in_ns() + "nft add rule inet gw out ip daddr " + host_ + " tcp dport " + std::to_string(port) + " drop"); }
+  void heal() { sh(in_ns() + "nft flush chain inet gw out"); }
+
+  // `ghostwatch run` inside the namespace, serving on its address.
+  std::vector<std::string> agent_argv(const std::string& config, int port) const {
+    return {"/usr/sbin/ip", "netns", "exec", ns_, ghostwatch_binary(), "run", "--config", config, "--listen",
+            inside_ + ":" + std::to_string(port)};
+  }
+  std::string dsn(int port) const {
+    return "host=" + host_ + " port=" + std::to_string(port) + " dbname=app user=ghostwatch connect_timeout=1";
+  }
+  const std::string& inside() const { return inside_; }
+
+ private:
+  std::string in_ns() const { return "ip netns exec " + ns_ + " "; }
+  static std::string port_of(const char* dsn_env) {
+    const std::string dsn = require_env(dsn_env);
+    const auto at = dsn.find("port=") + 5;
+    return dsn.substr(at, dsn.find(' ', at) - at);
+  }
+  const std::string ns_ = "gwfault-" + std::to_string(getpid());
+  const std::string veth_ = "gwf" + std::to_string(getpid() % 100000);
+  std::string host_, inside_;
+  std::unique_ptr<ChildProcess> relay_;
+};
+
+class Partitions : public SandboxTest {};
+
+struct NsAgent {
+  NsAgent(const Partition& p, const std::string& config) : port(free_port()), host(p.inside()), process(p.agent_argv(config, port)) {
+    wait_for([this] { return !metrics().empty() || !process.alive(); }, 10s);
+  }
+  std::string metrics() const {
+    const HttpResult r = http_request(port, "GET", "/metrics", "", host);
+    return r.status == 200 ? r.body : "";
+  }
+  double value(const std::string& series, double fallback = -1) const { return metric_value(metrics(), series).value_or(fallback); }
+  int threads() {
+    std::ifstream in("/proc/" + std::to_string(process.pid()) + "/status");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    }
+    return -1;
+  }
+  int port;
+  std::string host;
+  ChildProcess process;
+};
+
+std::string config_through(const Partition& p) {
+  const std::string pw = " password=" + require_env("GW_PG_PASSWORD");
+  return agent_yaml() + "  - name: pg\n    kind: postgres\n    primary: \"" + p.dsn(Partition::kPrimary) + pw +
+         "\"\n    interval: 100ms\n    poll_interval: 10ms\n    timeout: 30s\n    connect_timeout: 1s\n    query_timeout: 1s\n"
+         "    targets:\n      - name: replica-1\n        dsn: \"" + p.dsn(Partition::kReplica1) + pw +
+         "\"\n      - name: replica-2\n        dsn: \"" + p.dsn(Partition::kReplica2) + pw + "\"\n";
+}
+
+std::string lag_count(const std::string& target) {
+  return "ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"" + target + "\"}";
+}
+const std::string kWritesOk = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}";
+const std::string kWritesFailed = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"error\"}";
+
+TEST_F(Partitions, ABlackHoledReplicaIsDownWithinItsTimeoutsWhileTheOthersGoOn) {
+  Partition net;
+  const std::string path = write_temp_file(config_through(net), ".yaml");
+  NsAgent agent(net, path);
+  ASSERT_TRUE(wait_for([&] { return agent.value(lag_count("replica-1")) > 5; }, 15s)) << agent.process.log();
+  const std::string up1 = series("ghostwatch_target_up", "pg", "replica-1");
+  const std::string pending1 = series("ghostwatch_visibility_pending_seconds", "pg", "replica-1");
+  const int threads_before = agent.threads();
+  const auto cut = Clock::now();
+  net.blackhole(Partition::kReplica1);
+  ASSERT_TRUE(wait_for([&] { return agent.value(up1) == 0; }, 10s)) << agent.process.log();
+  const long detect_ms = ms_since(cut);
+  EXPECT_LT(detect_ms, 3000) << "query_timeout is 1 s";
+  const double r2 = agent.value(lag_count("replica-2")), writes = agent.value(kWritesOk);
+  ASSERT_TRUE(wait_for([&] { return agent.value(pending1) > 3.0; }, 10s));
+  EXPECT_GT(agent.value(lag_count("replica-2")), r2 + 10) << "replica-2 keeps its samples";
+  EXPECT_GT(agent.value(kWritesOk), writes + 10) << "the writer keeps writing";
+  EXPECT_EQ(agent.threads(), threads_before) << "nothing piles up";
+  const double seen = agent.value(lag_count("replica-1"));
+  net.heal();
+  const auto healed = Clock::now();
+  ASSERT_TRUE(wait_for([&] { return agent.value(up1) == 1 && agent.value(lag_count("replica-1")) > seen; }, 20s))
+      << agent.process.log();
+  const long recover_ms = ms_since(healed);
+  EXPECT_TRUE(wait_for([&] { return agent.value(pending1) < 0.5; }, 10s));
+  record_figure("fault replica-1 black-holed (nftables drop in a netns): target_up 0 after " + std::to_string(detect_ms) +
+                " ms (query_timeout 1s), pending past 3 s, replica-2 and the writer went on, threads " +
+                std::to_string(threads_before) + " -> " + std::to_string(agent.threads()) + "; up with samples " +
+                std::to_string(recover_ms) + " ms after the rule went");
+  std::remove(path.c_str());
+}
+
+TEST_F(Partitions, ABlackHoledPrimaryFailsWritesWithinTheTimeoutAndNothingPilesUp) {
+  Partition net;
+  const std::string path = write_temp_file(config_through(net), ".yaml");
+  NsAgent agent(net, path);
+  ASSERT_TRUE(wait_for([&] { return agent.value(kWritesOk) > 5; }, 15s)) << agent.process.log();
+  const int threads_before = agent.threads();
+  const double failed_before = agent.value(kWritesFailed);
+  const auto cut = Clock::now();
+  net.blackhole(Partition::kPrimary);
+  ASSERT_TRUE(wait_for([&] { return agent.value(kWritesFailed) > failed_before; }, 10s)) << agent.process.log();
+  const long detect_ms = ms_since(cut);
+  EXPECT_LT(detect_ms, 3000) << "query_timeout is 1 s";
+  std::this_thread::sleep_for(5s);
+  const double failed = agent.value(kWritesFailed) - failed_before;
+  EXPECT_LE(failed, 6) << "one write at a time, each ended by its deadline, then backoff";
+  EXPECT_EQ(agent.threads(), threads_before) << "no growing number of threads";
+  const std::string pending1 = series("ghostwatch_visibility_pending_seconds", "pg", "replica-1");
+  EXPECT_LT(agent.value(pending1), 0.5) << "no canary was acked, so none is pending: no false staleness";
+  const double ok = agent.value(kWritesOk);
+  net.heal();
+  const auto healed = Clock::now();
+  ASSERT_TRUE(wait_for([&] { return agent.value(kWritesOk) > ok + 3; }, 20s)) << agent.process.log();
+  record_figure("fault primary black-holed: first failed write after " + std::to_string(detect_ms) + " ms (query_timeout 1s), " +
+                std::to_string(static_cast<int>(failed)) + " failed writes in 5 s, threads " + std::to_string(threads_before) +
+                " -> " + std::to_string(agent.threads()) + "; writing again " + std::to_string(ms_since(healed)) +
+                " ms after the rule went");
+  std::remove(path.c_str());
+}
+
+TEST_F(Partitions, SigtermDuringAPartitionStopsWithinTwoSeconds) {
+  Partition net;
+  const std::string path = write_temp_file(config_through(net), ".yaml");
+  NsAgent agent(net, path);
+  ASSERT_TRUE(wait_for([&] { return agent.value(lag_count("replica-2")) > 5; }, 15s)) << agent.process.log();
+  net.blackhole(Partition::kPrimary);
+  net.blackhole(Partition::kReplica1);
+  net.blackhole(Partition::kReplica2);
+  std::this_thread::sleep_for(300ms);  // queries are now stuck in the black hole
+  const auto sent = Clock::now();
+  EXPECT_EQ(agent.process.terminate(5s), std::optional<int>(0));
+  const long stop_ms = ms_since(sent);
+  EXPECT_LT(stop_ms, 2000);
+  record_figure("fault SIGTERM with every server black-holed: the agent exited 0 in " + std::to_string(stop_ms) + " ms");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace ghostwatch::testing
