@@ -73,12 +73,12 @@ class PromTarget final : public TargetSink {
       : lag_(series_.add(f.lag, labels, lag_buckets())), pending_(series_.add(f.pending, labels)),
         timeouts_(series_.add(f.timeouts, labels)), up_(series_.add(f.up, labels)),
         poll_errors_(series_.add(f.poll_errors, labels)), polls_(series_.add(f.polls, labels)),
-        resolution_(series_.add(f.resolution, labels)), position_bytes_(f.position_bytes, labels),
+        resolution_(f.resolution, labels), position_bytes_(f.position_bytes, labels),
         position_transactions_(f.position_transactions, labels), reported_(f.reported_lag, labels) {}
 
   void visible(const VisibilitySample& s) override {
     lag_.Observe(to_seconds(s.lag));
-    resolution_.Set(to_seconds(s.resolution));
+    resolution_.set(to_seconds(s.resolution));
   }
   void timed_out(int count) override { timeouts_.Increment(count); }
   void pending(Duration age) override { pending_.Set(to_seconds(age)); }
@@ -100,7 +100,7 @@ class PromTarget final : public TargetSink {
   prometheus::Gauge& up_;
   prometheus::Counter& poll_errors_;
   prometheus::Counter& polls_;
-  prometheus::Gauge& resolution_;
+  OptionalGauge resolution_;  // absent until a canary is seen: no resolution without a sample
   OptionalGauge position_bytes_;
   OptionalGauge position_transactions_;
   OptionalGauge reported_;
@@ -269,7 +269,8 @@ PrometheusSink::PrometheusSink()
               .Register(*registry_),
           BuildGauge()
               .Name("ghostwatch_visibility_resolution_seconds")
-              .Help("Width of the window in which the last observed canary became visible: the lag's uncertainty.")
+              .Help("Width of the window in which the last observed canary became visible: the lag's uncertainty. "
+                    "Absent until the target has shown a canary.")
               .Register(*registry_),
           BuildGauge()
               .Name("ghostwatch_replication_position_lag_bytes")

@@ -84,5 +84,17 @@ TEST(LandingPage, ShowsLiveFiguresEscaped) {
   EXPECT_EQ(html.find("<script"), std::string::npos);
 }
 
+TEST(LandingPage, ATargetWithoutSamplesShowsDashesNotZero) {
+  LiveStatus live;
+  auto probe = live.probe("pg", "postgres");
+  auto target = probe->target("never");
+  target->polled(false, "connection refused");
+  const std::string html = render_landing_page({"1", "a", 1}, live.snapshot());
+  const auto row = html.find("data-target=\"never\"");
+  ASSERT_NE(row, std::string::npos);
+  const std::string tr = html.substr(row, html.find("</tr>", row) - row);
+  EXPECT_NE(tr.find("DOWN</td><td class=\"none\">-</td><td class=\"none\">-</td>"), std::string::npos) << tr;
+}
+
 }  // namespace
 }  // namespace ghostwatch

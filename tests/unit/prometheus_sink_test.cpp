@@ -31,5 +31,20 @@ TEST(PrometheusSink, ReportsConfigReloads) {
   EXPECT_NE(text.find("ghostwatch_config_last_reload_success_timestamp_seconds 1000\n"), std::string::npos) << text;
 }
 
+TEST(PrometheusSink, ATargetWithoutSamplesShowsNoFigureThatLooksMeasured) {
+  PrometheusSink sink;
+  auto probe = sink.probe("pg", "postgres");
+  auto target = probe->target("never");
+  target->polled(false, "connection refused");
+  target->pending(std::chrono::seconds(0));
+  const std::string text = sink.render();
+  EXPECT_NE(text.find("ghostwatch_target_up{probe=\"pg\",target=\"never\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"never\"} 0"), std::string::npos);
+  EXPECT_EQ(text.find("ghostwatch_visibility_resolution_seconds{"), std::string::npos) << "no resolution without a sample";
+  EXPECT_EQ(text.find("ghostwatch_reported_lag_seconds{"), std::string::npos);
+  target->visible({1, std::chrono::milliseconds(5), std::chrono::milliseconds(2)});
+  EXPECT_NE(sink.render().find("ghostwatch_visibility_resolution_seconds{probe=\"pg\",target=\"never\"} 0.002"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ghostwatch
