@@ -14,6 +14,7 @@ class FanoutTarget final : public TargetSink {
     for (auto& c : children_) c->position_lag(u, b);
   }
   void reported_lag(std::optional<double> s) override { for (auto& c : children_) c->reported_lag(s); }
+  void role(bool is_primary) override { for (auto& c : children_) c->role(is_primary); }
 
  private:
   std::vector<std::shared_ptr<TargetSink>> children_;

@@ -33,8 +33,10 @@ constexpr const char* kStyle =
 std::string target_rows(const ProbeStatus& p) {
   std::string out;
   for (const TargetStatus& t : p.targets) {
-    const char* state = !t.polled ? "<td class=\"none\">not polled yet</td>"
-                                  : (t.up ? "<td class=\"up\">up</td>" : "<td class=\"down\">DOWN</td>");
+    const char* state = !t.polled      ? "<td class=\"none\">not polled yet</td>"
+                        : !t.up        ? "<td class=\"down\">DOWN</td>"
+                        : t.is_primary ? "<td class=\"down\">PRIMARY (not a replica: its lag means nothing)</td>"
+                                       : "<td class=\"up\">up</td>";
     char pending[64], counts[64];
     std::snprintf(pending, sizeof pending, "<td>%.1f</td>", t.pending * 1000);
     std::snprintf(counts, sizeof counts, "<td>%ld</td><td>%ld</td><td>%ld</td>", t.samples, t.timeouts, t.errors);

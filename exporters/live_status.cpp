@@ -55,6 +55,10 @@ class LiveTarget final : public TargetSink {
     std::lock_guard lock(s_->mu);
     s_->status.reported = seconds;
   }
+  void role(bool is_primary) override {
+    std::lock_guard lock(s_->mu);
+    s_->status.is_primary = is_primary;
+  }
 
  private:
   std::shared_ptr<TargetState> s_;
@@ -291,7 +295,7 @@ std::string render_console(const StatusSnapshot& status) {
   for (const ProbeStatus& p : status.probes) {
     for (const TargetStatus& t : p.targets) {
       std::snprintf(line, sizeof line, "%-12s %-14s %-5s %10s %10s %10s %11.1f %12s %8ld %7ld\n", p.name.c_str(),
-                    t.name.c_str(), !t.polled ? "?" : (t.up ? "yes" : "NO"), ms_or_dash(t.last).c_str(),
+                    t.name.c_str(), !t.polled ? "?" : (!t.up ? "NO" : (t.is_primary ? "PRIM" : "yes")), ms_or_dash(t.last).c_str(),
                     ms_or_dash(t.p50).c_str(), ms_or_dash(t.p99).c_str(), t.pending * 1000,
                     ms_or_dash(t.reported).c_str(), t.timeouts, t.errors);
       out += line;

@@ -25,6 +25,7 @@ struct TargetStatus {
   std::optional<double> last, p50, p99;  // seconds
   double pending = 0;                    // seconds
   std::optional<double> reported;        // seconds, as the server reports it
+  bool is_primary = false;               // the target accepts writes itself (after a failover)
   long timeouts = 0, errors = 0;
   std::string last_error;  // redacted
 };

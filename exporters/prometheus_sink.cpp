@@ -74,7 +74,8 @@ class PromTarget final : public TargetSink {
         timeouts_(series_.add(f.timeouts, labels)), up_(series_.add(f.up, labels)),
         poll_errors_(series_.add(f.poll_errors, labels)), polls_(series_.add(f.polls, labels)),
         resolution_(f.resolution, labels), position_bytes_(f.position_bytes, labels),
-        position_transactions_(f.position_transactions, labels), reported_(f.reported_lag, labels) {}
+        position_transactions_(f.position_transactions, labels), reported_(f.reported_lag, labels),
+        is_primary_(f.is_primary, labels) {}
 
   void visible(const VisibilitySample& s) override {
     lag_.Observe(to_seconds(s.lag));
@@ -91,6 +92,7 @@ class PromTarget final : public TargetSink {
     (unit == PositionUnit::bytes ? position_bytes_ : position_transactions_).set(behind);
   }
   void reported_lag(std::optional<double> seconds) override { reported_.set(seconds); }
+  void role(bool is_primary) override { is_primary_.set(is_primary ? 1.0 : 0.0); }
 
  private:
   SeriesOwner series_;  // first: constructed before the references below, destroyed after
@@ -104,6 +106,7 @@ class PromTarget final : public TargetSink {
   OptionalGauge position_bytes_;
   OptionalGauge position_transactions_;
   OptionalGauge reported_;
+  OptionalGauge is_primary_;
 };
 
 const prometheus::Histogram::BucketBoundaries& offset_buckets() {
@@ -346,6 +349,12 @@ PrometheusSink::PrometheusSink()
           BuildCounter()
               .Name("ghostwatch_cache_sweeps_total")
               .Help("Reconciler sweeps, by result (ok or error).")
+              .Register(*registry_),
+          BuildGauge()
+              .Name("ghostwatch_target_is_primary")
+              .Help("1 when the target accepts writes itself (PostgreSQL: not in recovery), e.g. promoted by a "
+                    "failover: its lag of about 0 then says nothing about replication. 0 for a replica; absent "
+                    "while unknown.")
               .Register(*registry_),
           BuildGauge()
               .Name("ghostwatch_config_last_reload_successful")

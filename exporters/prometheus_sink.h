@@ -57,6 +57,7 @@ class PrometheusSink final : public ObservationSink {
     prometheus::Family<prometheus::Gauge>& cache_consistency;
     prometheus::Family<prometheus::Gauge>& cache_sweep_seconds;
     prometheus::Family<prometheus::Counter>& cache_sweeps;
+    prometheus::Family<prometheus::Gauge>& is_primary;
     prometheus::Family<prometheus::Gauge>& reload_ok;
     prometheus::Family<prometheus::Gauge>& reload_time;
   };

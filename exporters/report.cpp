@@ -17,6 +17,7 @@ struct TargetState {
   int timeouts = 0, errors = 0, polls = 0, ok_polls = 0;
   bool last_ok = false;
   std::string last_error;
+  std::optional<bool> is_primary;
 };
 
 struct ReadPathState {
@@ -67,6 +68,10 @@ class ReportTarget final : public TargetSink {
   void reported_lag(std::optional<double> seconds) override {
     std::lock_guard lock(s_->mu);
     if (seconds) s_->reported.push_back(*seconds);
+  }
+  void role(bool is_primary) override {
+    std::lock_guard lock(s_->mu);
+    s_->is_primary = is_primary;
   }
 
  private:
@@ -148,6 +153,7 @@ TargetSummary summarize_target(TargetState& t) {
   s.resolution = percentile(t.windows, 0.50);
   s.reachable = t.ok_polls > 0 && t.last_ok;
   s.last_error = t.last_error;
+  s.is_primary = t.is_primary;
   s.reported_samples = static_cast<int>(t.reported.size());
   s.reported_p50 = percentile(t.reported, 0.5);
   s.reported_max = t.reported.empty() ? 0 : *std::max_element(t.reported.begin(), t.reported.end());
@@ -338,7 +344,8 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
                            {"timeouts", t.timeouts},
                            {"errors", t.errors},
                            {"resolution_seconds", observed(t.resolution)},
-                           {"reachable", t.reachable}};
+                           {"reachable", t.reachable},
+                           {"role", !t.is_primary ? nlohmann::json() : nlohmann::json(*t.is_primary ? "primary" : "replica")}};
       if (t.reported_samples > 0) {
         jt["reported_lag"] = {{"samples", t.reported_samples},
                               {"p50_seconds", rounded(t.reported_p50)},
@@ -374,7 +381,7 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
       std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %8d %6d %9s %13s%s\n", t.name.c_str(), t.samples,
                     observed(t.p50).c_str(), observed(t.p90).c_str(), observed(t.p99).c_str(), observed(t.max).c_str(),
                     t.timeouts, t.errors, observed(t.resolution).c_str(), reported.c_str(),
-                    t.reachable ? "" : "  UNREACHABLE");
+                    t.reachable ? (t.is_primary.value_or(false) ? "  PRIMARY (not a replica)" : "") : "  UNREACHABLE");
       out << line;
       if (!t.last_error.empty() && !t.reachable) out << "    last error: " << t.last_error << '\n';
     }

@@ -25,6 +25,7 @@ struct TargetSummary {
   int polls = 0;
   double resolution = 0;  // median width of the samples' visibility windows, seconds
   bool reachable = false;  // at least one poll succeeded and the last one did
+  std::optional<bool> is_primary;  // last known: the target accepts writes itself
   std::string last_error;  // redacted
   // What the server itself reported as its lag (Seconds_Behind_Master, replay timestamp age).
   int reported_samples = 0;

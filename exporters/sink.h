@@ -32,6 +32,8 @@ class TargetSink {
   virtual void position_lag(PositionUnit unit, std::optional<double> behind) = 0;
   // The lag the target's server reports about itself; nullopt when it reports none (NULL).
   virtual void reported_lag(std::optional<double> seconds) = 0;
+  // Whether the target is itself a primary now (e.g. promoted by a failover).
+  virtual void role(bool is_primary) { (void)is_primary; }
 };
 
 enum class ReadOutcome { fresh, stale, error };

@@ -34,6 +34,9 @@ struct CanaryPoll {
   // An invalidated cache: the old value is gone, so every canary acked before the poll was
   // sent counts as seen (seq is then ignored).
   bool everything_acked_before_sent = false;
+  // The target accepts writes (PostgreSQL: not in recovery): after a failover it is a primary,
+  // and its lag of ~0 says nothing about replication. nullopt when the backend cannot tell.
+  std::optional<bool> is_primary;
 };
 
 class CanaryWriter {

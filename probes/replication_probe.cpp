@@ -138,6 +138,7 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
       t.sink->polled(true, "");
       t.sink->position_lag(backend_.position_unit(), position_behind(poll->position));
       if (poll->reported.refreshed) t.sink->reported_lag(poll->reported.seconds);
+      if (poll->is_primary) t.sink->role(*poll->is_primary);
       health.succeeded();
       backoff.reset();
     } else {

@@ -99,7 +99,8 @@ class PgReader final : public CanaryReader {
           kPollStatement,
           "SELECT (SELECT seq FROM " + canary_table(schema_) + " WHERE agent_id = $1 AND probe = $2),"
           " pg_last_wal_replay_lsn()::text,"
-          " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8",
+          " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,"
+          " NOT pg_is_in_recovery()",
           2);
       // The table may not have replicated yet: the target answered, it just has no canary.
       if (!s && s.error().code == kUndefinedTable) return CanaryPoll{};
@@ -111,8 +112,11 @@ class PgReader final : public CanaryReader {
     if (!rows && rows.error().code == kUndefinedTable) return CanaryPoll{};
     if (!rows) return rows.error();
     auto lsn = rows->get(0, 1);
-    CanaryPoll poll{parse_number<int64_t>(rows->get(0, 0)), std::nullopt, {true, parse_number<double>(rows->get(0, 2))}};
+    CanaryPoll poll;
+    poll.seq = parse_number<int64_t>(rows->get(0, 0));
+    poll.reported = {true, parse_number<double>(rows->get(0, 2))};
     if (lsn) poll.position = std::string(*lsn);
+    if (auto primary = rows->get(0, 3)) poll.is_primary = *primary == "t";
     return poll;
   }
 

@@ -72,7 +72,9 @@ class FakeBackend final : public CanaryBackend {
         sleep_for(stop, milliseconds(1500));
         return Error{"query timed out"};
       }
-      return CanaryPoll{p.visible_with_lag(t.lag), std::nullopt, {}};
+      CanaryPoll poll;
+      poll.seq = p.visible_with_lag(t.lag);
+      return poll;
     }
     FakePrimary& p;
     FakeTarget t;
