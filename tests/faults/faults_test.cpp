@@ -24,20 +24,7 @@ long ms_since(Clock::time_point t) {
 }
 
 std::string pg_probe(const std::string& extra_targets = "", const std::string& query_timeout = "1s") {
-  return agent_yaml() + R"(  - name: pg
-    kind: postgres
-    primary: "${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}"
-    interval: 100ms
-    poll_interval: 10ms
-    timeout: 5s
-    connect_timeout: 1s
-    query_timeout: )" + query_timeout + R"(
-    targets:
-      - name: replica-1
-        dsn: "${GW_PG_REPLICA1_DSN} password=${GW_PG_PASSWORD}"
-      - name: replica-2
-        dsn: "${GW_PG_REPLICA2_DSN} password=${GW_PG_PASSWORD}"
-)" + extra_targets;
+  return agent_yaml() + pg_probe_yaml("100ms", "5s", extra_targets, query_timeout);
 }
 
 std::string lag_count(const std::string& target) {

@@ -17,7 +17,8 @@ void SandboxTest::SetUp() {
 
 std::string agent_yaml() { return "agent:\n  id: it-" + std::to_string(getpid()) + "\nprobes:\n"; }
 
-std::string pg_probe_yaml(const std::string& interval, const std::string& timeout, const std::string& extra_targets) {
+std::string pg_probe_yaml(const std::string& interval, const std::string& timeout, const std::string& extra_targets,
+                          const std::string& query_timeout) {
   return R"(  - name: pg
     kind: postgres
     primary: "${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}"
@@ -25,7 +26,7 @@ std::string pg_probe_yaml(const std::string& interval, const std::string& timeou
     poll_interval: 10ms
     timeout: )" + timeout + R"(
     connect_timeout: 1s
-    query_timeout: 1s
+    query_timeout: )" + query_timeout + R"(
     targets:
       - name: replica-1
         dsn: "${GW_PG_REPLICA1_DSN} password=${GW_PG_PASSWORD}"

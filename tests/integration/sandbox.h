@@ -20,7 +20,7 @@ class SandboxTest : public ::testing::Test {
 std::string agent_yaml();
 // The postgres probe "pg" over replica-1 and replica-2 (poll 10ms), plus `extra_targets` lines.
 std::string pg_probe_yaml(const std::string& interval, const std::string& timeout,
-                          const std::string& extra_targets = "");
+                          const std::string& extra_targets = "", const std::string& query_timeout = "1s");
 // The mysql probe "maria" over the MariaDB replica "replica" (poll 5ms).
 std::string maria_probe_yaml(const std::string& interval, const std::string& timeout);
 
