@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 parallel="${PARALLEL:-1}"
-build=build-fuzz
+build="${FUZZ_BUILD_DIR:-build-fuzz}"
 
 command -v clang++ >/dev/null || { echo "fuzz: clang is not installed (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGHOSTWATCH_FUZZ=ON \
