@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -30,9 +32,12 @@ void check_readable(const Cursor& at, const std::string& path) {
   if (auto text = read_small_file(path, 1024 * 1024); !text) at.fail(text.error().message);
 }
 
+constexpr int kMaxBcryptCost = 14;  // about a second per check on this class of machine
+
 bool is_bcrypt(const std::string& hash) {
-  if (hash.size() != 60 || hash[0] != '$' || hash[1] != '2' || hash[3] != '$') return false;
+  if (hash.size() != 60 || hash[0] != '$' || hash[1] != '2' || hash[3] != '$' || hash[6] != '$') return false;
   if (hash[2] != 'a' && hash[2] != 'b' && hash[2] != 'y') return false;
+  if (!std::isdigit(static_cast<unsigned char>(hash[4])) || !std::isdigit(static_cast<unsigned char>(hash[5]))) return false;
   // Let libxcrypt judge the rest: an invalid setting makes crypt_r fail ("*0"/"*1" or null).
   crypt_data data{};
   const char* out = crypt_r("probe", hash.c_str(), &data);
@@ -69,6 +74,11 @@ WebConfig parse_web_config(const std::string& text, const std::string& source) {
       const Cursor hash(source, it->second, "basic_auth_users." + name);
       if (name.empty() || name.find(':') != std::string::npos) hash.fail("a user name must be non-empty without ':'");
       const std::string value = hash.as_string();
+      // The cost is checked before the hash is: a cost of 31 would take days to check once.
+      if (value.size() == 60 && std::atoi(value.substr(4, 2).c_str()) > kMaxBcryptCost) {
+        hash.fail("bcrypt cost " + value.substr(4, 2) + " is too slow for an HTTP endpoint (at most " +
+                  std::to_string(kMaxBcryptCost) + "; htpasswd -nBC 10)");
+      }
       if (!is_bcrypt(value)) hash.fail("expected a bcrypt hash ($2y$10$... from htpasswd -nBC 10), not a password");
       w.users[name] = value;
     }

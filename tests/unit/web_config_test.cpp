@@ -59,6 +59,10 @@ TEST(WebConfig, ErrorsNameTheLineAndKey) {
   EXPECT_NE(web_error("unauthenticated_paths: [/metrics]\n").find("only /healthz and /readyz"), std::string::npos);
   EXPECT_NE(web_error("basic_auth_user: {}\n").find("unknown key 'basic_auth_user'"), std::string::npos);
   EXPECT_NE(web_error("tls_server_config:\n  cert_file: a\n").find("missing required key 'key_file'"), std::string::npos);
+  // A cost of 31 would take days to check: refused before any check runs.
+  EXPECT_NE(web_error("basic_auth_users:\n  u: $2y$31$C6UzMDM.H6dfI/f/IKxGhuSqJgXFPf1eVCKsDzNbBKWlkVv5hIBFO\n")
+                .find("bcrypt cost 31 is too slow"),
+            std::string::npos);
   // A fuzzer finding: a user without a name used to escape as a YAML exception.
   EXPECT_NE(web_error("basic_auth_users: {:}\n").find("a user name must be non-empty"), std::string::npos)
       << web_error("basic_auth_users: {:}\n");
