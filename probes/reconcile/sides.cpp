@@ -104,7 +104,7 @@ class RedisSide final : public CacheSide {
     ctx_ = redisConnectWithTimeout(config_.cache.host.c_str(), config_.cache.port, to_timeval(config_.connect_timeout));
     if (ctx_ == nullptr || ctx_->err) return failure("connect");
     redisSetTimeout(ctx_, to_timeval(config_.query_timeout));
-    auto ok = [this](redisReply* r) {
+    auto ok = [](redisReply* r) {
       const bool good = r != nullptr && r->type != REDIS_REPLY_ERROR;
       if (r) freeReplyObject(r);
       return good;
