@@ -18,7 +18,16 @@ struct LongestFirst {
 };
 std::set<std::string, LongestFirst> g_secrets;
 
-bool is_uri(std::string_view dsn) { return dsn.find("://") != std::string_view::npos; }
+// A URI starts with its scheme (postgresql://, mysql://, ...). "://" further in is part of a
+// key=value DSN's value (application_name=http://x) and must not switch the parsing: the real
+// password=... field would then go unmasked.
+bool is_uri(std::string_view dsn) {
+  const std::size_t sep = dsn.find("://");
+  if (sep == std::string_view::npos || sep == 0) return false;
+  return std::all_of(dsn.begin(), dsn.begin() + static_cast<std::ptrdiff_t>(sep), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+  });
+}
 
 struct Span {
   std::size_t begin = 0, end = 0;  // the password value's bytes in the DSN

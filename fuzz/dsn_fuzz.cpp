@@ -16,7 +16,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   // user info) and only once, is masked. Escaped passwords are not literal, and the same text
   // inside another value is not the field (scrub() masks registered secrets anywhere).
   if (password.size() >= 8 && password.find('*') == std::string::npos) {
-    const bool uri = dsn.find("://") != std::string_view::npos && dsn.find("://") < dsn.find('=');
+    // A URI starts with its scheme; anything else is key=value (as the redactor decides).
+    const std::size_t sep = dsn.find("://");
+    const bool uri = sep != std::string_view::npos && sep > 0 &&
+                     dsn.substr(0, sep).find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") ==
+                         std::string_view::npos;
     const std::vector<std::string> fields =
         uri ? std::vector<std::string>{":" + password + "@"}
             : std::vector<std::string>{"password=" + password + " ", "password='" + password + "'"};

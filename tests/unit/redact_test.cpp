@@ -62,5 +62,12 @@ TEST(Scrub, LeavesNoOccurrenceEvenWhenMaskingCreatesOne) {
   EXPECT_EQ(scrub("x**"), "x**");
 }
 
+TEST(RedactDsn, AKeyValueDsnWithAUrlInAValueIsStillKeyValue) {
+  // A fuzzer finding: any "://" used to switch to URI parsing, leaving password=... unmasked.
+  EXPECT_EQ(redact_dsn("host=db password=s3cret application_name=http://x"), "host=db password=*** application_name=http://x");
+  EXPECT_EQ(dsn_password("host=db password=s3cret application_name=http://x"), "s3cret");
+  EXPECT_EQ(redact_dsn("postgresql://u:pw@h/db"), "postgresql://u:***@h/db");
+}
+
 }  // namespace
 }  // namespace ghostwatch
