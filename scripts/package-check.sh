@@ -82,8 +82,9 @@ log=$(mktemp)
 run_unit "$log"
 pid=$!
 wait_http "http://127.0.0.1:$port/readyz" || { cat "$log"; fail "the service never became ready"; }
-curl -s "http://127.0.0.1:$port/metrics" | grep -q '^ghostwatch_target_up{probe="pg",target="replica-1"} 1' ||
-  fail "replica-1 is not up in /metrics"
+replica_up() { curl -s "http://127.0.0.1:$port/metrics" | grep -q '^ghostwatch_target_up{probe="pg",target="replica-1"} 1'; }
+for _ in $(seq 1 100); do replica_up && break; sleep 0.1; done
+replica_up || { cat "$log"; fail "replica-1 is not up in /metrics"; }
 agent_pid=$(pgrep -u "$service_user" -f "ghostwatch run" | head -1)
 kill -HUP "$agent_pid"   # what ExecReload sends
 sleep 1
