@@ -26,7 +26,12 @@ warnings=$(printf '%s\n' "$lint" | grep -c '^W:' || true)
 say "lintian: $errors errors, $warnings warnings"
 [ "$errors" -eq 0 ] || fail "lintian reports errors"
 
-cleanup() { dpkg --purge ghostwatch >/dev/null 2>&1 || true; }
+# Whatever happens, no agent of the service user outlives the check (a leftover would hold the
+# port of the next run), and the package goes.
+cleanup() {
+  pkill -u ghostwatch -f "ghostwatch run" 2>/dev/null || true
+  dpkg --purge ghostwatch >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb"
 say "installed: $(ghostwatch version)"
