@@ -52,7 +52,7 @@ Agent::Agent(RunOptions options) : options_(std::move(options)), sink_({&prometh
   initial_ = std::make_unique<Loaded>(load());
   apply_logging(initial_->config);
   tls_ = initial_->web.tls;
-  config_.agent = initial_->config.agent;  // the probes start in run()
+  listen_ = initial_->config.agent.listen;  // the probes start in run()
   access_ = std::make_shared<const WebAccess>(initial_->web);
   rendered_config_ = render_config(initial_->config);
   install_routes();
@@ -86,9 +86,9 @@ void Agent::apply_logging(const Config& c) const {
 
 std::string Agent::apply(Loaded next) {
   const Config& c = next.config;
-  if (c.agent.listen != config_.agent.listen) {
-    log::warn("agent.listen changed from " + config_.agent.listen + " to " + c.agent.listen +
-              ": it takes effect at the next restart; still serving on " + config_.agent.listen);
+  if (c.agent.listen != listen_) {
+    log::warn("agent.listen changed from " + listen_ + " to " + c.agent.listen +
+              ": it takes effect at the next restart; still serving on " + listen_);
   }
   if (next.web.tls != tls_) {
     log::warn("the web config's TLS settings changed: they take effect at the next restart (users and "
@@ -152,10 +152,6 @@ std::string Agent::apply(Loaded next) {
     access_ = std::make_shared<const WebAccess>(next.web);
     agent_id_ = c.agent.id;
   }
-  // The listen address stays what the server was started with.
-  const std::string listening = config_.agent.listen;
-  config_ = std::move(next.config);
-  config_.agent.listen = listening;
   prometheus_.config_applied(true, unix_now());
   return std::to_string(unchanged) + " unchanged, " + std::to_string(restarted) + " restarted, " +
          std::to_string(started) + " started, " + std::to_string(stopped) + " stopped";
@@ -232,7 +228,7 @@ void Agent::live_view(std::stop_token stop) {
       id = agent_id_;
     }
     const std::string table = "ghostwatch " GHOSTWATCH_VERSION " agent " + id + ", serving " + (tls_ ? "https" : "http") +
-                              "://" + config_.agent.listen + "/ (lag in ms; - = no canary seen yet)\n\n" +
+                              "://" + listen_ + "/ (lag in ms; - = no canary seen yet)\n\n" +
                               render_console(live_.snapshot());
     // On a terminal: home the cursor and clear to the end, so the table redraws in place.
     if (tty) std::cout << "\x1b[H\x1b[J" << table << std::flush;
@@ -243,9 +239,9 @@ void Agent::live_view(std::stop_token stop) {
 int Agent::run(std::stop_token stop, ReloadQueue& reloads) {
   const std::string scheme = tls_ ? "https" : "http";
   try {
-    http_.start(config_.agent.listen, tls_);
+    http_.start(listen_, tls_);
   } catch (const std::exception& e) {
-    log::error("cannot serve /metrics on " + config_.agent.listen + ": " + e.what());
+    log::error("cannot serve /metrics on " + listen_ + ": " + e.what());
     return 3;
   }
   {
@@ -253,8 +249,8 @@ int Agent::run(std::stop_token stop, ReloadQueue& reloads) {
     const std::size_t probes = initial_->config.probes.size() + initial_->config.reconcilers.size();
     apply(std::move(*initial_));
     initial_.reset();
-    log::info("ghostwatch " GHOSTWATCH_VERSION " agent " + config_.agent.id + ": " + std::to_string(probes) +
-              " probe(s); serving " + scheme + "://" + config_.agent.listen + "/ (metrics on /metrics)");
+    log::info("ghostwatch " GHOSTWATCH_VERSION " agent " + agent_id_ + ": " + std::to_string(probes) +
+              " probe(s); serving " + scheme + "://" + listen_ + "/ (metrics on /metrics)");
   }
   std::jthread reloader([this, &reloads](std::stop_token st) {
     while (reloads.take(st)) reload();

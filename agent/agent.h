@@ -75,8 +75,9 @@ class Agent {
 
   std::unique_ptr<Loaded> initial_;  // loaded by the constructor, applied by run()
   std::mutex reload_mu_;  // serializes reloads; guards the running sets
-  Config config_;         // applied
-  std::optional<TlsFiles> tls_;  // as the server was started
+  // Fixed for the process: a changed agent.listen or TLS setting takes effect at a restart.
+  std::string listen_;
+  std::optional<TlsFiles> tls_;
   std::map<std::string, std::unique_ptr<RunningProbe>> probes_;
   std::map<std::string, std::unique_ptr<RunningReconciler>> reconcilers_;
 

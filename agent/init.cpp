@@ -180,6 +180,12 @@ std::string run_all(const std::vector<std::string>& statements, const std::funct
   return "";
 }
 
+// The statements, then the passwords; "" or the first error.
+std::string run_plan(const InitPlan& plan, const std::function<Status(const std::string&)>& run) {
+  std::string e = run_all(plan.statements, run, false);
+  return e.empty() ? run_all(plan.password_statements, run, true) : e;
+}
+
 }  // namespace
 
 std::string apply_init(const ProbeConfig& probe, const std::string& admin_dsn, const std::string& mysql_user_host) {
@@ -195,13 +201,11 @@ std::string apply_init(const ProbeConfig& probe, const std::string& admin_dsn, c
                                      never.get_token());
     if (!conn) return "cannot connect as the administrator: " + conn.error().message;
     const InitPlan plan = plan_init(probe, SqlDialect::postgres, mysql_user_host);
-    auto run = [&conn](const std::string& sql) -> Status {
+    return run_plan(plan, [&conn](const std::string& sql) -> Status {
       auto r = conn.value()->exec(sql);
       if (!r) return r.error();
       return ok_status();
-    };
-    std::string e = run_all(plan.statements, run, false);
-    return e.empty() ? run_all(plan.password_statements, run, true) : e;
+    });
   }
   auto uri = mysql::parse_uri(admin_dsn);
   if (!uri) return "--admin-dsn: " + uri.error().message;
@@ -211,13 +215,11 @@ std::string apply_init(const ProbeConfig& probe, const std::string& admin_dsn, c
   if (!conn) return "cannot connect as the administrator: " + conn.error().message;
   const SqlDialect dialect = conn.value()->flavor() == mysql::Flavor::mariadb ? SqlDialect::mariadb : SqlDialect::mysql;
   const InitPlan plan = plan_init(probe, dialect, mysql_user_host);
-  auto run = [&conn](const std::string& sql) -> Status {
+  return run_plan(plan, [&conn](const std::string& sql) -> Status {
     auto r = conn.value()->query(sql);
     if (!r) return r.error();
     return ok_status();
-  };
-  std::string e = run_all(plan.statements, run, false);
-  return e.empty() ? run_all(plan.password_statements, run, true) : e;
+  });
 }
 
 }  // namespace ghostwatch
