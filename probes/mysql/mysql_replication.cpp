@@ -121,24 +121,33 @@ class MysqlReader final : public CanaryReader {
       poll.seq = parse_number<int64_t>(rows->get(0, 0));
       poll.position = rows->get(0, 1);  // "" is a real position: nothing applied yet
     }
-    if (report_lag_ && std::chrono::steady_clock::now() >= next_status_) poll.reported = reported_lag(c);
+    if (report_lag_ && std::chrono::steady_clock::now() >= next_status_) replica_status(c, poll);
     return poll;
   }
 
  private:
   // Seconds_Behind_Master (MariaDB, MySQL < 8.0.22 naming) or Seconds_Behind_Source; NULL
   // while the SQL thread is stopped. SHOW REPLICA STATUS needs MariaDB 10.5.1+ or MySQL 8.0.22+.
-  ReportedLag reported_lag(Connection& c) {
+  // The same answer tells the role: a server with no replication channel and read_only off takes
+  // writes itself (a promoted replica), so its lag of 0 says nothing about replication.
+  void replica_status(Connection& c, CanaryPoll& poll) {
     next_status_ = std::chrono::steady_clock::now() + kReportedLagEvery;
+    poll.reported = {true, std::nullopt};
     auto status = c.query("SHOW REPLICA STATUS");
     if (!status) {
       if (!status_error_logged_) log::warn("SHOW REPLICA STATUS failed: " + status.error().message, {{"target", target_}});
       status_error_logged_ = true;
-      return {true, std::nullopt};
+      return;
     }
+    if (status->rows.empty()) {
+      auto read_only = c.query("SELECT @@GLOBAL.read_only");
+      if (read_only) poll.is_primary = read_only->get(0, 0).value_or("1") == "0";
+      return;
+    }
+    poll.is_primary = false;
     auto seconds = status->get(0, "Seconds_Behind_Master");
     if (!seconds) seconds = status->get(0, "Seconds_Behind_Source");
-    return {true, parse_number<double>(seconds)};
+    poll.reported.seconds = parse_number<double>(seconds);
   }
 
   std::string target_;

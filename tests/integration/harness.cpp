@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,9 +87,25 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
                                "\r\n");
 }
 
+namespace {
+
+// A test process that dies (a crash, ctest's timeout) takes its children along: a leftover agent
+// would keep writing canaries and holding ports under the tests that follow.
+pid_t fork_dying_with_parent() {
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds deadline) {
   const std::string out_path = write_temp_file("", ".out"), err_path = write_temp_file("", ".err");
-  const pid_t pid = fork();
+  const pid_t pid = fork_dying_with_parent();
   if (pid == 0) {
     const int out = open(out_path.c_str(), O_WRONLY | O_TRUNC), err = open(err_path.c_str(), O_WRONLY | O_TRUNC);
     dup2(out, 1);
@@ -148,7 +165,7 @@ int free_port() {
 }
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv) : log_path_(write_temp_file("", ".log")) {
-  pid_ = fork();
+  pid_ = fork_dying_with_parent();
   if (pid_ == 0) {
     const int log = open(log_path_.c_str(), O_WRONLY | O_TRUNC);
     dup2(log, 1);

@@ -52,6 +52,27 @@ TEST_F(MariaSandbox, OneProbeRunMeasuresMasterDelayAndThePostgresReplicasSideByS
   std::remove(config.c_str());
 }
 
+// A target that takes writes itself (here: the primary listed as a target, as after a failover)
+// is shown as the primary in the gauge and the report, so its lag of 0 is not read as a healthy
+// replica; the real replica is shown as one.
+TEST_F(MariaSandbox, ATargetThatIsThePrimaryIsShownAsSuch) {
+  const std::string config = write_temp_file(agent_yaml() + maria_probe_yaml("200ms", "10s") +
+                                                 R"(      - name: itself
+        dsn: "mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_PRIMARY_ADDR}/"
+)",
+                                             ".yaml");
+  Agent agent(config, free_port());
+  const std::string primary = series("ghostwatch_target_is_primary", "maria", "itself");
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, primary, -1) == 1; }, 10s)) << agent.metrics() << agent.log();
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_target_is_primary"), -1) == 0; }, 10s));
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "2", "--output", "json"}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(find_target(report, "maria", "itself").at("role"), "primary") << r.out;
+  EXPECT_EQ(find_target(report, "maria", "replica").at("role"), "replica") << r.out;
+  std::remove(config.c_str());
+}
+
 TEST_F(MariaSandbox, ReportedLagBesideMeasuredLagDuringAWriteBurst) {
   const std::string config = write_temp_file(agent_yaml() + maria_probe_yaml("50ms", "10s"), ".yaml");
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--duration", "6s", "--output", "json"}, 90s);
@@ -65,7 +86,11 @@ TEST_F(MariaSandbox, ReportedLagBesideMeasuredLagDuringAWriteBurst) {
                 "; Seconds_Behind_Master p50 " + ms(reported.at("p50_seconds")) + ", max " +
                 ms(reported.at("max_seconds")) + " (" + std::to_string(reported.at("samples").get<int>()) +
                 " readings)");
-  EXPECT_GT(reported.at("max_seconds").get<double>(), 0.0);
+  // Read about once a second. MariaDB's own figure is whole seconds and, during MASTER_DELAY
+  // waits, reads 0 or 1 depending on what the SQL thread applied before (seen: 0 throughout a
+  // run while every canary took 0.6-1.4 s), which is why it is shown beside, never instead.
+  EXPECT_GE(reported.at("samples").get<int>(), 5);
+  EXPECT_LE(reported.at("max_seconds").get<double>(), 2.0);
   EXPECT_GT(replica.at("samples").get<int>(), 50);
   std::remove(config.c_str());
 }
