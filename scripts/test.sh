@@ -58,12 +58,27 @@ run_ctest() {  # NAME DIR [ctest args...]
   verdicts+=("$name: $(grep -E '^[0-9]+% tests passed' "$dir/ctest.log" || echo "ctest exited $rc")")
 }
 
+# No agent outlives its test; one that did would write canaries and hold ports under the next
+# stage's tests. Named and stopped here, so the next stage starts clean.
+stop_strays() {  # STAGE
+  local pid exe strays=()
+  for pid in $(pgrep -f 'ghostwatch (run|probe)|cache_pipeline|canary_http_server|tcp_relay' || true); do
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    [[ $exe == "$PWD"/* ]] || continue  # this checkout's builds only, not an agent run by hand
+    strays+=("$pid")
+    echo "stray process after $1 (stopped): $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+  done
+  [ ${#strays[@]} -eq 0 ] || kill -KILL "${strays[@]}" 2>/dev/null || true
+}
+
 echo "=== 1. release build: every test ==="
 run_ctest release build
+stop_strays "the release tests"
 # The Debian package: built, linted, installed, its unit's ExecStart run against the sandbox, purged.
 echo "--- scripts/package-check.sh (the .deb end to end) ---"
 if [ "$(id -u)" -eq 0 ]; then
   if scripts/package-check.sh build; then verdicts+=("package: passed"); else status=1; verdicts+=("package: FAILED"); fi
+  stop_strays "the package check"
 else
   echo "(skipped: installing a package needs root)"
 fi
@@ -78,6 +93,7 @@ if [ $fast = 0 ]; then
   echo "=== 2. AddressSanitizer + UBSan: unit, fuzz corpora, integration, faults ==="
   build build-asan -DGHOSTWATCH_SANITIZE=ON
   run_ctest asan+ubsan build-asan -L 'unit|fuzz|integration|faults'
+  stop_strays "the sanitizer tests"
   echo "=== 3. ThreadSanitizer: unit tests ==="
   build build-tsan -DGHOSTWATCH_TSAN=ON -- ghostwatch_unit_tests
   run_ctest tsan build-tsan -L unit
