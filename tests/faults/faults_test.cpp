@@ -2,6 +2,7 @@
 // agent runs, and asserts the figures the agent reports during the fault and after recovery,
 // not just that it survived. Times to detect and to recover are recorded as figures.
 #include <hiredis/hiredis.h>
+#include <libmemcached/memcached.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <unistd.h>
@@ -294,19 +295,35 @@ TEST_F(Faults, ThePrimaryRestartedMidWriteCountsErrorsAndSeqNeverGoesBack) {
   std::remove(path.c_str());
 }
 
-TEST_F(Faults, TheReconcilerCountsFailedSweepsWhileRedisIsDownAndRecovers) {
-  const std::string table = "gw_reconcile_fault_" + std::to_string(getpid()), prefix = "rf" + std::to_string(getpid()) + ":";
+void memcached_set(const std::string& key, const std::string& value) {
+  memcached_st* mc = memcached_create(nullptr);
+  const std::string addr = require_env("GW_MEMCACHED_ADDR");
+  memcached_server_add(mc, addr.substr(0, addr.rfind(':')).c_str(),
+                       static_cast<in_port_t>(std::stoi(addr.substr(addr.rfind(':') + 1))));
+  EXPECT_EQ(memcached_set(mc, key.data(), key.size(), value.data(), value.size(), 0, 0), MEMCACHED_SUCCESS);
+  memcached_free(mc);
+}
+
+// A reconciler sweeping `cache` (redis or memcached) every second while that cache is stopped,
+// then restarted empty and refilled by the application.
+void reconciler_survives_a_stopped_cache(const std::string& cache) {
+  const std::string table = "gw_reconcile_fault_" + cache + std::to_string(getpid());
+  const std::string prefix = "rf" + cache + std::to_string(getpid()) + ":";
   const std::string admin = require_env("GW_PG_ADMIN_PRIMARY_DSN");
   admin_query(admin, "CREATE TABLE " + table + " (id int PRIMARY KEY, version bigint NOT NULL); INSERT INTO " + table +
                          " SELECT g, 7 FROM generate_series(1, 50) g; GRANT SELECT ON " + table + " TO ghostwatch");
-  auto fill = [&prefix] {
-    for (int id = 1; id <= 50; ++id) redis_command("SET " + prefix + std::to_string(id) + " 7");
+  auto fill = [&] {
+    for (int id = 1; id <= 50; ++id) {
+      if (cache == "redis") redis_command("SET " + prefix + std::to_string(id) + " 7");
+      else memcached_set(prefix + std::to_string(id), "7");
+    }
   };
   fill();
+  const std::string address = cache == "redis" ? "${GW_REDIS_ADDR}" : "${GW_MEMCACHED_ADDR}";
   const std::string config = write_temp_file(agent_yaml() + R"(  - name: cache
     kind: reconcile
     cache:
-      redis: "${GW_REDIS_ADDR}"
+      )" + cache + ": \"" + address + R"("
       key: ")" + prefix + R"({id}"
     source:
       dsn: "${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}"
@@ -320,33 +337,39 @@ TEST_F(Faults, TheReconcilerCountsFailedSweepsWhileRedisIsDownAndRecovers) {
 )",
                                              ".yaml");
   Agent agent(config, free_port());
-  const std::string ok = "ghostwatch_cache_sweeps_total{probe=\"cache\",result=\"ok\",target=\"redis\"}";
-  const std::string failed = "ghostwatch_cache_sweeps_total{probe=\"cache\",result=\"error\",target=\"redis\"}";
-  const std::string ratio = "ghostwatch_cache_consistency_ratio{probe=\"cache\",target=\"redis\"}";
+  const std::string labels = "probe=\"cache\",target=\"" + cache + "\"";
+  const std::string ok = "ghostwatch_cache_sweeps_total{probe=\"cache\",result=\"ok\",target=\"" + cache + "\"}";
+  const std::string failed = "ghostwatch_cache_sweeps_total{probe=\"cache\",result=\"error\",target=\"" + cache + "\"}";
+  const std::string ratio = "ghostwatch_cache_consistency_ratio{" + labels + "}";
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, ok) >= 2; }, 15s)) << agent.log();
   EXPECT_EQ(metric_or(agent, ratio), 1);
-  const double checked = metric_or(agent, "ghostwatch_cache_checked_total{probe=\"cache\",target=\"redis\"}");
-  EXPECT_GE(checked, 100) << "50 entries per sweep";
+  EXPECT_GE(metric_or(agent, "ghostwatch_cache_checked_total{" + labels + "}"), 100) << "50 entries per sweep";
   long detect_ms = 0;
   {
     const auto stop_at = Clock::now();
-    StoppedServer redis("redis");
+    StoppedServer server(cache);
     ASSERT_TRUE(wait_for([&] { return metric_or(agent, failed) >= 1; }, 10s)) << agent.log();
     detect_ms = ms_since(stop_at);
     const double ok_during = metric_or(agent, ok);
     std::this_thread::sleep_for(2s);
     EXPECT_EQ(metric_or(agent, ok), ok_during) << "no sweep counts as done while the cache is down";
   }
-  fill();  // the restarted Redis is empty, as after a FLUSHALL; the application refills it
+  fill();  // the restarted cache is empty, as after a FLUSHALL; the application refills it
   const auto back = Clock::now();
   const double ok_back = metric_or(agent, ok);
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, ok) > ok_back; }, 15s)) << agent.log();
   EXPECT_EQ(metric_or(agent, ratio), 1);
-  record_figure("fault Redis down under the reconciler: a failed sweep counted " + std::to_string(detect_ms) +
+  record_figure("fault " + cache + " down under the reconciler: a failed sweep counted " + std::to_string(detect_ms) +
                 " ms after the stop, no sweep counted ok meanwhile; ok sweeps again " + std::to_string(ms_since(back)) +
-                " ms after Redis was back and refilled");
+                " ms after " + cache + " was back and refilled");
   admin_query(admin, "DROP TABLE " + table);
   std::remove(config.c_str());
+}
+
+TEST_F(Faults, TheReconcilerCountsFailedSweepsWhileRedisIsDownAndRecovers) { reconciler_survives_a_stopped_cache("redis"); }
+
+TEST_F(Faults, TheReconcilerCountsFailedSweepsWhileMemcachedIsDownAndRecovers) {
+  reconciler_survives_a_stopped_cache("memcached");
 }
 
 }  // namespace
