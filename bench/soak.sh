@@ -27,6 +27,7 @@ port=$((GW_PG_PORT_PRIMARY + 23))  # the sandbox's Prometheus scrapes this one
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$out/pipeline.pid" ] && kill -KILL "$(cat "$out/pipeline.pid")" 2>/dev/null || true
   for s in pg-replica-1 pg-replica-2; do signal_server "$s" CONT 2>/dev/null || true; done
   scripts/sandbox.sh down >/dev/null 2>&1 || true
 }
@@ -35,6 +36,7 @@ trap 'exit 130' INT TERM
 
 # --- the config: 100 targets -------------------------------------------------------------
 # postgres probe: 40 targets over the two replicas and 10 caches fed by the reference pipeline;
+# every target polled every 10 ms whether a canary is outstanding or not (idle_poll_interval);
 # mysql probe: 50 targets on the replica; a reconciler over 5000 Redis entries every 10 s.
 pg_sql() { psql -qAtX "$GW_PG_ADMIN_PRIMARY_DSN" -c "$1"; }
 pg_sql "DROP TABLE IF EXISTS soak_users; CREATE TABLE soak_users (id int PRIMARY KEY, version bigint NOT NULL);
@@ -57,6 +59,7 @@ probes:
     primary: "\${GW_PG_PRIMARY_DSN} password=\${GW_PG_PASSWORD}"
     interval: 1s
     poll_interval: 10ms
+    idle_poll_interval: 10ms  # polled all along, the heaviest case
     timeout: 30s
     connect_timeout: 1s
     query_timeout: 1s
@@ -75,6 +78,7 @@ YAML
     primary: "mysql://ghostwatch:\${GW_MARIA_PASSWORD}@\${GW_MARIA_PRIMARY_ADDR}/"
     interval: 1s
     poll_interval: 10ms
+    idle_poll_interval: 10ms  # polled all along, the heaviest case
     timeout: 30s
     connect_timeout: 1s
     query_timeout: 1s
@@ -110,7 +114,9 @@ pids+=("$agent")
 (
   while kill -0 "$agent" 2>/dev/null; do
     build/tests/cache_pipeline "$GW_PG_PRIMARY_DSN password=$GW_PG_PASSWORD" soak pg 20 "$GW_REDIS_ADDR" \
-      "$GW_MEMCACHED_ADDR" >>"$out/pipeline.log" 2>&1 || sleep 1
+      "$GW_MEMCACHED_ADDR" >>"$out/pipeline.log" 2>&1 &
+    echo $! >"$out/pipeline.pid"
+    wait $! || sleep 1
   done
 ) &
 pids+=("$!")
