@@ -293,8 +293,8 @@ void parse_read_your_writes(const Cursor& at, ProbeConfig& p) {
 }
 
 ProbeConfig parse_probe(const Cursor& at) {
-  at.check_keys({"name", "kind", "primary", "targets", "schema", "database", "interval", "poll_interval", "timeout",
-                 "connect_timeout", "query_timeout", "read_paths", "read_delays", "stale_target"});
+  at.check_keys({"name", "kind", "primary", "targets", "schema", "database", "interval", "poll_interval",
+                 "idle_poll_interval", "timeout", "connect_timeout", "query_timeout", "read_paths", "read_delays", "stale_target"});
   ProbeConfig p;
   const Cursor name = at.require("name");
   p.name = name.as_string();
@@ -320,6 +320,7 @@ ProbeConfig parse_probe(const Cursor& at) {
     Duration min;
   };
   for (const Timing& t : {Timing{"interval", &p.interval, 10ms}, Timing{"poll_interval", &p.poll_interval, 1ms},
+                          Timing{"idle_poll_interval", &p.idle_poll_interval, 1ms},
                           Timing{"timeout", &p.timeout, 10ms}, Timing{"connect_timeout", &p.connect_timeout, 10ms},
                           Timing{"query_timeout", &p.query_timeout, 10ms}}) {
     if (!at.has(t.key)) continue;
@@ -327,6 +328,10 @@ ProbeConfig parse_probe(const Cursor& at) {
     check_at_least(at.child(t.key), *t.value, t.min);
   }
   if (p.timeout < p.poll_interval) at.child("timeout").fail("timeout must be at least poll_interval");
+  if (!at.has("idle_poll_interval")) p.idle_poll_interval = std::max(p.idle_poll_interval, p.poll_interval);
+  else if (p.idle_poll_interval < p.poll_interval) {
+    at.child("idle_poll_interval").fail("idle_poll_interval must be at least poll_interval");
+  }
   const Cursor targets = at.require("targets");
   targets.expect_sequence();
   if (targets.node().size() == 0) targets.fail("a probe needs at least one target");
@@ -518,6 +523,7 @@ std::string render_config(const Config& c) {
     out << YAML::Key << (p.kind == ProbeKind::postgres ? "schema" : "database") << YAML::Value << p.schema;
     out << YAML::Key << "interval" << YAML::Value << format_duration(p.interval);
     out << YAML::Key << "poll_interval" << YAML::Value << format_duration(p.poll_interval);
+    out << YAML::Key << "idle_poll_interval" << YAML::Value << format_duration(p.idle_poll_interval);
     out << YAML::Key << "timeout" << YAML::Value << format_duration(p.timeout);
     out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(p.connect_timeout);
     out << YAML::Key << "query_timeout" << YAML::Value << format_duration(p.query_timeout);

@@ -186,11 +186,13 @@ ReadPathSummary summarize_read_path(ReadPathState& r, double stale_target) {
 // Seconds rounded to microseconds: finer digits are noise, and stable output diffs well.
 double rounded(double seconds) { return std::round(seconds * 1e6) / 1e6; }
 
-std::string ms(double seconds) {
+std::string fixed1(double value) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", seconds * 1000);
+  std::snprintf(buf, sizeof buf, "%.1f", value);
   return buf;
 }
+
+std::string ms(double seconds) { return fixed1(seconds * 1000); }
 
 }  // namespace
 
@@ -322,6 +324,12 @@ void read_paths_table(std::ostringstream& out, const ProbeSummary& p) {
 
 }  // namespace
 
+// What resolution costs: a reader polls fast only while a canary is outstanding on its target.
+nlohmann::json polls_per_canary(const ProbeSummary& p, const TargetSummary& t) {
+  if (p.writes_ok == 0) return nullptr;
+  return std::round(100.0 * t.polls / p.writes_ok) / 100.0;
+}
+
 nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
   nlohmann::json out = {{"probes", nlohmann::json::array()}};
   for (const ProbeSummary& p : probes) {
@@ -344,6 +352,8 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
                            {"timeouts", t.timeouts},
                            {"errors", t.errors},
                            {"resolution_seconds", observed(t.resolution)},
+                           {"polls", t.polls},
+                           {"polls_per_canary", polls_per_canary(p, t)},
                            {"reachable", t.reachable},
                            {"role", !t.is_primary ? nlohmann::json() : nlohmann::json(*t.is_primary ? "primary" : "replica")}};
       if (t.reported_samples > 0) {
@@ -372,15 +382,18 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
         << " write errors, write p50 " << ms(p.write_p50) << " ms\n";
     if (!p.last_write_error.empty()) out << "  last write error: " << p.last_write_error << '\n';
     char line[256];
-    std::snprintf(line, sizeof line, "  %-16s %7s %9s %9s %9s %9s %8s %6s %9s %13s\n", "target", "samples", "p50 ms",
-                  "p90 ms", "p99 ms", "max ms", "timeouts", "errors", "res. ms", "reported p50");
+    std::snprintf(line, sizeof line, "  %-16s %7s %9s %9s %9s %9s %8s %6s %9s %13s %10s\n", "target", "samples",
+                  "p50 ms", "p90 ms", "p99 ms", "max ms", "timeouts", "errors", "res. ms", "reported p50", "polls/can.");
     out << line;
     for (const TargetSummary& t : p.targets) {
       const std::string reported = t.reported_samples > 0 ? ms(t.reported_p50) + " ms" : "-";
       auto observed = [&t](double seconds) { return t.samples > 0 ? ms(seconds) : std::string("-"); };
-      std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %8d %6d %9s %13s%s\n", t.name.c_str(), t.samples,
-                    observed(t.p50).c_str(), observed(t.p90).c_str(), observed(t.p99).c_str(), observed(t.max).c_str(),
-                    t.timeouts, t.errors, observed(t.resolution).c_str(), reported.c_str(),
+      const nlohmann::json per_canary = polls_per_canary(p, t);
+      const std::string polls = per_canary.is_null() ? "-" : fixed1(per_canary.get<double>());
+      std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %8d %6d %9s %13s %10s%s\n", t.name.c_str(),
+                    t.samples, observed(t.p50).c_str(), observed(t.p90).c_str(), observed(t.p99).c_str(),
+                    observed(t.max).c_str(), t.timeouts, t.errors, observed(t.resolution).c_str(), reported.c_str(),
+                    polls.c_str(),
                     t.reachable ? (t.is_primary.value_or(false) ? "  PRIMARY (not a replica)" : "") : "  UNREACHABLE");
       out << line;
       if (!t.last_error.empty() && !t.reachable) out << "    last error: " << t.last_error << '\n';

@@ -83,7 +83,8 @@ struct ProbeConfig {
   std::vector<TargetConfig> targets;
   std::string schema = "ghostwatch";
   Duration interval = 1s;          // canary write period
-  Duration poll_interval = 10ms;   // per-target poll period
+  Duration poll_interval = 10ms;   // per-target poll period while a canary is outstanding on it
+  Duration idle_poll_interval = 1s;  // otherwise: enough for target_up, positions, reported lag
   Duration timeout = 60s;          // a canary unseen this long is a timeout
   Duration connect_timeout = 5s;
   Duration query_timeout = 2s;

@@ -42,6 +42,7 @@ struct ReplicationProbe::Target {
   std::unique_ptr<CanaryReader> reader;
   std::shared_ptr<TargetSink> sink;
   VisibilityTracker tracker;
+  Alarm canary_written;  // rung by the writer: poll now, and fast until the canary is seen
 };
 
 ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
@@ -51,7 +52,7 @@ ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& bac
   if (!read_paths.empty()) read_back_ = std::make_unique<ReadBack>(config, std::move(read_paths), *sink_);
   for (const TargetConfig& t : config.targets) {
     targets_.push_back(std::unique_ptr<Target>(
-        new Target{t.name, backend.reader(t), sink_->target(t.name), VisibilityTracker(config.timeout)}));
+        new Target{t.name, backend.reader(t), sink_->target(t.name), VisibilityTracker(config.timeout), {}}));
   }
 }
 
@@ -104,6 +105,7 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
       sink_->canary_written(true, t_ack - t0, "");
       for (auto& t : targets_) {
         if (auto sample = t->tracker.acked(ack.value(), t_ack)) t->sink->visible(*sample);
+        else t->canary_written.ring();
       }
       if (read_back_) read_back_->acked(ack.value(), t_ack);
       record_primary_position(stop);
@@ -126,11 +128,13 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
   HealthLog health("poll");
   while (!stop.stop_requested()) {
     const MonoTime scheduled = steady_now();
+    // A canary acked from here on may not be in this poll's answer: the next poll, after the
+    // ring, looks for it.
+    t.canary_written.clear();
     const MonoTime sent = clock_.now();
     Result<CanaryPoll> poll = t.reader->poll(stop);
     const MonoTime recv = clock_.now();
     if (stop.stop_requested()) break;
-    MonoTime next = scheduled + config_.poll_interval;
     if (poll) {
       const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
                                                               : t.tracker.polled(poll->seq, sent, recv);
@@ -141,12 +145,14 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
       if (poll->is_primary) t.sink->role(*poll->is_primary);
       health.succeeded();
       backoff.reset();
+      // Fast only while there is something to see; a write rings the alarm to end an idle wait.
+      const bool outstanding = t.tracker.outstanding() > 0;
+      t.canary_written.wait_until(stop, scheduled + (outstanding ? config_.poll_interval : config_.idle_poll_interval));
     } else {
       t.sink->polled(false, poll.error().message);
       health.failed(poll.error().message);
-      next = steady_now() + backoff.next();
+      sleep_until(stop, steady_now() + backoff.next());
     }
-    sleep_until(stop, next);
   }
 }
 

@@ -1,6 +1,7 @@
 // ReplicationProbe: DESIGN.md §1-2 for any backend. One writer thread bumps the canary on the
-// primary every `interval`; one reader thread per target polls it every `poll_interval`; a
-// monitor thread expires timeouts and refreshes the pending gauges. A target that is slow or
+// primary every `interval`; one reader thread per target polls it every `poll_interval` while a
+// canary is outstanding there and every `idle_poll_interval` otherwise (each write wakes the
+// readers at once); a monitor thread expires timeouts and refreshes the pending gauges. A target that is slow or
 // down stalls only its own reader: the writer and the other readers share nothing with it but
 // the trackers, whose critical sections are tiny.
 #pragma once

@@ -55,6 +55,38 @@ TEST_F(PgSandbox, ProbeMeasuresTheApplyDelayOfEachReplica) {
   std::remove(config.c_str());
 }
 
+// A reader polls every poll_interval only while a canary is outstanding on its target, so 1 ms
+// resolution no longer costs 1000 polls per canary, and the delayed replica keeps its figures.
+TEST_F(PgSandbox, PollsFastOnlyWhileACanaryIsOutstanding) {
+  std::string yaml = sandbox_config("1s", "10s");
+  yaml.replace(yaml.find("poll_interval: 10ms"), 19, "poll_interval: 1ms");
+  const std::string config = write_temp_file(yaml, ".yaml");
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "5", "--output", "json"}, 60s);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  const auto& targets = report.at("probes").at(0).at("targets");
+  const auto& r1 = targets.at(0);
+  const auto& r2 = targets.at(1);
+  ASSERT_EQ(r1.at("samples"), 5);
+  ASSERT_EQ(r2.at("samples"), 5);
+  const double per_canary1 = r1.at("polls_per_canary"), per_canary2 = r2.at("polls_per_canary");
+  char figure[256];
+  std::snprintf(figure, sizeof figure,
+                "interval 1s, poll_interval 1ms, 5 canaries: polls per canary replica-1 %.1f, replica-2 (200 ms "
+                "behind) %.1f; replica-2 p50 %.1f ms, resolution %.2f ms",
+                per_canary1, per_canary2, r2.at("p50_seconds").get<double>() * 1e3,
+                r2.at("resolution_seconds").get<double>() * 1e3);
+  record_figure(figure);
+  EXPECT_LE(per_canary1, 20) << "polling all along would cost about 1000";
+  // About one poll per millisecond while replica-2 is 200 ms behind, and no more.
+  EXPECT_GE(per_canary2, 50);
+  EXPECT_LE(per_canary2, 400);
+  EXPECT_GE(r2.at("p50_seconds").get<double>(), 0.200);
+  EXPECT_LE(r2.at("p50_seconds").get<double>(), 0.260);
+  EXPECT_LE(r2.at("resolution_seconds").get<double>(), 0.005);
+  std::remove(config.c_str());
+}
+
 TEST_F(PgSandbox, PausedReplayGrowsPendingWhileTheOtherReplicaIsMeasured) {
   const std::string config = write_temp_file(sandbox_config("100ms", "60s"), ".yaml");
   Agent agent(config, free_port());

@@ -59,8 +59,8 @@ TEST(Config, AgentIdDefaultsToHostName) {
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
             "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
-            "targets, schema, database, interval, poll_interval, timeout, connect_timeout, query_timeout, "
-            "read_paths, read_delays, stale_target)");
+            "targets, schema, database, interval, poll_interval, idle_poll_interval, timeout, connect_timeout, "
+            "query_timeout, read_paths, read_delays, stale_target)");
   EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
             std::string::npos);
 }
@@ -76,6 +76,9 @@ TEST(Config, DurationsBelowMinimumAreRejected) {
   EXPECT_NE(error_of(valid_with("interval: 1s", "interval: 5ms")).find("probes[0].interval: 5ms is below the minimum of 10ms"),
             std::string::npos);
   EXPECT_NE(error_of(valid_with("poll_interval: 10ms", "poll_interval: 500us")).find("minimum of 1ms"),
+            std::string::npos);
+  EXPECT_NE(error_of(valid_with("poll_interval: 10ms", "poll_interval: 10ms\n    idle_poll_interval: 5ms"))
+                .find("probes[0].idle_poll_interval: idle_poll_interval must be at least poll_interval"),
             std::string::npos);
 }
 

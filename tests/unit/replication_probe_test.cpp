@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <thread>
 #include <mutex>
@@ -85,13 +86,15 @@ class FakeBackend final : public CanaryBackend {
 
 // A fake primary, its targets and a probe over them, reporting to a ReportSink.
 struct Rig {
-  explicit Rig(std::map<std::string, FakeTarget> targets, Duration timeout = milliseconds(2000))
+  explicit Rig(std::map<std::string, FakeTarget> targets, Duration timeout = milliseconds(2000),
+               const std::function<void(ProbeConfig&)>& adjust = {})
       : backend(primary, targets) {
     config.name = "fake";
     config.interval = milliseconds(20);
     config.poll_interval = milliseconds(1);
     config.timeout = timeout;
     for (const auto& [name, t] : targets) config.targets.push_back({name, {}, std::nullopt});
+    if (adjust) adjust(config);
     probe = std::make_unique<ReplicationProbe>(config, backend, report, clock);
   }
   std::vector<ProbeSummary> run_once(RunOnceLimits limits) {
@@ -124,6 +127,25 @@ TEST(ReplicationProbe, MeasuresEachTargetsLag) {
   EXPECT_GE(target(s, "slow").p50, 0.030);
   EXPECT_LT(target(s, "fast").p50, target(s, "slow").p50);
   EXPECT_EQ(report_exit_code(s), 0);
+}
+
+// Between canaries a reader idles (here 10 s, longer than the whole run): each write wakes it,
+// it polls every poll_interval until the canary shows, and the lag keeps its resolution.
+TEST(ReplicationProbe, PollsFastOnlyWhileACanaryIsOutstanding) {
+  Rig rig({{"t", {milliseconds(10)}}}, milliseconds(2000), [](ProbeConfig& c) {
+    c.interval = milliseconds(100);
+    c.idle_poll_interval = std::chrono::seconds(10);
+  });
+  const auto s = rig.run_once({10, Duration(0)});
+  const TargetSummary& t = target(s, "t");
+  ASSERT_EQ(t.samples, 10);
+  const double per_canary = static_cast<double>(t.polls) / s[0].writes_ok;
+  // Polling all along would cost about 100 polls per canary; a canary 10 ms away costs about 10.
+  EXPECT_GE(per_canary, 5) << "it polls fast while the canary is outstanding";
+  EXPECT_LE(per_canary, 40) << "it idles once the canary is seen";
+  EXPECT_GE(t.p50, 0.010);
+  EXPECT_LT(t.p50, 0.030);
+  EXPECT_LT(t.resolution, 0.010);
 }
 
 TEST(ReplicationProbe, FailingTargetCountsErrorsAndOthersAreMeasured) {
