@@ -25,17 +25,25 @@ std::string pg_series(const std::string& name, const std::string& target) {
 
 using PgSandbox = SandboxTest;
 
+// `probe --canaries N --output json` on a config file: the report's targets, replica-1 first.
+nlohmann::json probe_targets(const std::string& config, int canaries) {
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", std::to_string(canaries),
+                        "--output", "json"},
+                       60s);
+  if (r.exit_code != 0) throw std::runtime_error("probe exited " + std::to_string(r.exit_code) + ": " + r.out + r.err);
+  nlohmann::json targets = nlohmann::json::parse(r.out).at("probes").at(0).at("targets");
+  if (targets.at(0).at("name") != "replica-1" || targets.at(1).at("name") != "replica-2") {
+    throw std::runtime_error("unexpected targets: " + targets.dump());
+  }
+  return targets;
+}
+
 TEST_F(PgSandbox, ProbeMeasuresTheApplyDelayOfEachReplica) {
   ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200") << "start the sandbox with --pg-delay-ms 200";
   const std::string config = write_temp_file(sandbox_config("250ms", "10s"), ".yaml");
-  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "30", "--output", "json"}, 60s);
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  const auto report = nlohmann::json::parse(r.out);
-  const auto& targets = report.at("probes").at(0).at("targets");
+  const nlohmann::json targets = probe_targets(config, 30);
   const auto& r1 = targets.at(0);
   const auto& r2 = targets.at(1);
-  ASSERT_EQ(r1.at("name"), "replica-1");
-  ASSERT_EQ(r2.at("name"), "replica-2");
   EXPECT_EQ(r1.at("samples"), 30);
   EXPECT_EQ(r2.at("samples"), 30);
   const double p50_r1 = r1.at("p50_seconds"), p50_r2 = r2.at("p50_seconds");
@@ -61,10 +69,7 @@ TEST_F(PgSandbox, PollsFastOnlyWhileACanaryIsOutstanding) {
   std::string yaml = sandbox_config("1s", "10s");
   yaml.replace(yaml.find("poll_interval: 10ms"), 19, "poll_interval: 1ms");
   const std::string config = write_temp_file(yaml, ".yaml");
-  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "5", "--output", "json"}, 60s);
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  const auto report = nlohmann::json::parse(r.out);
-  const auto& targets = report.at("probes").at(0).at("targets");
+  const nlohmann::json targets = probe_targets(config, 5);
   const auto& r1 = targets.at(0);
   const auto& r2 = targets.at(1);
   ASSERT_EQ(r1.at("samples"), 5);
