@@ -292,9 +292,17 @@ void parse_read_your_writes(const Cursor& at, ProbeConfig& p) {
   }
 }
 
+WaitMode parse_wait_mode(const Cursor& at, ProbeKind kind) {
+  const std::string mode = at.as_string();
+  if (mode == "poll") return WaitMode::poll;
+  if (mode != "server") at.fail("unknown wait mode '" + mode + "' (known: poll, server)");
+  if (kind != ProbeKind::mysql) at.fail("wait: server needs a mysql probe (MASTER_GTID_WAIT, WAIT_FOR_EXECUTED_GTID_SET)");
+  return WaitMode::server;
+}
+
 ProbeConfig parse_probe(const Cursor& at) {
   at.check_keys({"name", "kind", "primary", "targets", "schema", "database", "interval", "poll_interval",
-                 "idle_poll_interval", "timeout", "connect_timeout", "query_timeout", "read_paths", "read_delays", "stale_target"});
+                 "idle_poll_interval", "wait", "timeout", "connect_timeout", "query_timeout", "read_paths", "read_delays", "stale_target"});
   ProbeConfig p;
   const Cursor name = at.require("name");
   p.name = name.as_string();
@@ -328,6 +336,7 @@ ProbeConfig parse_probe(const Cursor& at) {
     check_at_least(at.child(t.key), *t.value, t.min);
   }
   if (p.timeout < p.poll_interval) at.child("timeout").fail("timeout must be at least poll_interval");
+  if (at.has("wait")) p.wait = parse_wait_mode(at.child("wait"), p.kind);
   if (!at.has("idle_poll_interval")) p.idle_poll_interval = std::max(p.idle_poll_interval, p.poll_interval);
   else if (p.idle_poll_interval < p.poll_interval) {
     at.child("idle_poll_interval").fail("idle_poll_interval must be at least poll_interval");
@@ -524,6 +533,7 @@ std::string render_config(const Config& c) {
     out << YAML::Key << "interval" << YAML::Value << format_duration(p.interval);
     out << YAML::Key << "poll_interval" << YAML::Value << format_duration(p.poll_interval);
     out << YAML::Key << "idle_poll_interval" << YAML::Value << format_duration(p.idle_poll_interval);
+    out << YAML::Key << "wait" << YAML::Value << (p.wait == WaitMode::server ? "server" : "poll");
     out << YAML::Key << "timeout" << YAML::Value << format_duration(p.timeout);
     out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(p.connect_timeout);
     out << YAML::Key << "query_timeout" << YAML::Value << format_duration(p.query_timeout);

@@ -48,6 +48,28 @@ class CanaryWriter {
   // The primary's position just after the last write (may cost a round trip; called after the
   // ack was timed). nullopt when the backend cannot tell.
   virtual Result<std::optional<Position>> position(std::stop_token stop) = 0;
+  // The position of the last write's own transaction, as the last position() call learnt it,
+  // for a server-side wait. nullopt when the backend cannot tell.
+  virtual std::optional<Position> canary_position() const { return std::nullopt; }
+};
+
+// The longest single server-side wait a probe asks for; it asks again after one passes (the
+// target's health poll goes between). Not a whole number of seconds: MASTER_DELAY is one, and a
+// renewal falling on the moment the delayed replica applies the canary would widen that sample's
+// window by the renewal's round trips.
+inline constexpr Duration kLongestServerWait = std::chrono::milliseconds(1370);
+
+// A server-side wait on a target for a position (wait: server), on a connection of its own.
+struct WaitOutcome {
+  bool reached = false;     // false: `limit` passed first
+  Duration round_trip{0};   // of a trivial statement just before the wait, on the same connection
+};
+
+class PositionWaiter {
+ public:
+  virtual ~PositionWaiter() = default;
+  // Blocks until the target has applied `position` or `limit` passes.
+  virtual Result<WaitOutcome> wait(const Position& position, Duration limit, std::stop_token stop) = 0;
 };
 
 class CanaryReader {
@@ -63,6 +85,8 @@ class CanaryBackend {
   // `report_lag`: also ask the server for its own lag figure (replication targets do; read
   // paths, which only want the canary, do not).
   virtual std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag = true) = 0;
+  // A server-side waiter for `target`; null when the backend or the target (a cache) has none.
+  virtual std::unique_ptr<PositionWaiter> waiter(const TargetConfig& target) = 0;
   // The unit of position_behind(): WAL bytes, or transactions.
   virtual PositionUnit position_unit() const = 0;
   // How far `target` is behind `primary`, never negative; nullopt when it cannot be computed.

@@ -47,6 +47,9 @@ struct TargetConfig {
 };
 
 enum class ProbeKind { postgres, mysql };
+// How a replica's progress is watched: polled for the canary row, or (mysql) asked to wait on
+// the server for the canary's GTID (MASTER_GTID_WAIT, WAIT_FOR_EXECUTED_GTID_SET).
+enum class WaitMode { poll, server };
 
 // A read path of the read-your-writes probe (DESIGN.md §3). Exactly one of dsn, targets, http.
 struct ReadPathConfig {
@@ -85,6 +88,7 @@ struct ProbeConfig {
   Duration interval = 1s;          // canary write period
   Duration poll_interval = 10ms;   // per-target poll period while a canary is outstanding on it
   Duration idle_poll_interval = 1s;  // otherwise: enough for target_up, positions, reported lag
+  WaitMode wait = WaitMode::poll;
   Duration timeout = 60s;          // a canary unseen this long is a timeout
   Duration connect_timeout = 5s;
   Duration query_timeout = 2s;

@@ -13,6 +13,7 @@ namespace {
 
 constexpr auto kMonitorTick = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::seconds(5);
+constexpr std::size_t kMaxCanaryPositions = 1u << 16;
 
 MonoTime steady_now() { return std::chrono::steady_clock::now(); }
 
@@ -43,6 +44,8 @@ struct ReplicationProbe::Target {
   std::shared_ptr<TargetSink> sink;
   VisibilityTracker tracker;
   Alarm canary_written;  // rung by the writer: poll now, and fast until the canary is seen
+  std::unique_ptr<PositionWaiter> waiter;  // wait: server on a replica; null: polled
+  HealthLog wait_health{"server-side wait"};
 };
 
 ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
@@ -52,7 +55,8 @@ ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& bac
   if (!read_paths.empty()) read_back_ = std::make_unique<ReadBack>(config, std::move(read_paths), *sink_);
   for (const TargetConfig& t : config.targets) {
     targets_.push_back(std::unique_ptr<Target>(
-        new Target{t.name, backend.reader(t), sink_->target(t.name), VisibilityTracker(config.timeout), {}}));
+        new Target{t.name, backend.reader(t), sink_->target(t.name), VisibilityTracker(config.timeout), {},
+                   config.wait == WaitMode::server ? backend.waiter(t) : nullptr}));
   }
 }
 
@@ -105,10 +109,13 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
       sink_->canary_written(true, t_ack - t0, "");
       for (auto& t : targets_) {
         if (auto sample = t->tracker.acked(ack.value(), t_ack)) t->sink->visible(*sample);
-        else t->canary_written.ring();
+        else if (!t->waiter) t->canary_written.ring();
       }
       if (read_back_) read_back_->acked(ack.value(), t_ack);
-      record_primary_position(stop);
+      record_primary_position(stop, ack.value());
+      for (auto& t : targets_) {
+        if (t->waiter) t->canary_written.ring();  // its position is known now
+      }
       health.succeeded();
       backoff.reset();
       if (next < steady_now()) next = steady_now();  // late: skip missed slots, do not burst
@@ -122,7 +129,27 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
   writing_done_ = true;
 }
 
+Status ReplicationProbe::poll_once(std::stop_token stop, Target& t) {
+  const MonoTime sent = clock_.now();
+  Result<CanaryPoll> poll = t.reader->poll(stop);
+  const MonoTime recv = clock_.now();
+  if (stop.stop_requested()) return ok_status();
+  if (!poll) {
+    t.sink->polled(false, poll.error().message);
+    return poll.error();
+  }
+  const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
+                                                          : t.tracker.polled(poll->seq, sent, recv);
+  for (const VisibilitySample& s : samples) t.sink->visible(s);
+  t.sink->polled(true, "");
+  t.sink->position_lag(backend_.position_unit(), position_behind(poll->position));
+  if (poll->reported.refreshed) t.sink->reported_lag(poll->reported.seconds);
+  if (poll->is_primary) t.sink->role(*poll->is_primary);
+  return ok_status();
+}
+
 void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
+  if (t.waiter) return wait_loop(stop, t);
   Backoff backoff(std::max<Duration>(config_.poll_interval, 100ms), kMaxBackoff);
   log::Context context(config_.name, t.name);
   HealthLog health("poll");
@@ -131,35 +158,112 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
     // A canary acked from here on may not be in this poll's answer: the next poll, after the
     // ring, looks for it.
     t.canary_written.clear();
-    const MonoTime sent = clock_.now();
-    Result<CanaryPoll> poll = t.reader->poll(stop);
-    const MonoTime recv = clock_.now();
+    const Status polled = poll_once(stop, t);
     if (stop.stop_requested()) break;
-    if (poll) {
-      const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
-                                                              : t.tracker.polled(poll->seq, sent, recv);
-      for (const VisibilitySample& s : samples) t.sink->visible(s);
-      t.sink->polled(true, "");
-      t.sink->position_lag(backend_.position_unit(), position_behind(poll->position));
-      if (poll->reported.refreshed) t.sink->reported_lag(poll->reported.seconds);
-      if (poll->is_primary) t.sink->role(*poll->is_primary);
+    if (polled) {
       health.succeeded();
       backoff.reset();
       // Fast only while there is something to see; a write rings the alarm to end an idle wait.
       const bool outstanding = t.tracker.outstanding() > 0;
       t.canary_written.wait_until(stop, scheduled + (outstanding ? config_.poll_interval : config_.idle_poll_interval));
     } else {
-      t.sink->polled(false, poll.error().message);
-      health.failed(poll.error().message);
+      health.failed(polled.error().message);
       sleep_until(stop, steady_now() + backoff.next());
     }
   }
 }
 
-void ReplicationProbe::record_primary_position(std::stop_token stop) {
+// wait: server. The replica itself is asked to wait for each canary's position, on a connection
+// of its own, and answers the moment it has applied it; a poll every idle_poll_interval keeps
+// target_up, the position lag and the reported lag. A canary whose position is unknown (the
+// position query failed) is polled for as in poll mode.
+void ReplicationProbe::wait_loop(std::stop_token stop, Target& t) {
+  Backoff backoff(100ms, kMaxBackoff);
+  log::Context context(config_.name, t.name);
+  HealthLog poll_health("poll");
+  MonoTime next_poll = steady_now();
+  auto poll_for_health = [&] {
+    const Status polled = poll_once(stop, t);
+    if (polled) poll_health.succeeded();
+    else poll_health.failed(polled.error().message);
+    next_poll = steady_now() + config_.idle_poll_interval;
+  };
+  while (!stop.stop_requested()) {
+    t.canary_written.clear();
+    const CanaryToWaitFor canary = next_canary_to_wait_for(t);
+    if (canary.position) {
+      if (!wait_on_server(stop, t, canary)) sleep_until(stop, steady_now() + backoff.next());
+      else backoff.reset();
+      if (steady_now() >= next_poll) poll_for_health();
+    } else if (canary.without_position) {
+      poll_for_health();
+      t.canary_written.wait_until(stop, steady_now() + config_.poll_interval);
+    } else if (steady_now() >= next_poll) {
+      poll_for_health();
+    } else {
+      t.canary_written.wait_until(stop, next_poll);
+    }
+  }
+}
+
+// One server-side wait for `canary`; false when it failed (logged once per outage).
+bool ReplicationProbe::wait_on_server(std::stop_token stop, Target& t, const CanaryToWaitFor& canary) {
+  const MonoTime sent = clock_.now();
+  Result<WaitOutcome> outcome = t.waiter->wait(*canary.position, kLongestServerWait, stop);
+  const MonoTime recv = clock_.now();
+  if (stop.stop_requested()) return true;
+  if (!outcome) {
+    t.wait_health.failed(outcome.error().message);
+    return false;
+  }
+  t.wait_health.succeeded();
+  const Duration rtt = outcome->round_trip;
+  if (!outcome->reached) {
+    // The server looked within one round trip of its answer and had not applied it.
+    t.tracker.not_seen_at(recv - rtt);
+    return true;
+  }
+  // Longer than the two round trips it costs when the position was already applied: the server
+  // blocked, so it applied the canary within one round trip of the answer's arrival.
+  const bool blocked = recv - sent > 3 * rtt;
+  log::debug("server-side wait for canary " + std::to_string(canary.seq) + " answered after " +
+             std::to_string(to_seconds(recv - sent) * 1e3) + " ms (round trip " + std::to_string(to_seconds(rtt) * 1e3) +
+             " ms)" + (blocked ? "" : ": already applied when asked"));
+  for (const VisibilitySample& s : t.tracker.waited(canary.seq, blocked ? std::optional(recv - rtt) : std::nullopt, recv)) {
+    t.sink->visible(s);
+  }
+  return true;
+}
+
+// The oldest outstanding canary whose position the writer has recorded, or a later one with a
+// known position (waiting for it covers the older ones too).
+ReplicationProbe::CanaryToWaitFor ReplicationProbe::next_canary_to_wait_for(const Target& t) const {
+  CanaryToWaitFor out;
+  const std::optional<int64_t> oldest = t.tracker.oldest_outstanding();
+  if (!oldest) return out;
+  std::lock_guard lock(position_mu_);
+  for (const auto& [seq, position] : canary_positions_) {
+    if (seq < *oldest) continue;
+    if (!position) {
+      out.without_position = true;
+      continue;
+    }
+    out.seq = seq;
+    out.position = position;
+    out.without_position = false;
+    break;
+  }
+  return out;
+}
+
+void ReplicationProbe::record_primary_position(std::stop_token stop, int64_t seq) {
   auto position = writer_->position(stop);
   std::lock_guard lock(position_mu_);
   primary_position_ = position ? position.value() : std::nullopt;
+  if (config_.wait != WaitMode::server) return;
+  canary_positions_.emplace_back(seq, position ? writer_->canary_position() : std::nullopt);
+  // Enough for every canary a timeout can keep outstanding at the shortest interval.
+  while (canary_positions_.size() > kMaxCanaryPositions) canary_positions_.pop_front();
 }
 
 std::optional<double> ReplicationProbe::position_behind(const std::optional<Position>& target) const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,8 +51,17 @@ class ReplicationProbe {
   struct Target;
   void write_loop(std::stop_token stop, RunOnceLimits limits);
   void read_loop(std::stop_token stop, Target& target);
+  void wait_loop(std::stop_token stop, Target& target);
+  Status poll_once(std::stop_token stop, Target& target);
+  struct CanaryToWaitFor {
+    int64_t seq = 0;
+    std::optional<Position> position;  // nullopt: nothing to wait for (yet)
+    bool without_position = false;     // an outstanding canary's position is unknown: poll for it
+  };
+  CanaryToWaitFor next_canary_to_wait_for(const Target& target) const;
+  bool wait_on_server(std::stop_token stop, Target& target, const CanaryToWaitFor& canary);
   void monitor_tick();
-  void record_primary_position(std::stop_token stop);
+  void record_primary_position(std::stop_token stop, int64_t seq);
   std::optional<double> position_behind(const std::optional<Position>& target) const;
   bool all_resolved() const;
   void run_threads(std::stop_token outer, const RunOnceLimits& limits, bool once);
@@ -65,6 +75,8 @@ class ReplicationProbe {
   std::unique_ptr<ReadBack> read_back_;  // null without read paths
   mutable std::mutex position_mu_;
   std::optional<Position> primary_position_;  // at the last successful write
+  // wait: server: each canary's own position (nullopt when the query failed), by ascending seq.
+  std::deque<std::pair<int64_t, std::optional<Position>>> canary_positions_;
   std::atomic<bool> writing_done_{false};
 };
 

@@ -63,6 +63,28 @@ void VisibilityTracker::forget_seen_locked(int64_t seen) {
   if (dropped_oldest_ack_ && seen >= dropped_upto_seq_) dropped_oldest_ack_.reset();
 }
 
+std::vector<VisibilitySample> VisibilityTracker::waited(int64_t seq, std::optional<MonoTime> missed_at, MonoTime recv) {
+  std::lock_guard lock(mu_);
+  if (missed_at) not_seen_at_locked(*missed_at);
+  // The answer itself is the evidence: nothing later than its arrival bounds the next canary.
+  return polled_locked(seq, recv, recv);
+}
+
+void VisibilityTracker::not_seen_at(MonoTime at) {
+  std::lock_guard lock(mu_);
+  not_seen_at_locked(at);
+}
+
+void VisibilityTracker::not_seen_at_locked(MonoTime at) {
+  if (!last_poll_sent_ || at > *last_poll_sent_) last_poll_sent_ = at;
+}
+
+std::optional<int64_t> VisibilityTracker::oldest_outstanding() const {
+  std::lock_guard lock(mu_);
+  if (timed_out_ >= entries_.size()) return std::nullopt;
+  return entries_[timed_out_].seq;
+}
+
 int VisibilityTracker::expire(MonoTime now) {
   std::lock_guard lock(mu_);
   int expired = 0;

@@ -44,6 +44,16 @@ class VisibilityTracker {
   // A successful poll that shows everything acked before `sent` (an invalidated cache key).
   std::vector<VisibilitySample> polled_all_acked_before(MonoTime sent, MonoTime recv);
 
+  // A server-side wait for `seq`'s position answered "applied" at `recv`. `missed_at`: the wait
+  // blocked, so the target had not applied it then (the answer's arrival minus one round trip).
+  std::vector<VisibilitySample> waited(int64_t seq, std::optional<MonoTime> missed_at, MonoTime recv);
+
+  // A look at the target (a server-side wait that timed out) showed nothing new as of `at`.
+  void not_seen_at(MonoTime at);
+
+  // The oldest acked canary not yet seen and not yet timed out.
+  std::optional<int64_t> oldest_outstanding() const;
+
   // Counts canaries unseen for longer than the timeout, once each. Returns how many expired now.
   int expire(MonoTime now);
 
@@ -59,6 +69,7 @@ class VisibilityTracker {
     MonoTime t_ack;
   };
   void forget_seen_locked(int64_t seen);
+  void not_seen_at_locked(MonoTime at);
   std::vector<VisibilitySample> polled_locked(std::optional<int64_t> seen, MonoTime sent, MonoTime recv);
 
   const Duration timeout_;

@@ -62,16 +62,24 @@ class MysqlWriter final : public CanaryWriter {
     return seq;
   }
 
+  // MariaDB also names the canary's own transaction (@@last_gtid); MySQL's executed set right
+  // after the write contains it, and perhaps a few later transactions of other clients.
   Result<std::optional<Position>> position(std::stop_token stop) override {
+    canary_position_.reset();
     auto conn = conn_.get(stop, [this](Connection& c) { return ensure_canary_table(c, database_); });
     if (!conn) return conn.error();
     const bool mariadb = conn.value()->flavor() == Flavor::mariadb;
-    auto r = conn.value()->query(mariadb ? "SELECT @@GLOBAL.gtid_binlog_pos" : "SELECT @@GLOBAL.gtid_executed");
+    auto r = conn.value()->query(mariadb ? "SELECT @@GLOBAL.gtid_binlog_pos, @@SESSION.last_gtid"
+                                         : "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.gtid_executed");
     if (!r) return r.error();
+    auto own = r->get(0, 1);
+    if (own && !own->empty()) canary_position_ = *own;
     auto pos = r->get(0, 0);
     if (!pos || pos->empty()) return std::optional<Position>();  // binlog or GTIDs off
     return std::optional<Position>(*pos);
   }
+
+  std::optional<Position> canary_position() const override { return canary_position_; }
 
  private:
   // LAST_INSERT_ID(expr) hands the new seq back in the OK packet: one round trip, no
@@ -95,6 +103,7 @@ class MysqlWriter final : public CanaryWriter {
   LazyMysql conn_;
   std::string database_, agent_id_, probe_;
   int64_t last_seq_ = 0;  // seq never goes back, even if the row is deleted while we run
+  std::optional<Position> canary_position_;
 };
 
 class MysqlReader final : public CanaryReader {
@@ -158,6 +167,39 @@ class MysqlReader final : public CanaryReader {
   bool report_lag_;
 };
 
+// Waits on the replica itself: MASTER_GTID_WAIT (MariaDB) or WAIT_FOR_EXECUTED_GTID_SET (MySQL)
+// returns as soon as the replica has applied the position, so the answer's arrival bounds the
+// moment to within one round trip, with no polling at all.
+class MysqlWaiter final : public PositionWaiter {
+ public:
+  explicit MysqlWaiter(ConnectOptions options) : conn_(std::move(options)) {}
+
+  Result<WaitOutcome> wait(const Position& position, Duration limit, std::stop_token stop) override {
+    auto conn = conn_.get(stop, [](Connection&) { return ok_status(); });
+    if (!conn) return conn.error();
+    Connection& c = *conn.value();
+    WaitOutcome out;
+    const MonoTime before = std::chrono::steady_clock::now();
+    if (auto r = c.query("DO 0"); !r) return r.error();
+    out.round_trip = std::chrono::steady_clock::now() - before;
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f", std::chrono::duration<double>(limit).count());
+    const bool mariadb = c.flavor() == Flavor::mariadb;
+    auto r = c.execute(mariadb ? "gtid_wait" : "gtid_set_wait",
+                       mariadb ? "SELECT MASTER_GTID_WAIT(?, ?)" : "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)",
+                       {position, seconds});
+    if (!r) return r.error();
+    // 0: applied; MariaDB -1 and MySQL 1: the limit passed; NULL: an argument was refused.
+    const auto answer = r->get(0, 0);
+    if (!answer) return Error{"the server refused to wait for position " + position};
+    out.reached = *answer == "0";
+    return out;
+  }
+
+ private:
+  LazyMysql conn_;
+};
+
 }  // namespace
 
 Result<ConnectOptions> connect_options(const DsnConfig& dsn, const ProbeConfig& probe) {
@@ -178,6 +220,15 @@ std::unique_ptr<CanaryWriter> MysqlBackend::writer() {
 std::unique_ptr<CanaryReader> MysqlBackend::reader(const TargetConfig& target, bool report_lag) {
   return std::make_unique<MysqlReader>(target.name, connect_options(target.dsn, probe_).value(), probe_.schema,
                                        agent_id_, probe_.name, report_lag);
+}
+
+// A dedicated connection whose deadlines leave room for a whole wait: the client deadline and
+// the server's max_statement_time both cover `timeout` plus the usual query_timeout.
+std::unique_ptr<PositionWaiter> MysqlBackend::waiter(const TargetConfig& target) {
+  if (target.cache) return nullptr;
+  ConnectOptions options = connect_options(target.dsn, probe_).value();
+  options.query_timeout += kLongestServerWait;
+  return std::make_unique<MysqlWaiter>(std::move(options));
 }
 
 std::optional<double> MysqlBackend::position_behind(const Position& primary, const Position& target) const {

@@ -17,6 +17,7 @@ class MysqlBackend final : public CanaryBackend {
   MysqlBackend(const ProbeConfig& probe, std::string agent_id);
   std::unique_ptr<CanaryWriter> writer() override;
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag) override;
+  std::unique_ptr<PositionWaiter> waiter(const TargetConfig& target) override;
   PositionUnit position_unit() const override { return PositionUnit::transactions; }
   // MariaDB GTID lists or MySQL GTID sets, recognised by their syntax.
   std::optional<double> position_behind(const Position& primary, const Position& target) const override;

@@ -15,6 +15,7 @@ class PostgresBackend final : public CanaryBackend {
  public:
   PostgresBackend(const ProbeConfig& probe, std::string agent_id);
   std::unique_ptr<CanaryWriter> writer() override;
+  std::unique_ptr<PositionWaiter> waiter(const TargetConfig&) override { return nullptr; }
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag) override;
   PositionUnit position_unit() const override { return PositionUnit::bytes; }
   std::optional<double> position_behind(const Position& primary, const Position& target) const override;

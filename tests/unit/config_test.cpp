@@ -59,8 +59,8 @@ TEST(Config, AgentIdDefaultsToHostName) {
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
             "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
-            "targets, schema, database, interval, poll_interval, idle_poll_interval, timeout, connect_timeout, "
-            "query_timeout, read_paths, read_delays, stale_target)");
+            "targets, schema, database, interval, poll_interval, idle_poll_interval, wait, timeout, "
+            "connect_timeout, query_timeout, read_paths, read_delays, stale_target)");
   EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
             std::string::npos);
 }
@@ -220,6 +220,21 @@ TEST(Config, MysqlProbeTakesUrisAndADatabase) {
   EXPECT_EQ(scrub("denied for s:cret"), "denied for ***");  // the decoded password is a secret too
 }
 
+// The valid config plus read paths (and anything else) appended to the probe.
+std::string with_read_paths(const std::string& extra) { return std::string(kValid) + extra; }
+
+TEST(Config, ServerWaitsAreForMysqlProbes) {
+  std::string text = kMysql;
+  text.replace(text.find("database: gw"), 12, "database: gw\n    wait: server");
+  EXPECT_EQ(parse_config(text, "cfg.yaml").probes.at(0).wait, WaitMode::server);
+  EXPECT_EQ(parse_config(kMysql, "cfg.yaml").probes.at(0).wait, WaitMode::poll);
+  text = kMysql;
+  EXPECT_NE(error_of(text.replace(text.find("database: gw"), 12, "database: gw\n    wait: sever")).find("unknown wait mode 'sever'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_read_paths("    wait: server\n")).find("probes[0].wait: wait: server needs a mysql probe"),
+            std::string::npos);
+}
+
 TEST(Config, MysqlProbeRejectsBadUrisAndPostgresKeys) {
   std::string text = kMysql;
   EXPECT_NE(error_of(text.replace(text.find(":3307"), 5, ":0")).find("probes[0].targets[0].dsn: bad MySQL URI: bad port '0'"),
@@ -231,9 +246,6 @@ TEST(Config, MysqlProbeRejectsBadUrisAndPostgresKeys) {
   EXPECT_NE(error_of(text.replace(text.find("mysql://ghostwatch@"), 8, "postgresql://")).find("expected a mysql:// URI"),
             std::string::npos);
 }
-
-// The valid config plus read paths (and anything else) appended to the probe.
-std::string with_read_paths(const std::string& extra) { return std::string(kValid) + extra; }
 
 TEST(Config, ReadPathsOfEveryKindWithDefaultDelays) {
   Config c = parse_config(with_read_paths(R"(    read_paths:

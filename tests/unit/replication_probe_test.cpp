@@ -22,6 +22,7 @@ struct FakePrimary {
   std::mutex mu;
   int64_t seq = 0;
   std::deque<std::pair<int64_t, MonoTime>> commits;
+  bool knows_canary_positions = true;  // false: as if every position query failed
 
   int64_t commit() {
     std::lock_guard lock(mu);
@@ -36,6 +37,13 @@ struct FakePrimary {
       if (t + lag <= now) seen = s;
     }
     return seen;
+  }
+  std::optional<MonoTime> committed_at(int64_t s) {
+    std::lock_guard lock(mu);
+    for (auto& [c, t] : commits) {
+      if (c == s) return t;
+    }
+    return std::nullopt;
   }
 };
 
@@ -55,15 +63,36 @@ class FakeBackend final : public CanaryBackend {
   std::unique_ptr<CanaryReader> reader(const TargetConfig& t, bool) override {
     return std::make_unique<Reader>(primary_, targets_.at(t.name));
   }
+  std::unique_ptr<PositionWaiter> waiter(const TargetConfig& t) override {
+    return std::make_unique<Waiter>(primary_, targets_.at(t.name));
+  }
   PositionUnit position_unit() const override { return PositionUnit::transactions; }
   std::optional<double> position_behind(const Position&, const Position&) const override { return std::nullopt; }
 
  private:
   struct Writer final : CanaryWriter {
     explicit Writer(FakePrimary& p) : p(p) {}
-    Result<int64_t> write(std::stop_token) override { return p.commit(); }
+    Result<int64_t> write(std::stop_token) override { return last = p.commit(); }
     Result<std::optional<Position>> position(std::stop_token) override { return std::optional<Position>(); }
+    std::optional<Position> canary_position() const override {
+      if (!p.knows_canary_positions) return std::nullopt;
+      return std::to_string(last);
+    }
     FakePrimary& p;
+    int64_t last = 0;
+  };
+  // Answers the moment the target has applied the position (its seq), as MASTER_GTID_WAIT does.
+  struct Waiter final : PositionWaiter {
+    Waiter(FakePrimary& p, FakeTarget t) : p(p), t(t) {}
+    Result<WaitOutcome> wait(const Position& position, Duration limit, std::stop_token stop) override {
+      const auto committed = p.committed_at(std::stoll(position));
+      if (!committed) return Error{"unknown position"};
+      const MonoTime applied = *committed + t.lag, deadline = std::chrono::steady_clock::now() + limit;
+      sleep_until(stop, std::min(applied, deadline));
+      return WaitOutcome{applied <= deadline, std::chrono::microseconds(50)};
+    }
+    FakePrimary& p;
+    FakeTarget t;
   };
   struct Reader final : CanaryReader {
     Reader(FakePrimary& p, FakeTarget t) : p(p), t(t) {}
@@ -146,6 +175,37 @@ TEST(ReplicationProbe, PollsFastOnlyWhileACanaryIsOutstanding) {
   EXPECT_GE(t.p50, 0.010);
   EXPECT_LT(t.p50, 0.030);
   EXPECT_LT(t.resolution, 0.010);
+}
+
+// wait: server. The target answers the moment it applies each canary: the lag is exact to within
+// the fake's round trip, with no polls beyond the idle ones.
+TEST(ReplicationProbe, ServerSideWaitsResolveWithoutPolling) {
+  Rig rig({{"t", {milliseconds(30)}}}, milliseconds(2000), [](ProbeConfig& c) {
+    c.interval = milliseconds(100);
+    c.wait = WaitMode::server;
+  });
+  const auto s = rig.run_once({5, Duration(0)});
+  const TargetSummary& t = target(s, "t");
+  ASSERT_EQ(t.samples, 5);
+  EXPECT_GE(t.p50, 0.030);
+  EXPECT_LT(t.p50, 0.035);
+  EXPECT_LT(t.resolution, 0.001) << "one round trip of the waiting connection";
+  EXPECT_LE(t.polls, 3) << "only the idle polls";
+}
+
+// Without the canary's position (the position query failed) the target is polled for it instead.
+TEST(ReplicationProbe, ServerSideWaitsFallBackToPollsWithoutAPosition) {
+  Rig rig({{"t", {milliseconds(30)}}}, milliseconds(2000), [](ProbeConfig& c) {
+    c.interval = milliseconds(100);
+    c.wait = WaitMode::server;
+  });
+  rig.primary.knows_canary_positions = false;
+  const auto s = rig.run_once({5, Duration(0)});
+  const TargetSummary& t = target(s, "t");
+  ASSERT_EQ(t.samples, 5);
+  EXPECT_GE(t.p50, 0.030);
+  EXPECT_LT(t.p50, 0.045);
+  EXPECT_GE(t.polls, 5 * 10) << "polled at poll_interval while each canary was outstanding";
 }
 
 TEST(ReplicationProbe, FailingTargetCountsErrorsAndOthersAreMeasured) {
