@@ -6,6 +6,13 @@
 #include "probes/lazy_connection.h"
 
 namespace ghostwatch::pg {
+std::string poll_statement(const std::string& schema) {
+  return "SELECT (SELECT seq FROM " + canary_table(schema) + " WHERE agent_id = $1 AND probe = $2),"
+         " pg_last_wal_replay_lsn()::text,"
+         " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,"
+         " NOT pg_is_in_recovery()";
+}
+
 namespace {
 
 constexpr const char* kUndefinedTable = "42P01";
@@ -95,13 +102,7 @@ class PgReader final : public CanaryReader {
     });
     if (!conn) return conn.error();
     if (!prepared_) {
-      Status s = conn.value()->prepare(
-          kPollStatement,
-          "SELECT (SELECT seq FROM " + canary_table(schema_) + " WHERE agent_id = $1 AND probe = $2),"
-          " pg_last_wal_replay_lsn()::text,"
-          " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,"
-          " NOT pg_is_in_recovery()",
-          2);
+      Status s = conn.value()->prepare(kPollStatement, poll_statement(schema_), 2);
       // The table may not have replicated yet: the target answered, it just has no canary.
       if (!s && s.error().code == kUndefinedTable) return CanaryPoll{};
       if (!s) return s.error();

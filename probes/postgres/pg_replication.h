@@ -32,4 +32,8 @@ ConnectOptions connect_options(const DsnConfig& dsn, const ProbeConfig& probe);
 std::string canary_table(const std::string& schema);
 std::string canary_table_ddl(const std::string& schema);
 
+// A reader's poll ($1 agent id, $2 probe): the canary's seq, the replay LSN, the server's own
+// lag figure and whether the target takes writes. bench/poll_cost runs it as well.
+std::string poll_statement(const std::string& schema);
+
 }  // namespace ghostwatch::pg

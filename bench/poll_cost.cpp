@@ -1,0 +1,194 @@
+// Poll cost: the agent's CPU time per poll against a blocking libpq client running the same
+// prepared poll statement back to back, in one run.
+//
+// Method: against a sandbox (scripts/sandbox.sh up; source its env.sh):
+//   1. the floor: one connection to replica-1, the reader's poll statement
+//      (pg::poll_statement) prepared and executed back to back for the run's seconds; this
+//      process's CPU time (user + system, getrusage) divided by the executions;
+//   2. for each target count N: `ghostwatch run` with one postgres probe and N targets alternating
+//      over the two replicas, polled all along (poll_interval = idle_poll_interval = P: 1 ms for
+//      one target, 10 ms for up to 100, 100 ms beyond, so at most ~10,000 polls/s), a canary a
+//      second; after a 3 s warm-up, the agent's CPU time (/proc/PID/stat) and the sum of
+//      ghostwatch_polls_total (/metrics) are read twice, the run's seconds apart. CPU per poll =
+//      CPU delta / polls delta; the poll rate is shown against the configured N / P; RSS and
+//      threads at the end.
+// Both run on one machine in the same minute: the ratio carries over, not the absolute figures.
+// N beyond ~90 per replica needs the replicas' max_connections raised.
+//
+//   build/bench/poll_cost [SECONDS=10] [N...=1 10 100]
+#include <libpq-fe.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "probes/postgres/pg_replication.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v) {
+    std::fprintf(stderr, "%s is not set: source the sandbox's env.sh\n", name);
+    std::exit(2);
+  }
+  return v;
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// The floor: CPU per execution of the poll statement by a plain blocking client.
+double blocking_cpu_per_poll(double seconds, long& polls) {
+  const std::string dsn = std::string(env("GW_PG_REPLICA1_DSN")) + " password=" + env("GW_PG_PASSWORD");
+  PGconn* c = PQconnectdb(dsn.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::fprintf(stderr, "replica-1: %s", PQerrorMessage(c));
+    std::exit(1);
+  }
+  PQclear(PQprepare(c, "poll", ghostwatch::pg::poll_statement("ghostwatch").c_str(), 2, nullptr));
+  const char* params[] = {"poll-cost", "pg"};
+  const double cpu0 = process_cpu_seconds();
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  polls = 0;
+  while (Clock::now() < end) {
+    PGresult* r = PQexecPrepared(c, "poll", 2, params, nullptr, nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      std::fprintf(stderr, "poll: %s", PQerrorMessage(c));
+      std::exit(1);
+    }
+    PQclear(r);
+    ++polls;
+  }
+  const double cpu = process_cpu_seconds() - cpu0;
+  PQfinish(c);
+  return cpu / static_cast<double>(polls);
+}
+
+std::string config_for(int targets, int poll_ms, int port) {
+  std::ostringstream y;
+  y << "agent:\n  id: poll-cost\n  listen: 127.0.0.1:" << port << "\nprobes:\n  - name: pg\n    kind: postgres\n"
+    << "    primary: \"${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}\"\n    interval: 1s\n"
+    << "    poll_interval: " << poll_ms << "ms\n    idle_poll_interval: " << poll_ms << "ms\n    targets:\n";
+  for (int i = 0; i < targets; ++i) {
+    y << "      - name: t" << i << "\n        dsn: \"${GW_PG_REPLICA" << (i % 2 + 1)
+      << "_DSN} password=${GW_PG_PASSWORD}\"\n";
+  }
+  return y.str();
+}
+
+double child_cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {  // field 3 is the state; utime is 14, stime 15
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) stime = std::stoull(f);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::string status_field(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":", 0) == 0) return line.substr(key.size() + 1);
+  }
+  return "?";
+}
+
+// The sum of ghostwatch_polls_total over every series, through curl (2 s timeout).
+double polls_total(int port) {
+  const std::string cmd = "curl -s -m 2 http://127.0.0.1:" + std::to_string(port) + "/metrics";
+  FILE* p = popen(cmd.c_str(), "r");
+  double sum = 0;
+  char line[1024];
+  while (p && std::fgets(line, sizeof line, p)) {
+    if (std::string_view(line).rfind("ghostwatch_polls_total{", 0) == 0) sum += std::atof(std::strrchr(line, ' ') + 1);
+  }
+  if (p) pclose(p);
+  return sum;
+}
+
+struct AgentFigures {
+  double cpu_per_poll = 0, polls_per_second = 0, configured_per_second = 0;
+  std::string rss, threads;
+};
+
+AgentFigures measure_agent(int targets, double seconds) {
+  const int poll_ms = targets == 1 ? 1 : targets <= 100 ? 10 : 100;
+  const int port = 29480;
+  char path[] = "/tmp/poll-cost-XXXXXX.yaml";
+  const int fd = mkstemps(path, 5);
+  const std::string yaml = config_for(targets, poll_ms, port);
+  if (fd < 0 || write(fd, yaml.data(), yaml.size()) != static_cast<ssize_t>(yaml.size())) std::exit(1);
+  close(fd);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    freopen("/dev/null", "w", stderr);
+    execl(GHOSTWATCH_BINARY, GHOSTWATCH_BINARY, "run", "--config", path, static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const double cpu0 = child_cpu_seconds(pid), polls0 = polls_total(port);
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const double cpu1 = child_cpu_seconds(pid), polls1 = polls_total(port);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  AgentFigures f;
+  f.rss = status_field(pid, "VmRSS");
+  f.threads = status_field(pid, "Threads");
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  std::remove(path);
+  if (polls1 <= polls0) {
+    std::fprintf(stderr, "the agent with %d targets counted no polls\n", targets);
+    std::exit(1);
+  }
+  f.cpu_per_poll = (cpu1 - cpu0) / (polls1 - polls0);
+  f.polls_per_second = (polls1 - polls0) / elapsed;
+  f.configured_per_second = targets * 1000.0 / poll_ms;
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const double seconds = argc > 1 ? std::atof(argv[1]) : 10;
+  std::vector<int> counts;
+  for (int i = 2; i < argc; ++i) counts.push_back(std::atoi(argv[i]));
+  if (counts.empty()) counts = {1, 10, 100};
+  long polls = 0;
+  const double floor = blocking_cpu_per_poll(seconds, polls);
+  std::printf("blocking libpq client, same prepared statement back to back: %ld polls, %.1f us CPU per poll\n", polls,
+              floor * 1e6);
+  std::printf("%8s %12s %12s %14s %10s %10s %8s\n", "targets", "polls/s", "configured", "us CPU/poll", "ratio", "RSS",
+              "threads");
+  for (int n : counts) {
+    const AgentFigures f = measure_agent(n, seconds);
+    std::printf("%8d %12.0f %12.0f %14.1f %9.2fx %10s %8s\n", n, f.polls_per_second, f.configured_per_second,
+                f.cpu_per_poll * 1e6, f.cpu_per_poll / floor, f.rss.c_str() + f.rss.find_first_not_of(" \t"),
+                f.threads.c_str() + f.threads.find_first_not_of(" \t"));
+  }
+  return 0;
+}
