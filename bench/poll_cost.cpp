@@ -34,20 +34,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench/sandbox.h"
 #include "probes/postgres/pg_replication.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char* env(const char* name) {
-  const char* v = std::getenv(name);
-  if (!v) {
-    std::fprintf(stderr, "%s is not set: source the sandbox's env.sh\n", name);
-    std::exit(2);
-  }
-  return v;
-}
+using ghostwatch::bench::connect_pg;
+using ghostwatch::bench::sandbox_env;
 
 double process_cpu_seconds() {
   rusage u{};
@@ -58,12 +53,7 @@ double process_cpu_seconds() {
 
 // The floor: CPU per execution of the poll statement by a plain blocking client.
 double blocking_cpu_per_poll(double seconds, long& polls) {
-  const std::string dsn = std::string(env("GW_PG_REPLICA1_DSN")) + " password=" + env("GW_PG_PASSWORD");
-  PGconn* c = PQconnectdb(dsn.c_str());
-  if (PQstatus(c) != CONNECTION_OK) {
-    std::fprintf(stderr, "replica-1: %s", PQerrorMessage(c));
-    std::exit(1);
-  }
+  PGconn* c = connect_pg(std::string(sandbox_env("GW_PG_REPLICA1_DSN")) + " password=" + sandbox_env("GW_PG_PASSWORD"));
   PQclear(PQprepare(c, "poll", ghostwatch::pg::poll_statement("ghostwatch").c_str(), 2, nullptr));
   const char* params[] = {"poll-cost", "pg"};
   const double cpu0 = process_cpu_seconds();

@@ -18,27 +18,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "bench/sandbox.h"
 #include "probes/reconcile/reconciler.h"
 
 namespace {
 
-const char* env(const char* name) {
-  const char* v = std::getenv(name);
-  if (!v) {
-    std::fprintf(stderr, "%s is not set: source the sandbox's env.sh\n", name);
-    std::exit(2);
-  }
-  return v;
-}
-
-PGconn* pg(const std::string& dsn) {
-  PGconn* c = PQconnectdb(dsn.c_str());
-  if (PQstatus(c) != CONNECTION_OK) {
-    std::fprintf(stderr, "postgres: %s", PQerrorMessage(c));
-    std::exit(1);
-  }
-  return c;
-}
+using ghostwatch::bench::connect_pg;
+using ghostwatch::bench::sandbox_env;
 
 redisContext* redis(const std::string& addr) {
   redisContext* r = redisConnect(addr.substr(0, addr.rfind(':')).c_str(), std::stoi(addr.substr(addr.rfind(':') + 1)));
@@ -68,10 +54,10 @@ int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 20000;
   const std::string table = "bench_users_" + std::to_string(getpid());
   const std::string prefix = "bench" + std::to_string(getpid()) + ":";
-  const std::string agent_dsn = std::string(env("GW_PG_PRIMARY_DSN")) + " password=" + env("GW_PG_PASSWORD");
-  const std::string redis_addr = env("GW_REDIS_ADDR");
+  const std::string agent_dsn = std::string(sandbox_env("GW_PG_PRIMARY_DSN")) + " password=" + sandbox_env("GW_PG_PASSWORD");
+  const std::string redis_addr = sandbox_env("GW_REDIS_ADDR");
 
-  PGconn* admin = pg(env("GW_PG_ADMIN_PRIMARY_DSN"));
+  PGconn* admin = connect_pg(sandbox_env("GW_PG_ADMIN_PRIMARY_DSN"));
   exec(admin, "CREATE TABLE " + table + " (id int PRIMARY KEY, version bigint NOT NULL)");
   exec(admin, "INSERT INTO " + table + " SELECT g, 1 FROM generate_series(1, " + std::to_string(n) + ") g");
   exec(admin, "GRANT SELECT ON " + table + " TO ghostwatch");
@@ -84,7 +70,7 @@ int main(int argc, char** argv) {
   }
 
   // 1. The naive loop.
-  PGconn* c = pg(agent_dsn);
+  PGconn* c = connect_pg(agent_dsn);
   redisContext* nr = redis(redis_addr);
   const std::string select = "SELECT version FROM " + table + " WHERE id = $1";
   PQclear(PQprepare(c, "v", select.c_str(), 1, nullptr));
