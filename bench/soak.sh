@@ -48,6 +48,17 @@ fill_redis() {
 fill_redis
 
 config="$out/soak.yaml"
+timing_and_targets() {  # the same for both probes
+  cat <<YAML
+    interval: 1s
+    poll_interval: 10ms
+    idle_poll_interval: 10ms  # polled all along, the heaviest case
+    timeout: 30s
+    connect_timeout: 1s
+    query_timeout: 1s
+    targets:
+YAML
+}
 {
   cat <<YAML
 agent:
@@ -57,14 +68,8 @@ probes:
   - name: pg
     kind: postgres
     primary: "\${GW_PG_PRIMARY_DSN} password=\${GW_PG_PASSWORD}"
-    interval: 1s
-    poll_interval: 10ms
-    idle_poll_interval: 10ms  # polled all along, the heaviest case
-    timeout: 30s
-    connect_timeout: 1s
-    query_timeout: 1s
-    targets:
 YAML
+  timing_and_targets
   for i in $(seq -w 1 40); do
     printf '      - name: pg-%s\n        dsn: "${GW_PG_REPLICA%s_DSN} password=${GW_PG_PASSWORD}"\n' "$i" $((10#$i % 2 + 1))
   done
@@ -76,14 +81,8 @@ YAML
   - name: maria
     kind: mysql
     primary: "mysql://ghostwatch:\${GW_MARIA_PASSWORD}@\${GW_MARIA_PRIMARY_ADDR}/"
-    interval: 1s
-    poll_interval: 10ms
-    idle_poll_interval: 10ms  # polled all along, the heaviest case
-    timeout: 30s
-    connect_timeout: 1s
-    query_timeout: 1s
-    targets:
 YAML
+  timing_and_targets
   for i in $(seq -w 1 50); do
     printf '      - name: maria-%s\n        dsn: "mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/"\n' "$i"
   done
