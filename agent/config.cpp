@@ -302,7 +302,8 @@ WaitMode parse_wait_mode(const Cursor& at, ProbeKind kind) {
 
 ProbeConfig parse_probe(const Cursor& at) {
   at.check_keys({"name", "kind", "primary", "targets", "schema", "database", "interval", "poll_interval",
-                 "idle_poll_interval", "wait", "timeout", "connect_timeout", "query_timeout", "read_paths", "read_delays", "stale_target"});
+                 "idle_poll_interval", "wait", "timeout", "connect_timeout", "query_timeout", "read_paths",
+                 "read_delays", "stale_target"});
   ProbeConfig p;
   const Cursor name = at.require("name");
   p.name = name.as_string();

@@ -45,7 +45,6 @@ struct ReplicationProbe::Target {
   VisibilityTracker tracker;
   Alarm canary_written;  // rung by the writer: poll now, and fast until the canary is seen
   std::unique_ptr<PositionWaiter> waiter;  // wait: server on a replica; null: polled
-  HealthLog wait_health{"server-side wait"};
 };
 
 ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
@@ -180,7 +179,7 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
 void ReplicationProbe::wait_loop(std::stop_token stop, Target& t) {
   Backoff backoff(100ms, kMaxBackoff);
   log::Context context(config_.name, t.name);
-  HealthLog poll_health("poll");
+  HealthLog poll_health("poll"), wait_health("server-side wait");
   MonoTime next_poll = steady_now();
   auto poll_for_health = [&] {
     const Status polled = poll_once(stop, t);
@@ -192,8 +191,13 @@ void ReplicationProbe::wait_loop(std::stop_token stop, Target& t) {
     t.canary_written.clear();
     const CanaryToWaitFor canary = next_canary_to_wait_for(t);
     if (canary.position) {
-      if (!wait_on_server(stop, t, canary)) sleep_until(stop, steady_now() + backoff.next());
-      else backoff.reset();
+      if (const Status waited = wait_on_server(stop, t, canary); waited) {
+        wait_health.succeeded();
+        backoff.reset();
+      } else {
+        wait_health.failed(waited.error().message);
+        sleep_until(stop, steady_now() + backoff.next());
+      }
       if (steady_now() >= next_poll) poll_for_health();
     } else if (canary.without_position) {
       poll_for_health();
@@ -206,22 +210,18 @@ void ReplicationProbe::wait_loop(std::stop_token stop, Target& t) {
   }
 }
 
-// One server-side wait for `canary`; false when it failed (logged once per outage).
-bool ReplicationProbe::wait_on_server(std::stop_token stop, Target& t, const CanaryToWaitFor& canary) {
+// One server-side wait for `canary`.
+Status ReplicationProbe::wait_on_server(std::stop_token stop, Target& t, const CanaryToWaitFor& canary) {
   const MonoTime sent = clock_.now();
   Result<WaitOutcome> outcome = t.waiter->wait(*canary.position, kLongestServerWait, stop);
   const MonoTime recv = clock_.now();
-  if (stop.stop_requested()) return true;
-  if (!outcome) {
-    t.wait_health.failed(outcome.error().message);
-    return false;
-  }
-  t.wait_health.succeeded();
+  if (stop.stop_requested()) return ok_status();
+  if (!outcome) return outcome.error();
   const Duration rtt = outcome->round_trip;
   if (!outcome->reached) {
     // The server looked within one round trip of its answer and had not applied it.
     t.tracker.not_seen_at(recv - rtt);
-    return true;
+    return ok_status();
   }
   // Longer than the two round trips it costs when the position was already applied: the server
   // blocked, so it applied the canary within one round trip of the answer's arrival.
@@ -232,7 +232,7 @@ bool ReplicationProbe::wait_on_server(std::stop_token stop, Target& t, const Can
   for (const VisibilitySample& s : t.tracker.waited(canary.seq, blocked ? std::optional(recv - rtt) : std::nullopt, recv)) {
     t.sink->visible(s);
   }
-  return true;
+  return ok_status();
 }
 
 // The oldest outstanding canary whose position the writer has recorded, or a later one with a

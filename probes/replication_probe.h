@@ -1,9 +1,10 @@
 // ReplicationProbe: DESIGN.md §1-2 for any backend. One writer thread bumps the canary on the
 // primary every `interval`; one reader thread per target polls it every `poll_interval` while a
 // canary is outstanding there and every `idle_poll_interval` otherwise (each write wakes the
-// readers at once); a monitor thread expires timeouts and refreshes the pending gauges. A target that is slow or
-// down stalls only its own reader: the writer and the other readers share nothing with it but
-// the trackers, whose critical sections are tiny.
+// readers at once), or, with `wait: server`, has the target wait for each canary's position; a
+// monitor thread expires timeouts and refreshes the pending gauges. A target that is slow or down
+// stalls only its own reader: the writer and the other readers share nothing with it but the
+// trackers, whose critical sections are tiny.
 #pragma once
 
 #include <atomic>
@@ -59,7 +60,7 @@ class ReplicationProbe {
     bool without_position = false;     // an outstanding canary's position is unknown: poll for it
   };
   CanaryToWaitFor next_canary_to_wait_for(const Target& target) const;
-  bool wait_on_server(std::stop_token stop, Target& target, const CanaryToWaitFor& canary);
+  Status wait_on_server(std::stop_token stop, Target& target, const CanaryToWaitFor& canary);
   void monitor_tick();
   void record_primary_position(std::stop_token stop, int64_t seq);
   std::optional<double> position_behind(const std::optional<Position>& target) const;

@@ -223,9 +223,9 @@ std::unique_ptr<CanaryReader> MysqlBackend::reader(const TargetConfig& target, b
 }
 
 // A dedicated connection whose deadlines leave room for a whole wait: the client deadline and
-// the server's max_statement_time both cover `timeout` plus the usual query_timeout.
+// the server's max_statement_time both cover kLongestServerWait plus the usual query_timeout.
+// Cache targets never get here: the agent's router keeps them (agent/runner.cpp), as for reader().
 std::unique_ptr<PositionWaiter> MysqlBackend::waiter(const TargetConfig& target) {
-  if (target.cache) return nullptr;
   ConnectOptions options = connect_options(target.dsn, probe_).value();
   options.query_timeout += kLongestServerWait;
   return std::make_unique<MysqlWaiter>(std::move(options));
