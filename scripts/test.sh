@@ -104,8 +104,8 @@ if [ -s "$figures" ]; then
   cat "$figures"
 fi
 # A benchmark, not a test: its figures are printed for the record and never fail the run.
-echo "--- bench/reconcile_bench 20000 (reconciler vs one GET + one SELECT per key) ---"
-build/bench/reconcile_bench 20000 || echo "(the benchmark did not complete)"
+echo "--- bench/reconcile_bench 20000 3 (reconciler vs one GET + one SELECT per key, alternating) ---"
+build/bench/reconcile_bench 20000 3 || echo "(the benchmark did not complete)"
 build/bench/read_schedule_bench 3 3 || echo "(the benchmark did not complete)"
 echo "--- bench/poll_cost 3 1 10 (the agent's CPU per poll against a blocking libpq client) ---"
 build/bench/poll_cost 3 1 10 || echo "(the benchmark did not complete)"

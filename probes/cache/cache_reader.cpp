@@ -193,6 +193,30 @@ Result<int64_t> parse_cached_timestamp(const std::string& value, const CacheTarg
   return Error{"unparseable value '" + shown(value) + "': not an ISO-8601 time or epoch seconds"};
 }
 
+namespace {
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  return s;
+}
+}  // namespace
+
+std::optional<int64_t> cached_seq(std::string_view value, const CacheTargetConfig& cache) {
+  if (cache.format == CacheTargetConfig::Format::json) {
+    auto seq = parse_cached_seq(std::string(value), cache);
+    return seq ? std::optional<int64_t>(seq.value()) : std::nullopt;
+  }
+  return parse_number<int64_t>(trimmed(value));
+}
+
+std::optional<int64_t> cached_timestamp(std::string_view value, const CacheTargetConfig& cache) {
+  if (cache.format == CacheTargetConfig::Format::json) {
+    auto micros = parse_cached_timestamp(std::string(value), cache);
+    return micros ? std::optional<int64_t>(micros.value()) : std::nullopt;
+  }
+  return parse_epoch_micros(trimmed(value));
+}
+
 std::unique_ptr<CanaryReader> make_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,
                                                 const ProbeConfig& probe) {
   const std::string key = expand_key(cache.key, agent_id, probe.name);

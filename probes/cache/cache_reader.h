@@ -5,7 +5,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "probes/canary_backend.h"
 #include "probes/probe_config.h"
@@ -23,5 +25,10 @@ Result<int64_t> parse_cached_seq(const std::string& value, const CacheTargetConf
 
 // A timestamp version in a cached value (ISO-8601 or epoch seconds), as epoch microseconds.
 Result<int64_t> parse_cached_timestamp(const std::string& value, const CacheTargetConfig& cache);
+
+// The same without the reason when there is none, for the reconciler's hot path: plain and hash
+// values are read in place, without an allocation.
+std::optional<int64_t> cached_seq(std::string_view value, const CacheTargetConfig& cache);
+std::optional<int64_t> cached_timestamp(std::string_view value, const CacheTargetConfig& cache);
 
 }  // namespace ghostwatch::cache

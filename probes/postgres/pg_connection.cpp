@@ -20,14 +20,14 @@ std::string trim(std::string s) {
 
 enum class Wait { ready, timeout, stopped, error };
 
-// Waits for the socket to become readable or writable, in slices so that a stop is noticed.
-Wait wait_socket(int fd, bool for_write, MonoTime deadline, const std::stop_token& stop) {
+// Waits for the socket to become ready for `events`, in slices so that a stop is noticed.
+Wait wait_socket(int fd, short events, MonoTime deadline, const std::stop_token& stop) {
   while (true) {
     if (stop.stop_requested()) return Wait::stopped;
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= Duration(0)) return Wait::timeout;
     const auto slice = std::min<Duration>(left, kPollSlice);
-    pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
+    pollfd p{fd, events, 0};
     const int ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(slice).count());
     const int rc = ::poll(&p, 1, ms);
     if (rc > 0) return Wait::ready;
@@ -75,7 +75,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, st
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {
     if (st == PGRES_POLLING_FAILED) return cleanup(PQerrorMessage(conn));
-    const Wait w = wait_socket(PQsocket(conn), st == PGRES_POLLING_WRITING, deadline, stop);
+    const Wait w = wait_socket(PQsocket(conn), st == PGRES_POLLING_WRITING ? POLLOUT : POLLIN, deadline, stop);
     if (w != Wait::ready) return cleanup(wait_failure(w, "connect", o.connect_timeout));
     st = PQconnectPoll(conn);
   }
@@ -124,26 +124,41 @@ Result<Rows> Connection::exec_prepared(const std::string& name, const std::vecto
                                      nullptr, nullptr, 0) == 1);
 }
 
+// Sends what libpq has buffered. While the socket is full, reads what the server sends meanwhile,
+// so that a server blocked on writing results to us cannot block us in turn.
+Status Connection::flush(MonoTime deadline) {
+  int flushed;
+  while ((flushed = PQflush(conn_)) == 1) {
+    const Wait w = wait_socket(PQsocket(conn_), POLLIN | POLLOUT, deadline, stop_);
+    if (w != Wait::ready) return fail(wait_failure(w, "query", query_timeout_));
+    if (PQconsumeInput(conn_) == 0) return fail(PQerrorMessage(conn_));
+  }
+  if (flushed < 0) return fail(PQerrorMessage(conn_));
+  return ok_status();
+}
+
+// Waits until PQgetResult can answer without blocking.
+Status Connection::await_result(MonoTime deadline) {
+  while (PQisBusy(conn_)) {
+    const Wait w = wait_socket(PQsocket(conn_), POLLIN, deadline, stop_);
+    if (w != Wait::ready) return fail(wait_failure(w, "query", query_timeout_));
+    if (PQconsumeInput(conn_) == 0) return fail(PQerrorMessage(conn_));
+  }
+  return ok_status();
+}
+
 // Flushes the query, then reads results until libpq has none left; keeps the last one.
 Result<Rows> Connection::collect(bool sent) {
   if (broken_) return fail("connection is broken");
   if (!sent) return fail(PQerrorMessage(conn_));
   const MonoTime deadline = std::chrono::steady_clock::now() + query_timeout_;
-  int flush;
-  while ((flush = PQflush(conn_)) == 1) {
-    const Wait w = wait_socket(PQsocket(conn_), true, deadline, stop_);
-    if (w != Wait::ready) return fail(wait_failure(w, "query", query_timeout_));
-  }
-  if (flush < 0) return fail(PQerrorMessage(conn_));
+  if (Status s = flush(deadline); !s) return s.error();
   PGresult* last = nullptr;
   std::optional<Error> sql_error;
   while (true) {
-    while (PQisBusy(conn_)) {
-      const Wait w = wait_socket(PQsocket(conn_), false, deadline, stop_);
-      if (w != Wait::ready || PQconsumeInput(conn_) == 0) {
-        if (last) PQclear(last);
-        return w != Wait::ready ? fail(wait_failure(w, "query", query_timeout_)) : fail(PQerrorMessage(conn_));
-      }
+    if (Status s = await_result(deadline); !s) {
+      if (last) PQclear(last);
+      return s.error();
     }
     PGresult* res = PQgetResult(conn_);
     if (res == nullptr) break;
@@ -165,6 +180,43 @@ Result<Rows> Connection::collect(bool sent) {
   }
   if (last == nullptr) return fail("no result from server");
   return Rows(last);
+}
+
+Status Connection::send_prepared(const std::string& name, const std::vector<const char*>& params) {
+  if (broken_) return fail("connection is broken");
+  if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) != 1) return fail(PQerrorMessage(conn_));
+  if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(params.size()), params.data(), nullptr, nullptr, 0) != 1 ||
+      PQpipelineSync(conn_) != 1) {
+    return fail(PQerrorMessage(conn_));
+  }
+  ++queued_;
+  return flush(std::chrono::steady_clock::now() + query_timeout_);
+}
+
+// One statement's results end with a null result, then its sync point's result follows.
+Result<Rows> Connection::receive() {
+  if (broken_) return fail("connection is broken");
+  if (queued_ == 0) return fail("nothing was sent");
+  const MonoTime deadline = std::chrono::steady_clock::now() + query_timeout_;
+  std::unique_ptr<PGresult, void (*)(PGresult*)> rows(nullptr, &PQclear);
+  std::optional<Error> sql_error;
+  while (true) {
+    if (Status s = await_result(deadline); !s) return s.error();
+    PGresult* res = PQgetResult(conn_);
+    if (res == nullptr) break;
+    if (PQresultStatus(res) == PGRES_FATAL_ERROR && !sql_error) {
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      sql_error = fail(PQresultErrorMessage(res), state ? state : "XX000");
+    }
+    rows.reset(res);
+  }
+  if (Status s = await_result(deadline); !s) return s.error();
+  std::unique_ptr<PGresult, void (*)(PGresult*)> sync(PQgetResult(conn_), &PQclear);
+  if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) return fail("pipeline out of step: no sync point");
+  if (--queued_ == 0 && PQexitPipelineMode(conn_) != 1) return fail(PQerrorMessage(conn_));
+  if (sql_error) return *sql_error;
+  if (!rows) return fail("no result from server");
+  return Rows(rows.release());
 }
 
 std::string quote_identifier(std::string_view name) { return quote_sql_identifier(name, '"'); }

@@ -50,18 +50,30 @@ class Connection {
   Status prepare(const std::string& name, const std::string& sql, int param_count);
   Result<Rows> exec_prepared(const std::string& name, const std::vector<std::string>& params);
 
+  // Pipelining (libpq's pipeline mode), so that several statements are in flight at once:
+  // send_prepared queues a prepared statement and returns without waiting for its answer;
+  // receive returns the oldest queued statement's rows, within query_timeout. Each statement
+  // has its own sync point: an SQL error fails that statement only. The calls above must not
+  // be used while statements are queued.
+  Status send_prepared(const std::string& name, const std::vector<const char*>& params);
+  Result<Rows> receive();
+  int queued() const { return queued_; }
+
   bool broken() const { return broken_; }
 
  private:
   Connection(PGconn* conn, Duration query_timeout, std::stop_token stop)
       : conn_(conn), query_timeout_(query_timeout), stop_(stop) {}
   Result<Rows> collect(bool sent);
+  Status flush(MonoTime deadline);
+  Status await_result(MonoTime deadline);
   Error fail(std::string message, std::string code = {});
 
   PGconn* conn_;
   Duration query_timeout_;
   std::stop_token stop_;
   bool broken_ = false;
+  int queued_ = 0;
 };
 
 // Quotes an SQL identifier ("a""b"), so names from the config cannot inject SQL.

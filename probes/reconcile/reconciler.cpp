@@ -24,19 +24,28 @@ double SweepResult::consistent_ratio() const {
   return static_cast<double>(checked - mismatched) / static_cast<double>(checked);
 }
 
-std::optional<std::string> id_of(const std::string& key, const std::string& pattern) {
+KeyPattern::KeyPattern(const std::string& pattern) {
   const auto at = pattern.find("{id}");
-  if (at == std::string::npos) return std::nullopt;
-  const std::string prefix = pattern.substr(0, at), suffix = pattern.substr(at + 4);
-  if (key.size() <= prefix.size() + suffix.size() || key.compare(0, prefix.size(), prefix) != 0 ||
-      key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) {
+  if (at == std::string::npos) return;
+  has_id = true;
+  prefix = pattern.substr(0, at);
+  suffix = pattern.substr(at + 4);
+}
+
+std::optional<std::string_view> KeyPattern::id_in(std::string_view key) const {
+  if (!has_id || key.size() <= prefix.size() + suffix.size() || !key.starts_with(prefix) || !key.ends_with(suffix)) {
     return std::nullopt;
   }
   return key.substr(prefix.size(), key.size() - prefix.size() - suffix.size());
 }
 
+std::optional<std::string> id_of(const std::string& key, const std::string& pattern) {
+  auto id = KeyPattern(pattern).id_in(key);
+  return id ? std::optional<std::string>(*id) : std::nullopt;
+}
+
 Reconciler::Reconciler(const ReconcileConfig& config, std::unique_ptr<CacheSide> cache, std::unique_ptr<DbSide> db)
-    : config_(config), cache_(std::move(cache)), db_(std::move(db)) {}
+    : config_(config), pattern_(config.cache.key), cache_(std::move(cache)), db_(std::move(db)), slots_(kInFlight + 1) {}
 
 // Keeps the sweep at or under rate_limit keys per second.
 void Reconciler::pace(long keys, std::stop_token stop) {
@@ -46,71 +55,111 @@ void Reconciler::pace(long keys, std::stop_token stop) {
   if (allowed_at > std::chrono::steady_clock::now()) sleep_until(stop, allowed_at);
 }
 
-// Classifies a batch. First pass (`candidates` set): mismatches become candidates for the
-// re-check. Re-check (`persistent` set): mismatches are final.
-Status Reconciler::check_batch(const std::vector<std::string>& keys, SweepResult& result,
-                               std::vector<Candidate>* candidates, std::vector<Mismatch>* persistent) {
-  std::vector<std::string> ids;
-  for (const std::string& key : keys) ids.push_back(*id_of(key, config_.cache.key));
-  auto values = cache_->read(keys);
-  if (!values) return values.error();
-  auto versions = db_->versions(ids);
-  if (!versions) return versions.error();
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    const auto& value = values.value()[i];
-    if (!value) {
-      if (candidates) ++result.misses;
-      continue;
-    }
-    auto cached = config_.version_type == ReconcileConfig::VersionType::integer
-                      ? cache::parse_cached_seq(*value, config_.cache)
-                      : cache::parse_cached_timestamp(*value, config_.cache);
-    if (!cached) {
-      if (candidates) ++result.unparseable;
-      continue;
-    }
-    if (candidates) ++result.checked;
-    auto db = versions.value().find(ids[i]);
-    std::optional<Kind> kind;
-    if (db == versions.value().end()) kind = Kind::orphan;
-    else if (cached.value() < db->second) kind = Kind::stale;
-    else if (cached.value() > db->second) kind = Kind::ahead;
-    if (!kind) continue;
-    if (candidates) {
-      candidates->push_back({keys[i], ids[i]});
-    } else {
-      persistent->push_back({keys[i], *kind, cached.value(),
-                             db == versions.value().end() ? std::nullopt : std::optional<int64_t>(db->second)});
-    }
+// Forgets every batch in flight (the sides drop their queued answers) and empties the ring.
+void Reconciler::restart_pipeline() {
+  cache_->discard();
+  db_->discard();
+  for (Slot& slot : slots_) {
+    slot.keys.clear();
+    slot.ids.clear();
+  }
+  oldest_ = 0;
+  in_flight_ = 0;
+}
+
+Status Reconciler::add(std::string_view key, std::string_view id, Pass& pass) {
+  Slot& slot = filling();
+  slot.keys.add(key);
+  slot.ids.add(id);
+  if (static_cast<int>(slot.keys.size()) < config_.batch) return ok_status();
+  return send_filling(pass);
+}
+
+// Sends the batch being filled to both sides, first receiving the oldest when the ring is full.
+Status Reconciler::send_filling(Pass& pass) {
+  if (filling().keys.empty()) return ok_status();
+  if (in_flight_ == kInFlight) {
+    if (Status s = receive_oldest(pass); !s) return s;
+  }
+  Slot& slot = filling();
+  if (Status s = cache_->send_read(slot.keys); !s) return s;
+  if (Status s = db_->send_versions(slot.ids); !s) return s;
+  ++in_flight_;
+  pace(static_cast<long>(slot.keys.size()), pass.stop);
+  return ok_status();
+}
+
+Status Reconciler::receive_oldest(Pass& pass) {
+  Slot& slot = slots_[oldest_];
+  slot.values.clear();
+  if (Status s = cache_->receive_read(slot.values); !s) return s;
+  if (Status s = db_->receive_versions(slot.versions); !s) return s;
+  if (slot.values.size() != slot.keys.size() || slot.versions.size() != slot.ids.size()) {
+    return Error{"a side answered for another batch (" + std::to_string(slot.values.size()) + " values, " +
+                 std::to_string(slot.versions.size()) + " versions for " + std::to_string(slot.keys.size()) + " keys)"};
+  }
+  classify(slot, pass);
+  slot.keys.clear();
+  slot.ids.clear();
+  oldest_ = (oldest_ + 1) % slots_.size();
+  --in_flight_;
+  return ok_status();
+}
+
+Status Reconciler::drain(Pass& pass) {
+  if (Status s = send_filling(pass); !s) return s;
+  while (in_flight_ > 0) {
+    if (Status s = receive_oldest(pass); !s) return s;
   }
   return ok_status();
+}
+
+void Reconciler::classify(const Slot& slot, Pass& pass) {
+  const bool integer = config_.version_type == ReconcileConfig::VersionType::integer;
+  for (std::size_t i = 0; i < slot.keys.size(); ++i) {
+    if (!slot.values.present(i)) {
+      if (pass.candidates) ++pass.result.misses;
+      continue;
+    }
+    const auto cached = integer ? cache::cached_seq(slot.values[i], config_.cache)
+                                : cache::cached_timestamp(slot.values[i], config_.cache);
+    if (!cached) {
+      if (pass.candidates) ++pass.result.unparseable;
+      continue;
+    }
+    if (pass.candidates) ++pass.result.checked;
+    const std::optional<int64_t>& db = slot.versions[i];
+    std::optional<Kind> kind;
+    if (!db) kind = Kind::orphan;
+    else if (*cached < *db) kind = Kind::stale;
+    else if (*cached > *db) kind = Kind::ahead;
+    if (!kind) continue;
+    if (pass.candidates) pass.candidates->push_back({std::string(slot.keys[i]), std::string(slot.ids[i])});
+    else pass.persistent->push_back({std::string(slot.keys[i]), *kind, *cached, db});
+  }
 }
 
 Result<SweepResult> Reconciler::sweep(const SweepOptions& options, std::stop_token stop) {
   const MonoTime start = std::chrono::steady_clock::now();
   pace_start_ = start;
   paced_keys_ = 0;
+  restart_pipeline();
   SweepResult result;
   std::vector<Candidate> candidates;
+  Pass first{result, &candidates, nullptr, stop};
   long seen = 0;
   std::optional<Error> failure;
   MonoTime last_progress = start;
-  auto on_page = [&](const std::vector<std::string>& page) {
-    std::vector<std::string> keys;
-    for (const std::string& key : page) {
+  auto on_page = [&](const StringBatch& page) {
+    for (std::size_t i = 0; i < page.size(); ++i) {
       if (options.limit > 0 && seen >= options.limit) break;
-      if (!id_of(key, config_.cache.key)) continue;  // SCAN MATCH is a glob: keep exact pattern matches
-      keys.push_back(key);
+      const auto id = pattern_.id_in(page[i]);
+      if (!id) continue;  // SCAN MATCH is a glob: keep exact pattern matches
       ++seen;
-    }
-    for (std::size_t at = 0; at < keys.size(); at += static_cast<std::size_t>(config_.batch)) {
-      const std::vector<std::string> batch(keys.begin() + at,
-                                           keys.begin() + std::min(keys.size(), at + static_cast<std::size_t>(config_.batch)));
-      if (Status s = check_batch(batch, result, &candidates, nullptr); !s) {
+      if (Status s = add(page[i], *id, first); !s) {
         failure = s.error();
         return false;
       }
-      pace(static_cast<long>(batch.size()), stop);
     }
     if (options.progress && std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(1)) {
       last_progress = std::chrono::steady_clock::now();
@@ -121,47 +170,62 @@ Result<SweepResult> Reconciler::sweep(const SweepOptions& options, std::stop_tok
   };
   // Without a scan (memcached), the keys are the DB's ids put into the pattern; orphans (cached
   // without a row) cannot be found that way.
-  const std::string& pattern = config_.cache.key;
-  const auto at = pattern.find("{id}");
-  Status scanned = cache_->can_scan() ? cache_->scan(on_page) : db_->list_ids([&](const std::vector<std::string>& ids) {
-    std::vector<std::string> keys;
-    for (const std::string& id : ids) keys.push_back(pattern.substr(0, at) + id + pattern.substr(at + 4));
+  StringBatch keys;
+  Status scanned = cache_->can_scan() ? cache_->scan(on_page) : db_->list_ids([&](const StringBatch& ids) {
+    keys.clear();
+    std::string key;
+    for (std::size_t i = 0; i < ids.size(); ++i) keys.add(key.assign(pattern_.prefix).append(ids[i]).append(pattern_.suffix));
     return on_page(keys);
   });
-  if (!scanned) return scanned.error();
-  if (failure) return *failure;
-  if (!candidates.empty()) {
-    if (options.progress) {
-      options.progress(config_.name + ": re-checking " + std::to_string(candidates.size()) + " mismatches after " +
-                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.grace).count()) + " ms");
-    }
-    if (!sleep_for(stop, config_.grace)) return Error{"interrupted by shutdown"};
-    std::vector<Mismatch> persistent;
-    for (std::size_t at = 0; at < candidates.size(); at += static_cast<std::size_t>(config_.batch)) {
-      std::vector<std::string> keys;
-      for (std::size_t i = at; i < std::min(candidates.size(), at + static_cast<std::size_t>(config_.batch)); ++i) {
-        keys.push_back(candidates[i].key);
-      }
-      if (Status s = check_batch(keys, result, nullptr, &persistent); !s) return s.error();
-    }
-    for (const Mismatch& m : persistent) {
-      ++result.counts[m.kind];
-      if (static_cast<long>(result.mismatches.size()) < options.max_listed) result.mismatches.push_back(m);
-    }
-    if (options.repair) {
-      std::vector<std::string> doomed;
-      for (const Mismatch& m : persistent) {
-        if (m.kind == Kind::ahead) continue;  // newer than the DB: not ours to judge
-        doomed.push_back(m.key);
-      }
-      if (!doomed.empty()) {
-        if (Status s = cache_->remove(doomed); !s) return s.error();
-        for (const std::string& key : doomed) log::info("repaired (deleted) " + key, {{"probe", config_.name}});
-        result.repaired = std::move(doomed);
-      }
+  if (scanned && !failure) scanned = drain(first);
+  if (!scanned || failure) {
+    restart_pipeline();
+    return failure ? *failure : scanned.error();
+  }
+  if (candidates.empty()) {
+    result.duration = std::chrono::steady_clock::now() - start;
+    return result;
+  }
+  auto rechecked = recheck(std::move(candidates), std::move(result), options, stop);
+  if (!rechecked) return rechecked;
+  rechecked->duration = std::chrono::steady_clock::now() - start;
+  return rechecked;
+}
+
+// The second look at the first pass's mismatches, after `grace`; then the repair.
+Result<SweepResult> Reconciler::recheck(std::vector<Candidate> candidates, SweepResult result,
+                                        const SweepOptions& options, std::stop_token stop) {
+  if (options.progress) {
+    options.progress(config_.name + ": re-checking " + std::to_string(candidates.size()) + " mismatches after " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(config_.grace).count()) + " ms");
+  }
+  if (!sleep_for(stop, config_.grace)) return Error{"interrupted by shutdown"};
+  std::vector<Mismatch> persistent;
+  Pass again{result, nullptr, &persistent, stop};
+  for (const Candidate& c : candidates) {
+    if (Status s = add(c.key, c.id, again); !s) {
+      restart_pipeline();
+      return s.error();
     }
   }
-  result.duration = std::chrono::steady_clock::now() - start;
+  if (Status s = drain(again); !s) {
+    restart_pipeline();
+    return s.error();
+  }
+  for (const Mismatch& m : persistent) {
+    ++result.counts[m.kind];
+    if (static_cast<long>(result.mismatches.size()) < options.max_listed) result.mismatches.push_back(m);
+  }
+  if (!options.repair) return result;
+  std::vector<std::string> doomed;
+  for (const Mismatch& m : persistent) {
+    if (m.kind == Kind::ahead) continue;  // newer than the DB: not ours to judge
+    doomed.push_back(m.key);
+  }
+  if (doomed.empty()) return result;
+  if (Status s = cache_->remove(doomed); !s) return s.error();
+  for (const std::string& key : doomed) log::info("repaired (deleted) " + key, {{"probe", config_.name}});
+  result.repaired = std::move(doomed);
   return result;
 }
 

@@ -4,6 +4,9 @@
 #include <hiredis/hiredis.h>
 #include <libmemcached/memcached.h>
 
+#include <algorithm>
+#include <deque>
+
 #include "common/parse_number.h"
 #include "common/redact.h"
 #include "probes/lazy_connection.h"
@@ -35,100 +38,261 @@ std::string glob_of(const std::string& pattern) {
   return out;
 }
 
-class RedisSide final : public CacheSide {
+// A Redis reply read without an allocation per element: hiredis builds it through the functions
+// below, which append its leaves (strings, nils, integers) in order to one StringBatch instead of
+// allocating a redisReply and a string for each. Enough for the replies read here: MGET, HGET,
+// SCAN ([cursor, [keys]]) and DEL.
+struct FlatReply {
+  int type = 0;  // the root's REDIS_REPLY_*
+  StringBatch leaves;  // nil: absent; an integer: its digits
+  void clear() {
+    type = 0;
+    leaves.clear();
+  }
+};
+
+FlatReply& flat_of(const redisReadTask* task) { return *static_cast<FlatReply*>(task->privdata); }
+
+void* flat_string(const redisReadTask* task, char* str, size_t len) {
+  FlatReply& f = flat_of(task);
+  if (task->parent == nullptr) f.type = task->type;
+  f.leaves.add({str, len});
+  return &f;  // hiredis only needs a non-null object
+}
+void* flat_array(const redisReadTask* task, int) {
+  FlatReply& f = flat_of(task);
+  if (task->parent == nullptr) f.type = REDIS_REPLY_ARRAY;
+  return &f;
+}
+void* flat_integer(const redisReadTask* task, long long value) {
+  FlatReply& f = flat_of(task);
+  if (task->parent == nullptr) f.type = REDIS_REPLY_INTEGER;
+  f.leaves.add(std::to_string(value));
+  return &f;
+}
+void* flat_nil(const redisReadTask* task) {
+  FlatReply& f = flat_of(task);
+  if (task->parent == nullptr) f.type = REDIS_REPLY_NIL;
+  f.leaves.add_absent();
+  return &f;
+}
+void flat_free(void*) {}  // the FlatReply belongs to its connection
+
+redisReplyObjectFunctions kFlatReplyFunctions{flat_string, flat_array, flat_integer, flat_nil, flat_free};
+
+// One hiredis connection with connect and read/write timeouts, re-opened after any error. Every
+// reply is read into a FlatReply.
+class RedisConnection {
  public:
-  explicit RedisSide(const ReconcileConfig& c) : config_(c) {}
-  ~RedisSide() override {
-    if (ctx_) redisFree(ctx_);
-  }
-  bool can_scan() const override { return true; }
+  explicit RedisConnection(const ReconcileConfig& c) : config_(c) {}
+  ~RedisConnection() { close(); }
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
 
-  Status scan(const std::function<bool(const std::vector<std::string>&)>& page) override {
-    if (Status s = connect(); !s) return s;
-    const std::string glob = glob_of(config_.cache.key), count = std::to_string(config_.batch);
-    std::string cursor = "0";
-    do {
-      auto* reply = static_cast<redisReply*>(redisCommand(ctx_, "SCAN %s MATCH %s COUNT %s", cursor.c_str(),
-                                                          glob.c_str(), count.c_str()));
-      if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-        if (reply) freeReplyObject(reply);
-        return failure("SCAN");
-      }
-      cursor.assign(reply->element[0]->str, reply->element[0]->len);
-      std::vector<std::string> keys;
-      for (std::size_t i = 0; i < reply->element[1]->elements; ++i) {
-        keys.emplace_back(reply->element[1]->element[i]->str, reply->element[1]->element[i]->len);
-      }
-      freeReplyObject(reply);
-      if (!keys.empty() && !page(keys)) return ok_status();
-    } while (cursor != "0");
-    return ok_status();
-  }
-
-  Result<std::vector<std::optional<std::string>>> read(const std::vector<std::string>& keys) override {
-    if (Status s = connect(); !s) return s.error();
-    const bool hash = config_.cache.format == CacheTargetConfig::Format::hash;
-    for (const std::string& key : keys) {
-      if (hash) redisAppendCommand(ctx_, "HGET %b %b", key.data(), key.size(), config_.cache.field.data(), config_.cache.field.size());
-      else redisAppendCommand(ctx_, "GET %b", key.data(), key.size());
-    }
-    std::vector<std::optional<std::string>> values;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      void* raw = nullptr;
-      if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) return failure("GET");
-      auto* reply = static_cast<redisReply*>(raw);
-      if (reply->type == REDIS_REPLY_STRING) values.emplace_back(std::string(reply->str, reply->len));
-      else values.emplace_back(std::nullopt);  // absent, or a type we cannot read: a miss
-      freeReplyObject(reply);
-    }
-    return values;
-  }
-
-  Status remove(const std::vector<std::string>& keys) override {
-    if (Status s = connect(); !s) return s;
-    std::vector<const char*> argv{"DEL"};
-    std::vector<size_t> lengths{3};
-    for (const std::string& k : keys) {
-      argv.push_back(k.data());
-      lengths.push_back(k.size());
-    }
-    auto* reply = static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
-    if (reply == nullptr) return failure("DEL");
-    freeReplyObject(reply);
-    return ok_status();
-  }
-
- private:
-  Status connect() {
-    if (ctx_) return ok_status();
+  Result<redisContext*> get() {
+    if (ctx_) return ctx_;
     ctx_ = redisConnectWithTimeout(config_.cache.host.c_str(), config_.cache.port, to_timeval(config_.connect_timeout));
     if (ctx_ == nullptr || ctx_->err) return failure("connect");
     redisSetTimeout(ctx_, to_timeval(config_.query_timeout));
-    auto ok = [](redisReply* r) {
-      const bool good = r != nullptr && r->type != REDIS_REPLY_ERROR;
-      if (r) freeReplyObject(r);
-      return good;
-    };
-    if (config_.cache.password && !ok(static_cast<redisReply*>(redisCommand(ctx_, "AUTH %s", config_.cache.password->c_str())))) {
-      return failure("AUTH");
+    ctx_->reader->fn = &kFlatReplyFunctions;
+    ctx_->reader->privdata = &reply_;
+    if (config_.cache.password) {
+      const std::string& password = *config_.cache.password;
+      if (Status s = command("AUTH", {"AUTH", password}); !s) return s.error();
     }
-    if (config_.cache.db != 0 && !ok(static_cast<redisReply*>(redisCommand(ctx_, "SELECT %d", config_.cache.db)))) {
-      return failure("SELECT");
+    if (config_.cache.db != 0) {
+      if (Status s = command("SELECT", {"SELECT", std::to_string(config_.cache.db)}); !s) return s.error();
+    }
+    return ctx_;
+  }
+  // Writes every appended command out (blocking, with the write timeout).
+  Status flush() {
+    int done = 0;
+    while (!done) {
+      if (redisBufferWrite(ctx_, &done) != REDIS_OK) return failure("write");
     }
     return ok_status();
   }
+  // The next reply; valid until the next call.
+  Result<const FlatReply*> reply(const char* what) {
+    reply_.clear();
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) return failure(what);
+    return &reply_;
+  }
+  // A command and its reply, which must not be an error.
+  Status command(const char* what, const std::vector<std::string>& argv) {
+    std::vector<const char*> args;
+    std::vector<size_t> lengths;
+    for (const std::string& a : argv) {
+      args.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lengths.data());
+    if (Status s = flush(); !s) return s;
+    auto r = reply(what);
+    if (!r) return r.error();
+    if (r.value()->type == REDIS_REPLY_ERROR) return failure(what);  // the server's text may hold the argument
+    return ok_status();
+  }
+  // Closes the connection, with whatever it had queued, and names what failed (no secret).
   Error failure(const char* what) {
     std::string message = "redis " + config_.cache.host + ":" + std::to_string(config_.cache.port) + ": " + what +
                           " failed" + (ctx_ && ctx_->errstr[0] ? std::string(": ") + ctx_->errstr : std::string());
+    close();
+    return Error{scrub(message)};
+  }
+  void close() {
     if (ctx_) redisFree(ctx_);
     ctx_ = nullptr;
-    return Error{scrub(message)};
+  }
+
+ private:
+  const ReconcileConfig& config_;
+  redisContext* ctx_ = nullptr;
+  FlatReply reply_;
+};
+
+// Keys by SCAN on a connection of their own, so that reads queued on the other one never stand
+// between a SCAN and its answer. Plain and JSON values are read by MGET, hash fields by
+// pipelined HGETs.
+class RedisSide final : public CacheSide {
+ public:
+  explicit RedisSide(const ReconcileConfig& c) : config_(c), scanner_(config_), reader_(config_) {}
+  bool can_scan() const override { return true; }
+
+  // The next page's SCAN is sent before `page` sees this one, so that it runs while the page is
+  // being reconciled.
+  Status scan(const std::function<bool(const StringBatch&)>& page) override {
+    auto ctx = scanner_.get();
+    if (!ctx) return ctx.error();
+    const std::string glob = glob_of(config_.cache.key), count = std::to_string(config_.batch);
+    std::string cursor = "0";
+    StringBatch keys;
+    if (Status s = send_scan(cursor, glob, count); !s) return s;
+    while (true) {
+      auto reply = scanner_.reply("SCAN");
+      if (!reply) return reply.error();
+      const StringBatch& leaves = reply.value()->leaves;
+      if (reply.value()->type != REDIS_REPLY_ARRAY || leaves.empty()) return scanner_.failure("SCAN (unexpected answer)");
+      cursor.assign(leaves[0]);
+      keys.clear();
+      for (std::size_t i = 1; i < leaves.size(); ++i) keys.add(leaves[i]);
+      const bool more = cursor != "0";
+      if (more) {
+        if (Status s = send_scan(cursor, glob, count); !s) return s;
+      }
+      if (!keys.empty() && !page(keys)) {
+        if (more) scanner_.close();  // drops the SCAN in flight
+        return ok_status();
+      }
+      if (!more) return ok_status();
+    }
+  }
+
+  Status send_read(const StringBatch& keys) override {
+    auto ctx = reader_.get();
+    if (!ctx) return ctx.error();
+    if (hash()) {
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        redisAppendCommand(ctx.value(), "HGET %b %b", keys[i].data(), keys[i].size(), config_.cache.field.data(),
+                           config_.cache.field.size());
+      }
+    } else {
+      argv_.assign(1, "MGET");
+      lengths_.assign(1, 4);
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        argv_.push_back(keys[i].data());
+        lengths_.push_back(keys[i].size());
+      }
+      redisAppendCommandArgv(ctx.value(), static_cast<int>(argv_.size()), argv_.data(), lengths_.data());
+    }
+    queued_.push_back(keys.size());
+    return reader_.flush();
+  }
+
+  // A value of a type we cannot read counts as absent: a miss (MGET answers nil for those; HGET
+  // on a key that is no hash answers an error).
+  Status receive_read(StringBatch& values) override {
+    if (queued_.empty()) return Error{"redis: nothing was read"};
+    const std::size_t n = queued_.front();
+    queued_.pop_front();
+    if (hash()) {
+      for (std::size_t i = 0; i < n; ++i) {
+        auto reply = reader_.reply("HGET");
+        if (!reply) return reply.error();
+        if (reply.value()->type == REDIS_REPLY_STRING) values.add(reply.value()->leaves[0]);
+        else values.add_absent();
+      }
+      return ok_status();
+    }
+    auto reply = reader_.reply("MGET");
+    if (!reply) return reply.error();
+    if (reply.value()->type != REDIS_REPLY_ARRAY || reply.value()->leaves.size() != n) {
+      return reader_.failure("MGET (unexpected answer)");
+    }
+    const StringBatch& leaves = reply.value()->leaves;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (leaves.present(i)) values.add(leaves[i]);
+      else values.add_absent();
+    }
+    return ok_status();
+  }
+
+  void discard() override {
+    if (!queued_.empty()) reader_.close();
+    queued_.clear();
+  }
+
+  Status remove(const std::vector<std::string>& keys) override {
+    auto ctx = reader_.get();
+    if (!ctx) return ctx.error();
+    std::vector<std::string> argv{"DEL"};
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    return reader_.command("DEL", argv);
+  }
+
+ private:
+  bool hash() const { return config_.cache.format == CacheTargetConfig::Format::hash; }
+  Status send_scan(const std::string& cursor, const std::string& glob, const std::string& count) {
+    auto ctx = scanner_.get();
+    if (!ctx) return ctx.error();
+    redisAppendCommand(ctx.value(), "SCAN %s MATCH %s COUNT %s", cursor.c_str(), glob.c_str(), count.c_str());
+    return scanner_.flush();
   }
 
   ReconcileConfig config_;
-  redisContext* ctx_ = nullptr;
+  RedisConnection scanner_, reader_;
+  std::deque<std::size_t> queued_;  // the sizes of the reads sent and not yet received
+  std::vector<const char*> argv_;
+  std::vector<size_t> lengths_;
 };
 
+// The positions of a batch's entries, sorted by text, to place answers that come back by name
+// (memcached's multi-get, MySQL's rows) without a map node per entry.
+class BatchIndex {
+ public:
+  void build(const StringBatch& batch) {
+    batch_ = &batch;
+    order_.resize(batch.size());
+    for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return batch[a] < batch[b]; });
+  }
+  // Calls fn(position) for every entry equal to `text`.
+  template <class Fn>
+  void each(std::string_view text, Fn fn) const {
+    auto it = std::lower_bound(order_.begin(), order_.end(), text,
+                               [&](std::size_t i, std::string_view t) { return (*batch_)[i] < t; });
+    for (; it != order_.end() && (*batch_)[*it] == text; ++it) fn(*it);
+  }
+
+ private:
+  const StringBatch* batch_ = nullptr;
+  std::vector<std::size_t> order_;
+};
+
+// libmemcached has one multi-get in flight per connection: the next queued one is sent as soon
+// as the previous one is received.
 class MemcachedSide final : public CacheSide {
  public:
   explicit MemcachedSide(const ReconcileConfig& c) : config_(c), memc_(memcached_create(nullptr)) {
@@ -140,33 +304,41 @@ class MemcachedSide final : public CacheSide {
   }
   ~MemcachedSide() override { memcached_free(memc_); }
   bool can_scan() const override { return false; }
-  Status scan(const std::function<bool(const std::vector<std::string>&)>&) override {
+  Status scan(const std::function<bool(const StringBatch&)>&) override {
     return Error{"memcached cannot list its keys"};
   }
 
-  Result<std::vector<std::optional<std::string>>> read(const std::vector<std::string>& keys) override {
-    std::vector<const char*> ks;
-    std::vector<size_t> lengths;
-    for (const std::string& k : keys) {
-      ks.push_back(k.data());
-      lengths.push_back(k.size());
-    }
-    memcached_return_t rc = memcached_mget(memc_, ks.data(), lengths.data(), ks.size());
-    if (rc != MEMCACHED_SUCCESS) return failure(rc);
-    std::map<std::string, std::string> found;
+  Status send_read(const StringBatch& keys) override {
+    queued_.push_back(&keys);
+    return queued_.size() == 1 ? start(keys) : ok_status();
+  }
+
+  Status receive_read(StringBatch& values) override {
+    if (queued_.empty()) return Error{"memcached: nothing was read"};
+    const StringBatch& keys = *queued_.front();
+    queued_.pop_front();
+    index_.build(keys);
+    at_.assign(keys.size(), kNotFound);
+    values_.clear();
+    memcached_return_t rc;
     memcached_result_st* result;
     while ((result = memcached_fetch_result(memc_, nullptr, &rc)) != nullptr) {
-      found.emplace(std::string(memcached_result_key_value(result), memcached_result_key_length(result)),
-                    std::string(memcached_result_value(result), memcached_result_length(result)));
+      const std::string_view key(memcached_result_key_value(result), memcached_result_key_length(result));
+      index_.each(key, [&](std::size_t i) { at_[i] = values_.size(); });
+      values_.add({memcached_result_value(result), memcached_result_length(result)});
       memcached_result_free(result);
     }
     if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) return failure(rc);
-    std::vector<std::optional<std::string>> values;
-    for (const std::string& k : keys) {
-      auto it = found.find(k);
-      values.push_back(it == found.end() ? std::nullopt : std::optional<std::string>(it->second));
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (at_[i] != kNotFound) values.add(values_[at_[i]]);
+      else values.add_absent();
     }
-    return values;
+    return queued_.empty() ? ok_status() : start(*queued_.front());
+  }
+
+  void discard() override {
+    if (!queued_.empty()) memcached_quit(memc_);
+    queued_.clear();
   }
 
   Status remove(const std::vector<std::string>& keys) override {
@@ -178,17 +350,34 @@ class MemcachedSide final : public CacheSide {
   }
 
  private:
+  Status start(const StringBatch& keys) {
+    pointers_.clear();
+    lengths_.clear();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      pointers_.push_back(keys[i].data());
+      lengths_.push_back(keys[i].size());
+    }
+    const memcached_return_t rc = memcached_mget(memc_, pointers_.data(), lengths_.data(), pointers_.size());
+    return rc == MEMCACHED_SUCCESS ? ok_status() : Status(failure(rc));
+  }
   Error failure(memcached_return_t rc) {
     return Error{"memcached " + config_.cache.host + ":" + std::to_string(config_.cache.port) + ": " +
                  memcached_strerror(memc_, rc)};
   }
   ReconcileConfig config_;
   memcached_st* memc_;
+  std::deque<const StringBatch*> queued_;
+  std::vector<const char*> pointers_;
+  std::vector<size_t> lengths_;
+  static constexpr std::size_t kNotFound = ~std::size_t{0};
+  BatchIndex index_;
+  std::vector<std::size_t> at_;  // each key's value in values_, or kNotFound
+  StringBatch values_;
 };
 
-// A PostgreSQL array literal of text elements: {"1","2"}.
-std::string array_literal(const std::vector<std::string>& ids) {
-  std::string out = "{";
+// A PostgreSQL array literal of text elements, {"1","2"}, into `out`.
+void array_literal(const StringBatch& ids, std::string& out) {
+  out.assign("{");
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (i) out += ',';
     out += '"';
@@ -198,95 +387,178 @@ std::string array_literal(const std::vector<std::string>& ids) {
     }
     out += '"';
   }
-  return out + "}";
+  out += '}';
 }
 
+// Versions by one prepared statement per batch, several in flight in libpq's pipeline mode, on
+// two connections in turn, so that two backends (two cores) serve the lookups; the rows come back
+// with their ids' positions in the batch. Ids are listed on a connection of their own, so that
+// the listing never waits behind the lookups.
 class PgSide final : public DbSide {
-  // Timestamps as epoch microseconds; a timestamp without time zone counts as UTC.
-  static std::string version_expression(const ReconcileConfig& c) {
-    const std::string col = pg::quote_identifier(c.version_column);
-    if (c.version_type == ReconcileConfig::VersionType::integer) return col + "::text";
-    return "round(EXTRACT(EPOCH FROM " + col + ") * 1000000)::bigint::text";
-  }
+  static constexpr std::size_t kLookupConnections = 2;
+  using Lazy = LazyConnection<pg::Connection, pg::ConnectOptions>;
 
  public:
   explicit PgSide(const ReconcileConfig& c)
-      : conn_(pg::ConnectOptions{c.source.dsn, c.source.password, c.connect_timeout, c.query_timeout}),
-        // `= ANY($1)` lets PostgreSQL type $1 as an array of the id column's type, so the
-        // primary-key index serves the lookup.
-        sql_("SELECT " + pg::quote_identifier(c.id_column) + "::text, " + version_expression(c) + " FROM " +
-             pg::quote_identifier(c.table) + " WHERE " + pg::quote_identifier(c.id_column) + " = ANY($1)"),
-        id_(pg::quote_identifier(c.id_column)), table_(pg::quote_identifier(c.table)), batch_(c.batch) {}
+      : config_(c),
+        lookups_{Lazy(options(c)), Lazy(options(c))},
+        ids_conn_(options(c)) {}
 
-  // Pages by keyset (id > last), so that no long transaction or cursor is held open.
-  Status list_ids(const std::function<bool(const std::vector<std::string>&)>& page) override {
-    const std::string select = "SELECT " + id_ + "::text FROM " + table_;
-    const std::string order = " ORDER BY " + id_ + " LIMIT " + std::to_string(batch_);
-    std::optional<std::string> last;
-    while (true) {
-      auto c = connection();
-      if (!c) return c.error();
-      // `= ANY`-style typing again: $1 takes the id column's type.
-      auto rows = last ? c.value()->exec_params(select + " WHERE " + id_ + " > $1" + order, {*last})
-                       : c.value()->exec_params(select + order, {});
-      if (!rows) return rows.error();
-      std::vector<std::string> ids;
-      for (int r = 0; r < rows->size(); ++r) ids.emplace_back(*rows->get(r, 0));
-      if (ids.empty() || !page(ids) || static_cast<int>(ids.size()) < batch_) return ok_status();
-      last = ids.back();
-    }
+  Status send_versions(const StringBatch& ids) override {
+    Lazy& lookup = lookups_[next_];
+    auto c = lookup.get(std::stop_token(), [this](pg::Connection& conn) { return prepare(conn); });
+    if (!c) return c.error();
+    array_literal(ids, literal_);
+    if (Status s = c.value()->send_prepared("versions", {literal_.c_str()}); !s) return s;
+    queued_.push_back({ids.size(), next_});
+    next_ = (next_ + 1) % kLookupConnections;
+    return ok_status();
   }
 
-  Result<std::map<std::string, int64_t>> versions(const std::vector<std::string>& ids) override {
-    auto c = connection();
+  Status receive_versions(Versions& versions) override {
+    if (queued_.empty()) return Error{"postgres: no versions were asked for"};
+    const Queued q = queued_.front();
+    queued_.pop_front();
+    versions.assign(q.size, std::nullopt);
+    auto c = lookups_[q.connection].get(std::stop_token(),
+                                        [](pg::Connection&) { return Status(Error{"connection lost"}); });
     if (!c) return c.error();
-    auto rows = c.value()->exec_params(sql_, {array_literal(ids)});
+    auto rows = c.value()->receive();
     if (!rows) return rows.error();
-    std::map<std::string, int64_t> out;
     for (int r = 0; r < rows->size(); ++r) {
-      auto id = rows->get(r, 0);
+      auto position = parse_number<std::size_t>(rows->get(r, 0));
       auto version = parse_number<int64_t>(rows->get(r, 1));
-      if (!id || !version) return Error{"the version column must hold integers"};
-      out.emplace(std::string(*id), *version);
+      if (!version) return Error{"the version column must hold integers"};
+      if (!position || *position < 1 || *position > q.size) return Error{"postgres: a row for no id of the batch"};
+      versions[*position - 1] = *version;
     }
-    return out;
+    return ok_status();
+  }
+
+  void discard() override {
+    if (!queued_.empty()) {
+      for (Lazy& lookup : lookups_) lookup.reset();
+    }
+    queued_.clear();
+    next_ = 0;
+  }
+
+  // Pages by keyset (id > last), so that no long transaction or cursor is held open. The next
+  // page is asked for before `page` sees this one, so that the query runs meanwhile.
+  Status list_ids(const std::function<bool(const StringBatch&)>& page) override {
+    auto c = ids_conn_.get(std::stop_token(), [this](pg::Connection& conn) { return prepare_listing(conn); });
+    if (!c) return c.error();
+    if (Status s = c.value()->send_prepared("ids_first", {}); !s) return s;
+    StringBatch ids;
+    std::string last;
+    while (true) {
+      auto rows = c.value()->receive();
+      if (!rows) return rows.error();
+      ids.clear();
+      for (int r = 0; r < rows->size(); ++r) ids.add(rows->get(r, 0).value_or(""));
+      const bool more = static_cast<int>(ids.size()) == config_.batch;
+      if (more) {
+        last.assign(ids[ids.size() - 1]);
+        if (Status s = c.value()->send_prepared("ids_after", {last.c_str()}); !s) return s;
+      }
+      if (!ids.empty() && !page(ids)) {
+        if (more) ids_conn_.reset();  // drops the page in flight
+        return ok_status();
+      }
+      if (!more) return ok_status();
+    }
   }
 
  private:
-  Result<pg::Connection*> connection() {
-    return conn_.get(std::stop_token(), [](pg::Connection&) { return ok_status(); });
+  // Qualified names: `ORDER BY id` would sort by the text output column of that name.
+  Status prepare_listing(pg::Connection& conn) {
+    const std::string select = "SELECT t." + id() + "::text FROM " + table() + " t";
+    const std::string order = " ORDER BY t." + id() + " LIMIT " + std::to_string(config_.batch);
+    if (Status s = conn.prepare("ids_first", select + order, 0); !s) return s;
+    // $1 takes the id column's type.
+    return conn.prepare("ids_after", select + " WHERE t." + id() + " > $1" + order, 1);
   }
-  LazyConnection<pg::Connection, pg::ConnectOptions> conn_;
-  std::string sql_, id_, table_;
-  int batch_;
+  std::string id() const { return pg::quote_identifier(config_.id_column); }
+  std::string table() const { return pg::quote_identifier(config_.table); }
+  // Timestamps as epoch microseconds; a timestamp without time zone counts as UTC.
+  std::string version() const {
+    const std::string col = "t." + pg::quote_identifier(config_.version_column);
+    if (config_.version_type == ReconcileConfig::VersionType::integer) return col + "::text";
+    return "round(EXTRACT(EPOCH FROM " + col + ") * 1000000)::bigint::text";
+  }
+
+  // The ids travel as one array of the id column's own type, so that the primary-key index serves
+  // each lookup; WITH ORDINALITY gives each row its id's position in the batch, which spares the
+  // client a join by text.
+  Status prepare(pg::Connection& conn) {
+    auto type = conn.exec_params(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 "
+        "AND attnum > 0 AND NOT attisdropped",
+        {table(), config_.id_column});
+    if (!type) return type.error();
+    if (type->size() != 1) return Error{"table " + config_.table + " has no column " + config_.id_column};
+    const std::string sql = "SELECT k.n, " + version() + " FROM unnest($1::" + std::string(*type->get(0, 0)) +
+                            "[]) WITH ORDINALITY AS k(id, n) JOIN " + table() + " t ON t." + id() + " = k.id";
+    return conn.prepare("versions", sql, 1);
+  }
+
+  ReconcileConfig config_;
+  static pg::ConnectOptions options(const ReconcileConfig& c) {
+    return pg::ConnectOptions{c.source.dsn, c.source.password, c.connect_timeout, c.query_timeout};
+  }
+  struct Queued {
+    std::size_t size, connection;
+  };
+  Lazy lookups_[kLookupConnections];
+  Lazy ids_conn_;
+  std::deque<Queued> queued_;  // the batches sent and not yet received, oldest first
+  std::size_t next_ = 0;       // the lookup connection of the next batch
+  std::string literal_;
 };
 
+// MySQL has no pipelining here: a batch's query runs when its answer is asked for.
 class MysqlSide final : public DbSide {
  public:
   explicit MysqlSide(const ReconcileConfig& c) : config_(c), conn_(mysql::connect_options(c.source, probe_of(c)).value()) {}
 
-  Result<std::map<std::string, int64_t>> versions(const std::vector<std::string>& ids) override {
+  Status send_versions(const StringBatch& ids) override {
+    queued_.push_back(&ids);
+    return ok_status();
+  }
+
+  Status receive_versions(Versions& versions) override {
+    if (queued_.empty()) return Error{"mysql: no versions were asked for"};
+    const StringBatch& ids = *queued_.front();
+    queued_.pop_front();
+    versions.assign(ids.size(), std::nullopt);
     auto c = connection();
     if (!c) return c.error();
+    params_.clear();
     std::string placeholders;
-    for (std::size_t i = 0; i < ids.size(); ++i) placeholders += i ? ",?" : "?";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      params_.emplace_back(ids[i]);
+      placeholders += i ? ",?" : "?";
+    }
     auto rows = c.value()->execute("versions_" + std::to_string(ids.size()),
                                    "SELECT CAST(" + id() + " AS CHAR), CAST(" + version() + " AS CHAR) FROM " + table() +
                                        " WHERE " + id() + " IN (" + placeholders + ")",
-                                   ids);
+                                   params_);
     if (!rows) return rows.error();
-    std::map<std::string, int64_t> out;
+    index_.build(ids);
     for (std::size_t r = 0; r < rows->rows.size(); ++r) {
       auto version = parse_number<int64_t>(rows->get(r, 1));
       if (!rows->get(r, 0) || !version) return Error{"the version column must hold integers"};
-      out.emplace(*rows->get(r, 0), *version);
+      index_.each(*rows->get(r, 0), [&](std::size_t i) { versions[i] = *version; });
     }
-    return out;
+    return ok_status();
   }
 
-  Status list_ids(const std::function<bool(const std::vector<std::string>&)>& page) override {
+  void discard() override { queued_.clear(); }
+
+  Status list_ids(const std::function<bool(const StringBatch&)>& page) override {
     std::optional<std::string> last;
     const std::string limit = " ORDER BY " + id() + " LIMIT " + std::to_string(config_.batch);
+    StringBatch ids;
     while (true) {
       auto c = connection();
       if (!c) return c.error();
@@ -294,10 +566,11 @@ class MysqlSide final : public DbSide {
                                                              id() + " > ?" + limit, {*last})
                        : c.value()->execute("ids_first", "SELECT CAST(" + id() + " AS CHAR) FROM " + table() + limit, {});
       if (!rows) return rows.error();
-      std::vector<std::string> ids;
-      for (std::size_t r = 0; r < rows->rows.size(); ++r) ids.push_back(*rows->get(r, 0));
-      if (ids.empty() || !page(ids) || static_cast<int>(ids.size()) < config_.batch) return ok_status();
-      last = ids.back();
+      ids.clear();
+      for (std::size_t r = 0; r < rows->rows.size(); ++r) ids.add(*rows->get(r, 0));
+      if (ids.empty()) return ok_status();
+      last = std::string(ids[ids.size() - 1]);
+      if (!page(ids) || static_cast<int>(ids.size()) < config_.batch) return ok_status();
     }
   }
 
@@ -324,6 +597,9 @@ class MysqlSide final : public DbSide {
   }
   ReconcileConfig config_;
   LazyConnection<mysql::Connection, mysql::ConnectOptions> conn_;
+  std::deque<const StringBatch*> queued_;
+  std::vector<std::string> params_;
+  BatchIndex index_;
 };
 
 }  // namespace

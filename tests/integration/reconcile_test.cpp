@@ -35,6 +35,12 @@ class Redis {
       freeReplyObject(reply);
     }
   }
+  void hset(const std::string& key, const std::string& field, const std::string& value) {
+    auto* r = static_cast<redisReply*>(redisCommand(ctx_, "HSET %b %b %b", key.data(), key.size(), field.data(),
+                                                    field.size(), value.data(), value.size()));
+    ASSERT_TRUE(r != nullptr && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+  }
   bool exists(const std::string& key) {
     auto* r = static_cast<redisReply*>(redisCommand(ctx_, "EXISTS %s", key.c_str()));
     const bool yes = r && r->integer == 1;
@@ -246,6 +252,57 @@ TEST_F(Reconcile, TimestampVersionsReadFromAProbesPrimary) {
   std::remove(config.c_str());
 }
 
+// One `ghostwatch reconcile` of table() on the PostgreSQL primary against the cache described by
+// `cache` (the YAML lines under `cache:`); expects persistent mismatches (exit 1) and returns
+// the probe's JSON.
+nlohmann::json sweep_pg_table(const std::string& cache, int batch) {
+  const std::string config = write_temp_file(agent_yaml() + R"(  - name: users
+    kind: reconcile
+    cache:
+)" + cache + R"(    source:
+      dsn: "${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}"
+      table: )" + table() + R"(
+      id_column: id
+      version_column: version
+    grace: 200ms
+    batch: )" + std::to_string(batch) + "\n",
+                                             ".yaml");
+  auto r = run_command({ghostwatch_binary(), "reconcile", "--config", config, "--output", "json"}, 60s);
+  std::remove(config.c_str());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  return nlohmann::json::parse(r.out).at("probes").at(0);
+}
+
+// Text ids that need quoting in an array literal, hash fields, one field missing (a miss), and
+// more batches than the reconciler keeps in flight.
+TEST_F(Reconcile, RedisHashFieldsAgainstATextKeyedTable) {
+  g_space = "h";
+  const std::string primary = require_env("GW_PG_ADMIN_PRIMARY_DSN");
+  admin_query(primary, "DROP TABLE IF EXISTS " + table());
+  admin_query(primary, "CREATE TABLE " + table() + " (id text PRIMARY KEY, version bigint NOT NULL)");
+  admin_query(primary, "INSERT INTO " + table() + " SELECT 'u-' || g, 1 FROM generate_series(1, 2000) g");
+  admin_query(primary, "INSERT INTO " + table() + " VALUES ('q\"uo\\te', 3), ('a,b {c}', 1)");
+  admin_query(primary, "UPDATE " + table() + " SET version = 2 WHERE id IN ('u-17', 'u-1999')");
+  admin_query(primary, "GRANT SELECT ON " + table() + " TO ghostwatch");
+  Redis redis;
+  for (int id = 1; id <= 2000; ++id) {
+    const std::string k = key_prefix() + "u-" + std::to_string(id);
+    redis.hset(k, id == 300 ? "other" : "v", "1");
+  }
+  redis.hset(key_prefix() + "q\"uo\\te", "v", "2");  // stale
+  redis.hset(key_prefix() + "a,b {c}", "v", "1");
+  redis.hset(key_prefix() + "u-99999", "v", "1");  // orphan
+  const auto p = sweep_pg_table("      redis: \"${GW_REDIS_ADDR}\"\n      key: \"" + key_prefix() +
+                                     "{id}\"\n      format: hash\n      field: v\n",
+                                 50);
+  EXPECT_EQ(p.at("checked"), 2002) << "2000 + 2 quoted ids - 1 miss + 1 orphan";
+  EXPECT_EQ(keys_of(p.at("mismatches"), "stale"),
+            (std::set<std::string>{key_prefix() + "u-17", key_prefix() + "u-1999", key_prefix() + "q\"uo\\te"}));
+  EXPECT_EQ(keys_of(p.at("mismatches"), "orphan"), (std::set<std::string>{key_prefix() + "u-99999"}));
+  EXPECT_EQ(p.at("counts").at("ahead"), 0);
+  admin_query(primary, "DROP TABLE " + table());
+}
+
 class Memcached {
  public:
   Memcached() : mc_(memcached_create(nullptr)) {
@@ -315,6 +372,26 @@ TEST_F(Reconcile, MemcachedAgainstAMariadbTableWithIdsPagedFromTheDb) {
   EXPECT_TRUE(mc.exists(prefix + "7"));
   maria_admin_query(admin, "DROP TABLE ghostwatch." + tbl);
   std::remove(config.c_str());
+}
+
+// memcached against PostgreSQL: ids paged from the table on one connection while the versions'
+// lookups are in flight on others.
+TEST_F(Reconcile, MemcachedAgainstAPostgresTableWithIdsPagedFromTheDb) {
+  g_space = "p";
+  create_table(1000, 1);
+  admin_query(require_env("GW_PG_ADMIN_PRIMARY_DSN"), "UPDATE " + table() + " SET version = 3 WHERE id IN (2, 640, 1000)");
+  const std::string prefix = "mcpg" + std::to_string(getpid()) + ":";
+  Memcached mc;
+  for (int id = 1; id <= 1000; ++id) {
+    if (id == 10) continue;  // a miss
+    mc.set(prefix + std::to_string(id), id == 11 ? "9" : "1");
+  }
+  const auto p = sweep_pg_table("      memcached: \"${GW_MEMCACHED_ADDR}\"\n      key: \"" + prefix + "{id}\"\n", 64);
+  EXPECT_EQ(p.at("checked"), 999);
+  EXPECT_EQ(keys_of(p.at("mismatches"), "stale"),
+            (std::set<std::string>{prefix + "2", prefix + "640", prefix + "1000"}));
+  EXPECT_EQ(keys_of(p.at("mismatches"), "ahead"), (std::set<std::string>{prefix + "11"}));
+  admin_query(require_env("GW_PG_ADMIN_PRIMARY_DSN"), "DROP TABLE " + table());
 }
 
 }  // namespace

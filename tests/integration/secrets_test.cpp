@@ -52,6 +52,16 @@ TEST_F(Secrets, APlantedPasswordAppearsNowhere) {
   maria_admin_query(maria_admin, "CREATE USER '" + user + "'@'127.0.0.1' IDENTIFIED BY '" + secret + "'");
   maria_admin_query(maria_admin, "GRANT CREATE, SELECT, INSERT, UPDATE ON `" + user + "`.* TO '" + user + "'@'127.0.0.1'");
   maria_admin_query(maria_admin, "GRANT SLAVE MONITOR ON *.* TO '" + user + "'@'127.0.0.1'");
+  // The reconciler's table, in the role's own schema (first on its search_path), and its entry.
+  admin_query(pg_admin, "CREATE TABLE " + user + ".accounts (id int PRIMARY KEY, version bigint NOT NULL); INSERT INTO " +
+                            user + ".accounts VALUES (1, 1); ALTER TABLE " + user + ".accounts OWNER TO " + user);
+  {
+    const std::string addr = require_env("GW_REDIS_ADDR");
+    redisContext* r = redisConnect(addr.substr(0, addr.rfind(':')).c_str(), std::stoi(addr.substr(addr.rfind(':') + 1)));
+    ASSERT_TRUE(r != nullptr && !r->err);
+    freeReplyObject(redisCommand(r, "SET secret-user-%s:1 1", pid.c_str()));
+    redisFree(r);
+  }
   const std::string password_file = write_temp_file(secret + "\n", ".pw");
   setenv("GW_TEST_SECRET", secret.c_str(), 1);
   const auto hash = run_command({"/usr/bin/mkpasswd", "-m", "bcrypt", "-R", "10", secret}, 30s);
@@ -96,6 +106,19 @@ probes:
         password_file: )" + password_file + R"(
       - name: refused
         dsn: "mysql://nobody:)" + secret + R"(@${GW_MARIA_REPLICA_ADDR}/"
+  - name: users
+    kind: reconcile
+    cache:
+      redis: "${GW_REDIS_ADDR}"
+      key: "secret-user-)" + pid + R"(:{id}"
+      password: "${GW_TEST_SECRET}"
+    source:
+      probe: pg
+      table: accounts
+      id_column: id
+      version_column: version
+    every: 1s
+    grace: 100ms
 )";
   const std::string config = write_temp_file(config_text, ".yaml");
   std::vector<std::pair<std::string, std::string>> seen;  // where -> what it showed
@@ -131,6 +154,9 @@ probes:
       EXPECT_TRUE(wait_for([&] { return get("/metrics").body.find(cache_up) != std::string::npos; }, 15s)) << agent.log();
       const std::string maria_seen = "ghostwatch_visibility_lag_seconds_count{probe=\"maria\",target=\"replica\"}";
       EXPECT_TRUE(wait_for([&] { return metric_value(get("/metrics").body, maria_seen).value_or(0) > 0; }, 20s)) << agent.log();
+      const std::string swept = "ghostwatch_cache_sweeps_total{probe=\"users\",result=\"ok\",target=\"redis\"}";
+      EXPECT_TRUE(wait_for([&] { return metric_value(get("/metrics").body, swept).value_or(0) > 0; }, 15s))
+          << "the reconciler logs in to Redis with the password\n" << agent.log();
       for (const char* path : {"/metrics", "/", "/config", "/readyz"}) seen.emplace_back(path, get(path).body);
       const std::string refused = write_temp_file(config_text + "  - name: broken\n    kind: postgres\n    primary: \"password=" +
                                                      secret + "\"\n    interval: 1 s\n    targets: [{name: r, dsn: x}]\n",
