@@ -2,27 +2,33 @@
 // prepared poll statement back to back, in one run.
 //
 // Method: against a sandbox (scripts/sandbox.sh up; source its env.sh):
-//   1. the floor: one connection to replica-1, the reader's poll statement
-//      (pg::poll_statement) prepared and executed back to back for the run's seconds; this
-//      process's CPU time (user + system, getrusage) divided by the executions;
+//   1. the floor, measured again right before each agent run: one connection to replica-1, the
+//      reader's poll statement (pg::poll_statement) prepared and executed back to back for the
+//      run's seconds; this process's CPU time (user + system, getrusage) divided by the
+//      executions;
 //   2. for each target count N: `ghostwatch run` with one postgres probe and N targets alternating
 //      over the two replicas, polled all along (poll_interval = idle_poll_interval = P: 1 ms for
 //      one target, 10 ms for up to 100, 100 ms beyond, so at most ~10,000 polls/s), a canary a
 //      second; after a 3 s warm-up, the agent's CPU time (/proc/PID/stat) and the sum of
 //      ghostwatch_polls_total (/metrics) are read twice, the run's seconds apart. CPU per poll =
 //      CPU delta / polls delta; the poll rate is shown against the configured N / P; RSS and
-//      threads at the end.
+//      threads at the end, and the median wall time of five GET /metrics (the render, on
+//      loopback) with the body's size.
 // Both run on one machine in the same minute: the ratio carries over, not the absolute figures.
-// N beyond ~90 per replica needs the replicas' max_connections raised.
+// The sandbox's replicas take 600 connections each: up to 1000 targets.
 //
 //   build/bench/poll_cost [SECONDS=10] [N...=1 10 100]
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +38,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "bench/sandbox.h"
@@ -106,21 +114,52 @@ std::string status_field(pid_t pid, const std::string& key) {
   return "?";
 }
 
-// The sum of ghostwatch_polls_total over every series, through curl (2 s timeout).
-double polls_total(int port) {
-  const std::string cmd = "curl -s -m 2 http://127.0.0.1:" + std::to_string(port) + "/metrics";
-  FILE* p = popen(cmd.c_str(), "r");
-  double sum = 0;
-  char line[1024];
-  while (p && std::fgets(line, sizeof line, p)) {
-    if (std::string_view(line).rfind("ghostwatch_polls_total{", 0) == 0) sum += std::atof(std::strrchr(line, ' ') + 1);
+// One GET of /metrics on loopback (HTTP/1.0: the body ends with the connection); empty on error.
+std::string get_metrics(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string out;
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+    char buf[65536];
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
   }
-  if (p) pclose(p);
+  close(fd);
+  return out;
+}
+
+// The sum of ghostwatch_polls_total over every series.
+double polls_total(const std::string& metrics) {
+  double sum = 0;
+  std::istringstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("ghostwatch_polls_total{", 0) == 0) sum += std::atof(line.c_str() + line.rfind(' ') + 1);
+  }
   return sum;
 }
 
+// The median wall time of five /metrics requests, and the body's size.
+std::pair<double, std::size_t> metrics_render(int port) {
+  std::vector<double> ms;
+  std::size_t size = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = Clock::now();
+    size = get_metrics(port).size();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return {ms[2], size};
+}
+
 struct AgentFigures {
-  double cpu_per_poll = 0, polls_per_second = 0, configured_per_second = 0;
+  double cpu_per_poll = 0, polls_per_second = 0, configured_per_second = 0, metrics_ms = 0;
+  std::size_t metrics_bytes = 0;
   std::string rss, threads;
 };
 
@@ -140,12 +179,13 @@ AgentFigures measure_agent(int targets, double seconds) {
     _exit(127);
   }
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  const double cpu0 = child_cpu_seconds(pid), polls0 = polls_total(port);
+  const double cpu0 = child_cpu_seconds(pid), polls0 = polls_total(get_metrics(port));
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  const double cpu1 = child_cpu_seconds(pid), polls1 = polls_total(port);
+  const double cpu1 = child_cpu_seconds(pid), polls1 = polls_total(get_metrics(port));
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   AgentFigures f;
+  std::tie(f.metrics_ms, f.metrics_bytes) = metrics_render(port);
   f.rss = status_field(pid, "VmRSS");
   f.threads = status_field(pid, "Threads");
   kill(pid, SIGTERM);
@@ -168,17 +208,17 @@ int main(int argc, char** argv) {
   std::vector<int> counts;
   for (int i = 2; i < argc; ++i) counts.push_back(std::atoi(argv[i]));
   if (counts.empty()) counts = {1, 10, 100};
-  long polls = 0;
-  const double floor = blocking_cpu_per_poll(seconds, polls);
-  std::printf("blocking libpq client, same prepared statement back to back: %ld polls, %.1f us CPU per poll\n", polls,
-              floor * 1e6);
-  std::printf("%8s %12s %12s %14s %10s %10s %8s\n", "targets", "polls/s", "configured", "us CPU/poll", "ratio", "RSS",
-              "threads");
+  std::printf("%8s %12s %12s %14s %14s %10s %10s %8s %16s\n", "targets", "polls/s", "configured", "us CPU/poll",
+              "floor us/poll", "ratio", "RSS", "threads", "/metrics");
   for (int n : counts) {
+    // The floor right before each agent run, so that both see the same machine.
+    long polls = 0;
+    const double floor = blocking_cpu_per_poll(seconds, polls);
     const AgentFigures f = measure_agent(n, seconds);
-    std::printf("%8d %12.0f %12.0f %14.1f %9.2fx %10s %8s\n", n, f.polls_per_second, f.configured_per_second,
-                f.cpu_per_poll * 1e6, f.cpu_per_poll / floor, f.rss.c_str() + f.rss.find_first_not_of(" \t"),
-                f.threads.c_str() + f.threads.find_first_not_of(" \t"));
+    std::printf("%8d %12.0f %12.0f %14.1f %14.1f %9.2fx %10s %8s %7.1f ms %4zu kB\n", n, f.polls_per_second,
+                f.configured_per_second, f.cpu_per_poll * 1e6, floor * 1e6, f.cpu_per_poll / floor,
+                f.rss.c_str() + f.rss.find_first_not_of(" \t"), f.threads.c_str() + f.threads.find_first_not_of(" \t"),
+                f.metrics_ms, f.metrics_bytes / 1024);
   }
   return 0;
 }

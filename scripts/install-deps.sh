@@ -18,6 +18,8 @@ PACKAGES=(
   dpkg-dev lintian man-db adduser
   # the fault suite (network namespaces, black holes) and the fuzzers
   nftables clang libclang-rt-14-dev
+  # bench/heartbeat_compare.sh: pt-heartbeat beside ghostwatch
+  percona-toolkit
 )
 
 missing=()

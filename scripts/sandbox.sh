@@ -134,6 +134,9 @@ max_wal_senders = 10
 max_replication_slots = 10
 hot_standby = on
 wal_receiver_status_interval = 1s
+# bench/poll_cost runs up to 1000 targets over the two replicas (a standby needs at least the
+# primary's value).
+max_connections = 600
 log_min_messages = warning
 include_if_exists = 'sandbox_delay.conf'
 CONF

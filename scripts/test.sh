@@ -109,6 +109,8 @@ build/bench/reconcile_bench 20000 3 || echo "(the benchmark did not complete)"
 build/bench/read_schedule_bench 3 3 || echo "(the benchmark did not complete)"
 echo "--- bench/poll_cost 3 1 10 (the agent's CPU per poll against a blocking libpq client) ---"
 build/bench/poll_cost 3 1 10 || echo "(the benchmark did not complete)"
+echo "--- bench/heartbeat_compare.sh 5 1 (pt-heartbeat beside ghostwatch on the MASTER_DELAY replica) ---"
+bench/heartbeat_compare.sh 5 1 || echo "(the benchmark did not complete)"
 # The verdicts last, where CI looks for them.
 printf '%s\n' "${verdicts[@]}"
 exit $status

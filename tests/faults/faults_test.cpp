@@ -5,6 +5,7 @@
 #include <libmemcached/memcached.h>
 #include <libpq-fe.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -160,7 +161,12 @@ TEST_F(Faults, AReplicaOutOfConnectionsIsDownAndRecovers) {
   std::vector<PGconn*> clients;
   const std::string dsn = require_env("GW_PG_REPLICA1_DSN") + " password=" + require_env("GW_PG_PASSWORD");
   std::string refusal;
-  while (clients.size() < 500) {
+  // The sandbox allows 600 connections (scripts/sandbox.sh): one descriptor each.
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  files.rlim_cur = files.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &files);
+  while (clients.size() < 1000) {
     PGconn* c = PQconnectdb(dsn.c_str());
     if (PQstatus(c) != CONNECTION_OK) {
       refusal = PQerrorMessage(c);
