@@ -221,13 +221,15 @@ TEST_F(Service, TheLandingPageShowsLiveFiguresInABrowser) {
   const std::string seen = "ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"replica-2\"}";
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, seen) > 3; }, 15s)) << agent.log();
   const std::string dom = rendered_dom(agent.port());
-  // replica-2 applies WAL GW_PG_DELAY_MS late: its last lag on the page is at least that.
+  // replica-2 applies WAL GW_PG_DELAY_MS late, counted from the commit's own timestamp, which
+  // comes one write latency before the ack that ghostwatch counts from (several ms under the
+  // sanitizers): one sample's lag is at least the delay less that.
   const std::regex row(R"rx(<tr data-probe="pg" data-target="replica-2"><td>pg</td><td>replica-2</td><td class="up">up</td><td>([0-9]+\.[0-9])</td><td>([0-9]+\.[0-9])</td>)rx");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(dom, m, row)) << dom;
   const double last_ms = std::stod(m[1].str());
   const double delay_ms = std::stod(require_env("GW_PG_DELAY_MS"));
-  EXPECT_GE(last_ms, delay_ms);
+  EXPECT_GE(last_ms, delay_ms - 20);
   EXPECT_LT(last_ms, delay_ms + 1000);
   EXPECT_NE(dom.find("<span id=\"agent-id\">it-"), std::string::npos);
   EXPECT_NE(dom.find("<span id=\"version\">"), std::string::npos);
