@@ -1,4 +1,5 @@
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include "agent/cli.h"
 
@@ -14,5 +15,12 @@ int main(int argc, char** argv) {
   //   then +1.9 MB, at restarts of a replica under 50 targets).
   mallopt(M_ARENA_MAX, 1);
   mallopt(M_MMAP_THRESHOLD, 32 * 1024);
+  // A socket per target: 1000 targets pass the usual soft limit of 1024 descriptors, which is
+  // there for select(), which the agent does not use. The hard limit stays as set.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   return ghostwatch::cli_main(argc, argv);
 }

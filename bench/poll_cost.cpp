@@ -9,7 +9,7 @@
 //   2. for each target count N: `ghostwatch run` with one postgres probe and N targets alternating
 //      over the two replicas, polled all along (poll_interval = idle_poll_interval = P: 1 ms for
 //      one target, 10 ms for up to 100, 100 ms beyond, so at most ~10,000 polls/s), a canary a
-//      second; after a 3 s warm-up, the agent's CPU time (/proc/PID/stat) and the sum of
+//      second; once every target is up (the time it took is shown) and one second more, the agent's CPU time (/proc/PID/stat) and the sum of
 //      ghostwatch_polls_total (/metrics) are read twice, the run's seconds apart. CPU per poll =
 //      CPU delta / polls delta; the poll rate is shown against the configured N / P; RSS and
 //      threads at the end, and the median wall time of five GET /metrics (the render, on
@@ -134,15 +134,17 @@ std::string get_metrics(int port) {
   return out;
 }
 
-// The sum of ghostwatch_polls_total over every series.
-double polls_total(const std::string& metrics) {
+// The sum of a metric over every series ("ghostwatch_polls_total{", "ghostwatch_target_up{").
+double sum_of(const std::string& metrics, std::string_view series_prefix) {
   double sum = 0;
   std::istringstream in(metrics);
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("ghostwatch_polls_total{", 0) == 0) sum += std::atof(line.c_str() + line.rfind(' ') + 1);
+    if (line.rfind(series_prefix, 0) == 0) sum += std::atof(line.c_str() + line.rfind(' ') + 1);
   }
   return sum;
 }
+double polls_total(const std::string& metrics) { return sum_of(metrics, "ghostwatch_polls_total{"); }
+double targets_up(const std::string& metrics) { return sum_of(metrics, "ghostwatch_target_up{"); }
 
 // The median wall time of five /metrics requests, and the body's size.
 std::pair<double, std::size_t> metrics_render(int port) {
@@ -158,7 +160,7 @@ std::pair<double, std::size_t> metrics_render(int port) {
 }
 
 struct AgentFigures {
-  double cpu_per_poll = 0, polls_per_second = 0, configured_per_second = 0, metrics_ms = 0;
+  double cpu_per_poll = 0, polls_per_second = 0, configured_per_second = 0, metrics_ms = 0, warm_up_seconds = 0;
   std::size_t metrics_bytes = 0;
   std::string rss, threads;
 };
@@ -178,7 +180,15 @@ AgentFigures measure_agent(int targets, double seconds) {
     execl(GHOSTWATCH_BINARY, GHOSTWATCH_BINARY, "run", "--config", path, static_cast<char*>(nullptr));
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // Warm-up: every target up (a thousand connections take seconds), then one more second.
+  const auto ready_by = Clock::now() + std::chrono::seconds(90);
+  double up = 0;
+  while (Clock::now() < ready_by && (up = targets_up(get_metrics(port))) < targets) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  const double warm_up = std::chrono::duration<double>(Clock::now() - (ready_by - std::chrono::seconds(90))).count();
+  if (up < targets) std::fprintf(stderr, "only %.0f of %d targets up after 90 s\n", up, targets);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   const double cpu0 = child_cpu_seconds(pid), polls0 = polls_total(get_metrics(port));
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -186,6 +196,7 @@ AgentFigures measure_agent(int targets, double seconds) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   AgentFigures f;
   std::tie(f.metrics_ms, f.metrics_bytes) = metrics_render(port);
+  f.warm_up_seconds = warm_up;
   f.rss = status_field(pid, "VmRSS");
   f.threads = status_field(pid, "Threads");
   kill(pid, SIGTERM);
@@ -208,17 +219,17 @@ int main(int argc, char** argv) {
   std::vector<int> counts;
   for (int i = 2; i < argc; ++i) counts.push_back(std::atoi(argv[i]));
   if (counts.empty()) counts = {1, 10, 100};
-  std::printf("%8s %12s %12s %14s %14s %10s %10s %8s %16s\n", "targets", "polls/s", "configured", "us CPU/poll",
-              "floor us/poll", "ratio", "RSS", "threads", "/metrics");
+  std::printf("%8s %12s %12s %14s %14s %10s %10s %8s %16s %9s\n", "targets", "polls/s", "configured", "us CPU/poll",
+              "floor us/poll", "ratio", "RSS", "threads", "/metrics", "all up");
   for (int n : counts) {
     // The floor right before each agent run, so that both see the same machine.
     long polls = 0;
     const double floor = blocking_cpu_per_poll(seconds, polls);
     const AgentFigures f = measure_agent(n, seconds);
-    std::printf("%8d %12.0f %12.0f %14.1f %14.1f %9.2fx %10s %8s %7.1f ms %4zu kB\n", n, f.polls_per_second,
+    std::printf("%8d %12.0f %12.0f %14.1f %14.1f %9.2fx %10s %8s %7.1f ms %4zu kB %7.1f s\n", n, f.polls_per_second,
                 f.configured_per_second, f.cpu_per_poll * 1e6, floor * 1e6, f.cpu_per_poll / floor,
                 f.rss.c_str() + f.rss.find_first_not_of(" \t"), f.threads.c_str() + f.threads.find_first_not_of(" \t"),
-                f.metrics_ms, f.metrics_bytes / 1024);
+                f.metrics_ms, f.metrics_bytes / 1024, f.warm_up_seconds);
   }
   return 0;
 }

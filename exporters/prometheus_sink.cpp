@@ -1,5 +1,7 @@
 #include "exporters/prometheus_sink.h"
 
+#include <malloc.h>
+
 #include <functional>
 #include <mutex>
 
@@ -377,7 +379,12 @@ void PrometheusSink::config_applied(bool ok, double unix_seconds) {
 }
 
 std::string PrometheusSink::render() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::string text = prometheus::TextSerializer().Serialize(registry_->Collect());
+  // Collect() copies every series with its labels: at 1000 targets some 20 MB of small blocks,
+  // freed at once. Handing the freed pages back keeps RSS at what the agent holds between
+  // scrapes (bench/poll_cost) for a few milliseconds per scrape.
+  malloc_trim(0);
+  return text;
 }
 
 std::shared_ptr<ReconcileSink> PrometheusSink::reconcile(const std::string& name, const std::string& target) {

@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <string>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "exporters/sink.h"
 #include "probes/probe_config.h"
@@ -78,6 +79,34 @@ class CanaryReader {
   virtual Result<CanaryPoll> poll(std::stop_token stop) = 0;
 };
 
+// One step of a poll driven by an event loop (PollLoop): either the poll is over (`result`), or
+// it waits for its socket to be ready for reading and/or writing, until `deadline`.
+struct PollStep {
+  std::optional<Result<CanaryPoll>> result;
+  int fd = -1;
+  bool read = false, write = false;
+  MonoTime deadline{};
+};
+
+// A reader whose calls never block, for the event loop: begin() starts a poll (connecting first
+// when needed), advance() goes on once the socket is ready as the last step asked, and expire()
+// ends a poll whose deadline passed, dropping the connection, with the reason. The same
+// answers as CanaryReader::poll.
+class AsyncCanaryReader {
+ public:
+  virtual ~AsyncCanaryReader() = default;
+  virtual PollStep begin() = 0;
+  virtual PollStep advance() = 0;
+  virtual Error expire() = 0;
+  // False when the next begin() must connect first (the loop limits how many connect at once).
+  virtual bool connected() const = 0;
+  // Between polls the loop keeps watching the connection's socket (-1: none), so that it need
+  // not register it again for every poll; drain() reads what arrives meanwhile (a notice, the
+  // server closing), dropping a connection that broke.
+  virtual int socket() const = 0;
+  virtual void drain() = 0;
+};
+
 class CanaryBackend {
  public:
   virtual ~CanaryBackend() = default;
@@ -85,6 +114,9 @@ class CanaryBackend {
   // `report_lag`: also ask the server for its own lag figure (replication targets do; read
   // paths, which only want the canary, do not).
   virtual std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag = true) = 0;
+  // A reader for the event loop; null when the backend or the target has none (it is then polled
+  // by a thread of its own through reader()).
+  virtual std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig&) { return nullptr; }
   // A server-side waiter for `target`; null when the backend or the target (a cache) has none.
   virtual std::unique_ptr<PositionWaiter> waiter(const TargetConfig& target) = 0;
   // The unit of position_behind(): WAL bytes, or transactions.

@@ -6,6 +6,7 @@
 #include "common/backoff.h"
 #include "common/interruptible.h"
 #include "common/log.h"
+#include "probes/poll_loop.h"
 #include "probes/visibility_tracker.h"
 
 namespace ghostwatch {
@@ -14,6 +15,9 @@ namespace {
 constexpr auto kMonitorTick = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::seconds(5);
 constexpr std::size_t kMaxCanaryPositions = 1u << 16;
+// Connects under way at once on an event loop: each costs the loop a password hash (SCRAM,
+// about 1-2 ms of CPU), so a thousand at once would make every one of them miss its deadline.
+constexpr int kMaxConnecting = 32;
 
 MonoTime steady_now() { return std::chrono::steady_clock::now(); }
 
@@ -30,6 +34,7 @@ class HealthLog {
     if (!healthy_) log::info(what_ + ": recovered");
     healthy_ = true;
   }
+  bool healthy() const { return healthy_; }
 
  private:
   std::string what_;
@@ -45,6 +50,103 @@ struct ReplicationProbe::Target {
   VisibilityTracker tracker;
   Alarm canary_written;  // rung by the writer: poll now, and fast until the canary is seen
   std::unique_ptr<PositionWaiter> waiter;  // wait: server on a replica; null: polled
+  std::unique_ptr<AsyncCanaryReader> async;  // polled by the event loop when set
+  PollLoop* loop = nullptr;  // while the loop polls it: wake it there instead of ringing
+  std::size_t loop_id = 0;
+  bool pending_shown_zero = false;  // the gauge already says 0: a thousand idle targets skip it
+};
+
+// A target polled by the event loop: read_loop's schedule as a state machine. Idle until its
+// next poll is due (or a write wakes it), then polling through the reader's non-blocking steps
+// until the answer or the deadline.
+class ReplicationProbe::PolledTarget final : public LoopTask {
+ public:
+  PolledTarget(ReplicationProbe& probe, Target& t)
+      : probe_(probe), t_(t), backoff_(std::max<Duration>(probe.config_.poll_interval, 100ms), kMaxBackoff) {}
+
+  Await step(Wakeup why, bool, bool) override {
+    if (!polling_) {
+      if (why == Wakeup::io) {
+        t_.async->drain();
+        return idle();
+      }
+      if (why == Wakeup::woken && in_backoff_) return idle();  // a failed target keeps its pace
+      return begin();
+    }
+    if (why == Wakeup::woken) {
+      rung_ = true;  // this poll may have left before the canary: poll again right after
+      return waiting_;
+    }
+    if (why == Wakeup::timer) return finish(t_.async->expire());
+    return next(t_.async->advance());
+  }
+
+ private:
+  Await begin() {
+    if (!t_.async->connected() && !connecting_) {
+      if (probe_.connecting_ >= kMaxConnecting) {
+        // Its turn comes when a connect ends (a wake); until then it waits for nothing else.
+        if (!queued_) probe_.waiting_to_connect_.push_back(this);
+        queued_ = true;
+        return Await{};  // no connection yet, so no socket to watch
+      }
+      ++probe_.connecting_;
+      connecting_ = true;
+    }
+    polling_ = true;
+    rung_ = false;
+    scheduled_ = steady_now();
+    sent_ = probe_.clock_.now();
+    return next(t_.async->begin());
+  }
+  // After the poll that connected: the next target in line may connect.
+  void end_connecting() {
+    if (!connecting_) return;
+    connecting_ = false;
+    --probe_.connecting_;
+    if (probe_.waiting_to_connect_.empty()) return;
+    PolledTarget* next = probe_.waiting_to_connect_.front();
+    probe_.waiting_to_connect_.pop_front();
+    next->queued_ = false;
+    probe_.wake(next->t_);
+  }
+  Await next(PollStep s) {
+    if (s.result) return finish(std::move(*s.result));
+    waiting_ = Await{s.fd, s.read, s.write, s.deadline};
+    return waiting_;
+  }
+  Await finish(Result<CanaryPoll> result) {
+    const MonoTime recv = probe_.clock_.now();
+    polling_ = false;
+    end_connecting();
+    const Status polled = probe_.record_poll(t_, result, sent_, recv);
+    if (!polled || !health_.healthy()) {
+      log::Context context(probe_.config_.name, t_.name);
+      if (polled) health_.succeeded();
+      else health_.failed(polled.error().message);
+    }
+    in_backoff_ = !polled;
+    if (!polled) {
+      next_ = steady_now() + backoff_.next();
+    } else {
+      backoff_.reset();
+      const bool outstanding = t_.tracker.outstanding() > 0;
+      next_ = rung_ ? steady_now()
+                    : scheduled_ + (outstanding ? probe_.config_.poll_interval : probe_.config_.idle_poll_interval);
+    }
+    return idle();
+  }
+  // Its connection stays watched between polls (see AsyncCanaryReader::drain).
+  Await idle() const { return Await{t_.async->socket(), true, false, next_}; }
+
+  ReplicationProbe& probe_;
+  Target& t_;
+  Backoff backoff_;
+  HealthLog health_{"poll"};
+  Await waiting_;
+  bool polling_ = false, rung_ = false, in_backoff_ = false;
+  bool connecting_ = false, queued_ = false;
+  MonoTime scheduled_{}, sent_{}, next_{};
 };
 
 ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
@@ -53,9 +155,11 @@ ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& bac
       writer_(backend.writer()) {
   if (!read_paths.empty()) read_back_ = std::make_unique<ReadBack>(config, std::move(read_paths), *sink_);
   for (const TargetConfig& t : config.targets) {
-    targets_.push_back(std::unique_ptr<Target>(
-        new Target{t.name, backend.reader(t), sink_->target(t.name), VisibilityTracker(config.timeout), {},
-                   config.wait == WaitMode::server ? backend.waiter(t) : nullptr}));
+    auto waiter = config.wait == WaitMode::server ? backend.waiter(t) : nullptr;
+    auto async = waiter ? nullptr : backend.async_reader(t);
+    targets_.push_back(std::unique_ptr<Target>(new Target{t.name, backend.reader(t), sink_->target(t.name),
+                                                          VisibilityTracker(config.timeout), {}, std::move(waiter),
+                                                          std::move(async)}));
   }
 }
 
@@ -71,11 +175,25 @@ void ReplicationProbe::run_threads(std::stop_token outer, const RunOnceLimits& l
   std::stop_source inner;
   std::stop_callback forward(outer, [&inner] { inner.request_stop(); });
   writing_done_ = false;
+  std::optional<PollLoop> loop;
+  std::vector<std::unique_ptr<PolledTarget>> polled;
+  try {
+    if (std::any_of(targets_.begin(), targets_.end(), [](const auto& t) { return t->async != nullptr; })) loop.emplace();
+  } catch (const std::exception& e) {
+    log::error(config_.name + ": no event loop (" + e.what() + "): a thread per target instead");
+  }
   {
     std::vector<std::jthread> threads;
     for (auto& t : targets_) {
-      threads.emplace_back([this, &t, tok = inner.get_token()] { read_loop(tok, *t); });
+      if (loop && t->async) {
+        polled.push_back(std::make_unique<PolledTarget>(*this, *t));
+        t->loop_id = loop->add(*polled.back(), steady_now());
+        t->loop = &*loop;
+      } else {
+        threads.emplace_back([this, &t, tok = inner.get_token()] { read_loop(tok, *t); });
+      }
     }
+    if (loop) threads.emplace_back([&loop, tok = inner.get_token()] { loop->run(tok); });
     threads.emplace_back([this, limits, tok = inner.get_token()] { write_loop(tok, limits); });
     if (read_back_) threads.emplace_back([this, tok = inner.get_token()] { read_back_->run(tok); });
     while (!inner.stop_requested()) {
@@ -85,6 +203,9 @@ void ReplicationProbe::run_threads(std::stop_token outer, const RunOnceLimits& l
     }
     inner.request_stop();
   }  // joins every thread
+  for (auto& t : targets_) t->loop = nullptr;
+  connecting_ = 0;
+  waiting_to_connect_.clear();
   monitor_tick();
 }
 
@@ -108,7 +229,7 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
       sink_->canary_written(true, t_ack - t0, "");
       for (auto& t : targets_) {
         if (auto sample = t->tracker.acked(ack.value(), t_ack)) t->sink->visible(*sample);
-        else if (!t->waiter) t->canary_written.ring();
+        else if (!t->waiter) wake(*t);
       }
       if (read_back_) read_back_->acked(ack.value(), t_ack);
       record_primary_position(stop, ack.value());
@@ -133,6 +254,11 @@ Status ReplicationProbe::poll_once(std::stop_token stop, Target& t) {
   Result<CanaryPoll> poll = t.reader->poll(stop);
   const MonoTime recv = clock_.now();
   if (stop.stop_requested()) return ok_status();
+  return record_poll(t, poll, sent, recv);
+}
+
+// What a poll found, sent and answered at those times, into the tracker and the sink.
+Status ReplicationProbe::record_poll(Target& t, const Result<CanaryPoll>& poll, MonoTime sent, MonoTime recv) {
   if (!poll) {
     t.sink->polled(false, poll.error().message);
     return poll.error();
@@ -145,6 +271,12 @@ Status ReplicationProbe::poll_once(std::stop_token stop, Target& t) {
   if (poll->reported.refreshed) t.sink->reported_lag(poll->reported.seconds);
   if (poll->is_primary) t.sink->role(*poll->is_primary);
   return ok_status();
+}
+
+// A canary was acked: the target's poller looks for it now.
+void ReplicationProbe::wake(Target& t) {
+  if (t.loop) t.loop->wake(t.loop_id);
+  else t.canary_written.ring();
 }
 
 void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
@@ -277,7 +409,11 @@ void ReplicationProbe::monitor_tick() {
   const MonoTime now = clock_.now();
   for (auto& t : targets_) {
     if (const int expired = t->tracker.expire(now)) t->sink->timed_out(expired);
-    t->sink->pending(t->tracker.pending(now));
+    const Duration pending = t->tracker.pending(now);
+    const bool zero = pending == Duration(0);
+    if (zero && t->pending_shown_zero) continue;
+    t->sink->pending(pending);
+    t->pending_shown_zero = zero;
   }
 }
 

@@ -1,10 +1,11 @@
 // ReplicationProbe: DESIGN.md §1-2 for any backend. One writer thread bumps the canary on the
-// primary every `interval`; one reader thread per target polls it every `poll_interval` while a
-// canary is outstanding there and every `idle_poll_interval` otherwise (each write wakes the
-// readers at once), or, with `wait: server`, has the target wait for each canary's position; a
-// monitor thread expires timeouts and refreshes the pending gauges. A target that is slow or down
-// stalls only its own reader: the writer and the other readers share nothing with it but the
-// trackers, whose critical sections are tiny.
+// primary every `interval`; each target is polled every `poll_interval` while a canary is
+// outstanding there and every `idle_poll_interval` otherwise (each write wakes its pollers at
+// once), or, with `wait: server`, has the target wait for each canary's position; a monitor
+// expires timeouts and refreshes the pending gauges. Targets whose backend has a non-blocking
+// reader (PostgreSQL) are all polled by one event-loop thread (PollLoop); the others by a thread
+// each. A target that is slow or down holds only its own socket, timer or thread: the writer and
+// the other targets share nothing with it but the trackers, whose critical sections are tiny.
 #pragma once
 
 #include <atomic>
@@ -50,10 +51,13 @@ class ReplicationProbe {
 
  private:
   struct Target;
+  class PolledTarget;
   void write_loop(std::stop_token stop, RunOnceLimits limits);
   void read_loop(std::stop_token stop, Target& target);
   void wait_loop(std::stop_token stop, Target& target);
   Status poll_once(std::stop_token stop, Target& target);
+  Status record_poll(Target& target, const Result<CanaryPoll>& poll, MonoTime sent, MonoTime recv);
+  void wake(Target& target);
   struct CanaryToWaitFor {
     int64_t seq = 0;
     std::optional<Position> position;  // nullopt: nothing to wait for (yet)
@@ -79,6 +83,10 @@ class ReplicationProbe {
   // wait: server: each canary's own position (nullopt when the query failed), by ascending seq.
   std::deque<std::pair<int64_t, std::optional<Position>>> canary_positions_;
   std::atomic<bool> writing_done_{false};
+  // The event loop's connects under way, and the targets waiting for their turn (loop thread
+  // only): a thousand targets connecting at once would each pay a password hash on the loop.
+  int connecting_ = 0;
+  std::deque<PolledTarget*> waiting_to_connect_;
 };
 
 }  // namespace ghostwatch

@@ -1,14 +1,22 @@
 #include "probes/postgres/pg_connection.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 
 #include "common/redact.h"
 #include "common/sql_quote.h"
 
 namespace ghostwatch::pg {
+
+std::string timed_out(std::string_view what, Duration timeout) {
+  return std::string(what) + " timed out after " +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + "ms";
+}
+
 namespace {
 
 constexpr auto kPollSlice = std::chrono::milliseconds(50);  // how often a wait checks for stop
@@ -37,10 +45,7 @@ Wait wait_socket(int fd, short events, MonoTime deadline, const std::stop_token&
 
 std::string wait_failure(Wait w, std::string_view what, Duration timeout) {
   if (w == Wait::stopped) return std::string(what) + " interrupted by shutdown";
-  if (w == Wait::timeout) {
-    return std::string(what) + " timed out after " +
-           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + "ms";
-  }
+  if (w == Wait::timeout) return timed_out(what, timeout);
   return std::string(what) + " failed: poll() error";
 }
 
@@ -52,7 +57,7 @@ std::optional<std::string_view> Rows::get(int row, int col) const {
   return std::string_view(PQgetvalue(res_.get(), row, col), PQgetlength(res_.get(), row, col));
 }
 
-Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, std::stop_token stop) {
+PGconn* start_connecting(const ConnectOptions& o) {
   // Keywords are applied in order: application_name first so that the DSN may override it,
   // a password from password_file last so that it wins over the DSN's.
   std::vector<const char*> keys{"application_name", "dbname"};
@@ -63,7 +68,47 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, st
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);
-  PGconn* conn = PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  return PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/1);
+}
+
+bool resolves_names(const std::string& dsn) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return true;  // unparseable here: let the connection say why, off the loop
+  }
+  std::string host, hostaddr;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    if (std::string_view(o->keyword) == "host") host = o->val;
+    if (std::string_view(o->keyword) == "hostaddr") hostaddr = o->val;
+  }
+  PQconninfoFree(options);
+  if (!hostaddr.empty()) return false;
+  if (host.empty()) host = std::getenv("PGHOST") ? std::getenv("PGHOST") : "";
+  std::size_t start = 0;
+  while (start <= host.size()) {
+    const std::size_t end = std::min(host.find(',', start), host.size());
+    const std::string one = host.substr(start, end - start);
+    in6_addr addr;
+    const bool literal = one.empty() || one[0] == '/' || one[0] == '@' || inet_pton(AF_INET, one.c_str(), &addr) == 1 ||
+                         inet_pton(AF_INET6, one.c_str(), &addr) == 1;
+    if (!literal) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+std::string connection_error(const PGconn* conn) { return scrub(trim(PQerrorMessage(conn))); }
+
+std::string statement_timeout_sql(Duration query_timeout) {
+  return "SET statement_timeout = " +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(query_timeout).count());
+}
+
+Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, std::stop_token stop) {
+  PGconn* conn = start_connecting(o);
   if (conn == nullptr) return Error{"out of memory creating a PostgreSQL connection"};
   auto cleanup = [&](std::string message) {
     message = scrub(trim(message));
@@ -82,8 +127,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, st
   if (PQsetnonblocking(conn, 1) != 0) return cleanup(PQerrorMessage(conn));
   std::unique_ptr<Connection> c(new Connection(conn, o.query_timeout, stop));
   // The server-side limit backs up the client deadline: a query we gave up on does not run on.
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(o.query_timeout).count();
-  auto set = c->exec("SET statement_timeout = " + std::to_string(ms));
+  auto set = c->exec(statement_timeout_sql(o.query_timeout));
   if (!set) return set.error();
   return c;
 }

@@ -76,6 +76,18 @@ class Connection {
   int queued_ = 0;
 };
 
+// For connections driven by an event loop (the poll loop's readers): starts a non-blocking
+// connection with the same keywords as Connection::open (null: out of memory); the error of a
+// connection, secrets scrubbed; the statement that backs the client deadline up on the server;
+// and the words of a deadline that passed ("query timed out after 500ms").
+PGconn* start_connecting(const ConnectOptions& options);
+// Whether connecting needs a name lookup (a host that is not an address or a socket directory),
+// which libpq makes blocking even in its non-blocking connect.
+bool resolves_names(const std::string& dsn);
+std::string connection_error(const PGconn* conn);
+std::string statement_timeout_sql(Duration query_timeout);
+std::string timed_out(std::string_view what, Duration timeout);
+
 // Quotes an SQL identifier ("a""b"), so names from the config cannot inject SQL.
 std::string quote_identifier(std::string_view name);
 

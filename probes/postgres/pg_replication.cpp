@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "common/parse_number.h"
+#include "common/redact.h"
 #include "probes/lazy_connection.h"
 
 namespace ghostwatch::pg {
@@ -20,6 +21,16 @@ constexpr const char* kWriteStatement = "ghostwatch_canary_write";
 constexpr const char* kPollStatement = "ghostwatch_canary_poll";
 
 using LazyPg = LazyConnection<Connection, ConnectOptions>;
+
+// The poll as numbers: the canary's seq, the replay LSN, the server's lag figure, the role.
+CanaryPoll parse_poll(const Rows& rows) {
+  CanaryPoll poll;
+  poll.seq = parse_number<int64_t>(rows.get(0, 0));
+  poll.reported = {true, parse_number<double>(rows.get(0, 2))};
+  if (auto lsn = rows.get(0, 1)) poll.position = std::string(*lsn);
+  if (auto primary = rows.get(0, 3)) poll.is_primary = *primary == "t";
+  return poll;
+}
 
 class PgWriter final : public CanaryWriter {
  public:
@@ -112,19 +123,149 @@ class PgReader final : public CanaryReader {
     // Dropped on the primary and gone here too: the target answered, it has no canary.
     if (!rows && rows.error().code == kUndefinedTable) return CanaryPoll{};
     if (!rows) return rows.error();
-    auto lsn = rows->get(0, 1);
-    CanaryPoll poll;
-    poll.seq = parse_number<int64_t>(rows->get(0, 0));
-    poll.reported = {true, parse_number<double>(rows->get(0, 2))};
-    if (lsn) poll.position = std::string(*lsn);
-    if (auto primary = rows->get(0, 3)) poll.is_primary = *primary == "t";
-    return poll;
+    return parse_poll(rows.value());
   }
 
  private:
   LazyPg conn_;
   std::string schema_;
   std::vector<std::string> params_;
+  bool prepared_ = false;
+};
+
+// PgReader's poll for the event loop: the same session set-up (statement_timeout, the prepared
+// poll) and answers, in non-blocking steps. A session goes through connecting, then one
+// statement at a time: SET statement_timeout, PREPARE, then the poll at every poll after.
+class PgAsyncReader final : public AsyncCanaryReader {
+  enum class Phase { connecting, session_setup, preparing, polling };
+
+ public:
+  PgAsyncReader(ConnectOptions options, std::string schema, std::string agent_id, std::string probe)
+      : options_(std::move(options)), schema_(std::move(schema)), agent_id_(std::move(agent_id)), probe_(std::move(probe)),
+        params_{agent_id_.c_str(), probe_.c_str()} {}
+
+  PollStep begin() override {
+    if (conn_) return send_poll();
+    conn_.reset(start_connecting(options_));
+    if (!conn_) return finish(Error{"out of memory creating a PostgreSQL connection"});
+    if (PQstatus(conn_.get()) == CONNECTION_BAD) return drop(connection_error(conn_.get()));
+    phase_ = Phase::connecting;
+    deadline_ = steady_now() + options_.connect_timeout;
+    return waiting(/*read=*/false, /*write=*/true);
+  }
+
+  PollStep advance() override {
+    if (!conn_) return finish(Error{"connection is closed"});
+    if (phase_ == Phase::connecting) return continue_connecting();
+    const int flushed = PQflush(conn_.get());
+    if (flushed < 0) return drop(connection_error(conn_.get()));
+    if (PQconsumeInput(conn_.get()) == 0) return drop(connection_error(conn_.get()));
+    if (flushed == 1) return waiting(true, true);
+    while (!PQisBusy(conn_.get())) {
+      PGresult* res = PQgetResult(conn_.get());
+      if (res == nullptr) return statement_done();
+      if (PQresultStatus(res) == PGRES_FATAL_ERROR && !sql_error_) {
+        const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        std::string message = PQresultErrorMessage(res);
+        while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+        sql_error_ = Error{scrub(message), state ? state : "XX000"};
+      }
+      last_.reset(res);
+    }
+    if (PQstatus(conn_.get()) == CONNECTION_BAD) return drop(connection_error(conn_.get()));
+    return waiting(true, false);
+  }
+
+  bool connected() const override { return conn_ != nullptr; }
+  int socket() const override { return conn_ ? PQsocket(conn_.get()) : -1; }
+  void drain() override {
+    if (conn_ && (PQconsumeInput(conn_.get()) == 0 || PQstatus(conn_.get()) == CONNECTION_BAD)) conn_.reset();
+  }
+
+  Error expire() override {
+    const bool connecting = phase_ == Phase::connecting;
+    conn_.reset();
+    return Error{connecting ? timed_out("connect", options_.connect_timeout) : timed_out("query", options_.query_timeout)};
+  }
+
+ private:
+  static MonoTime steady_now() { return std::chrono::steady_clock::now(); }
+  struct Finish {
+    void operator()(PGconn* c) const { PQfinish(c); }
+  };
+  struct Clear {
+    void operator()(PGresult* r) const { PQclear(r); }
+  };
+
+  PollStep continue_connecting() {
+    const PostgresPollingStatusType st = PQconnectPoll(conn_.get());
+    if (st == PGRES_POLLING_FAILED) return drop(connection_error(conn_.get()));
+    if (st != PGRES_POLLING_OK) return waiting(st == PGRES_POLLING_READING, st == PGRES_POLLING_WRITING);
+    if (PQsetnonblocking(conn_.get(), 1) != 0) return drop(connection_error(conn_.get()));
+    prepared_ = false;  // statements live and die with their session
+    return send(Phase::session_setup, PQsendQuery(conn_.get(), statement_timeout_sql(options_.query_timeout).c_str()));
+  }
+
+  PollStep send_poll() {
+    deadline_ = steady_now() + options_.query_timeout;
+    if (!prepared_) {
+      return send(Phase::preparing, PQsendPrepare(conn_.get(), kPollStatement, poll_statement(schema_).c_str(), 2, nullptr));
+    }
+    return send(Phase::polling, PQsendQueryPrepared(conn_.get(), kPollStatement, 2, params_, nullptr, nullptr, 0));
+  }
+
+  PollStep send(Phase phase, int sent) {
+    if (sent != 1) return drop(connection_error(conn_.get()));
+    phase_ = phase;
+    sql_error_.reset();
+    last_.reset();
+    const int flushed = PQflush(conn_.get());
+    if (flushed < 0) return drop(connection_error(conn_.get()));
+    return waiting(true, flushed == 1);
+  }
+
+  // The statement's results are all in: on to the session's next statement, or the answer.
+  PollStep statement_done() {
+    if (sql_error_) {
+      // The table may not have replicated yet, or was dropped: the target answered, it just has
+      // no canary (preparing again at the next poll).
+      if (sql_error_->code == kUndefinedTable && phase_ != Phase::session_setup) return finish(CanaryPoll{});
+      if (phase_ == Phase::session_setup) return drop(sql_error_->message);
+      return finish(*sql_error_);  // an SQL error leaves the session usable
+    }
+    switch (phase_) {
+      case Phase::session_setup:
+        deadline_ = steady_now() + options_.query_timeout;
+        return send(Phase::preparing, PQsendPrepare(conn_.get(), kPollStatement, poll_statement(schema_).c_str(), 2, nullptr));
+      case Phase::preparing:
+        prepared_ = true;
+        return send(Phase::polling, PQsendQueryPrepared(conn_.get(), kPollStatement, 2, params_, nullptr, nullptr, 0));
+      case Phase::polling:
+        if (!last_) return drop("no result from server");
+        return finish(parse_poll(Rows(last_.release())));
+      case Phase::connecting: break;
+    }
+    return drop("unexpected state");
+  }
+
+  PollStep waiting(bool read, bool write) const {
+    return PollStep{std::nullopt, PQsocket(conn_.get()), read, write, deadline_};
+  }
+  static PollStep finish(Result<CanaryPoll> result) { return PollStep{std::move(result)}; }
+  // Transport trouble: the connection goes, and the next poll opens a new one.
+  PollStep drop(std::string message) {
+    conn_.reset();
+    return finish(Error{std::move(message)});
+  }
+
+  ConnectOptions options_;
+  std::string schema_, agent_id_, probe_;
+  const char* params_[2];
+  std::unique_ptr<PGconn, Finish> conn_;
+  std::unique_ptr<PGresult, Clear> last_;
+  std::optional<Error> sql_error_;
+  Phase phase_ = Phase::connecting;
+  MonoTime deadline_{};
   bool prepared_ = false;
 };
 
@@ -147,6 +288,13 @@ PostgresBackend::PostgresBackend(const ProbeConfig& probe, std::string agent_id)
 
 std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
   return std::make_unique<PgWriter>(connect_options(probe_.primary, probe_), probe_.schema, agent_id_, probe_.name);
+}
+
+// A target reached by name stays on a thread of its own: libpq resolves names with a blocking
+// lookup even when connecting without blocking, and a slow resolver would stall the whole loop.
+std::unique_ptr<AsyncCanaryReader> PostgresBackend::async_reader(const TargetConfig& target) {
+  if (resolves_names(target.dsn.dsn)) return nullptr;
+  return std::make_unique<PgAsyncReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name);
 }
 
 // The replay timestamp comes with the same statement, so report_lag costs nothing to honour.

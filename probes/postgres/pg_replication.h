@@ -17,6 +17,7 @@ class PostgresBackend final : public CanaryBackend {
   std::unique_ptr<CanaryWriter> writer() override;
   std::unique_ptr<PositionWaiter> waiter(const TargetConfig&) override { return nullptr; }
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag) override;
+  std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig& target) override;
   PositionUnit position_unit() const override { return PositionUnit::bytes; }
   std::optional<double> position_behind(const Position& primary, const Position& target) const override;
 

@@ -174,6 +174,68 @@ TEST_F(Partitions, ABlackHoledPrimaryFailsWritesWithinTheTimeoutAndNothingPilesU
   std::remove(path.c_str());
 }
 
+// 100 targets on one event loop: 99 through replica-2's link, one through replica-1's, which
+// is black-holed. Polls are sent every 50 ms whether a canary is outstanding or not, so the
+// poll rate itself shows whether the stuck socket delays anyone else.
+std::string hundred_targets_through(const Partition& p) {
+  const std::string pw = " password=" + require_env("GW_PG_PASSWORD");
+  std::string y = agent_yaml() + "  - name: pg\n    kind: postgres\n    primary: \"" + p.dsn(Partition::kPrimary) + pw +
+                  "\"\n    interval: 200ms\n    poll_interval: 50ms\n    idle_poll_interval: 50ms\n    timeout: 30s\n"
+                  "    connect_timeout: 1s\n    query_timeout: 1s\n    targets:\n      - name: hole\n        dsn: \"" +
+                  p.dsn(Partition::kReplica1) + pw + "\"\n";
+  for (int i = 1; i < 100; ++i) {
+    y += "      - name: t" + std::to_string(i) + "\n        dsn: \"" + p.dsn(Partition::kReplica2) + pw + "\"\n";
+  }
+  return y;
+}
+
+// The successful polls of every target but the black-holed one.
+double polls_of_the_others(const std::string& metrics) {
+  double sum = 0;
+  std::istringstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("ghostwatch_polls_total{", 0) == 0 && line.find("target=\"hole\"") == std::string::npos) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+TEST_F(Partitions, OneBlackHoledTargetAmongAHundredDelaysNoOther) {
+  Partition net;
+  const std::string path = write_temp_file(hundred_targets_through(net), ".yaml");
+  NsAgent agent(net, path);
+  const std::string up_hole = series("ghostwatch_target_up", "pg", "hole");
+  ASSERT_TRUE(wait_for([&] { return agent.value(lag_count("t99")) > 3 && agent.value(up_hole) == 1; }, 20s))
+      << agent.process.log();
+  const int threads = agent.threads();
+  EXPECT_LE(threads, 16) << "100 targets on one event loop, not a thread each";
+  // The rate with every target healthy, then with one in the black hole.
+  auto rate = [&] {
+    const double before = polls_of_the_others(agent.metrics());
+    const auto t0 = Clock::now();
+    std::this_thread::sleep_for(3s);
+    return (polls_of_the_others(agent.metrics()) - before) / (ms_since(t0) / 1000.0);
+  };
+  const double healthy = rate();
+  const double configured = 99 / 0.050;
+  EXPECT_GE(healthy, 0.95 * configured) << "99 targets every 50 ms";
+  net.blackhole(Partition::kReplica1);
+  ASSERT_TRUE(wait_for([&] { return agent.value(up_hole) == 0; }, 10s)) << agent.process.log();
+  const double stuck = rate();
+  EXPECT_GE(stuck, 0.95 * configured) << "the others keep their pace while one socket hangs";
+  EXPECT_EQ(agent.threads(), threads) << "nothing piles up";
+  const double seen = agent.value(lag_count("hole"));
+  net.heal();
+  ASSERT_TRUE(wait_for([&] { return agent.value(up_hole) == 1 && agent.value(lag_count("hole")) > seen; }, 20s))
+      << agent.process.log();
+  record_figure("fault one of 100 targets black-holed (one event loop, " + std::to_string(threads) +
+                " threads): the other 99 polled " + std::to_string(static_cast<int>(healthy)) + "/s before and " +
+                std::to_string(static_cast<int>(stuck)) + "/s during the outage, of " +
+                std::to_string(static_cast<int>(configured)) + "/s configured");
+  std::remove(path.c_str());
+}
+
 TEST_F(Partitions, SigtermDuringAPartitionStopsWithinTwoSeconds) {
   Partition net;
   const std::string path = write_temp_file(config_through(net), ".yaml");

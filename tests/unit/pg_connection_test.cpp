@@ -88,5 +88,21 @@ TEST(Connection, RefusedConnectionIsAnErrorWithoutTheSecret) {
   EXPECT_EQ(c.error().message.find("pw-in-dsn-789"), std::string::npos) << c.error().message;
 }
 
+// Targets reached by name stay off the event loop: libpq's lookup blocks.
+TEST(Connection, TellsWhichDsnsNeedANameLookup) {
+  unsetenv("PGHOST");
+  EXPECT_FALSE(resolves_names("host=127.0.0.1 port=5432 dbname=app"));
+  EXPECT_FALSE(resolves_names("host=::1 dbname=app"));
+  EXPECT_FALSE(resolves_names("host=127.0.0.1,10.0.0.2 dbname=app"));
+  EXPECT_FALSE(resolves_names("host=/var/run/postgresql dbname=app"));
+  EXPECT_FALSE(resolves_names("dbname=app"));  // the default socket directory
+  EXPECT_FALSE(resolves_names("host=db.example hostaddr=10.0.0.1"));
+  EXPECT_FALSE(resolves_names("postgresql://127.0.0.1:5432/app"));
+  EXPECT_TRUE(resolves_names("host=db.example dbname=app"));
+  EXPECT_TRUE(resolves_names("host=127.0.0.1,replica.example dbname=app"));
+  EXPECT_TRUE(resolves_names("postgresql://replica.example/app"));
+  EXPECT_TRUE(resolves_names("host=localhost"));
+}
+
 }  // namespace
 }  // namespace ghostwatch::pg

@@ -3,6 +3,8 @@
 #include "probes/replication_probe.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <deque>
 #include <functional>
@@ -59,6 +61,12 @@ class FakeBackend final : public CanaryBackend {
   FakeBackend(FakePrimary& primary, std::map<std::string, FakeTarget> targets)
       : primary_(primary), targets_(std::move(targets)) {}
 
+  bool event_loop = false;  // offer non-blocking readers: the probe polls from its event loop
+  std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig& t) override {
+    if (!event_loop) return nullptr;
+    return std::make_unique<AsyncReader>(primary_, targets_.at(t.name));
+  }
+
   std::unique_ptr<CanaryWriter> writer() override { return std::make_unique<Writer>(primary_); }
   std::unique_ptr<CanaryReader> reader(const TargetConfig& t, bool) override {
     return std::make_unique<Reader>(primary_, targets_.at(t.name));
@@ -109,15 +117,44 @@ class FakeBackend final : public CanaryBackend {
     FakePrimary& p;
     FakeTarget t;
   };
+  // The same answers without blocking: a healthy or failing target answers in begin(); a
+  // blocking one waits on a socket that never becomes readable until its 300 ms deadline.
+  struct AsyncReader final : AsyncCanaryReader {
+    AsyncReader(FakePrimary& p, FakeTarget t) : sync(p, t), behaviour(t.behaviour) {
+      if (behaviour == Behaviour::blocking && socketpair(AF_UNIX, SOCK_STREAM, 0, silent) != 0) silent[0] = -1;
+    }
+    ~AsyncReader() override {
+      if (behaviour == Behaviour::blocking) {
+        close(silent[0]);
+        close(silent[1]);
+      }
+    }
+    PollStep begin() override {
+      if (behaviour != Behaviour::blocking) return PollStep{sync.poll(std::stop_token())};
+      return PollStep{std::nullopt, silent[0], true, false, std::chrono::steady_clock::now() + milliseconds(300)};
+    }
+    PollStep advance() override { return PollStep{Error{"a silent socket became readable"}}; }
+    Error expire() override { return Error{"query timed out"}; }
+    bool connected() const override { return true; }
+    int socket() const override { return -1; }
+    void drain() override {}
+    Reader sync;
+    Behaviour behaviour;
+    int silent[2] = {-1, -1};
+  };
   FakePrimary& primary_;
   std::map<std::string, FakeTarget> targets_;
 };
 
 // A fake primary, its targets and a probe over them, reporting to a ReportSink.
+// Every polling test runs twice: targets polled by a thread each, and by the event loop.
+bool g_event_loop = false;
+
 struct Rig {
   explicit Rig(std::map<std::string, FakeTarget> targets, Duration timeout = milliseconds(2000),
                const std::function<void(ProbeConfig&)>& adjust = {})
       : backend(primary, targets) {
+    backend.event_loop = g_event_loop;
     config.name = "fake";
     config.interval = milliseconds(20);
     config.poll_interval = milliseconds(1);
@@ -146,7 +183,15 @@ const TargetSummary& target(const std::vector<ProbeSummary>& s, const std::strin
   throw std::runtime_error("no target " + name);
 }
 
-TEST(ReplicationProbe, MeasuresEachTargetsLag) {
+class Polling : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { g_event_loop = GetParam(); }
+  void TearDown() override { g_event_loop = false; }
+};
+INSTANTIATE_TEST_SUITE_P(ReplicationProbe, Polling, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "EventLoop" : "ThreadPerTarget"; });
+
+TEST_P(Polling, MeasuresEachTargetsLag) {
   Rig rig({{"fast", {milliseconds(0)}}, {"slow", {milliseconds(30)}}});
   const auto s = rig.run_once({5, Duration(0)});
   EXPECT_EQ(s[0].writes_ok, 5);
@@ -160,7 +205,7 @@ TEST(ReplicationProbe, MeasuresEachTargetsLag) {
 
 // Between canaries a reader idles (here 10 s, longer than the whole run): each write wakes it,
 // it polls every poll_interval until the canary shows, and the lag keeps its resolution.
-TEST(ReplicationProbe, PollsFastOnlyWhileACanaryIsOutstanding) {
+TEST_P(Polling, PollsFastOnlyWhileACanaryIsOutstanding) {
   Rig rig({{"t", {milliseconds(10)}}}, milliseconds(2000), [](ProbeConfig& c) {
     c.interval = milliseconds(100);
     c.idle_poll_interval = std::chrono::seconds(10);
@@ -208,7 +253,7 @@ TEST(ReplicationProbe, ServerSideWaitsFallBackToPollsWithoutAPosition) {
   EXPECT_GE(t.polls, 5 * 10) << "polled at poll_interval while each canary was outstanding";
 }
 
-TEST(ReplicationProbe, FailingTargetCountsErrorsAndOthersAreMeasured) {
+TEST_P(Polling, FailingTargetCountsErrorsAndOthersAreMeasured) {
   Rig rig({{"ok", {milliseconds(0)}}, {"down", {Duration(0), Behaviour::failing}}}, milliseconds(200));
   const auto s = rig.run_once({5, Duration(0)});
   EXPECT_EQ(target(s, "ok").samples, 5);
@@ -220,7 +265,7 @@ TEST(ReplicationProbe, FailingTargetCountsErrorsAndOthersAreMeasured) {
   EXPECT_EQ(report_exit_code(s), 1);
 }
 
-TEST(ReplicationProbe, BlockedTargetDoesNotDelayTheWriterOrOtherTargets) {
+TEST_P(Polling, BlockedTargetDoesNotDelayTheWriterOrOtherTargets) {
   Rig rig({{"ok", {milliseconds(0)}}, {"stuck", {Duration(0), Behaviour::blocking}}}, milliseconds(300));
   const auto s = rig.run_once({10, Duration(0)});
   EXPECT_EQ(s[0].writes_ok, 10);
@@ -231,7 +276,7 @@ TEST(ReplicationProbe, BlockedTargetDoesNotDelayTheWriterOrOtherTargets) {
   EXPECT_EQ(target(s, "stuck").timeouts, 10);
 }
 
-TEST(ReplicationProbe, StopEndsRunEvenWithABlockedTarget) {
+TEST_P(Polling, StopEndsRunEvenWithABlockedTarget) {
   Rig rig({{"stuck", {Duration(0), Behaviour::blocking}}});
   std::stop_source stop;
   std::jthread runner([&] { rig.probe->run(stop.get_token()); });
@@ -241,7 +286,7 @@ TEST(ReplicationProbe, StopEndsRunEvenWithABlockedTarget) {
   EXPECT_GT(rig.report.summarize()[0].writes_ok, 0);
 }
 
-TEST(ReplicationProbe, DurationLimitStopsWriting) {
+TEST_P(Polling, DurationLimitStopsWriting) {
   Rig rig({{"ok", {milliseconds(0)}}});
   const auto s = rig.run_once({0, milliseconds(200)});
   // 200 ms at one canary per 20 ms: about 10, never unbounded.
