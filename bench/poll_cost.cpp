@@ -23,7 +23,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,14 +49,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 using ghostwatch::bench::connect_pg;
+using ghostwatch::bench::process_cpu_seconds;
 using ghostwatch::bench::sandbox_env;
 
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-  return s(u.ru_utime) + s(u.ru_stime);
-}
 
 // The floor: CPU per execution of the poll statement by a plain blocking client.
 double blocking_cpu_per_poll(double seconds, long& polls) {
@@ -181,12 +175,12 @@ AgentFigures measure_agent(int targets, double seconds) {
     _exit(127);
   }
   // Warm-up: every target up (a thousand connections take seconds), then one more second.
-  const auto ready_by = Clock::now() + std::chrono::seconds(90);
+  const auto started = Clock::now();
   double up = 0;
-  while (Clock::now() < ready_by && (up = targets_up(get_metrics(port))) < targets) {
+  while (Clock::now() < started + std::chrono::seconds(90) && (up = targets_up(get_metrics(port))) < targets) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  const double warm_up = std::chrono::duration<double>(Clock::now() - (ready_by - std::chrono::seconds(90))).count();
+  const double warm_up = std::chrono::duration<double>(Clock::now() - started).count();
   if (up < targets) std::fprintf(stderr, "only %.0f of %d targets up after 90 s\n", up, targets);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const double cpu0 = child_cpu_seconds(pid), polls0 = polls_total(get_metrics(port));

@@ -15,7 +15,6 @@
 // The word `reconciler` skips the naive loop (to profile the sweep alone).
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +32,7 @@
 namespace {
 
 using ghostwatch::bench::connect_pg;
+using ghostwatch::bench::process_cpu_seconds;
 using ghostwatch::bench::sandbox_env;
 
 redisContext* redis(const std::string& addr) {
@@ -55,12 +55,6 @@ void exec(PGconn* c, const std::string& sql) {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // Busy and total jiffies of all cores (/proc/stat), to tell a sweep bound by the machine's CPU
@@ -112,11 +106,11 @@ double naive_loop(int n, const std::string& prefix, const std::string& table, co
 double sweep(int n, const ghostwatch::ReconcileConfig& config, int run) {
   ghostwatch::reconcile::Reconciler reconciler(config, ghostwatch::reconcile::make_cache_side(config),
                                                ghostwatch::reconcile::make_db_side(config));
-  const double cpu_before = cpu_seconds();
+  const double cpu_before = process_cpu_seconds();
   const auto machine_before = machine_jiffies();
   const auto start = std::chrono::steady_clock::now();
   auto result = reconciler.sweep({}, std::stop_token());
-  const double took = seconds_since(start), cpu = cpu_seconds() - cpu_before;
+  const double took = seconds_since(start), cpu = process_cpu_seconds() - cpu_before;
   const auto machine_after = machine_jiffies();
   const double busy = (machine_after.first - machine_before.first) / (machine_after.second - machine_before.second);
   if (!result) {

@@ -62,7 +62,7 @@ struct ReplicationProbe::Target {
 class ReplicationProbe::PolledTarget final : public LoopTask {
  public:
   PolledTarget(ReplicationProbe& probe, Target& t)
-      : probe_(probe), t_(t), backoff_(std::max<Duration>(probe.config_.poll_interval, 100ms), kMaxBackoff) {}
+      : probe_(probe), t_(t), backoff_(probe.poll_backoff()) {}
 
   Await step(Wakeup why, bool, bool) override {
     if (!polling_) {
@@ -130,9 +130,7 @@ class ReplicationProbe::PolledTarget final : public LoopTask {
       next_ = steady_now() + backoff_.next();
     } else {
       backoff_.reset();
-      const bool outstanding = t_.tracker.outstanding() > 0;
-      next_ = rung_ ? steady_now()
-                    : scheduled_ + (outstanding ? probe_.config_.poll_interval : probe_.config_.idle_poll_interval);
+      next_ = rung_ ? steady_now() : scheduled_ + probe_.poll_pace(t_);
     }
     return idle();
   }
@@ -273,6 +271,15 @@ Status ReplicationProbe::record_poll(Target& t, const Result<CanaryPoll>& poll, 
   return ok_status();
 }
 
+// Fast only while there is something to see.
+Duration ReplicationProbe::poll_pace(const Target& t) const {
+  return t.tracker.outstanding() > 0 ? config_.poll_interval : config_.idle_poll_interval;
+}
+
+Backoff ReplicationProbe::poll_backoff() const {
+  return Backoff(std::max<Duration>(config_.poll_interval, 100ms), kMaxBackoff);
+}
+
 // A canary was acked: the target's poller looks for it now.
 void ReplicationProbe::wake(Target& t) {
   if (t.loop) t.loop->wake(t.loop_id);
@@ -281,7 +288,7 @@ void ReplicationProbe::wake(Target& t) {
 
 void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
   if (t.waiter) return wait_loop(stop, t);
-  Backoff backoff(std::max<Duration>(config_.poll_interval, 100ms), kMaxBackoff);
+  Backoff backoff = poll_backoff();
   log::Context context(config_.name, t.name);
   HealthLog health("poll");
   while (!stop.stop_requested()) {
@@ -294,9 +301,8 @@ void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
     if (polled) {
       health.succeeded();
       backoff.reset();
-      // Fast only while there is something to see; a write rings the alarm to end an idle wait.
-      const bool outstanding = t.tracker.outstanding() > 0;
-      t.canary_written.wait_until(stop, scheduled + (outstanding ? config_.poll_interval : config_.idle_poll_interval));
+      // A write rings the alarm to end an idle wait.
+      t.canary_written.wait_until(stop, scheduled + poll_pace(t));
     } else {
       health.failed(polled.error().message);
       sleep_until(stop, steady_now() + backoff.next());

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/backoff.h"
 #include "common/clock.h"
 #include "exporters/sink.h"
 #include "probes/canary_backend.h"
@@ -58,6 +59,8 @@ class ReplicationProbe {
   Status poll_once(std::stop_token stop, Target& target);
   Status record_poll(Target& target, const Result<CanaryPoll>& poll, MonoTime sent, MonoTime recv);
   void wake(Target& target);
+  Duration poll_pace(const Target& target) const;  // from one poll's start to the next
+  Backoff poll_backoff() const;
   struct CanaryToWaitFor {
     int64_t seq = 0;
     std::optional<Position> position;  // nullopt: nothing to wait for (yet)

@@ -17,11 +17,10 @@ timeval to_timeval(Duration d) {
   return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
 }
 
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  return s;
 }
 
 // What a cache read found: nullopt when the key (or hash field) is absent.
@@ -165,7 +164,7 @@ std::string shown(const std::string& value) { return value.size() > 40 ? value.s
 
 // The version's text: the value itself (plain, hash field) or the JSON value at the pointer.
 Result<std::string> version_text(const std::string& value, const CacheTargetConfig& cache) {
-  if (cache.format != CacheTargetConfig::Format::json) return trim(value);
+  if (cache.format != CacheTargetConfig::Format::json) return std::string(trimmed(value));
   auto json = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) return Error{"unparseable value '" + shown(value) + "': not JSON"};
   const nlohmann::json::json_pointer pointer(cache.field);
@@ -192,14 +191,6 @@ Result<int64_t> parse_cached_timestamp(const std::string& value, const CacheTarg
   if (auto micros = parse_epoch_micros(text.value())) return *micros;
   return Error{"unparseable value '" + shown(value) + "': not an ISO-8601 time or epoch seconds"};
 }
-
-namespace {
-std::string_view trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  return s;
-}
-}  // namespace
 
 std::optional<int64_t> cached_seq(std::string_view value, const CacheTargetConfig& cache) {
   if (cache.format == CacheTargetConfig::Format::json) {

@@ -102,6 +102,11 @@ bool resolves_names(const std::string& dsn) {
 
 std::string connection_error(const PGconn* conn) { return scrub(trim(PQerrorMessage(conn))); }
 
+Error result_error(const PGresult* res) {
+  const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  return Error{scrub(trim(PQresultErrorMessage(res))), state ? state : "XX000"};
+}
+
 std::string statement_timeout_sql(Duration query_timeout) {
   return "SET statement_timeout = " +
          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(query_timeout).count());
@@ -207,10 +212,7 @@ Result<Rows> Connection::collect(bool sent) {
     PGresult* res = PQgetResult(conn_);
     if (res == nullptr) break;
     const ExecStatusType status = PQresultStatus(res);
-    if (status == PGRES_FATAL_ERROR && !sql_error) {
-      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      sql_error = fail(PQresultErrorMessage(res), state ? state : "XX000");
-    }
+    if (status == PGRES_FATAL_ERROR && !sql_error) sql_error = result_error(res);
     if (last) PQclear(last);
     last = res;
   }
@@ -248,10 +250,7 @@ Result<Rows> Connection::receive() {
     if (Status s = await_result(deadline); !s) return s.error();
     PGresult* res = PQgetResult(conn_);
     if (res == nullptr) break;
-    if (PQresultStatus(res) == PGRES_FATAL_ERROR && !sql_error) {
-      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      sql_error = fail(PQresultErrorMessage(res), state ? state : "XX000");
-    }
+    if (PQresultStatus(res) == PGRES_FATAL_ERROR && !sql_error) sql_error = result_error(res);
     rows.reset(res);
   }
   if (Status s = await_result(deadline); !s) return s.error();

@@ -57,7 +57,6 @@ class Connection {
   // be used while statements are queued.
   Status send_prepared(const std::string& name, const std::vector<const char*>& params);
   Result<Rows> receive();
-  int queued() const { return queued_; }
 
   bool broken() const { return broken_; }
 
@@ -78,13 +77,15 @@ class Connection {
 
 // For connections driven by an event loop (the poll loop's readers): starts a non-blocking
 // connection with the same keywords as Connection::open (null: out of memory); the error of a
-// connection, secrets scrubbed; the statement that backs the client deadline up on the server;
-// and the words of a deadline that passed ("query timed out after 500ms").
+// connection, and of a failed statement's result with its SQLSTATE, secrets scrubbed; the
+// statement that backs the client deadline up on the server; and the words of a deadline that
+// passed ("query timed out after 500ms").
 PGconn* start_connecting(const ConnectOptions& options);
 // Whether connecting needs a name lookup (a host that is not an address or a socket directory),
 // which libpq makes blocking even in its non-blocking connect.
 bool resolves_names(const std::string& dsn);
 std::string connection_error(const PGconn* conn);
+Error result_error(const PGresult* res);
 std::string statement_timeout_sql(Duration query_timeout);
 std::string timed_out(std::string_view what, Duration timeout);
 

@@ -3,7 +3,6 @@
 #include <charconv>
 
 #include "common/parse_number.h"
-#include "common/redact.h"
 #include "probes/lazy_connection.h"
 
 namespace ghostwatch::pg {
@@ -164,12 +163,7 @@ class PgAsyncReader final : public AsyncCanaryReader {
     while (!PQisBusy(conn_.get())) {
       PGresult* res = PQgetResult(conn_.get());
       if (res == nullptr) return statement_done();
-      if (PQresultStatus(res) == PGRES_FATAL_ERROR && !sql_error_) {
-        const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        std::string message = PQresultErrorMessage(res);
-        while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-        sql_error_ = Error{scrub(message), state ? state : "XX000"};
-      }
+      if (PQresultStatus(res) == PGRES_FATAL_ERROR && !sql_error_) sql_error_ = result_error(res);
       last_.reset(res);
     }
     if (PQstatus(conn_.get()) == CONNECTION_BAD) return drop(connection_error(conn_.get()));
@@ -235,8 +229,7 @@ class PgAsyncReader final : public AsyncCanaryReader {
     }
     switch (phase_) {
       case Phase::session_setup:
-        deadline_ = steady_now() + options_.query_timeout;
-        return send(Phase::preparing, PQsendPrepare(conn_.get(), kPollStatement, poll_statement(schema_).c_str(), 2, nullptr));
+        return send_poll();  // prepares first: the session is new
       case Phase::preparing:
         prepared_ = true;
         return send(Phase::polling, PQsendQueryPrepared(conn_.get(), kPollStatement, 2, params_, nullptr, nullptr, 0));
