@@ -53,10 +53,43 @@ using ghostwatch::bench::process_cpu_seconds;
 using ghostwatch::bench::sandbox_env;
 
 
+void exec_or_exit(PGconn* c, const std::string& sql) {
+  PGresult* r = PQexec(c, sql.c_str());
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    std::fprintf(stderr, "%s: %s", sql.c_str(), PQerrorMessage(c));
+    std::exit(1);
+  }
+  PQclear(r);
+}
+
+// A fresh sandbox has no canary table until an agent has written once; the floor's statement
+// needs it on the replica.
+void ensure_canary_table() {
+  const std::string password = std::string(" password=") + sandbox_env("GW_PG_PASSWORD");
+  PGconn* primary = connect_pg(sandbox_env("GW_PG_PRIMARY_DSN") + password);
+  exec_or_exit(primary, "CREATE SCHEMA IF NOT EXISTS ghostwatch");
+  exec_or_exit(primary, ghostwatch::pg::canary_table_ddl("ghostwatch"));
+  PQfinish(primary);
+  PGconn* replica = connect_pg(sandbox_env("GW_PG_REPLICA1_DSN") + password);
+  for (int i = 0; i < 100; ++i) {
+    PGresult* r = PQexec(replica, "SELECT to_regclass('ghostwatch.canary') IS NOT NULL");
+    const bool there = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (there) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the replicas apply it late
+  }
+  PQfinish(replica);
+}
+
 // The floor: CPU per execution of the poll statement by a plain blocking client.
 double blocking_cpu_per_poll(double seconds, long& polls) {
   PGconn* c = connect_pg(std::string(sandbox_env("GW_PG_REPLICA1_DSN")) + " password=" + sandbox_env("GW_PG_PASSWORD"));
-  PQclear(PQprepare(c, "poll", ghostwatch::pg::poll_statement("ghostwatch").c_str(), 2, nullptr));
+  PGresult* prepared = PQprepare(c, "poll", ghostwatch::pg::poll_statement("ghostwatch").c_str(), 2, nullptr);
+  if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
+    std::fprintf(stderr, "prepare: %s", PQerrorMessage(c));
+    std::exit(1);
+  }
+  PQclear(prepared);
   const char* params[] = {"poll-cost", "pg"};
   const double cpu0 = process_cpu_seconds();
   const auto end = Clock::now() + std::chrono::duration<double>(seconds);
@@ -213,6 +246,7 @@ int main(int argc, char** argv) {
   std::vector<int> counts;
   for (int i = 2; i < argc; ++i) counts.push_back(std::atoi(argv[i]));
   if (counts.empty()) counts = {1, 10, 100};
+  ensure_canary_table();
   std::printf("%8s %12s %12s %14s %14s %10s %10s %8s %16s %9s\n", "targets", "polls/s", "configured", "us CPU/poll",
               "floor us/poll", "ratio", "RSS", "threads", "/metrics", "all up");
   for (int n : counts) {
