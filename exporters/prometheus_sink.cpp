@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <mutex>
+#include <sstream>
 
 #include <prometheus/text_serializer.h>
 
@@ -238,135 +239,135 @@ const prometheus::Histogram::BucketBoundaries& lag_buckets() {
 PrometheusSink::PrometheusSink()
     : registry_(std::make_shared<prometheus::Registry>()),
       families_{
-          BuildCounter()
+          keep(BuildCounter()
               .Name("ghostwatch_canary_writes_total")
               .Help("Canary writes on the primary, by result (ok or error).")
-              .Register(*registry_),
-          BuildHistogram()
+              .Register(*registry_)),
+          keep(BuildHistogram()
               .Name("ghostwatch_canary_write_seconds")
               .Help("Time from sending the canary upsert to its commit being acknowledged by the primary.")
-              .Register(*registry_),
-          BuildHistogram()
+              .Register(*registry_)),
+          keep(BuildHistogram()
               .Name("ghostwatch_visibility_lag_seconds")
               .Help("Time from the canary's commit ack on the primary to its first sight on the target, "
                     "on the agent's monotonic clock (an upper bound; see ghostwatch_visibility_resolution_seconds).")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_visibility_pending_seconds")
               .Help("Age of the oldest canary acked on the primary but not yet seen on the target; 0 when caught "
                     "up. Grows in real time while replication is stopped.")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_visibility_timeouts_total")
               .Help("Canaries not seen on the target within the probe's timeout.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_target_up")
               .Help("1 when the last poll of the target succeeded, 0 when it failed.")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_poll_errors_total")
               .Help("Polls of the target that failed (connection or query error, or timeout).")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_polls_total")
               .Help("Polls of the target, successful or not.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_visibility_resolution_seconds")
               .Help("Width of the window in which the last observed canary became visible: the lag's uncertainty. "
                     "Absent until the target has shown a canary.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_replication_position_lag_bytes")
               .Help("Log bytes between the primary's position at the last canary write and the position the "
                     "target has replayed (PostgreSQL: WAL LSN distance). Absent while unknown.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_replication_position_lag_transactions")
               .Help("Transactions the target has yet to apply, from GTID positions (MariaDB: per-domain sequence "
                     "numbers; MySQL: GTID set difference). Absent while unknown.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_reported_lag_seconds")
               .Help("The lag the target's server reports about itself (MySQL/MariaDB Seconds_Behind_Master; "
                     "PostgreSQL now() - pg_last_xact_replay_timestamp()). Absent when the server reports NULL. "
                     "Compare with ghostwatch_visibility_lag_seconds, which is measured.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_build_info")
               .Help("Always 1; the version label tells which ghostwatch build is running.")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_reads_total")
               .Help("Read-backs of the canary through a read path at a delay after its write (fresh, stale or "
                     "failed).")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_stale_reads_total")
               .Help("Read-backs that did not show the caller's own write: what a user reading that long after "
                     "writing would have seen as a ghost. Stale ratio = stale / (reads - errors).")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_read_errors_total")
               .Help("Read-backs that failed (connect, query, HTTP or parse error); they are not counted as stale.")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_reads_skipped_total")
               .Help("Read-backs not issued because the read path already had its maximum of reads in flight.")
-              .Register(*registry_),
-          BuildHistogram()
+              .Register(*registry_)),
+          keep(BuildHistogram()
               .Name("ghostwatch_read_seconds")
               .Help("Duration of successful read-backs through the read path, connection set-up included.")
-              .Register(*registry_),
-          BuildHistogram()
+              .Register(*registry_)),
+          keep(BuildHistogram()
               .Name("ghostwatch_read_schedule_offset_seconds")
               .Help("How late read-backs were issued relative to their planned time (canary ack + delay).")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_cache_checked_total")
               .Help("Cache entries compared with their DB rows by the reconciler (present and parseable).")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_cache_mismatches_total")
               .Help("Cache entries still inconsistent with the DB after the grace period, by kind: stale (older "
                     "than the DB), ahead (newer), orphan (no DB row).")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_cache_unparseable_total")
               .Help("Cache entries whose version could not be read (not an integer, not JSON, field missing).")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_cache_stale_entries")
               .Help("Stale entries (older than the DB after the grace period) found by the last sweep.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_cache_consistency_ratio")
               .Help("Share of the entries checked by the last sweep that were consistent with the DB.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_cache_sweep_seconds")
               .Help("Duration of the last reconciler sweep, grace period included.")
-              .Register(*registry_),
-          BuildCounter()
+              .Register(*registry_)),
+          keep(BuildCounter()
               .Name("ghostwatch_cache_sweeps_total")
               .Help("Reconciler sweeps, by result (ok or error).")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_target_is_primary")
               .Help("1 when the target accepts writes itself (PostgreSQL: not in recovery), e.g. promoted by a "
                     "failover: its lag of about 0 then says nothing about replication. 0 for a replica; absent "
                     "while unknown.")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_config_last_reload_successful")
               .Help("1 when the last config reload (SIGHUP or POST /-/reload) was applied, 0 when it was refused "
                     "(the agent keeps running on the previous config).")
-              .Register(*registry_),
-          BuildGauge()
+              .Register(*registry_)),
+          keep(BuildGauge()
               .Name("ghostwatch_config_last_reload_success_timestamp_seconds")
               .Help("Unix time at which a config was last applied (at start or by a reload).")
-              .Register(*registry_),
+              .Register(*registry_)),
       },
       reload_ok_(families_.reload_ok.Add({})),
       reload_time_(families_.reload_time.Add({})) {
@@ -378,13 +379,16 @@ void PrometheusSink::config_applied(bool ok, double unix_seconds) {
   if (ok) reload_time_.Set(unix_seconds);
 }
 
+// One family at a time: collecting copies every series with its labels (at 1000 targets some
+// 20 MB of small blocks for the whole registry at once), so the peak is the largest family's
+// copy instead. Handing the freed pages back after keeps RSS at what the agent holds between
+// scrapes (bench/poll_cost), for a few milliseconds per scrape.
 std::string PrometheusSink::render() const {
-  std::string text = prometheus::TextSerializer().Serialize(registry_->Collect());
-  // Collect() copies every series with its labels: at 1000 targets some 20 MB of small blocks,
-  // freed at once. Handing the freed pages back keeps RSS at what the agent holds between
-  // scrapes (bench/poll_cost) for a few milliseconds per scrape.
+  std::ostringstream text;
+  const prometheus::TextSerializer serializer;
+  for (const prometheus::Collectable* family : families_in_order_) serializer.Serialize(text, family->Collect());
   malloc_trim(0);
-  return text;
+  return std::move(text).str();
 }
 
 std::shared_ptr<ReconcileSink> PrometheusSink::reconcile(const std::string& name, const std::string& target) {

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -63,7 +64,14 @@ class PrometheusSink final : public ObservationSink {
   };
 
  private:
+  template <class Family>
+  Family& keep(Family& f) {
+    families_in_order_.push_back(&f);
+    return f;
+  }
+
   std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<const prometheus::Collectable*> families_in_order_;  // every family, for render()
   Families families_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_time_;

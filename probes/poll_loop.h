@@ -41,7 +41,9 @@ class LoopTask {
 class PollLoop {
  public:
   // Throws std::system_error when the kernel refuses an epoll or eventfd descriptor.
-  PollLoop();
+  // `slack`: how late a timer may run, so that timers due close together run in one wake-up
+  // (see wait_timeout_ns).
+  explicit PollLoop(Duration slack = Duration(0));
   ~PollLoop();
   PollLoop(const PollLoop&) = delete;
   PollLoop& operator=(const PollLoop&) = delete;
@@ -51,6 +53,8 @@ class PollLoop {
   std::size_t add(LoopTask& task, MonoTime first);
   // From any thread: the task's next step runs soon with Wakeup::woken.
   void wake(std::size_t id);
+  // The same for many tasks, with one signal to the loop.
+  void wake(const std::vector<std::size_t>& ids);
   // Runs steps until `stop` is requested.
   void run(std::stop_token stop);
 
@@ -77,10 +81,13 @@ class PollLoop {
   void place(std::size_t i, std::size_t id);
   bool earlier(std::size_t a, std::size_t b) const { return entries_[timers_[a]].timer_at < entries_[timers_[b]].timer_at; }
 
+  Duration slack_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // an eventfd: wake() and stop write to it
   std::vector<Entry> entries_;
   std::vector<std::size_t> timers_;
+  void signal();
+
   std::mutex woken_mu_;
   std::vector<std::size_t> woken_, woken_now_;
 };

@@ -61,6 +61,7 @@ class ReplicationProbe {
   void wake(Target& target);
   Duration poll_pace(const Target& target) const;  // from one poll's start to the next
   Backoff poll_backoff() const;
+  Duration timer_slack() const;  // how late the event loop may run a poll's timer
   struct CanaryToWaitFor {
     int64_t seq = 0;
     std::optional<Position> position;  // nullopt: nothing to wait for (yet)

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -115,6 +116,63 @@ TEST(PollLoop, AWakeFromAnotherThreadRunsAnIdleTask) {
   loop.wake(id);
   loop.wake(id);
   ASSERT_TRUE(eventually([&] { return woken == 3; }));
+}
+
+TEST(PollLoop, ManyTasksWokenAtOnceRunOnceEach) {
+  PollLoop loop;
+  std::vector<Task> tasks(50);
+  std::vector<std::atomic<int>> woken(tasks.size());
+  std::vector<std::size_t> ids;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    tasks[i].on_step = [&woken, i](Wakeup why, bool, bool) {
+      if (why == Wakeup::woken) ++woken[i];
+      return Await{};
+    };
+    ids.push_back(loop.add(tasks[i], now()));
+  }
+  Running running(loop);
+  std::vector<std::size_t> odd;
+  for (std::size_t i = 1; i < ids.size(); i += 2) odd.push_back(ids[i]);
+  loop.wake(odd);
+  loop.wake(std::vector<std::size_t>{});  // nothing to wake: no harm
+  ASSERT_TRUE(eventually([&] { return woken[ids.size() - 1] == 1; }));
+  std::this_thread::sleep_for(20ms);
+  for (std::size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(woken[i], i % 2) << "task " << i;
+}
+
+// Timers due within the slack of the earliest run together, none before it is due: with a 30 ms
+// slack, a timer due at 10 ms waits until ~40 ms and takes the one due at 25 ms along.
+TEST(PollLoop, TimersWithinTheSlackRunTogetherAndNeverEarly) {
+  for (const Duration slack : {Duration(0), Duration(30ms)}) {
+    PollLoop loop(slack);
+    std::mutex mu;
+    MonoTime first_ran{}, second_ran{};
+    Task first, second;
+    first.on_step = [&](Wakeup, bool, bool) {
+      std::lock_guard lock(mu);
+      first_ran = now();
+      return Await{};
+    };
+    second.on_step = [&](Wakeup, bool, bool) {
+      std::lock_guard lock(mu);
+      second_ran = now();
+      return Await{};
+    };
+    const MonoTime start = now();
+    loop.add(first, start + 10ms);
+    loop.add(second, start + 25ms);
+    Running running(loop);
+    ASSERT_TRUE(eventually([&] {
+      std::lock_guard lock(mu);
+      return second_ran != MonoTime{};
+    }));
+    std::lock_guard lock(mu);
+    EXPECT_GE(first_ran - start, 10ms + slack);
+    EXPECT_GE(second_ran - start, 25ms);
+    if (slack > Duration(0)) {
+      EXPECT_LT(second_ran - first_ran, 5ms) << "the second timer ran in a wake-up of its own";
+    }
+  }
 }
 
 // A task that closes its socket and opens another one, which may get the same number.
