@@ -95,7 +95,36 @@ discard_partial() {
   [ -e "$DIR/$name" ] || return 0
   say "$name: its initialisation did not finish earlier; starting it over"
   server_stop "$name" || true
+  stop_strays "$DIR/$name"
   rm -rf "${DIR:?}/$name" "$DIR/$name.done"
+}
+
+# What an interrupted run can leave behind: a pg_basebackup or mariadb-install-db whose script
+# was killed before it, or a server whose pid file is gone. They are found by this sandbox's
+# path on their command line (Redis shows it in its process title), and only among the
+# programs the sandbox runs.
+stray_pids() {
+  local pid comm
+  for pid in $(pgrep -f -- "$1" || true); do
+    [ "$pid" = "$$" ] && continue
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+    case "$comm" in
+      postgres|pg_basebackup|pg_ctl|initdb|mariadbd|mysqld|mariadb-install|mysql_install_d|redis-server|memcached|prometheus|haproxy) echo "$pid" ;;
+    esac
+  done
+}
+stop_strays() {
+  local pids p
+  mapfile -t pids < <(stray_pids "$1")
+  [ ${#pids[@]} -gt 0 ] || return 0
+  say "stopping what an interrupted run left under $1: pid ${pids[*]}"
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    mapfile -t pids < <(for p in "${pids[@]}"; do if pid_alive "$p"; then echo "$p"; fi; done)
+    [ ${#pids[@]} -gt 0 ] || return 0
+    sleep 0.1
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
 pg_start() {
@@ -167,7 +196,10 @@ init_replica() {
   initialised "$name" && return 0
   discard_partial "$name"
   say "initialising $name on port $port (pg_basebackup -R)"
-  as_user env PGPASSWORD="$(admin_password)" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT_PRIMARY" \
+  # The password from a file only the servers' user reads: on the command line it would show in ps.
+  install -m 600 -o "$(run_user)" /dev/null "$DIR/admin.pgpass"
+  echo "127.0.0.1:$PG_PORT_PRIMARY:*:gwadmin:$(admin_password)" >"$DIR/admin.pgpass"
+  as_user env PGPASSFILE="$DIR/admin.pgpass" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT_PRIMARY" \
     -U gwadmin -D "$d" -R -X stream -c fast >"$DIR/$name-basebackup.log" 2>&1 ||
     die "pg_basebackup for $name failed; see $DIR/$name-basebackup.log"
   echo "port = $port" | as_user tee -a "$d/postgresql.conf" >/dev/null
@@ -363,7 +395,8 @@ wait_pid_file() {
 redis_start() {
   pid_running redis && return 0
   as_user setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
-    --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --dir "$DIR" </dev/null >/dev/null 2>&1 ||
+    --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --dir "$DIR" \
+    --proc-title-template "{title} {listen-addr} $DIR/redis" </dev/null >/dev/null 2>&1 ||
     die "redis failed; see $DIR/redis.log"
   wait_pid_file redis
 }
@@ -584,6 +617,7 @@ cmd_down() {
   for s in maria-replica maria-primary prometheus memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
     server_stop "$s" || say "could not stop $s"
   done
+  stop_strays "$DIR/"
   rm -rf "$DIR"
   say "down: stopped and removed $DIR"
 }

@@ -2,8 +2,9 @@
 # Installs what is missing, builds, starts a sandbox of real servers, runs every test, tears the
 # sandbox down. Exits non-zero on any failure. What CI runs (.ci/run):
 #
-#   1. the release build: unit, alert (promtool), fuzz-corpus, integration and fault tests, then the
-#      Debian package end to end (scripts/package-check.sh, as root);
+#   1. the release build: unit, alert (promtool), fuzz-corpus, integration and fault tests, the
+#      sandbox script killed halfway through `up` (tests/sandbox/), then the Debian package end
+#      to end (scripts/package-check.sh, as root);
 #   2. AddressSanitizer + UBSan build: the unit, fuzz-corpus, integration and fault tests again, any
 #      sanitizer report failing its test;
 #   3. ThreadSanitizer build: the unit tests (the threaded probe and scheduler against fakes).
@@ -74,6 +75,9 @@ stop_strays() {  # STAGE
 echo "=== 1. release build: every test ==="
 run_ctest release build
 stop_strays "the release tests"
+# The sandbox script itself: an `up` killed halfway leaves the next one working (its own ports).
+echo "--- tests/sandbox/interrupted_up_test.sh ---"
+if tests/sandbox/interrupted_up_test.sh; then verdicts+=("sandbox interrupted: passed"); else status=1; verdicts+=("sandbox interrupted: FAILED"); fi
 # The Debian package: built, linted, installed, its unit's ExecStart run against the sandbox, purged.
 echo "--- scripts/package-check.sh (the .deb end to end) ---"
 if [ "$(id -u)" -eq 0 ]; then
