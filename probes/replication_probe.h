@@ -3,7 +3,8 @@
 // outstanding there and every `idle_poll_interval` otherwise (each write wakes its pollers at
 // once), or, with `wait: server`, has the target wait for each canary's position; a monitor
 // expires timeouts and refreshes the pending gauges. Targets whose backend has a non-blocking
-// reader (PostgreSQL) are all polled by one event-loop thread (PollLoop); the others by a thread
+// reader (PostgreSQL, MySQL/MariaDB, by address) are all polled by one event-loop thread
+// (PollLoop); the others (host names, caches, server-side waits) by a thread
 // each. A target that is slow or down holds only its own socket, timer or thread: the writer and
 // the other targets share nothing with it but the trackers, whose critical sections are tiny.
 #pragma once

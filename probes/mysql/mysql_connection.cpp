@@ -95,9 +95,27 @@ void set_options(MYSQL* mysql, const ConnectOptions& o) {
   }
 }
 
+}  // namespace
+
 bool transport_error(unsigned code) { return code >= CR_MIN_ERROR && code <= CR_MAX_ERROR; }
 
-}  // namespace
+MYSQL* new_handle(const ConnectOptions& options) {
+  MYSQL* mysql = mysql_init(nullptr);
+  if (mysql != nullptr) set_options(mysql, options);
+  return mysql;
+}
+
+Flavor flavor_of(MYSQL* connected) {
+  const char* info = mysql_get_server_info(connected);
+  return (info && std::string_view(info).find("MariaDB") != std::string_view::npos) ? Flavor::mariadb : Flavor::mysql;
+}
+
+// The server-side limit backs up the client deadline: a statement we gave up on does not run on.
+std::string statement_limit_sql(Flavor flavor, Duration query_timeout) {
+  const double seconds = std::chrono::duration<double>(query_timeout).count();
+  return flavor == Flavor::mariadb ? "SET SESSION max_statement_time = " + std::to_string(seconds)
+                                   : "SET SESSION max_execution_time = " + std::to_string(std::llround(seconds * 1000));
+}
 
 struct Connection::Statement {
   explicit Statement(MYSQL_STMT* s) : stmt(s) {}
@@ -117,10 +135,7 @@ std::optional<std::string> Rows::get(std::size_t row, const std::string& column)
 }
 
 Connection::Connection(MYSQL* mysql, Duration query_timeout, std::stop_token stop)
-    : mysql_(mysql), query_timeout_(query_timeout), stop_(stop) {
-  const char* info = mysql_get_server_info(mysql_);
-  flavor_ = (info && std::string_view(info).find("MariaDB") != std::string_view::npos) ? Flavor::mariadb : Flavor::mysql;
-}
+    : mysql_(mysql), query_timeout_(query_timeout), stop_(stop), flavor_(flavor_of(mysql)) {}
 
 Connection::~Connection() {
   statements_.clear();
@@ -128,9 +143,8 @@ Connection::~Connection() {
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, std::stop_token stop) {
-  MYSQL* mysql = mysql_init(nullptr);
+  MYSQL* mysql = new_handle(o);
   if (mysql == nullptr) return Error{"out of memory creating a MySQL connection"};
-  set_options(mysql, o);
   const std::optional<std::string>& password = o.password ? o.password : o.uri.password;
   const MonoTime deadline = std::chrono::steady_clock::now() + o.connect_timeout;
   MYSQL* ret = nullptr;
@@ -151,12 +165,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, st
     return Error{scrub(message)};
   }
   std::unique_ptr<Connection> c(new Connection(mysql, o.query_timeout, stop));
-  // The server-side limit backs up the client deadline: a statement we gave up on does not run on.
-  const double seconds = std::chrono::duration<double>(o.query_timeout).count();
-  const std::string limit = c->flavor_ == Flavor::mariadb
-                                ? "SET SESSION max_statement_time = " + std::to_string(seconds)
-                                : "SET SESSION max_execution_time = " + std::to_string(std::llround(seconds * 1000));
-  if (auto r = c->query(limit); !r) return r.error();
+  if (auto r = c->query(statement_limit_sql(c->flavor_, o.query_timeout)); !r) return r.error();
   return c;
 }
 

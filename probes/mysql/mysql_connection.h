@@ -71,6 +71,15 @@ class Connection {
   std::map<std::string, std::unique_ptr<Statement>> statements_;
 };
 
+// For a reader that drives the connector itself (on the event loop): a handle set up as
+// Connection::open sets up its own (non-blocking, timeouts, character set, TLS), the flavour of
+// a connected handle, the statement that limits a session's statements on the server, and
+// whether an error code is the connection's (then it is unusable) rather than the statement's.
+MYSQL* new_handle(const ConnectOptions& options);  // nullptr: out of memory
+Flavor flavor_of(MYSQL* connected);
+std::string statement_limit_sql(Flavor flavor, Duration query_timeout);
+bool transport_error(unsigned code);
+
 // Quotes an SQL identifier (`a``b`), so names from the config cannot inject SQL.
 std::string quote_identifier(std::string_view name);
 

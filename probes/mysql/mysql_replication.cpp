@@ -1,7 +1,13 @@
 #include "probes/mysql/mysql_replication.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "common/log.h"
 #include "common/parse_number.h"
+#include "common/redact.h"
 #include "probes/lazy_connection.h"
 #include "probes/mysql/gtid.h"
 
@@ -22,6 +28,11 @@ constexpr const char* kPollStatement = "canary_poll";
 constexpr auto kReportedLagEvery = std::chrono::seconds(1);
 
 using LazyMysql = LazyConnection<Connection, ConnectOptions>;
+
+bool is_ip_literal(const std::string& host) {
+  in6_addr addr;
+  return inet_pton(AF_INET, host.c_str(), &addr) == 1 || inet_pton(AF_INET6, host.c_str(), &addr) == 1;
+}
 
 
 // Creates only what is missing, so an agent needs no CREATE privilege once the table exists.
@@ -167,6 +178,225 @@ class MysqlReader final : public CanaryReader {
   bool report_lag_;
 };
 
+// MysqlReader's poll for the event loop, in the connector's non-blocking calls: connect and the
+// session's statement limit, then at every poll the canary query and, once a second, SHOW
+// REPLICA STATUS (and @@read_only when it has no rows), with the same answers. Each statement is
+// two calls, mysql_real_query then mysql_store_result; the text protocol, with the poll's
+// statement built once per session with the connection's own escaping.
+class MysqlAsyncReader final : public AsyncCanaryReader {
+  enum class Phase { connecting, limiting, polling, status, read_only };
+  enum class Call { connect, query, store };
+
+ public:
+  MysqlAsyncReader(std::string target, ConnectOptions options, std::string database, std::string agent_id,
+                   std::string probe)
+      : target_(std::move(target)), options_(std::move(options)), database_(std::move(database)),
+        agent_id_(std::move(agent_id)), probe_(std::move(probe)) {}
+  ~MysqlAsyncReader() override { close(); }
+
+  PollStep begin() override {
+    poll_ = CanaryPoll{};
+    if (mysql_) {
+      deadline_ = steady_now() + options_.query_timeout;
+      return start_query(Phase::polling, poll_sql_);
+    }
+    mysql_ = new_handle(options_);
+    if (mysql_ == nullptr) return finish(Error{"out of memory creating a MySQL connection"});
+    phase_ = Phase::connecting;
+    call_ = Call::connect;
+    deadline_ = steady_now() + options_.connect_timeout;
+    const Uri& u = options_.uri;
+    const std::optional<std::string>& password = options_.password ? options_.password : u.password;
+    const bool tcp = u.socket.empty();
+    return after(mysql_real_connect_start(&connected_, mysql_, tcp ? u.host.c_str() : "localhost",
+                                          u.user.empty() ? nullptr : u.user.c_str(),
+                                          password ? password->c_str() : nullptr,
+                                          u.database.empty() ? nullptr : u.database.c_str(), tcp ? u.port : 0,
+                                          tcp ? nullptr : u.socket.c_str(), 0));
+  }
+
+  // The loop says only that the socket is ready as asked: the connector is told that what it
+  // waited for happened, and asks again if it finds nothing to read after all.
+  PollStep advance() override {
+    if (!mysql_) return finish(Error{"connection is closed"});
+    const int ready = waited_ & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT);
+    switch (call_) {
+      case Call::connect: return after(mysql_real_connect_cont(&connected_, mysql_, ready));
+      case Call::query: return after(mysql_real_query_cont(&error_, mysql_, ready));
+      case Call::store: return after(mysql_store_result_cont(&result_, mysql_, ready));
+    }
+    return drop("unexpected state");
+  }
+
+  bool connected() const override { return mysql_ != nullptr; }
+  int socket() const override { return mysql_ ? static_cast<int>(mysql_get_socket(mysql_)) : -1; }
+
+  // Between polls the server sends nothing unless it is closing the session (wait_timeout, a
+  // KILL, a shutdown): whatever arrives, or the end of the stream, ends the connection.
+  void drain() override {
+    if (!mysql_) return;
+    char byte;
+    const ssize_t n = recv(socket(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) close();
+  }
+
+  Error expire() override {
+    const bool connecting = phase_ == Phase::connecting;
+    close();
+    const Duration limit = connecting ? options_.connect_timeout : options_.query_timeout;
+    return Error{std::string(connecting ? "connect" : "query") + " timed out after " +
+                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(limit).count()) + "ms"};
+  }
+
+ private:
+  static MonoTime steady_now() { return std::chrono::steady_clock::now(); }
+
+  // A connector call returned: 0 when it is over, else what it waits for.
+  PollStep after(int status) {
+    if (status != 0) {
+      waited_ = status;
+      // MYSQL_WAIT_TIMEOUT is the connector's whole-second backstop; the deadline comes first.
+      return PollStep{std::nullopt, socket(), (status & (MYSQL_WAIT_READ | MYSQL_WAIT_EXCEPT)) != 0,
+                      (status & MYSQL_WAIT_WRITE) != 0, deadline_};
+    }
+    switch (call_) {
+      case Call::connect: return connect_done();
+      case Call::query: return query_done();
+      case Call::store: return store_done();
+    }
+    return drop("unexpected state");
+  }
+
+  PollStep connect_done() {
+    if (connected_ == nullptr) return drop(mysql_error(mysql_));
+    flavor_ = flavor_of(mysql_);
+    poll_sql_ = poll_statement();
+    deadline_ = steady_now() + options_.query_timeout;
+    return start_query(Phase::limiting, statement_limit_sql(flavor_, options_.query_timeout));
+  }
+
+  std::string poll_statement() {
+    // gtid_slave_pos: what replication applied (MariaDB); gtid_executed: all applied (MySQL).
+    const char* applied = flavor_ == Flavor::mariadb ? "@@GLOBAL.gtid_slave_pos" : "@@GLOBAL.gtid_executed";
+    return "SELECT (SELECT seq FROM " + canary_table(database_) + " WHERE agent_id = " + literal(agent_id_) +
+           " AND probe = " + literal(probe_) + "), " + applied;
+  }
+  std::string literal(const std::string& text) {
+    std::string out(text.size() * 2 + 1, '\0');
+    out.resize(mysql_real_escape_string(mysql_, out.data(), text.data(), text.size()));
+    return "'" + out + "'";
+  }
+
+  PollStep start_query(Phase phase, const std::string& sql) {
+    phase_ = phase;
+    call_ = Call::query;
+    error_ = 0;
+    return after(mysql_real_query_start(&error_, mysql_, sql.data(), sql.size()));
+  }
+
+  PollStep query_done() {
+    if (error_ != 0) return statement_failed();
+    call_ = Call::store;
+    result_ = nullptr;
+    return after(mysql_store_result_start(&result_, mysql_));
+  }
+
+  PollStep store_done() {
+    std::unique_ptr<MYSQL_RES, void (*)(MYSQL_RES*)> res(result_, &mysql_free_result);
+    result_ = nullptr;
+    if (!res && mysql_field_count(mysql_) != 0) return statement_failed();
+    switch (phase_) {
+      case Phase::limiting:
+        return start_query(Phase::polling, poll_sql_);
+      case Phase::polling: {
+        if (MYSQL_ROW row = res ? mysql_fetch_row(res.get()) : nullptr) {
+          const unsigned long* lengths = mysql_fetch_lengths(res.get());
+          if (row[0]) poll_.seq = parse_number<int64_t>(std::string_view(row[0], lengths[0]));
+          if (row[1]) poll_.position = std::string(row[1], lengths[1]);  // "" is a real position
+        }
+        if (steady_now() < next_status_) return finish(std::move(poll_));
+        next_status_ = steady_now() + kReportedLagEvery;
+        poll_.reported = {true, std::nullopt};
+        return start_query(Phase::status, "SHOW REPLICA STATUS");
+      }
+      case Phase::status:
+        if (!res || mysql_num_rows(res.get()) == 0) return start_query(Phase::read_only, "SELECT @@GLOBAL.read_only");
+        poll_.is_primary = false;
+        poll_.reported.seconds = behind_seconds(res.get());
+        return finish(std::move(poll_));
+      case Phase::read_only:
+        if (MYSQL_ROW row = res ? mysql_fetch_row(res.get()) : nullptr) {
+          poll_.is_primary = row[0] != nullptr && std::string_view(row[0]) == "0";
+        }
+        return finish(std::move(poll_));
+      case Phase::connecting: break;
+    }
+    return drop("unexpected state");
+  }
+
+  // Seconds_Behind_Master (MariaDB, MySQL < 8.0.22) or Seconds_Behind_Source; NULL while the
+  // SQL thread is stopped.
+  static std::optional<double> behind_seconds(MYSQL_RES* res) {
+    MYSQL_ROW row = mysql_fetch_row(res);
+    if (!row) return std::nullopt;
+    const unsigned n = mysql_num_fields(res);
+    MYSQL_FIELD* fields = mysql_fetch_fields(res);
+    for (unsigned i = 0; i < n; ++i) {
+      const std::string_view name(fields[i].name);
+      if ((name == "Seconds_Behind_Master" || name == "Seconds_Behind_Source") && row[i]) {
+        return parse_number<double>(std::string_view(row[i]));
+      }
+    }
+    return std::nullopt;
+  }
+
+  // A statement's error: the connection's end it; the statement's answer for it as the
+  // threaded reader's do.
+  PollStep statement_failed() {
+    const unsigned code = mysql_errno(mysql_);
+    std::string message = mysql_error(mysql_);
+    if (code == 0 || transport_error(code) || phase_ == Phase::limiting) return drop(std::move(message));
+    if (phase_ == Phase::polling) {
+      // No table yet (it may not have replicated): the target answered, it just has no canary.
+      if (code == kNoSuchTable) return finish(CanaryPoll{});
+      return finish(Error{scrub(message), std::to_string(code)});
+    }
+    // SHOW REPLICA STATUS or @@read_only refused (a missing privilege): the poll itself stands.
+    if (!status_error_logged_) log::warn("SHOW REPLICA STATUS failed: " + scrub(message), {{"target", target_}});
+    status_error_logged_ = true;
+    return finish(std::move(poll_));
+  }
+
+  static PollStep finish(Result<CanaryPoll> result) { return PollStep{std::move(result)}; }
+  // Transport trouble: the connection goes, and the next poll opens a new one.
+  PollStep drop(std::string message) {
+    close();
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    return finish(Error{scrub(message)});
+  }
+  void close() {
+    if (result_) mysql_free_result(result_);
+    result_ = nullptr;
+    if (mysql_) mysql_close(mysql_);
+    mysql_ = nullptr;
+  }
+
+  std::string target_;
+  ConnectOptions options_;
+  std::string database_, agent_id_, probe_;
+  MYSQL* mysql_ = nullptr;
+  MYSQL* connected_ = nullptr;
+  MYSQL_RES* result_ = nullptr;
+  int error_ = 0, waited_ = 0;
+  Phase phase_ = Phase::connecting;
+  Call call_ = Call::connect;
+  Flavor flavor_ = Flavor::mysql;
+  std::string poll_sql_;
+  CanaryPoll poll_;
+  MonoTime deadline_{}, next_status_{};
+  bool status_error_logged_ = false;
+};
+
 // Waits on the replica itself: MASTER_GTID_WAIT (MariaDB) or WAIT_FOR_EXECUTED_GTID_SET (MySQL)
 // returns as soon as the replica has applied the position, so the answer's arrival bounds the
 // moment to within one round trip, with no polling at all.
@@ -215,6 +445,14 @@ MysqlBackend::MysqlBackend(const ProbeConfig& probe, std::string agent_id)
 std::unique_ptr<CanaryWriter> MysqlBackend::writer() {
   return std::make_unique<MysqlWriter>(connect_options(probe_.primary, probe_).value(), probe_.schema, agent_id_,
                                        probe_.name);
+}
+
+// A target reached by name stays on a thread of its own: the connector resolves names with a
+// blocking lookup even in its non-blocking connect, and a slow resolver would stall the loop.
+std::unique_ptr<AsyncCanaryReader> MysqlBackend::async_reader(const TargetConfig& target) {
+  const ConnectOptions options = connect_options(target.dsn, probe_).value();
+  if (options.uri.socket.empty() && !is_ip_literal(options.uri.host)) return nullptr;
+  return std::make_unique<MysqlAsyncReader>(target.name, options, probe_.schema, agent_id_, probe_.name);
 }
 
 std::unique_ptr<CanaryReader> MysqlBackend::reader(const TargetConfig& target, bool report_lag) {

@@ -1,7 +1,8 @@
 // The canary protocol on MySQL/MariaDB. The writer upserts the (agent, probe) row on the
 // primary (INSERT ... ON DUPLICATE KEY UPDATE, InnoDB) and reads the primary's GTID position
-// after the ack; a reader selects the row and the replica's GTID position with one prepared
-// statement per poll, and asks SHOW REPLICA STATUS for Seconds_Behind_Master once a second.
+// after the ack; a reader selects the row and the replica's GTID position with one statement
+// per poll (prepared on a thread's reader, text on the event loop's), and asks SHOW REPLICA
+// STATUS for Seconds_Behind_Master once a second.
 #pragma once
 
 #include <memory>
@@ -17,6 +18,7 @@ class MysqlBackend final : public CanaryBackend {
   MysqlBackend(const ProbeConfig& probe, std::string agent_id);
   std::unique_ptr<CanaryWriter> writer() override;
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag) override;
+  std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig& target) override;
   std::unique_ptr<PositionWaiter> waiter(const TargetConfig& target) override;
   PositionUnit position_unit() const override { return PositionUnit::transactions; }
   // MariaDB GTID lists or MySQL GTID sets, recognised by their syntax.
