@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
+#include <string_view>
 
 namespace ghostwatch {
 
@@ -12,6 +14,12 @@ using Duration = std::chrono::nanoseconds;
 using MonoTime = std::chrono::steady_clock::time_point;
 
 inline double to_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+// "query timed out after 1000ms": how every backend words a deadline that passed.
+inline std::string timed_out(std::string_view what, Duration timeout) {
+  return std::string(what) + " timed out after " +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + "ms";
+}
 
 class Clock {
  public:

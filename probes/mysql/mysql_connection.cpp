@@ -54,10 +54,7 @@ Wait wait_for(MYSQL* mysql, int status, MonoTime deadline, const std::stop_token
 
 std::string wait_failure(Wait w, const char* what, Duration timeout) {
   if (w == Wait::stopped) return std::string(what) + " interrupted by shutdown";
-  if (w == Wait::timeout) {
-    return std::string(what) + " timed out after " +
-           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + "ms";
-  }
+  if (w == Wait::timeout) return timed_out(what, timeout);
   return std::string(what) + " failed: poll() error";
 }
 
@@ -142,22 +139,44 @@ Connection::~Connection() {
   mysql_close(mysql_);
 }
 
+int connect_start(MYSQL** ret, MYSQL* handle, const ConnectOptions& o) {
+  const std::optional<std::string>& password = o.password ? o.password : o.uri.password;
+  const bool tcp = o.uri.socket.empty();
+  return mysql_real_connect_start(ret, handle, tcp ? o.uri.host.c_str() : "localhost",
+                                  o.uri.user.empty() ? nullptr : o.uri.user.c_str(),
+                                  password ? password->c_str() : nullptr,
+                                  o.uri.database.empty() ? nullptr : o.uri.database.c_str(), tcp ? o.uri.port : 0,
+                                  tcp ? nullptr : o.uri.socket.c_str(), 0);
+}
+
+Rows to_rows(MYSQL_RES* res) {
+  Rows rows;
+  if (res == nullptr) return rows;
+  const unsigned n = mysql_num_fields(res);
+  MYSQL_FIELD* fields = mysql_fetch_fields(res);
+  for (unsigned i = 0; i < n; ++i) rows.columns.emplace_back(fields[i].name);
+  while (MYSQL_ROW row = mysql_fetch_row(res)) {
+    const unsigned long* lengths = mysql_fetch_lengths(res);
+    auto& out = rows.rows.emplace_back();
+    for (unsigned i = 0; i < n; ++i) {
+      out.push_back(row[i] ? std::optional<std::string>(std::string(row[i], lengths[i])) : std::nullopt);
+    }
+  }
+  return rows;
+}
+
+std::string trimmed_error(std::string message) {
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  return scrub(message);
+}
+
 Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, std::stop_token stop) {
   MYSQL* mysql = new_handle(o);
   if (mysql == nullptr) return Error{"out of memory creating a MySQL connection"};
-  const std::optional<std::string>& password = o.password ? o.password : o.uri.password;
   const MonoTime deadline = std::chrono::steady_clock::now() + o.connect_timeout;
   MYSQL* ret = nullptr;
-  const bool tcp = o.uri.socket.empty();
   const Wait w = run_nonblocking(
-      mysql, deadline, stop,
-      [&] {
-        return mysql_real_connect_start(&ret, mysql, tcp ? o.uri.host.c_str() : "localhost",
-                                        o.uri.user.empty() ? nullptr : o.uri.user.c_str(),
-                                        password ? password->c_str() : nullptr,
-                                        o.uri.database.empty() ? nullptr : o.uri.database.c_str(), tcp ? o.uri.port : 0,
-                                        tcp ? nullptr : o.uri.socket.c_str(), 0);
-      },
+      mysql, deadline, stop, [&] { return connect_start(&ret, mysql, o); },
       [&](int ready) { return mysql_real_connect_cont(&ret, mysql, ready); });
   if (w != Wait::ready || ret == nullptr) {
     std::string message = w != Wait::ready ? wait_failure(w, "connect", o.connect_timeout) : mysql_error(mysql);
@@ -171,8 +190,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, st
 
 Error Connection::fail(std::string message, unsigned code) {
   if (code == 0 || transport_error(code)) broken_ = true;
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-  return Error{scrub(message), code ? std::to_string(code) : std::string()};
+  return Error{trimmed_error(std::move(message)), code ? std::to_string(code) : std::string()};
 }
 
 Error Connection::fail_stmt(MYSQL_STMT* stmt) { return fail(mysql_stmt_error(stmt), mysql_stmt_errno(stmt)); }
@@ -191,23 +209,10 @@ Result<Rows> Connection::query(const std::string& sql) {
       mysql_, deadline, stop_, [&] { return mysql_store_result_start(&res, mysql_); },
       [&](int ready) { return mysql_store_result_cont(&res, mysql_, ready); });
   if (w != Wait::ready) return fail(wait_failure(w, "query", query_timeout_), 0);
-  Rows rows;
+  if (res == nullptr && mysql_field_count(mysql_) != 0) return fail(mysql_error(mysql_), mysql_errno(mysql_));
+  Rows rows = to_rows(res);
   rows.insert_id = mysql_insert_id(mysql_);
-  if (res == nullptr) {
-    if (mysql_field_count(mysql_) != 0) return fail(mysql_error(mysql_), mysql_errno(mysql_));
-    return rows;
-  }
-  const unsigned n = mysql_num_fields(res);
-  MYSQL_FIELD* fields = mysql_fetch_fields(res);
-  for (unsigned i = 0; i < n; ++i) rows.columns.emplace_back(fields[i].name);
-  while (MYSQL_ROW row = mysql_fetch_row(res)) {
-    const unsigned long* lengths = mysql_fetch_lengths(res);
-    auto& out = rows.rows.emplace_back();
-    for (unsigned i = 0; i < n; ++i) {
-      out.push_back(row[i] ? std::optional<std::string>(std::string(row[i], lengths[i])) : std::nullopt);
-    }
-  }
-  mysql_free_result(res);
+  if (res) mysql_free_result(res);
   return rows;
 }
 

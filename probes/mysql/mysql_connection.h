@@ -71,12 +71,19 @@ class Connection {
   std::map<std::string, std::unique_ptr<Statement>> statements_;
 };
 
-// For a reader that drives the connector itself (on the event loop): a handle set up as
-// Connection::open sets up its own (non-blocking, timeouts, character set, TLS), the flavour of
-// a connected handle, the statement that limits a session's statements on the server, and
-// whether an error code is the connection's (then it is unusable) rather than the statement's.
+// For a reader that drives the connector itself (on the event loop): a handle set up and
+// connected as Connection::open does its own (non-blocking, timeouts, character set, TLS), the
+// flavour of a connected handle, a result's rows, the statement that limits a session's
+// statements on the server, and whether an error code is the connection's (then it is
+// unusable) rather than the statement's.
 MYSQL* new_handle(const ConnectOptions& options);  // nullptr: out of memory
+// mysql_real_connect_start with the options' host or socket, user, password and database.
+int connect_start(MYSQL** ret, MYSQL* handle, const ConnectOptions& options);
 Flavor flavor_of(MYSQL* connected);
+// A stored result's rows (none for a null result); the result stays the caller's to free.
+Rows to_rows(MYSQL_RES* res);
+// The connector's error text as an error message: no trailing newline, no secrets.
+std::string trimmed_error(std::string message);
 std::string statement_limit_sql(Flavor flavor, Duration query_timeout);
 bool transport_error(unsigned code);
 

@@ -1,11 +1,11 @@
 #include "probes/mysql/mysql_replication.h"
 
-#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 
 #include "common/log.h"
+#include "common/net.h"
 #include "common/parse_number.h"
 #include "common/redact.h"
 #include "probes/lazy_connection.h"
@@ -29,9 +29,32 @@ constexpr auto kReportedLagEvery = std::chrono::seconds(1);
 
 using LazyMysql = LazyConnection<Connection, ConnectOptions>;
 
-bool is_ip_literal(const std::string& host) {
-  in6_addr addr;
-  return inet_pton(AF_INET, host.c_str(), &addr) == 1 || inet_pton(AF_INET6, host.c_str(), &addr) == 1;
+// What both readers make of the server's answers, however they fetched them.
+// The poll: gtid_slave_pos is what replication applied (MariaDB), gtid_executed all applied
+// (MySQL); the row's seq and that position.
+const char* applied_position(Flavor flavor) {
+  return flavor == Flavor::mariadb ? "@@GLOBAL.gtid_slave_pos" : "@@GLOBAL.gtid_executed";
+}
+void read_poll_row(const Rows& rows, CanaryPoll& poll) {
+  poll.seq = parse_number<int64_t>(rows.get(0, 0));
+  poll.position = rows.get(0, 1);  // "" is a real position: nothing applied yet
+}
+// SHOW REPLICA STATUS: Seconds_Behind_Master (MariaDB, MySQL < 8.0.22 naming) or
+// Seconds_Behind_Source, NULL while the SQL thread is stopped. It needs MariaDB 10.5.1+ or
+// MySQL 8.0.22+. With no rows the server has no replication channel: read_primary_by_read_only
+// then tells a promoted replica (read_only off, it takes writes itself) from a replica.
+void read_replica_status(const Rows& status, CanaryPoll& poll) {
+  poll.is_primary = false;
+  auto seconds = status.get(0, "Seconds_Behind_Master");
+  if (!seconds) seconds = status.get(0, "Seconds_Behind_Source");
+  poll.reported.seconds = parse_number<double>(seconds);
+}
+void read_primary_by_read_only(const Rows& read_only, CanaryPoll& poll) {
+  poll.is_primary = read_only.get(0, 0).value_or("1") == "0";
+}
+void warn_status_failed_once(bool& logged, const std::string& target, const std::string& error) {
+  if (!logged) log::warn("SHOW REPLICA STATUS failed: " + error, {{"target", target}});
+  logged = true;
 }
 
 
@@ -128,46 +151,28 @@ class MysqlReader final : public CanaryReader {
     auto conn = conn_.get(stop, [](Connection&) { return ok_status(); });
     if (!conn) return conn.error();
     Connection& c = *conn.value();
-    // gtid_slave_pos: what replication applied (MariaDB); gtid_executed: all applied (MySQL).
-    const char* applied = c.flavor() == Flavor::mariadb ? "@@GLOBAL.gtid_slave_pos" : "@@GLOBAL.gtid_executed";
     auto rows = c.execute(kPollStatement,
                           "SELECT (SELECT seq FROM " + canary_table(database_) + " WHERE agent_id = ? AND probe = ?), " +
-                              applied,
+                              applied_position(c.flavor()),
                           {agent_id_, probe_});
     CanaryPoll poll;
     // No table yet (it may not have replicated): the target answered, it just has no canary.
     if (!rows && rows.error().code != std::to_string(kNoSuchTable)) return rows.error();
-    if (rows) {
-      poll.seq = parse_number<int64_t>(rows->get(0, 0));
-      poll.position = rows->get(0, 1);  // "" is a real position: nothing applied yet
-    }
+    if (rows) read_poll_row(rows.value(), poll);
     if (report_lag_ && std::chrono::steady_clock::now() >= next_status_) replica_status(c, poll);
     return poll;
   }
 
  private:
-  // Seconds_Behind_Master (MariaDB, MySQL < 8.0.22 naming) or Seconds_Behind_Source; NULL
-  // while the SQL thread is stopped. SHOW REPLICA STATUS needs MariaDB 10.5.1+ or MySQL 8.0.22+.
-  // The same answer tells the role: a server with no replication channel and read_only off takes
-  // writes itself (a promoted replica), so its lag of 0 says nothing about replication.
+  // The server's own lag figure, and the role: a promoted replica's lag of 0 says nothing
+  // about replication.
   void replica_status(Connection& c, CanaryPoll& poll) {
     next_status_ = std::chrono::steady_clock::now() + kReportedLagEvery;
     poll.reported = {true, std::nullopt};
     auto status = c.query("SHOW REPLICA STATUS");
-    if (!status) {
-      if (!status_error_logged_) log::warn("SHOW REPLICA STATUS failed: " + status.error().message, {{"target", target_}});
-      status_error_logged_ = true;
-      return;
-    }
-    if (status->rows.empty()) {
-      auto read_only = c.query("SELECT @@GLOBAL.read_only");
-      if (read_only) poll.is_primary = read_only->get(0, 0).value_or("1") == "0";
-      return;
-    }
-    poll.is_primary = false;
-    auto seconds = status->get(0, "Seconds_Behind_Master");
-    if (!seconds) seconds = status->get(0, "Seconds_Behind_Source");
-    poll.reported.seconds = parse_number<double>(seconds);
+    if (!status) return warn_status_failed_once(status_error_logged_, target_, status.error().message);
+    if (!status->rows.empty()) return read_replica_status(status.value(), poll);
+    if (auto read_only = c.query("SELECT @@GLOBAL.read_only")) read_primary_by_read_only(read_only.value(), poll);
   }
 
   std::string target_;
@@ -205,14 +210,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
     phase_ = Phase::connecting;
     call_ = Call::connect;
     deadline_ = steady_now() + options_.connect_timeout;
-    const Uri& u = options_.uri;
-    const std::optional<std::string>& password = options_.password ? options_.password : u.password;
-    const bool tcp = u.socket.empty();
-    return after(mysql_real_connect_start(&connected_, mysql_, tcp ? u.host.c_str() : "localhost",
-                                          u.user.empty() ? nullptr : u.user.c_str(),
-                                          password ? password->c_str() : nullptr,
-                                          u.database.empty() ? nullptr : u.database.c_str(), tcp ? u.port : 0,
-                                          tcp ? nullptr : u.socket.c_str(), 0));
+    return after(connect_start(&connected_, mysql_, options_));
   }
 
   // The loop says only that the socket is ready as asked: the connector is told that what it
@@ -243,9 +241,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   Error expire() override {
     const bool connecting = phase_ == Phase::connecting;
     close();
-    const Duration limit = connecting ? options_.connect_timeout : options_.query_timeout;
-    return Error{std::string(connecting ? "connect" : "query") + " timed out after " +
-                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(limit).count()) + "ms"};
+    return Error{connecting ? timed_out("connect", options_.connect_timeout) : timed_out("query", options_.query_timeout)};
   }
 
  private:
@@ -276,10 +272,8 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   }
 
   std::string poll_statement() {
-    // gtid_slave_pos: what replication applied (MariaDB); gtid_executed: all applied (MySQL).
-    const char* applied = flavor_ == Flavor::mariadb ? "@@GLOBAL.gtid_slave_pos" : "@@GLOBAL.gtid_executed";
     return "SELECT (SELECT seq FROM " + canary_table(database_) + " WHERE agent_id = " + literal(agent_id_) +
-           " AND probe = " + literal(probe_) + "), " + applied;
+           " AND probe = " + literal(probe_) + "), " + applied_position(flavor_);
   }
   std::string literal(const std::string& text) {
     std::string out(text.size() * 2 + 1, '\0');
@@ -305,49 +299,26 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
     std::unique_ptr<MYSQL_RES, void (*)(MYSQL_RES*)> res(result_, &mysql_free_result);
     result_ = nullptr;
     if (!res && mysql_field_count(mysql_) != 0) return statement_failed();
+    const Rows rows = to_rows(res.get());
     switch (phase_) {
       case Phase::limiting:
         return start_query(Phase::polling, poll_sql_);
-      case Phase::polling: {
-        if (MYSQL_ROW row = res ? mysql_fetch_row(res.get()) : nullptr) {
-          const unsigned long* lengths = mysql_fetch_lengths(res.get());
-          if (row[0]) poll_.seq = parse_number<int64_t>(std::string_view(row[0], lengths[0]));
-          if (row[1]) poll_.position = std::string(row[1], lengths[1]);  // "" is a real position
-        }
+      case Phase::polling:
+        read_poll_row(rows, poll_);
         if (steady_now() < next_status_) return finish(std::move(poll_));
         next_status_ = steady_now() + kReportedLagEvery;
         poll_.reported = {true, std::nullopt};
         return start_query(Phase::status, "SHOW REPLICA STATUS");
-      }
       case Phase::status:
-        if (!res || mysql_num_rows(res.get()) == 0) return start_query(Phase::read_only, "SELECT @@GLOBAL.read_only");
-        poll_.is_primary = false;
-        poll_.reported.seconds = behind_seconds(res.get());
+        if (rows.rows.empty()) return start_query(Phase::read_only, "SELECT @@GLOBAL.read_only");
+        read_replica_status(rows, poll_);
         return finish(std::move(poll_));
       case Phase::read_only:
-        if (MYSQL_ROW row = res ? mysql_fetch_row(res.get()) : nullptr) {
-          poll_.is_primary = row[0] != nullptr && std::string_view(row[0]) == "0";
-        }
+        read_primary_by_read_only(rows, poll_);
         return finish(std::move(poll_));
       case Phase::connecting: break;
     }
     return drop("unexpected state");
-  }
-
-  // Seconds_Behind_Master (MariaDB, MySQL < 8.0.22) or Seconds_Behind_Source; NULL while the
-  // SQL thread is stopped.
-  static std::optional<double> behind_seconds(MYSQL_RES* res) {
-    MYSQL_ROW row = mysql_fetch_row(res);
-    if (!row) return std::nullopt;
-    const unsigned n = mysql_num_fields(res);
-    MYSQL_FIELD* fields = mysql_fetch_fields(res);
-    for (unsigned i = 0; i < n; ++i) {
-      const std::string_view name(fields[i].name);
-      if ((name == "Seconds_Behind_Master" || name == "Seconds_Behind_Source") && row[i]) {
-        return parse_number<double>(std::string_view(row[i]));
-      }
-    }
-    return std::nullopt;
   }
 
   // A statement's error: the connection's end it; the statement's answer for it as the
@@ -359,11 +330,10 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
     if (phase_ == Phase::polling) {
       // No table yet (it may not have replicated): the target answered, it just has no canary.
       if (code == kNoSuchTable) return finish(CanaryPoll{});
-      return finish(Error{scrub(message), std::to_string(code)});
+      return finish(Error{trimmed_error(std::move(message)), std::to_string(code)});
     }
     // SHOW REPLICA STATUS or @@read_only refused (a missing privilege): the poll itself stands.
-    if (!status_error_logged_) log::warn("SHOW REPLICA STATUS failed: " + scrub(message), {{"target", target_}});
-    status_error_logged_ = true;
+    warn_status_failed_once(status_error_logged_, target_, trimmed_error(std::move(message)));
     return finish(std::move(poll_));
   }
 
@@ -371,8 +341,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   // Transport trouble: the connection goes, and the next poll opens a new one.
   PollStep drop(std::string message) {
     close();
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-    return finish(Error{scrub(message)});
+    return finish(Error{trimmed_error(std::move(message))});
   }
   void close() {
     if (result_) mysql_free_result(result_);

@@ -1,21 +1,16 @@
 #include "probes/postgres/pg_connection.h"
 
-#include <arpa/inet.h>
 #include <poll.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 
+#include "common/net.h"
 #include "common/redact.h"
 #include "common/sql_quote.h"
 
 namespace ghostwatch::pg {
-
-std::string timed_out(std::string_view what, Duration timeout) {
-  return std::string(what) + " timed out after " +
-         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + "ms";
-}
 
 namespace {
 
@@ -91,9 +86,7 @@ bool resolves_names(const std::string& dsn) {
   while (start <= host.size()) {
     const std::size_t end = std::min(host.find(',', start), host.size());
     const std::string one = host.substr(start, end - start);
-    in6_addr addr;
-    const bool literal = one.empty() || one[0] == '/' || one[0] == '@' || inet_pton(AF_INET, one.c_str(), &addr) == 1 ||
-                         inet_pton(AF_INET6, one.c_str(), &addr) == 1;
+    const bool literal = one.empty() || one[0] == '/' || one[0] == '@' || is_ip_literal(one);
     if (!literal) return true;
     start = end + 1;
   }

@@ -87,7 +87,6 @@ bool resolves_names(const std::string& dsn);
 std::string connection_error(const PGconn* conn);
 Error result_error(const PGresult* res);
 std::string statement_timeout_sql(Duration query_timeout);
-std::string timed_out(std::string_view what, Duration timeout);
 
 // Quotes an SQL identifier ("a""b"), so names from the config cannot inject SQL.
 std::string quote_identifier(std::string_view name);

@@ -182,17 +182,17 @@ TEST_F(Partitions, ABlackHoledPrimaryFailsWritesWithinTheTimeoutAndNothingPilesU
   std::remove(path.c_str());
 }
 
-// 100 targets on one event loop: 99 through replica-2's link, one through replica-1's, which
-// is black-holed. Polls are sent every 50 ms whether a canary is outstanding or not, so the
-// poll rate itself shows whether the stuck socket delays anyone else.
-std::string hundred_targets_through(const Partition& p) {
-  const std::string pw = " password=" + require_env("GW_PG_PASSWORD");
-  std::string y = agent_yaml() + "  - name: pg\n    kind: postgres\n    primary: \"" + p.dsn(Partition::kPrimary) + pw +
-                  "\"\n    interval: 200ms\n    poll_interval: 50ms\n    idle_poll_interval: 50ms\n    timeout: 30s\n"
+// Many targets of one probe on one event loop: "hole" through a link that the test black-holes,
+// t1 ... through another. Polls are sent every 50 ms whether a canary is outstanding or not, so
+// the poll rate itself shows whether the stuck socket delays anyone else.
+std::string many_targets_yaml(const std::string& probe_head, const std::string& hole_dsn, const std::string& other_dsn,
+                              int count) {
+  std::string y = agent_yaml() + probe_head +
+                  "    interval: 200ms\n    poll_interval: 50ms\n    idle_poll_interval: 50ms\n    timeout: 30s\n"
                   "    connect_timeout: 1s\n    query_timeout: 1s\n    targets:\n      - name: hole\n        dsn: \"" +
-                  p.dsn(Partition::kReplica1) + pw + "\"\n";
-  for (int i = 1; i < 100; ++i) {
-    y += "      - name: t" + std::to_string(i) + "\n        dsn: \"" + p.dsn(Partition::kReplica2) + pw + "\"\n";
+                  hole_dsn + "\"\n";
+  for (int i = 1; i < count; ++i) {
+    y += "      - name: t" + std::to_string(i) + "\n        dsn: \"" + other_dsn + "\"\n";
   }
   return y;
 }
@@ -217,80 +217,63 @@ double others_poll_rate(const NsAgent& agent) {
   return (polls_of_the_others(agent.metrics()) - before) / (ms_since(t0) / 1000.0);
 }
 
-TEST_F(Partitions, OneBlackHoledTargetAmongAHundredDelaysNoOther) {
-  Partition net;
-  const std::string path = write_temp_file(hundred_targets_through(net), ".yaml");
+// The agent polls `count` targets of `probe` (many_targets_yaml); "hole" goes into the black
+// hole at `hole_port` and comes back, while the others must keep their rate, and no thread is
+// added. `what` names the targets in the recorded figure.
+void one_black_holed_target_delays_no_other(Partition& net, const std::string& yaml, const std::string& probe, int count,
+                                            int hole_port, const std::string& what, std::chrono::milliseconds warm_up) {
+  const std::string path = write_temp_file(yaml, ".yaml");
   NsAgent agent(net, path);
-  const std::string up_hole = series("ghostwatch_target_up", "pg", "hole");
-  ASSERT_TRUE(wait_for([&] { return agent.value(lag_count("t99")) > 3 && agent.value(up_hole) == 1; }, 20s))
-      << agent.process.log();
-  const int threads = agent.threads();
-  EXPECT_LE(threads, 16) << "100 targets on one event loop, not a thread each";
-  const double healthy = others_poll_rate(agent);
-  const double configured = 99 / 0.050;
-  EXPECT_GE(healthy, 0.95 * configured) << "99 targets every 50 ms";
-  net.blackhole(Partition::kReplica1);
-  ASSERT_TRUE(wait_for([&] { return agent.value(up_hole) == 0; }, 10s)) << agent.process.log();
-  const double stuck = others_poll_rate(agent);
-  EXPECT_GE(stuck, 0.95 * configured) << "the others keep their pace while one socket hangs";
-  EXPECT_EQ(agent.threads(), threads) << "nothing piles up";
-  const double seen = agent.value(lag_count("hole"));
-  net.heal();
-  ASSERT_TRUE(wait_for([&] { return agent.value(up_hole) == 1 && agent.value(lag_count("hole")) > seen; }, 20s))
-      << agent.process.log();
-  record_figure("fault one of 100 targets black-holed (one event loop, " + std::to_string(threads) +
-                " threads): the other 99 polled " + std::to_string(static_cast<int>(healthy)) + "/s before and " +
-                std::to_string(static_cast<int>(stuck)) + "/s during the outage, of " +
-                std::to_string(static_cast<int>(configured)) + "/s configured");
-  std::remove(path.c_str());
-}
-
-// The same with MariaDB targets, which the event loop drives through the connector's
-// non-blocking calls: 19 through the replica's link, one ("hole") through a link of its own to
-// the same replica, which is black-holed.
-std::string twenty_maria_targets_through(const Partition& p) {
-  std::string y = agent_yaml() + "  - name: maria\n    kind: mysql\n    primary: \"" + p.maria_uri(Partition::kMariaPrimary) +
-                  "\"\n    interval: 200ms\n    poll_interval: 50ms\n    idle_poll_interval: 50ms\n    timeout: 30s\n"
-                  "    connect_timeout: 1s\n    query_timeout: 1s\n    targets:\n      - name: hole\n        dsn: \"" +
-                  p.maria_uri(Partition::kMariaReplicaAgain) + "\"\n";
-  for (int i = 1; i < 20; ++i) {
-    y += "      - name: t" + std::to_string(i) + "\n        dsn: \"" + p.maria_uri(Partition::kMariaReplica) + "\"\n";
-  }
-  return y;
-}
-
-TEST_F(Partitions, OneBlackHoledMariaDbTargetAmongTwentyDelaysNoOther) {
-  Partition net;
-  const std::string path = write_temp_file(twenty_maria_targets_through(net), ".yaml");
-  NsAgent agent(net, path);
-  const std::string up_hole = series("ghostwatch_target_up", "maria", "hole");
-  auto maria_lags = [](const std::string& target) {
-    return "ghostwatch_visibility_lag_seconds_count{probe=\"maria\",target=\"" + target + "\"}";
+  const std::string up_hole = series("ghostwatch_target_up", probe, "hole");
+  auto lags = [&probe](const std::string& target) {
+    return "ghostwatch_visibility_lag_seconds_count{probe=\"" + probe + "\",target=\"" + target + "\"}";
   };
-  ASSERT_TRUE(wait_for([&] { return agent.value(maria_lags("t19")) > 3 && agent.value(up_hole) == 1; }, 30s))
+  const std::string last = "t" + std::to_string(count - 1);
+  ASSERT_TRUE(wait_for([&] { return agent.value(lags(last)) > 3 && agent.value(up_hole) == 1; }, warm_up))
       << agent.process.log();
   const int threads = agent.threads();
-  EXPECT_LE(threads, 16) << "20 targets on one event loop, not a thread each";
+  EXPECT_LE(threads, 16) << count << " targets on one event loop, not a thread each";
   const double healthy = others_poll_rate(agent);
-  const double configured = 19 / 0.050;
-  EXPECT_GE(healthy, 0.95 * configured) << "19 targets every 50 ms";
+  const double configured = (count - 1) / 0.050;
+  EXPECT_GE(healthy, 0.95 * configured) << count - 1 << " targets every 50 ms";
   const auto cut = Clock::now();
-  net.blackhole(Partition::kMariaReplicaAgain);
+  net.blackhole(hole_port);
   ASSERT_TRUE(wait_for([&] { return agent.value(up_hole) == 0; }, 10s)) << agent.process.log();
   const long detect_ms = ms_since(cut);
   EXPECT_LT(detect_ms, 3000) << "query_timeout is 1 s";
   const double stuck = others_poll_rate(agent);
   EXPECT_GE(stuck, 0.95 * configured) << "the others keep their pace while one socket hangs";
   EXPECT_EQ(agent.threads(), threads) << "nothing piles up";
-  const double seen = agent.value(maria_lags("hole"));
+  const double seen = agent.value(lags("hole"));
   net.heal();
-  ASSERT_TRUE(wait_for([&] { return agent.value(up_hole) == 1 && agent.value(maria_lags("hole")) > seen; }, 20s))
+  ASSERT_TRUE(wait_for([&] { return agent.value(up_hole) == 1 && agent.value(lags("hole")) > seen; }, 20s))
       << agent.process.log();
-  record_figure("fault one of 20 MariaDB targets black-holed (one event loop, " + std::to_string(threads) +
-                " threads): down after " + std::to_string(detect_ms) + " ms; the other 19 polled " +
-                std::to_string(static_cast<int>(healthy)) + "/s before and " + std::to_string(static_cast<int>(stuck)) +
-                "/s during the outage, of " + std::to_string(static_cast<int>(configured)) + "/s configured");
+  record_figure("fault one of " + std::to_string(count) + " " + what + " black-holed (one event loop, " +
+                std::to_string(threads) + " threads): down after " + std::to_string(detect_ms) + " ms; the other " +
+                std::to_string(count - 1) + " polled " + std::to_string(static_cast<int>(healthy)) + "/s before and " +
+                std::to_string(static_cast<int>(stuck)) + "/s during the outage, of " +
+                std::to_string(static_cast<int>(configured)) + "/s configured");
   std::remove(path.c_str());
+}
+
+// 99 through replica-2's link, one through replica-1's.
+TEST_F(Partitions, OneBlackHoledTargetAmongAHundredDelaysNoOther) {
+  Partition net;
+  const std::string pw = " password=" + require_env("GW_PG_PASSWORD");
+  const std::string head = "  - name: pg\n    kind: postgres\n    primary: \"" + net.dsn(Partition::kPrimary) + pw + "\"\n";
+  one_black_holed_target_delays_no_other(
+      net, many_targets_yaml(head, net.dsn(Partition::kReplica1) + pw, net.dsn(Partition::kReplica2) + pw, 100), "pg",
+      100, Partition::kReplica1, "targets", 20s);
+}
+
+// MariaDB targets, which the event loop drives through the connector's non-blocking calls: 19
+// through the replica's link, one through a link of its own to the same replica.
+TEST_F(Partitions, OneBlackHoledMariaDbTargetAmongTwentyDelaysNoOther) {
+  Partition net;
+  const std::string head = "  - name: maria\n    kind: mysql\n    primary: \"" + net.maria_uri(Partition::kMariaPrimary) + "\"\n";
+  one_black_holed_target_delays_no_other(
+      net, many_targets_yaml(head, net.maria_uri(Partition::kMariaReplicaAgain), net.maria_uri(Partition::kMariaReplica), 20),
+      "maria", 20, Partition::kMariaReplicaAgain, "MariaDB targets", 30s);
 }
 
 TEST_F(Partitions, SigtermDuringAPartitionStopsWithinTwoSeconds) {
