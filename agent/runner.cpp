@@ -33,7 +33,7 @@ class TargetRouter final : public CanaryBackend {
     return db_->reader(t, report_lag);
   }
   std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig& t) override {
-    if (t.cache) return nullptr;
+    if (t.cache) return cache::make_async_cache_reader(*t.cache, agent_id_, probe_);
     return db_->async_reader(t);
   }
   std::unique_ptr<PositionWaiter> waiter(const TargetConfig& t) override {

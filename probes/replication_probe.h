@@ -2,10 +2,9 @@
 // primary every `interval`; each target is polled every `poll_interval` while a canary is
 // outstanding there and every `idle_poll_interval` otherwise (each write wakes its pollers at
 // once), or, with `wait: server`, has the target wait for each canary's position; a monitor
-// expires timeouts and refreshes the pending gauges. Targets whose backend has a non-blocking
-// reader (PostgreSQL, MySQL/MariaDB, by address) are all polled by one event-loop thread
-// (PollLoop); the others (host names, caches, server-side waits) by a thread
-// each. A target that is slow or down holds only its own socket, timer or thread: the writer and
+// expires timeouts and refreshes the pending gauges. Targets with a non-blocking reader
+// (PostgreSQL, MySQL/MariaDB, Redis, memcached, by address) are all polled by one event-loop
+// thread (PollLoop); the others (host names, server-side waits) by a thread each. A target that is slow or down holds only its own socket, timer or thread: the writer and
 // the other targets share nothing with it but the trackers, whose critical sections are tiny.
 #pragma once
 

@@ -23,9 +23,6 @@ std::string_view trimmed(std::string_view s) {
   return s;
 }
 
-// What a cache read found: nullopt when the key (or hash field) is absent.
-using Fetched = Result<std::optional<std::string>>;
-
 // One hiredis connection with connect and read/write timeouts, re-opened after any error.
 class RedisClient {
  public:
@@ -125,20 +122,7 @@ class CacheReader final : public CanaryReader {
   CacheReader(const CacheTargetConfig& c, std::string key, Duration connect_timeout, Duration timeout)
       : config_(c), key_(std::move(key)), client_(c, connect_timeout, timeout) {}
 
-  Result<CanaryPoll> poll(std::stop_token) override {
-    Fetched value = client_.fetch(key_);
-    if (!value) return value.error();
-    CanaryPoll poll;
-    if (!value.value()) {
-      // Invalidation removed the old value: every canary acked before this read is visible.
-      if (config_.mode == CacheTargetConfig::Mode::invalidate) poll.everything_acked_before_sent = true;
-      return poll;
-    }
-    auto seq = parse_cached_seq(*value.value(), config_);
-    if (!seq) return Error{"key " + key_ + ": " + seq.error().message};
-    poll.seq = seq.value();
-    return poll;
-  }
+  Result<CanaryPoll> poll(std::stop_token) override { return canary_poll_of(client_.fetch(key_), config_, key_); }
 
  private:
   CacheTargetConfig config_;
@@ -147,6 +131,20 @@ class CacheReader final : public CanaryReader {
 };
 
 }  // namespace
+
+Result<CanaryPoll> canary_poll_of(const Fetched& value, const CacheTargetConfig& cache, const std::string& key) {
+  if (!value) return value.error();
+  CanaryPoll poll;
+  if (!value.value()) {
+    // Invalidation removed the old value: every canary acked before this read is visible.
+    if (cache.mode == CacheTargetConfig::Mode::invalidate) poll.everything_acked_before_sent = true;
+    return poll;
+  }
+  auto seq = parse_cached_seq(*value.value(), cache);
+  if (!seq) return Error{"key " + key + ": " + seq.error().message};
+  poll.seq = seq.value();
+  return poll;
+}
 
 std::string expand_key(const std::string& key_template, const std::string& agent, const std::string& probe) {
   std::string key = key_template;

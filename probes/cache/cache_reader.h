@@ -16,6 +16,15 @@ namespace ghostwatch::cache {
 
 std::unique_ptr<CanaryReader> make_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,
                                                 const ProbeConfig& probe);
+// The same reads for the event loop (async_cache_reader.cpp); null when the host is a name (its
+// lookup would block the loop) or the key is not one memcached's text protocol can carry.
+std::unique_ptr<AsyncCanaryReader> make_async_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,
+                                                           const ProbeConfig& probe);
+
+// What a cache read found: nullopt when the key (or hash field) is absent.
+using Fetched = Result<std::optional<std::string>>;
+// What a poll makes of it, by the target's format and mode.
+Result<CanaryPoll> canary_poll_of(const Fetched& value, const CacheTargetConfig& cache, const std::string& key);
 
 // Fills the key template: {agent} and {probe}.
 std::string expand_key(const std::string& key_template, const std::string& agent, const std::string& probe);

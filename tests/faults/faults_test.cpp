@@ -201,11 +201,7 @@ TEST_F(Faults, AReplicaOutOfConnectionsIsDownAndRecovers) {
 }
 
 // The reference cache pipeline (tests/integration/cache_pipeline.cpp), 50 ms behind the primary.
-std::unique_ptr<ChildProcess> start_pipeline() {
-  return std::make_unique<ChildProcess>(std::vector<std::string>{
-      CACHE_PIPELINE, require_env("GW_PG_PRIMARY_DSN") + " password=" + require_env("GW_PG_PASSWORD"),
-      "it-" + std::to_string(getpid()), "pg", "50", require_env("GW_REDIS_ADDR"), require_env("GW_MEMCACHED_ADDR")});
-}
+std::unique_ptr<ChildProcess> start_pipeline() { return start_cache_pipeline(CACHE_PIPELINE, 50); }
 
 std::string cache_targets() {
   return R"(      - name: redis

@@ -31,6 +31,8 @@ class Partition {
   static constexpr int kPrimary = 26460, kReplica1 = 26461, kReplica2 = 26462;
   // MariaDB: the primary, the replica, and the replica again on a port of its own to black-hole.
   static constexpr int kMariaPrimary = 26463, kMariaReplica = 26464, kMariaReplicaAgain = 26465;
+  // The caches: Redis, Redis again on a port of its own to black-hole, memcached.
+  static constexpr int kRedis = 26466, kRedisAgain = 26467, kMemcached = 26468;
 
   Partition() {
     const int net = static_cast<int>(getpid() % 250) + 1;
@@ -47,7 +49,10 @@ class Partition {
         host_ + ":" + std::to_string(kReplica2), "127.0.0.1:" + port_of("GW_PG_REPLICA2_DSN"),
         host_ + ":" + std::to_string(kMariaPrimary), require_env("GW_MARIA_PRIMARY_ADDR"),
         host_ + ":" + std::to_string(kMariaReplica), require_env("GW_MARIA_REPLICA_ADDR"),
-        host_ + ":" + std::to_string(kMariaReplicaAgain), require_env("GW_MARIA_REPLICA_ADDR")});
+        host_ + ":" + std::to_string(kMariaReplicaAgain), require_env("GW_MARIA_REPLICA_ADDR"),
+        host_ + ":" + std::to_string(kRedis), require_env("GW_REDIS_ADDR"),
+        host_ + ":" + std::to_string(kRedisAgain), require_env("GW_REDIS_ADDR"),
+        host_ + ":" + std::to_string(kMemcached), require_env("GW_MEMCACHED_ADDR")});
     wait_for([this] { return relay_->log().find("relaying") != std::string::npos; }, 5s);
   }
   ~Partition() {
@@ -69,6 +74,7 @@ class Partition {
   std::string maria_uri(int port) const {
     return "mysql://ghostwatch:" + require_env("GW_MARIA_PASSWORD") + "@" + host_ + ":" + std::to_string(port) + "/";
   }
+  std::string address(int port) const { return host_ + ":" + std::to_string(port); }
   const std::string& inside() const { return inside_; }
 
  private:
@@ -185,14 +191,32 @@ TEST_F(Partitions, ABlackHoledPrimaryFailsWritesWithinTheTimeoutAndNothingPilesU
 // Many targets of one probe on one event loop: "hole" through a link that the test black-holes,
 // t1 ... through another. Polls are sent every 50 ms whether a canary is outstanding or not, so
 // the poll rate itself shows whether the stuck socket delays anyone else.
+const std::string kEvery50ms =
+    "    interval: 200ms\n    poll_interval: 50ms\n    idle_poll_interval: 50ms\n    timeout: 30s\n"
+    "    connect_timeout: 1s\n    query_timeout: 1s\n    targets:\n";
+
 std::string many_targets_yaml(const std::string& probe_head, const std::string& hole_dsn, const std::string& other_dsn,
                               int count) {
-  std::string y = agent_yaml() + probe_head +
-                  "    interval: 200ms\n    poll_interval: 50ms\n    idle_poll_interval: 50ms\n    timeout: 30s\n"
-                  "    connect_timeout: 1s\n    query_timeout: 1s\n    targets:\n      - name: hole\n        dsn: \"" +
-                  hole_dsn + "\"\n";
+  std::string y = agent_yaml() + probe_head + kEvery50ms + "      - name: hole\n        dsn: \"" + hole_dsn + "\"\n";
   for (int i = 1; i < count; ++i) {
     y += "      - name: t" + std::to_string(i) + "\n        dsn: \"" + other_dsn + "\"\n";
+  }
+  return y;
+}
+
+// The probe "pg" with cache targets only: "hole" on Redis through a link of its own, then Redis
+// and memcached in turn through theirs, all reading the key that the cache pipeline fills.
+std::string many_caches_yaml(const Partition& net, int count) {
+  const auto target = [](const std::string& name, const std::string& kind, const std::string& address) {
+    return "      - name: " + name + "\n        " + kind + ": \"" + address + "\"\n        key: \"canary:{agent}:{probe}\"\n";
+  };
+  std::string y = agent_yaml() + "  - name: pg\n    kind: postgres\n    primary: \"" + net.dsn(Partition::kPrimary) +
+                  " password=" + require_env("GW_PG_PASSWORD") + "\"\n" + kEvery50ms +
+                  target("hole", "redis", net.address(Partition::kRedisAgain));
+  for (int i = 1; i < count; ++i) {
+    const bool redis = i % 2 == 1;
+    y += target("t" + std::to_string(i), redis ? "redis" : "memcached",
+                net.address(redis ? Partition::kRedis : Partition::kMemcached));
   }
   return y;
 }
@@ -274,6 +298,15 @@ TEST_F(Partitions, OneBlackHoledMariaDbTargetAmongTwentyDelaysNoOther) {
   one_black_holed_target_delays_no_other(
       net, many_targets_yaml(head, net.maria_uri(Partition::kMariaReplicaAgain), net.maria_uri(Partition::kMariaReplica), 20),
       "maria", 20, Partition::kMariaReplicaAgain, "MariaDB targets", 30s);
+}
+
+// Cache targets, which the event loop reads on sockets of its own: 20 Redis and memcached
+// targets, one of them black-holed, fed by the cache pipeline on the host.
+TEST_F(Partitions, OneBlackHoledCacheAmongTwentyDelaysNoOther) {
+  Partition net;
+  auto pipeline = start_cache_pipeline(CACHE_PIPELINE, 50);
+  one_black_holed_target_delays_no_other(net, many_caches_yaml(net, 20), "pg", 20, Partition::kRedisAgain,
+                                         "cache targets (Redis and memcached)", 20s);
 }
 
 TEST_F(Partitions, SigtermDuringAPartitionStopsWithinTwoSeconds) {

@@ -17,11 +17,7 @@ using Caches = SandboxTest;
 std::string agent_id() { return "it-" + std::to_string(getpid()); }
 
 // The pipeline carrying canaries from the primary into the caches `delay_ms` late.
-std::unique_ptr<ChildProcess> start_pipeline(int delay_ms) {
-  return std::make_unique<ChildProcess>(std::vector<std::string>{
-      CACHE_PIPELINE, require_env("GW_PG_PRIMARY_DSN") + " password=" + require_env("GW_PG_PASSWORD"), agent_id(), "pg",
-      std::to_string(delay_ms), require_env("GW_REDIS_ADDR"), require_env("GW_MEMCACHED_ADDR")});
-}
+std::unique_ptr<ChildProcess> start_pipeline(int delay_ms) { return start_cache_pipeline(CACHE_PIPELINE, delay_ms); }
 
 std::string cache_probe_yaml(const std::string& interval, const std::string& timeout) {
   return agent_yaml() + R"(  - name: pg

@@ -17,6 +17,13 @@ void SandboxTest::SetUp() {
 
 std::string agent_yaml() { return "agent:\n  id: it-" + std::to_string(getpid()) + "\nprobes:\n"; }
 
+std::unique_ptr<ChildProcess> start_cache_pipeline(const std::string& binary, int delay_ms) {
+  return std::make_unique<ChildProcess>(std::vector<std::string>{
+      binary, require_env("GW_PG_PRIMARY_DSN") + " password=" + require_env("GW_PG_PASSWORD"),
+      "it-" + std::to_string(getpid()), "pg", std::to_string(delay_ms), require_env("GW_REDIS_ADDR"),
+      require_env("GW_MEMCACHED_ADDR")});
+}
+
 std::string pg_probe_yaml(const std::string& interval, const std::string& timeout, const std::string& extra_targets,
                           const std::string& query_timeout) {
   return R"(  - name: pg

@@ -24,6 +24,11 @@ std::string pg_probe_yaml(const std::string& interval, const std::string& timeou
 // The mysql probe "maria" over the MariaDB replica "replica" (poll 5ms).
 std::string maria_probe_yaml(const std::string& interval, const std::string& timeout);
 
+// The reference cache pipeline (tests/integration/cache_pipeline.cpp, at `binary`) carrying this
+// test process's canaries of probe "pg" from the sandbox primary into its Redis and memcached,
+// `delay_ms` late.
+std::unique_ptr<ChildProcess> start_cache_pipeline(const std::string& binary, int delay_ms);
+
 // `name{probe="probe",target="target"}`
 std::string series(const std::string& name, const std::string& probe, const std::string& target);
 double metric_or(const Agent& agent, const std::string& series, double fallback = -1);

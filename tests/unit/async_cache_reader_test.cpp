@@ -1,0 +1,329 @@
+// The event loop's cache readers against scripted servers on loopback: what they send, how they
+// parse replies that arrive in pieces, and what they make of errors, silence and closed sockets.
+// The real Redis and memcached are in the integration and fault suites.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "common/redact.h"
+#include "probes/cache/cache_reader.h"
+
+namespace ghostwatch::cache {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Accepts connections on 127.0.0.1 and hands each to `serve` (one at a time), keeping all it was sent.
+class ScriptedServer {
+ public:
+  using Serve = std::function<void(ScriptedServer&, int fd)>;
+  explicit ScriptedServer(Serve serve) : serve_(std::move(serve)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(listen_fd_, 8), 0);
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::jthread([this](std::stop_token stop) { accept_loop(stop); });
+  }
+  ~ScriptedServer() {
+    thread_.request_stop();
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  int port() const { return port_; }
+  int connections() {
+    std::lock_guard lock(mu_);
+    return connections_;
+  }
+  std::string received() {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+  // Reads until everything received on this connection ends with `tail`; false when it closed.
+  bool read_until(int fd, std::string_view tail) {
+    std::string mine;
+    char buffer[512];
+    while (mine.size() < tail.size() || mine.compare(mine.size() - tail.size(), tail.size(), tail) != 0) {
+      const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) return false;
+      mine.append(buffer, static_cast<std::size_t>(n));
+      std::lock_guard lock(mu_);
+      received_.append(buffer, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  static void send_all(int fd, std::string_view reply) { ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL); }
+  // Sends `reply` one byte at a time, so that the reader sees it in pieces.
+  static void send_in_pieces(int fd, std::string_view reply) {
+    for (char c : reply) {
+      ::send(fd, &c, 1, MSG_NOSIGNAL);
+      std::this_thread::sleep_for(200us);
+    }
+  }
+
+ private:
+  void accept_loop(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      {
+        std::lock_guard lock(mu_);
+        ++connections_;
+      }
+      serve_(*this, fd);
+      ::close(fd);
+    }
+  }
+  Serve serve_;
+  int listen_fd_ = -1, port_ = 0;
+  std::mutex mu_;
+  int connections_ = 0;
+  std::string received_;
+  std::jthread thread_;
+};
+
+// Runs one poll as the event loop would: waits for what each step asks, expires at its deadline.
+Result<CanaryPoll> run_poll(AsyncCanaryReader& reader) {
+  PollStep step = reader.begin();
+  while (!step.result) {
+    pollfd p{step.fd, static_cast<short>((step.read ? POLLIN : 0) | (step.write ? POLLOUT : 0)), 0};
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(step.deadline - std::chrono::steady_clock::now());
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count()))) == 0) return reader.expire();
+    step = reader.advance();
+  }
+  return *step.result;
+}
+
+CacheTargetConfig cache_at(CacheTargetConfig::Kind kind, int port) {
+  CacheTargetConfig c;
+  c.kind = kind;
+  c.host = "127.0.0.1";
+  c.port = port;
+  c.key = "canary:{agent}:{probe}";
+  return c;
+}
+
+ProbeConfig probe_with_timeouts() {
+  ProbeConfig p;
+  p.name = "pg";
+  p.connect_timeout = 500ms;
+  p.query_timeout = 200ms;
+  return p;
+}
+
+std::unique_ptr<AsyncCanaryReader> reader_for(const CacheTargetConfig& c) {
+  auto reader = make_async_cache_reader(c, "web-1", probe_with_timeouts());
+  EXPECT_NE(reader, nullptr);
+  return reader;
+}
+
+const std::string kGet = "*2\r\n$3\r\nGET\r\n$15\r\ncanary:web-1:pg\r\n";
+
+TEST(AsyncRedisReader, SendsAuthAndSelectOnceAndParsesAReplyInPieces) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (!s.read_until(fd, kGet)) return;
+    ScriptedServer::send_in_pieces(fd, "+OK\r\n+OK\r\n$2\r\n42\r\n");
+    while (s.read_until(fd, kGet)) ScriptedServer::send_in_pieces(fd, "$2\r\n43\r\n");
+  });
+  auto c = cache_at(CacheTargetConfig::Kind::redis, server.port());
+  c.password = "s3cret-pw";
+  c.db = 3;
+  auto reader = reader_for(c);
+  auto first = run_poll(*reader);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first.value().seq, 42);
+  auto second = run_poll(*reader);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second.value().seq, 43);
+  EXPECT_EQ(server.connections(), 1) << "the connection is kept between polls";
+  EXPECT_EQ(server.received(), "*2\r\n$4\r\nAUTH\r\n$9\r\ns3cret-pw\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n" + kGet + kGet);
+}
+
+TEST(AsyncRedisReader, AMissingKeyIsNoSeqAndForAnInvalidatedCacheEverythingSeen) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    while (s.read_until(fd, kGet)) ScriptedServer::send_all(fd, "$-1\r\n");
+  });
+  auto c = cache_at(CacheTargetConfig::Kind::redis, server.port());
+  auto missing = run_poll(*reader_for(c));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing.value().seq);
+  EXPECT_FALSE(missing.value().everything_acked_before_sent);
+  c.mode = CacheTargetConfig::Mode::invalidate;
+  auto gone = run_poll(*reader_for(c));
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(gone.value().everything_acked_before_sent);
+}
+
+TEST(AsyncRedisReader, AHashFieldIsReadWithHget) {
+  const std::string hget = "*3\r\n$4\r\nHGET\r\n$15\r\ncanary:web-1:pg\r\n$3\r\nseq\r\n";
+  ScriptedServer server([&](ScriptedServer& s, int fd) {
+    while (s.read_until(fd, hget)) ScriptedServer::send_all(fd, "$1\r\n7\r\n");
+  });
+  auto c = cache_at(CacheTargetConfig::Kind::redis, server.port());
+  c.format = CacheTargetConfig::Format::hash;
+  c.field = "seq";
+  auto r = run_poll(*reader_for(c));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().seq, 7);
+}
+
+TEST(AsyncRedisReader, ARefusedPasswordIsAnErrorWithoutItAndTheNextPollConnectsAgain) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (!s.read_until(fd, kGet)) return;
+    const std::string_view reply = "-WRONGPASS invalid username-password pair\r\n-NOAUTH Authentication required.\r\n";
+    ScriptedServer::send_all(fd, reply);
+    char b;
+    recv(fd, &b, 1, 0);  // until the reader closes
+  });
+  auto c = cache_at(CacheTargetConfig::Kind::redis, server.port());
+  c.password = "s3cret-pw";
+  register_secret(*c.password);
+  auto reader = reader_for(c);
+  auto r = run_poll(*reader);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "redis 127.0.0.1:" + std::to_string(server.port()) +
+                                   ": AUTH failed: WRONGPASS invalid username-password pair");
+  EXPECT_FALSE(reader->connected());
+  EXPECT_FALSE(run_poll(*reader).ok());
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(AsyncRedisReader, AnErrorReplyIsAPollErrorAndGarbageEndsTheConnection) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (!s.read_until(fd, kGet)) return;
+    ScriptedServer::send_all(fd, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    if (!s.read_until(fd, kGet)) return;
+    ScriptedServer::send_all(fd, "?what\r\n");
+    char b;
+    recv(fd, &b, 1, 0);
+  });
+  auto reader = reader_for(cache_at(CacheTargetConfig::Kind::redis, server.port()));
+  auto wrong_type = run_poll(*reader);
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_NE(wrong_type.error().message.find("WRONGTYPE"), std::string::npos) << wrong_type.error().message;
+  EXPECT_TRUE(reader->connected()) << "a whole error reply leaves the connection usable";
+  auto garbage = run_poll(*reader);
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.error().message.find("protocol error"), std::string::npos) << garbage.error().message;
+  EXPECT_FALSE(reader->connected());
+}
+
+TEST(AsyncRedisReader, ASilentServerTimesOutAtTheQueryTimeout) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    s.read_until(fd, "never sent");
+  });
+  auto reader = reader_for(cache_at(CacheTargetConfig::Kind::redis, server.port()));
+  const auto start = std::chrono::steady_clock::now();
+  auto r = run_poll(*reader);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("query timed out after 200ms"), std::string::npos) << r.error().message;
+  EXPECT_GE(took, 200ms);
+  EXPECT_FALSE(reader->connected());
+}
+
+TEST(AsyncRedisReader, ARefusedConnectionNamesTheAddress) {
+  int port = 0;
+  {
+    ScriptedServer closed([](ScriptedServer&, int) {});
+    port = closed.port();
+  }  // nothing listens there any more
+  auto r = run_poll(*reader_for(cache_at(CacheTargetConfig::Kind::redis, port)));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "redis 127.0.0.1:" + std::to_string(port) + ": Connection refused");
+}
+
+TEST(AsyncRedisReader, AServerClosingBetweenPollsIsNoticedAndTheNextPollReconnects) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (s.read_until(fd, kGet)) ScriptedServer::send_all(fd, "$1\r\n5\r\n");
+  });  // one answer per connection, then close
+  auto reader = reader_for(cache_at(CacheTargetConfig::Kind::redis, server.port()));
+  ASSERT_TRUE(run_poll(*reader).ok());
+  pollfd p{reader->socket(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the close shows on the idle socket";
+  reader->drain();
+  EXPECT_FALSE(reader->connected());
+  auto again = run_poll(*reader);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again.value().seq, 5);
+  EXPECT_EQ(server.connections(), 2);
+}
+
+const std::string kMemcachedGet = "get canary:web-1:pg\r\n";
+
+TEST(AsyncMemcachedReader, ParsesValuesInPiecesAndAMiss) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (!s.read_until(fd, kMemcachedGet)) return;
+    ScriptedServer::send_in_pieces(fd, "VALUE canary:web-1:pg 0 2\r\n42\r\nEND\r\n");
+    if (!s.read_until(fd, kMemcachedGet)) return;
+    ScriptedServer::send_all(fd, "VALUE canary:web-1:pg 0 4 99\r\n\r\n43\r\nEND\r\n");  // with a cas field
+    if (!s.read_until(fd, kMemcachedGet)) return;
+    ScriptedServer::send_all(fd, "END\r\n");
+    char b;
+    recv(fd, &b, 1, 0);
+  });
+  auto reader = reader_for(cache_at(CacheTargetConfig::Kind::memcached, server.port()));
+  auto first = run_poll(*reader);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first.value().seq, 42);
+  auto second = run_poll(*reader);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second.value().seq, 43) << "the value's own CRLF is data";
+  auto miss = run_poll(*reader);
+  ASSERT_TRUE(miss.ok()) << miss.error().message;
+  EXPECT_FALSE(miss.value().seq);
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(AsyncMemcachedReader, ServerErrorsAndGarbageAreErrorsWithTheReason) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (!s.read_until(fd, kMemcachedGet)) return;
+    const std::string_view reply = s.connections() == 1 ? "SERVER_ERROR out of memory\r\n" : "HTTP/1.1 400 Bad Request\r\n";
+    ScriptedServer::send_all(fd, reply);
+    char b;
+    recv(fd, &b, 1, 0);
+  });
+  auto reader = reader_for(cache_at(CacheTargetConfig::Kind::memcached, server.port()));
+  auto server_error = run_poll(*reader);
+  ASSERT_FALSE(server_error.ok());
+  EXPECT_EQ(server_error.error().message, "memcached 127.0.0.1:" + std::to_string(server.port()) + ": SERVER_ERROR out of memory");
+  auto garbage = run_poll(*reader);
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.error().message.find("unexpected reply 'HTTP/1.1 400"), std::string::npos) << garbage.error().message;
+}
+
+TEST(AsyncMemcachedReader, AnUnparseableValueIsAnErrorNamingTheKey) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    while (s.read_until(fd, kMemcachedGet)) ScriptedServer::send_all(fd, "VALUE canary:web-1:pg 0 3\r\nabc\r\nEND\r\n");
+  });
+  auto r = run_poll(*reader_for(cache_at(CacheTargetConfig::Kind::memcached, server.port())));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "key canary:web-1:pg: unparseable value 'abc': not an integer");
+}
+
+TEST(AsyncCacheReader, HostNamesAndKeysMemcachedCannotCarryStayOnThreads) {
+  auto named = cache_at(CacheTargetConfig::Kind::redis, 6379);
+  named.host = "localhost";
+  EXPECT_EQ(make_async_cache_reader(named, "web-1", probe_with_timeouts()), nullptr) << "a name lookup blocks";
+  auto spaced = cache_at(CacheTargetConfig::Kind::memcached, 11211);
+  spaced.key = "canary {agent}";
+  EXPECT_EQ(make_async_cache_reader(spaced, "web-1", probe_with_timeouts()), nullptr);
+  auto v6 = cache_at(CacheTargetConfig::Kind::memcached, 11211);
+  v6.host = "::1";
+  EXPECT_NE(make_async_cache_reader(v6, "web-1", probe_with_timeouts()), nullptr);
+}
+
+}  // namespace
+}  // namespace ghostwatch::cache
