@@ -26,7 +26,7 @@ std::unique_ptr<CanaryBackend> make_database_backend(const ProbeConfig& probe, c
 class TargetRouter final : public CanaryBackend {
  public:
   TargetRouter(const ProbeConfig& probe, const std::string& agent_id)
-      : db_(make_database_backend(probe, agent_id)), probe_(probe), agent_id_(agent_id) {}
+      : db_(make_database_backend(probe, agent_id)), probe_(settings_of(probe)), agent_id_(agent_id) {}
   std::unique_ptr<CanaryWriter> writer() override { return db_->writer(); }
   std::unique_ptr<CanaryReader> reader(const TargetConfig& t, bool report_lag) override {
     if (t.cache) return cache::make_cache_reader(*t.cache, agent_id_, probe_);

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <deque>
+#include <vector>
 
 #include "common/percentiles.h"
 
@@ -11,10 +11,30 @@ namespace {
 
 constexpr std::size_t kRecent = 100;
 
+// The last kRecent lags in seconds, in no particular order (they only feed percentiles);
+// nothing is allocated before the first.
+class RecentLags {
+ public:
+  void add(double lag) {
+    if (values_.size() < kRecent) {
+      if (values_.empty()) values_.reserve(kRecent);
+      values_.push_back(lag);
+    } else {
+      values_[next_] = lag;
+    }
+    next_ = (next_ + 1) % kRecent;
+  }
+  const std::vector<double>& values() const { return values_; }
+
+ private:
+  std::vector<double> values_;
+  std::size_t next_ = 0;
+};
+
 struct TargetState {
   std::mutex mu;
   TargetStatus status;
-  std::deque<double> recent;  // seconds
+  RecentLags recent;
 };
 
 struct ReadPathState {
@@ -30,8 +50,7 @@ class LiveTarget final : public TargetSink {
     const double lag = to_seconds(sample.lag);
     s_->status.last = lag;
     ++s_->status.samples;
-    s_->recent.push_back(lag);
-    if (s_->recent.size() > kRecent) s_->recent.pop_front();
+    s_->recent.add(lag);
   }
   void timed_out(int n) override {
     std::lock_guard lock(s_->mu);
@@ -152,8 +171,8 @@ class LiveReconcile final : public ReconcileSink {
 TargetStatus snapshot_of(TargetState& t) {
   std::lock_guard lock(t.mu);
   TargetStatus s = t.status;
-  if (!t.recent.empty()) {
-    const std::vector<double> recent(t.recent.begin(), t.recent.end());
+  if (!t.recent.values().empty()) {
+    const std::vector<double>& recent = t.recent.values();
     s.p50 = percentile(recent, 0.5);
     s.p99 = percentile(recent, 0.99);
   }

@@ -23,10 +23,11 @@ const prometheus::Histogram::BucketBoundaries& write_buckets() {
 
 // A gauge child that exists only while its value is known: a series that is absent says
 // "unknown", which a 0 would hide (e.g. Seconds_Behind_Master is NULL while replication stops).
+// `labels` must outlive it (a target's five share one copy).
 class OptionalGauge {
  public:
-  OptionalGauge(prometheus::Family<prometheus::Gauge>& family, prometheus::Labels labels)
-      : family_(family), labels_(std::move(labels)) {}
+  OptionalGauge(prometheus::Family<prometheus::Gauge>& family, const prometheus::Labels& labels)
+      : family_(family), labels_(labels) {}
   ~OptionalGauge() { set(std::nullopt); }
   OptionalGauge(const OptionalGauge&) = delete;
   OptionalGauge& operator=(const OptionalGauge&) = delete;
@@ -43,7 +44,7 @@ class OptionalGauge {
 
  private:
   prometheus::Family<prometheus::Gauge>& family_;
-  prometheus::Labels labels_;
+  const prometheus::Labels& labels_;
   std::mutex mu_;
   prometheus::Gauge* child_ = nullptr;
 };
@@ -72,13 +73,13 @@ class SeriesOwner {
 
 class PromTarget final : public TargetSink {
  public:
-  PromTarget(PrometheusSink::Families& f, const prometheus::Labels& labels)
-      : lag_(series_.add(f.lag, labels, lag_buckets())), pending_(series_.add(f.pending, labels)),
-        timeouts_(series_.add(f.timeouts, labels)), up_(series_.add(f.up, labels)),
-        poll_errors_(series_.add(f.poll_errors, labels)), polls_(series_.add(f.polls, labels)),
-        resolution_(f.resolution, labels), position_bytes_(f.position_bytes, labels),
-        position_transactions_(f.position_transactions, labels), reported_(f.reported_lag, labels),
-        is_primary_(f.is_primary, labels) {}
+  PromTarget(PrometheusSink::Families& f, prometheus::Labels labels)
+      : labels_(std::move(labels)), lag_(series_.add(f.lag, labels_, lag_buckets())),
+        pending_(series_.add(f.pending, labels_)), timeouts_(series_.add(f.timeouts, labels_)),
+        up_(series_.add(f.up, labels_)), poll_errors_(series_.add(f.poll_errors, labels_)),
+        polls_(series_.add(f.polls, labels_)), resolution_(f.resolution, labels_),
+        position_bytes_(f.position_bytes, labels_), position_transactions_(f.position_transactions, labels_),
+        reported_(f.reported_lag, labels_), is_primary_(f.is_primary, labels_) {}
 
   void visible(const VisibilitySample& s) override {
     lag_.Observe(to_seconds(s.lag));
@@ -98,7 +99,8 @@ class PromTarget final : public TargetSink {
   void role(bool is_primary) override { is_primary_.set(is_primary ? 1.0 : 0.0); }
 
  private:
-  SeriesOwner series_;  // first: constructed before the references below, destroyed after
+  const prometheus::Labels labels_;  // the optional gauges' (declared before them, destroyed after)
+  SeriesOwner series_;  // constructed before the references below, destroyed after
   prometheus::Histogram& lag_;
   prometheus::Gauge& pending_;
   prometheus::Counter& timeouts_;

@@ -98,6 +98,14 @@ struct ProbeConfig {
   bool operator==(const ProbeConfig&) const = default;
 };
 
+// A probe's settings without its targets, for what serves one target at a time (backends): a
+// thousand targets need not be copied into each of them.
+inline ProbeConfig settings_of(const ProbeConfig& probe) {
+  ProbeConfig settings = probe;
+  std::vector<TargetConfig>().swap(settings.targets);
+  return settings;
+}
+
 // A cache-vs-DB reconciler (kind: reconcile, DESIGN.md §4): sweeps the cache entries whose keys
 // match `cache.key` (a pattern with {id}), and compares each entry's version with its DB row's.
 struct ReconcileConfig {

@@ -45,7 +45,8 @@ class HealthLog {
 
 struct ReplicationProbe::Target {
   std::string name;
-  std::unique_ptr<CanaryReader> reader;
+  const TargetConfig* config;  // in config_
+  std::unique_ptr<CanaryReader> reader;  // made by read_loop: an event-loop target needs none
   std::shared_ptr<TargetSink> sink;
   VisibilityTracker tracker;
   Alarm canary_written;  // rung by the writer: poll now, and fast until the canary is seen
@@ -156,10 +157,10 @@ ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& bac
     : config_(config), clock_(clock), backend_(backend), sink_(sink.probe(config.name, to_string(config.kind))),
       writer_(backend.writer()) {
   if (!read_paths.empty()) read_back_ = std::make_unique<ReadBack>(config, std::move(read_paths), *sink_);
-  for (const TargetConfig& t : config.targets) {
+  for (const TargetConfig& t : config_.targets) {
     auto waiter = config.wait == WaitMode::server ? backend.waiter(t) : nullptr;
     auto async = waiter ? nullptr : backend.async_reader(t);
-    targets_.push_back(std::unique_ptr<Target>(new Target{t.name, backend.reader(t), sink_->target(t.name),
+    targets_.push_back(std::unique_ptr<Target>(new Target{t.name, &t, nullptr, sink_->target(t.name),
                                                           VisibilityTracker(config.timeout), {}, std::move(waiter),
                                                           std::move(async)}));
   }
@@ -307,6 +308,7 @@ void ReplicationProbe::wake(Target& t) {
 }
 
 void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
+  if (!t.reader) t.reader = backend_.reader(*t.config);
   if (t.waiter) return wait_loop(stop, t);
   Backoff backoff = poll_backoff();
   log::Context context(config_.name, t.name);

@@ -14,12 +14,12 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/fifo.h"
 
 namespace ghostwatch {
 
@@ -77,7 +77,7 @@ class VisibilityTracker {
   mutable std::mutex mu_;
   // Ascending seq and ack time. The first `timed_out_` entries have timed out: they stay until
   // seen so that the pending age keeps growing, but they yield no sample.
-  std::deque<Entry> entries_;
+  Fifo<Entry> entries_;
   std::size_t timed_out_ = 0;
   std::optional<MonoTime> dropped_oldest_ack_;  // set when the cap dropped unseen entries
   int64_t dropped_upto_seq_ = 0;

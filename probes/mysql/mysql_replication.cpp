@@ -408,7 +408,7 @@ Result<ConnectOptions> connect_options(const DsnConfig& dsn, const ProbeConfig& 
 }
 
 MysqlBackend::MysqlBackend(const ProbeConfig& probe, std::string agent_id)
-    : probe_(probe), agent_id_(std::move(agent_id)) {}
+    : probe_(settings_of(probe)), agent_id_(std::move(agent_id)) {}
 
 // The config loader validated every URI, so connect_options cannot fail here.
 std::unique_ptr<CanaryWriter> MysqlBackend::writer() {

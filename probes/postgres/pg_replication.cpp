@@ -277,7 +277,7 @@ ConnectOptions connect_options(const DsnConfig& dsn, const ProbeConfig& probe) {
 }
 
 PostgresBackend::PostgresBackend(const ProbeConfig& probe, std::string agent_id)
-    : probe_(probe), agent_id_(std::move(agent_id)) {}
+    : probe_(settings_of(probe)), agent_id_(std::move(agent_id)) {}
 
 std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
   return std::make_unique<PgWriter>(connect_options(probe_.primary, probe_), probe_.schema, agent_id_, probe_.name);

@@ -117,5 +117,23 @@ TEST_F(TrackerTest, FailedPollsDoNotNarrowTheWindow) {
   EXPECT_EQ(samples[0].resolution, milliseconds(40));
 }
 
+TEST(Fifo, KeepsOrderAcrossCompactions) {
+  Fifo<int> q;
+  EXPECT_TRUE(q.empty());
+  int next_in = 0, next_out = 0;
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < round % 7 + 1; ++i) q.push_back(next_in++);
+    for (int i = 0; i < round % 5 + 1 && !q.empty(); ++i) {
+      ASSERT_EQ(q.front(), next_out++);
+      q.pop_front();
+    }
+    ASSERT_EQ(q.size(), static_cast<std::size_t>(next_in - next_out));
+    for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(q[i], next_out + static_cast<int>(i));
+  }
+  int expected = next_out;
+  for (int v : q) EXPECT_EQ(v, expected++);
+  EXPECT_EQ(expected, next_in);
+}
+
 }  // namespace
 }  // namespace ghostwatch
