@@ -3,8 +3,9 @@
 // outstanding there and every `idle_poll_interval` otherwise (each write wakes its pollers at
 // once), or, with `wait: server`, has the target wait for each canary's position; a monitor
 // expires timeouts and refreshes the pending gauges. Targets with a non-blocking reader
-// (PostgreSQL, MySQL/MariaDB, Redis, memcached, by address) are all polled by one event-loop
-// thread (PollLoop); the others (host names, server-side waits) by a thread each. A target that is slow or down holds only its own socket, timer or thread: the writer and
+// (PostgreSQL, MySQL/MariaDB, Redis, memcached) are all polled by one event-loop thread
+// (PollLoop); the others (server-side waits, the few cases a backend cannot serve there) by a
+// thread each. A target that is slow or down holds only its own socket, timer or thread: the writer and
 // the other targets share nothing with it but the trackers, whose critical sections are tiny.
 #pragma once
 

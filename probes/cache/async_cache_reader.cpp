@@ -18,6 +18,7 @@
 #include "common/net.h"
 #include "common/parse_number.h"
 #include "common/redact.h"
+#include "common/resolver.h"
 #include "probes/cache/cache_reader.h"
 
 namespace ghostwatch::cache {
@@ -173,19 +174,31 @@ class AsyncCacheReader final : public AsyncCanaryReader {
 
   PollStep begin() override {
     if (fd_ >= 0) return send_request(/*with_setup=*/false);
-    if (Status s = open_socket(); !s) return finish(s.error());
-    connecting_ = true;
     deadline_ = steady_now() + connect_timeout_;
-    return PollStep{std::nullopt, fd_, false, true, deadline_};
+    if (is_ip_literal(config_.host)) {
+      addresses_ = {config_.host};
+      next_address_ = 0;
+      return connect_next(label_ + ": no address");
+    }
+    lookup_ = look_up({config_.host});
+    if (lookup_->fd() < 0) {
+      lookup_.reset();
+      return finish(Error{label_ + ": no descriptor for a name lookup (eventfd refused)"});
+    }
+    return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
   }
 
   PollStep advance() override {
+    if (lookup_) return looked_up();
     if (fd_ < 0) return finish(Error{label_ + ": connection is closed"});
     if (connecting_) {
       int error = 0;
       socklen_t len = sizeof error;
       if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
-      if (error != 0) return drop(std::strerror(error));
+      if (error != 0) {
+        close_socket();
+        return connect_next(label_ + ": " + std::strerror(error));  // the host's next address, if any
+      }
       connecting_ = false;
       return send_request(/*with_setup=*/true);
     }
@@ -194,9 +207,11 @@ class AsyncCacheReader final : public AsyncCanaryReader {
   }
 
   Error expire() override {
-    const bool connecting = connecting_;
+    const char* what = lookup_ ? "name lookup" : connecting_ ? "connect" : "query";
+    const Duration limit = lookup_ || connecting_ ? connect_timeout_ : timeout_;
+    lookup_.reset();
     close_socket();
-    return Error{label_ + ": " + timed_out(connecting ? "connect" : "query", connecting ? connect_timeout_ : timeout_)};
+    return Error{label_ + ": " + timed_out(what, limit)};
   }
   bool connected() const override { return fd_ >= 0 && !connecting_; }
   int socket() const override { return fd_; }
@@ -210,10 +225,31 @@ class AsyncCacheReader final : public AsyncCanaryReader {
   }
 
  private:
-  Status open_socket() {
+  PollStep looked_up() {
+    if (!lookup_->done()) return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    const std::shared_ptr<NameLookup> lookup = std::move(lookup_);
+    if (!lookup->addresses()) return finish(Error{label_ + ": " + lookup->addresses().error().message});
+    addresses_ = lookup->addresses().value().front();
+    next_address_ = 0;
+    return connect_next(label_ + ": no address");
+  }
+  // Connects to the next address of the host, or fails with `last_error` when none is left.
+  PollStep connect_next(const std::string& last_error) {
+    std::string error = last_error;
+    while (next_address_ < addresses_.size()) {
+      Status s = open_socket(addresses_[next_address_++]);
+      if (s) {
+        connecting_ = true;
+        return PollStep{std::nullopt, fd_, false, true, deadline_};
+      }
+      error = s.error().message;
+    }
+    return finish(Error{error});
+  }
+  Status open_socket(const std::string& address) {
     sockaddr_storage addr{};
     socklen_t addr_len = 0;
-    if (!socket_address(addr, addr_len)) return Error{label_ + ": not an IP address"};
+    if (!socket_address(address, addr, addr_len)) return Error{label_ + ": " + address + " is not an IP address"};
     fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return Error{label_ + ": socket: " + std::strerror(errno)};
     const int one = 1;
@@ -225,16 +261,16 @@ class AsyncCacheReader final : public AsyncCanaryReader {
     }
     return ok_status();
   }
-  bool socket_address(sockaddr_storage& addr, socklen_t& len) const {
+  bool socket_address(const std::string& address, sockaddr_storage& addr, socklen_t& len) const {
     auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-    if (inet_pton(AF_INET, config_.host.c_str(), &v4->sin_addr) == 1) {
+    if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
       v4->sin_family = AF_INET;
       v4->sin_port = htons(static_cast<uint16_t>(config_.port));
       len = sizeof *v4;
       return true;
     }
     auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    if (inet_pton(AF_INET6, config_.host.c_str(), &v6->sin6_addr) == 1) {
+    if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
       v6->sin6_family = AF_INET6;
       v6->sin6_port = htons(static_cast<uint16_t>(config_.port));
       len = sizeof *v6;
@@ -297,6 +333,9 @@ class AsyncCacheReader final : public AsyncCanaryReader {
   Duration connect_timeout_, timeout_;
   std::unique_ptr<Protocol> protocol_;
   std::string label_;
+  std::shared_ptr<NameLookup> lookup_;  // while the host's name is looked up
+  std::vector<std::string> addresses_;  // the host's, tried in turn until one connects
+  std::size_t next_address_ = 0;
   int fd_ = -1;
   bool connecting_ = false;
   std::string out_;
@@ -317,7 +356,6 @@ bool valid_memcached_key(const std::string& key) {
 
 std::unique_ptr<AsyncCanaryReader> make_async_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,
                                                            const ProbeConfig& probe) {
-  if (!is_ip_literal(cache.host)) return nullptr;
   const std::string key = expand_key(cache.key, agent_id, probe.name);
   std::unique_ptr<Protocol> protocol;
   if (cache.kind == CacheTargetConfig::Kind::redis) {

@@ -16,8 +16,9 @@ namespace ghostwatch::cache {
 
 std::unique_ptr<CanaryReader> make_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,
                                                 const ProbeConfig& probe);
-// The same reads for the event loop (async_cache_reader.cpp); null when the host is a name (its
-// lookup would block the loop) or the key is not one memcached's text protocol can carry.
+// The same reads for the event loop (async_cache_reader.cpp), a host name looked up on the
+// resolver's threads (common/resolver.h); null when the key is not one memcached's text protocol
+// can carry.
 std::unique_ptr<AsyncCanaryReader> make_async_cache_reader(const CacheTargetConfig& cache, const std::string& agent_id,
                                                            const ProbeConfig& probe);
 

@@ -8,6 +8,7 @@
 #include "common/net.h"
 #include "common/parse_number.h"
 #include "common/redact.h"
+#include "common/resolver.h"
 #include "probes/lazy_connection.h"
 #include "probes/mysql/gtid.h"
 
@@ -188,6 +189,12 @@ class MysqlReader final : public CanaryReader {
 // REPLICA STATUS (and @@read_only when it has no rows), with the same answers. Each statement is
 // two calls, mysql_real_query then mysql_store_result; the text protocol, with the poll's
 // statement built once per session with the connection's own escaping.
+// Whether connecting means a name lookup: a TCP host that is not an address ("localhost" is the
+// server's socket to the connector, as to the mysql client).
+bool needs_lookup(const ConnectOptions& o) {
+  return o.uri.socket.empty() && o.uri.host != "localhost" && !is_ip_literal(o.uri.host);
+}
+
 class MysqlAsyncReader final : public AsyncCanaryReader {
   enum class Phase { connecting, limiting, polling, status, read_only };
   enum class Call { connect, query, store };
@@ -196,7 +203,8 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   MysqlAsyncReader(std::string target, ConnectOptions options, std::string database, std::string agent_id,
                    std::string probe)
       : target_(std::move(target)), options_(std::move(options)), database_(std::move(database)),
-        agent_id_(std::move(agent_id)), probe_(std::move(probe)) {}
+        agent_id_(std::move(agent_id)), probe_(std::move(probe)),
+        by_name_(needs_lookup(options_)) {}
   ~MysqlAsyncReader() override { close(); }
 
   PollStep begin() override {
@@ -205,17 +213,23 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
       deadline_ = steady_now() + options_.query_timeout;
       return start_query(Phase::polling, poll_sql_);
     }
-    mysql_ = new_handle(options_);
-    if (mysql_ == nullptr) return finish(Error{"out of memory creating a MySQL connection"});
     phase_ = Phase::connecting;
-    call_ = Call::connect;
     deadline_ = steady_now() + options_.connect_timeout;
-    return after(connect_start(&connected_, mysql_, options_));
+    addresses_ = {options_.uri.host};
+    next_address_ = 0;
+    if (!by_name_) return connect_next();
+    lookup_ = look_up({options_.uri.host});
+    if (lookup_->fd() < 0) {
+      lookup_.reset();
+      return finish(Error{"no descriptor for a name lookup (eventfd refused)"});
+    }
+    return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
   }
 
   // The loop says only that the socket is ready as asked: the connector is told that what it
   // waited for happened, and asks again if it finds nothing to read after all.
   PollStep advance() override {
+    if (lookup_) return looked_up();
     if (!mysql_) return finish(Error{"connection is closed"});
     const int ready = waited_ & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT);
     switch (call_) {
@@ -239,13 +253,33 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   }
 
   Error expire() override {
-    const bool connecting = phase_ == Phase::connecting;
+    const bool looking_up = lookup_ != nullptr, connecting = phase_ == Phase::connecting;
+    lookup_.reset();
     close();
+    if (looking_up) return Error{timed_out("name lookup", options_.connect_timeout)};
     return Error{connecting ? timed_out("connect", options_.connect_timeout) : timed_out("query", options_.query_timeout)};
   }
 
  private:
   static MonoTime steady_now() { return std::chrono::steady_clock::now(); }
+
+  PollStep looked_up() {
+    if (!lookup_->done()) return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    const std::shared_ptr<NameLookup> lookup = std::move(lookup_);
+    if (!lookup->addresses()) return finish(lookup->addresses().error());
+    addresses_ = lookup->addresses().value().front();
+    return connect_next();
+  }
+  // Connects to the host's next address (by name: each that the lookup found, in turn).
+  PollStep connect_next() {
+    mysql_ = new_handle(options_);
+    if (mysql_ == nullptr) return finish(Error{"out of memory creating a MySQL connection"});
+    call_ = Call::connect;
+    // The connector keeps the host's pointer until the connect ends.
+    connecting_to_ = options_;
+    connecting_to_.uri.host = addresses_[next_address_++];
+    return after(connect_start(&connected_, mysql_, connecting_to_));
+  }
 
   // A connector call returned: 0 when it is over, else what it waits for.
   PollStep after(int status) {
@@ -264,6 +298,10 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   }
 
   PollStep connect_done() {
+    if (connected_ == nullptr && next_address_ < addresses_.size()) {
+      close();
+      return connect_next();
+    }
     if (connected_ == nullptr) return drop(mysql_error(mysql_));
     flavor_ = flavor_of(mysql_);
     poll_sql_ = poll_statement();
@@ -353,6 +391,11 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   std::string target_;
   ConnectOptions options_;
   std::string database_, agent_id_, probe_;
+  const bool by_name_;  // looked up on the resolver's threads: the connector's lookup blocks
+  std::shared_ptr<NameLookup> lookup_;
+  std::vector<std::string> addresses_;  // the host's, tried in turn until one connects
+  std::size_t next_address_ = 0;
+  ConnectOptions connecting_to_;  // options_ with the address being connected to
   MYSQL* mysql_ = nullptr;
   MYSQL* connected_ = nullptr;
   MYSQL_RES* result_ = nullptr;
@@ -416,11 +459,12 @@ std::unique_ptr<CanaryWriter> MysqlBackend::writer() {
                                        probe_.name);
 }
 
-// A target reached by name stays on a thread of its own: the connector resolves names with a
-// blocking lookup even in its non-blocking connect, and a slow resolver would stall the loop.
+// A target reached by name whose certificate must name it (ssl-mode=verify_identity) stays on a
+// thread of its own: the event loop's reader connects to the addresses it looked up, which the
+// connector would check the certificate against.
 std::unique_ptr<AsyncCanaryReader> MysqlBackend::async_reader(const TargetConfig& target) {
   const ConnectOptions options = connect_options(target.dsn, probe_).value();
-  if (options.uri.socket.empty() && !is_ip_literal(options.uri.host)) return nullptr;
+  if (needs_lookup(options) && options.uri.ssl_mode == "verify_identity") return nullptr;
   return std::make_unique<MysqlAsyncReader>(target.name, options, probe_.schema, agent_id_, probe_.name);
 }
 

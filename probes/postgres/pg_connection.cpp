@@ -52,11 +52,15 @@ std::optional<std::string_view> Rows::get(int row, int col) const {
   return std::string_view(PQgetvalue(res_.get(), row, col), PQgetlength(res_.get(), row, col));
 }
 
-PGconn* start_connecting(const ConnectOptions& o) {
+PGconn* start_connecting(const ConnectOptions& o, const Keywords& overrides) {
   // Keywords are applied in order: application_name first so that the DSN may override it,
   // a password from password_file last so that it wins over the DSN's.
   std::vector<const char*> keys{"application_name", "dbname"};
   std::vector<const char*> values{"ghostwatch", o.dsn.c_str()};
+  for (const auto& [key, value] : overrides) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
   if (o.password) {
     keys.push_back("password");
     values.push_back(o.password->c_str());
@@ -66,31 +70,82 @@ PGconn* start_connecting(const ConnectOptions& o) {
   return PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/1);
 }
 
-bool resolves_names(const std::string& dsn) {
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t end = std::min(text.find(',', start), text.size());
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool needs_lookup(const std::string& host) {
+  return !(host.empty() || host[0] == '/' || host[0] == '@' || is_ip_literal(host));
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> HostList::names() const {
+  std::vector<std::string> out;
+  for (const std::string& h : hosts) {
+    if (needs_lookup(h) && std::find(out.begin(), out.end(), h) == out.end()) out.push_back(h);
+  }
+  return out;
+}
+
+std::optional<HostList> hosts_to_look_up(const std::string& dsn) {
   char* error = nullptr;
   PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
   if (options == nullptr) {
     PQfreemem(error);
-    return true;  // unparseable here: let the connection say why, off the loop
+    return std::nullopt;
   }
-  std::string host, hostaddr;
+  std::string host, hostaddr, port;
   for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
-    if (std::string_view(o->keyword) == "host") host = o->val;
-    if (std::string_view(o->keyword) == "hostaddr") hostaddr = o->val;
+    const std::string_view key(o->keyword);
+    if (key == "host") host = o->val;
+    if (key == "hostaddr") hostaddr = o->val;
+    if (key == "port") port = o->val;
   }
   PQconninfoFree(options);
-  if (!hostaddr.empty()) return false;
-  if (host.empty()) host = std::getenv("PGHOST") ? std::getenv("PGHOST") : "";
-  std::size_t start = 0;
-  while (start <= host.size()) {
-    const std::size_t end = std::min(host.find(',', start), host.size());
-    const std::string one = host.substr(start, end - start);
-    const bool literal = one.empty() || one[0] == '/' || one[0] == '@' || is_ip_literal(one);
-    if (!literal) return true;
-    start = end + 1;
+  if (!hostaddr.empty()) return std::nullopt;
+  if (host.empty() && std::getenv("PGHOST")) host = std::getenv("PGHOST");
+  if (port.empty() && std::getenv("PGPORT")) port = std::getenv("PGPORT");
+  HostList list{split_list(host), split_list(port)};
+  if (list.names().empty()) return std::nullopt;
+  return list;
+}
+
+Keywords resolved_keywords(const HostList& list, const std::vector<std::string>& names,
+                           const std::vector<std::vector<std::string>>& addresses) {
+  std::vector<std::string> hosts, hostaddrs, ports;
+  const bool port_per_host = list.ports.size() > 1;
+  for (std::size_t i = 0; i < list.hosts.size(); ++i) {
+    const std::string& host = list.hosts[i];
+    const auto name = std::find(names.begin(), names.end(), host);
+    // An empty hostaddr item makes libpq use the host item itself (a socket directory).
+    const std::vector<std::string> own{is_ip_literal(host) ? host : ""};
+    const auto& found = name != names.end() ? addresses[static_cast<std::size_t>(name - names.begin())] : own;
+    for (const std::string& address : found) {
+      hosts.push_back(host);
+      hostaddrs.push_back(address);
+      if (port_per_host && i < list.ports.size()) ports.push_back(list.ports[i]);
+    }
   }
-  return false;
+  Keywords out{{"host", joined(hosts)}, {"hostaddr", joined(hostaddrs)}};
+  if (port_per_host) out.emplace_back("port", joined(ports));
+  return out;
 }
 
 std::string connection_error(const PGconn* conn) { return scrub(trim(PQerrorMessage(conn))); }

@@ -25,6 +25,9 @@ struct ConnectOptions {
   Duration query_timeout = std::chrono::seconds(5);  // client deadline and statement_timeout
 };
 
+// libpq keywords with their values.
+using Keywords = std::vector<std::pair<std::string, std::string>>;
+
 // A query result; cells are nullopt for SQL NULL.
 class Rows {
  public:
@@ -80,10 +83,24 @@ class Connection {
 // connection, and of a failed statement's result with its SQLSTATE, secrets scrubbed; the
 // statement that backs the client deadline up on the server; and the words of a deadline that
 // passed ("query timed out after 500ms").
-PGconn* start_connecting(const ConnectOptions& options);
-// Whether connecting needs a name lookup (a host that is not an address or a socket directory),
-// which libpq makes blocking even in its non-blocking connect.
-bool resolves_names(const std::string& dsn);
+// `overrides` replace the DSN's (host, hostaddr, port: a name lookup made beforehand).
+PGconn* start_connecting(const ConnectOptions& options, const Keywords& overrides = {});
+// The hosts and ports of a DSN (PGHOST and PGPORT when it has none), in the order libpq tries them.
+struct HostList {
+  std::vector<std::string> hosts;
+  std::vector<std::string> ports;  // none, one for every host, or one per host
+  // The hosts that need a name lookup (not an address, not a socket directory), each once.
+  std::vector<std::string> names() const;
+};
+// Set when connecting needs a name lookup, which libpq makes blocking even in its non-blocking
+// connect, and the DSN gives no hostaddr; unset too when libpq cannot parse the DSN (the
+// connection says why, off the loop).
+std::optional<HostList> hosts_to_look_up(const std::string& dsn);
+// The host, hostaddr (and port) keywords that make libpq try every address found for the names
+// (`addresses[i]` for `names[i]`), in order, each under its host name (which TLS verification and
+// the passfile still match); addresses and socket directories stand for themselves.
+Keywords resolved_keywords(const HostList& list, const std::vector<std::string>& names,
+                           const std::vector<std::vector<std::string>>& addresses);
 std::string connection_error(const PGconn* conn);
 Error result_error(const PGresult* res);
 std::string statement_timeout_sql(Duration query_timeout);

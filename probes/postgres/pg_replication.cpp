@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "common/parse_number.h"
+#include "common/resolver.h"
 #include "probes/lazy_connection.h"
 
 namespace ghostwatch::pg {
@@ -136,16 +137,62 @@ class PgReader final : public CanaryReader {
 // poll) and answers, in non-blocking steps. A session goes through connecting, then one
 // statement at a time: SET statement_timeout, PREPARE, then the poll at every poll after.
 class PgAsyncReader final : public AsyncCanaryReader {
-  enum class Phase { connecting, session_setup, preparing, polling };
+  enum class Phase { looking_up, connecting, session_setup, preparing, polling };
 
  public:
-  PgAsyncReader(ConnectOptions options, std::string schema, std::string agent_id, std::string probe)
-      : options_(std::move(options)), schema_(std::move(schema)), agent_id_(std::move(agent_id)), probe_(std::move(probe)),
-        params_{agent_id_.c_str(), probe_.c_str()} {}
+  // `hosts`: set when the DSN names hosts, looked up on the resolver's threads before each connect.
+  PgAsyncReader(ConnectOptions options, std::optional<HostList> hosts, std::string schema, std::string agent_id,
+                std::string probe)
+      : options_(std::move(options)), hosts_(std::move(hosts)), schema_(std::move(schema)),
+        agent_id_(std::move(agent_id)), probe_(std::move(probe)), params_{agent_id_.c_str(), probe_.c_str()} {}
 
   PollStep begin() override {
     if (conn_) return send_poll();
-    conn_.reset(start_connecting(options_));
+    if (hosts_) return start_lookup();
+    return start_connection();
+  }
+
+  PollStep advance() override {
+    if (phase_ == Phase::looking_up) return looked_up();
+    return advance_connection();
+  }
+
+  bool connected() const override { return conn_ != nullptr; }
+  int socket() const override { return conn_ ? PQsocket(conn_.get()) : -1; }
+  void drain() override {
+    if (conn_ && (PQconsumeInput(conn_.get()) == 0 || PQstatus(conn_.get()) == CONNECTION_BAD)) conn_.reset();
+  }
+
+  Error expire() override {
+    const Phase phase = phase_;
+    conn_.reset();
+    lookup_.reset();
+    phase_ = Phase::connecting;
+    if (phase == Phase::looking_up) return Error{timed_out("name lookup", options_.connect_timeout)};
+    return Error{phase == Phase::connecting ? timed_out("connect", options_.connect_timeout)
+                                            : timed_out("query", options_.query_timeout)};
+  }
+
+ private:
+  PollStep start_lookup() {
+    lookup_ = look_up(hosts_->names());
+    if (lookup_->fd() < 0) {
+      lookup_.reset();
+      return finish(Error{"no descriptor for a name lookup (eventfd refused)"});
+    }
+    phase_ = Phase::looking_up;
+    deadline_ = steady_now() + options_.connect_timeout;
+    return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+  }
+  PollStep looked_up() {
+    if (!lookup_->done()) return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    const std::shared_ptr<NameLookup> lookup = std::move(lookup_);
+    phase_ = Phase::connecting;
+    if (!lookup->addresses()) return finish(lookup->addresses().error());
+    return start_connection(resolved_keywords(*hosts_, lookup->hosts(), lookup->addresses().value()));
+  }
+  PollStep start_connection(const Keywords& overrides = {}) {
+    conn_.reset(start_connecting(options_, overrides));
     if (!conn_) return finish(Error{"out of memory creating a PostgreSQL connection"});
     if (PQstatus(conn_.get()) == CONNECTION_BAD) return drop(connection_error(conn_.get()));
     phase_ = Phase::connecting;
@@ -153,7 +200,7 @@ class PgAsyncReader final : public AsyncCanaryReader {
     return waiting(/*read=*/false, /*write=*/true);
   }
 
-  PollStep advance() override {
+  PollStep advance_connection() {
     if (!conn_) return finish(Error{"connection is closed"});
     if (phase_ == Phase::connecting) return continue_connecting();
     const int flushed = PQflush(conn_.get());
@@ -170,19 +217,6 @@ class PgAsyncReader final : public AsyncCanaryReader {
     return waiting(true, false);
   }
 
-  bool connected() const override { return conn_ != nullptr; }
-  int socket() const override { return conn_ ? PQsocket(conn_.get()) : -1; }
-  void drain() override {
-    if (conn_ && (PQconsumeInput(conn_.get()) == 0 || PQstatus(conn_.get()) == CONNECTION_BAD)) conn_.reset();
-  }
-
-  Error expire() override {
-    const bool connecting = phase_ == Phase::connecting;
-    conn_.reset();
-    return Error{connecting ? timed_out("connect", options_.connect_timeout) : timed_out("query", options_.query_timeout)};
-  }
-
- private:
   static MonoTime steady_now() { return std::chrono::steady_clock::now(); }
   struct Finish {
     void operator()(PGconn* c) const { PQfinish(c); }
@@ -236,6 +270,7 @@ class PgAsyncReader final : public AsyncCanaryReader {
       case Phase::polling:
         if (!last_) return drop("no result from server");
         return finish(parse_poll(Rows(last_.release())));
+      case Phase::looking_up:
       case Phase::connecting: break;
     }
     return drop("unexpected state");
@@ -252,9 +287,11 @@ class PgAsyncReader final : public AsyncCanaryReader {
   }
 
   ConnectOptions options_;
+  std::optional<HostList> hosts_;
   std::string schema_, agent_id_, probe_;
   const char* params_[2];
   std::unique_ptr<PGconn, Finish> conn_;
+  std::shared_ptr<NameLookup> lookup_;
   std::unique_ptr<PGresult, Clear> last_;
   std::optional<Error> sql_error_;
   Phase phase_ = Phase::connecting;
@@ -286,8 +323,8 @@ std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
 // A target reached by name stays on a thread of its own: libpq resolves names with a blocking
 // lookup even when connecting without blocking, and a slow resolver would stall the whole loop.
 std::unique_ptr<AsyncCanaryReader> PostgresBackend::async_reader(const TargetConfig& target) {
-  if (resolves_names(target.dsn.dsn)) return nullptr;
-  return std::make_unique<PgAsyncReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name);
+  return std::make_unique<PgAsyncReader>(connect_options(target.dsn, probe_), hosts_to_look_up(target.dsn.dsn),
+                                         probe_.schema, agent_id_, probe_.name);
 }
 
 // The replay timestamp comes with the same statement, so report_lag costs nothing to honour.

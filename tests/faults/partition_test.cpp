@@ -34,10 +34,16 @@ class Partition {
   // The caches: Redis, Redis again on a port of its own to black-hole, memcached.
   static constexpr int kRedis = 26466, kRedisAgain = 26467, kMemcached = 26468;
 
+  // The relay's address by name inside the namespace (ip netns exec mounts /etc/netns/NS/hosts
+  // over /etc/hosts), for targets given by host name.
+  static constexpr const char* kRelayName = "gw-relay.test";
+
   Partition() {
     const int net = static_cast<int>(getpid() % 250) + 1;
     host_ = "10.199." + std::to_string(net) + ".1";
     inside_ = "10.199." + std::to_string(net) + ".2";
+    sh("mkdir -p /etc/netns/" + ns_ + " && printf '127.0.0.1 localhost\\n" + host_ + " " + kRelayName +
+       "\\n' > /etc/netns/" + ns_ + "/hosts");
     sh("ip netns add " + ns_ + " && ip link add " + veth_ + "h type veth peer name " + veth_ + "n && ip link set " + veth_ +
        "n netns " + ns_ + " && ip addr add " + host_ + "/30 dev " + veth_ + "h && ip link set " + veth_ + "h up && " + in_ns() +
        "ip addr add " + inside_ + "/30 dev " + veth_ + "n && " + in_ns() + "ip link set " + veth_ + "n up && " + in_ns() +
@@ -57,7 +63,7 @@ class Partition {
   }
   ~Partition() {
     relay_.reset();
-    run_command({"/bin/sh", "-c", "ip netns del " + ns_ + "; ip link del " + veth_ + "h"}, 30s);
+    run_command({"/bin/sh", "-c", "ip netns del " + ns_ + "; ip link del " + veth_ + "h; rm -rf /etc/netns/" + ns_}, 30s);
   }
 
   void blackhole(int port) { sh(in_ns() + "nft add rule inet gw out ip daddr " + host_ + " tcp dport " + std::to_string(port) + " drop"); }
@@ -71,10 +77,14 @@ class Partition {
   std::string dsn(int port) const {
     return "host=" + host_ + " port=" + std::to_string(port) + " dbname=app user=ghostwatch connect_timeout=1";
   }
-  std::string maria_uri(int port) const {
-    return "mysql://ghostwatch:" + require_env("GW_MARIA_PASSWORD") + "@" + host_ + ":" + std::to_string(port) + "/";
+  // `by_name`: through kRelayName instead of the relay's address.
+  std::string maria_uri(int port, bool by_name = false) const {
+    return "mysql://ghostwatch:" + require_env("GW_MARIA_PASSWORD") + "@" + (by_name ? kRelayName : host_) + ":" +
+           std::to_string(port) + "/";
   }
-  std::string address(int port) const { return host_ + ":" + std::to_string(port); }
+  std::string address(int port, bool by_name = false) const {
+    return (by_name ? kRelayName : host_) + ":" + std::to_string(port);
+  }
   const std::string& inside() const { return inside_; }
 
  private:
@@ -101,13 +111,7 @@ struct NsAgent {
     return r.status == 200 ? r.body : "";
   }
   double value(const std::string& series, double fallback = -1) const { return metric_value(metrics(), series).value_or(fallback); }
-  int threads() {
-    std::ifstream in("/proc/" + std::to_string(process.pid()) + "/status");
-    for (std::string line; std::getline(in, line);) {
-      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-    }
-    return -1;
-  }
+  int threads() const { return process.threads(); }
   int port;
   std::string host;
   ChildProcess process;
@@ -205,7 +209,8 @@ std::string many_targets_yaml(const std::string& probe_head, const std::string& 
 }
 
 // The probe "pg" with cache targets only: "hole" on Redis through a link of its own, then Redis
-// and memcached in turn through theirs, all reading the key that the cache pipeline fills.
+// and memcached in turn through theirs by host name, all reading the key that the cache
+// pipeline fills.
 std::string many_caches_yaml(const Partition& net, int count) {
   const auto target = [](const std::string& name, const std::string& kind, const std::string& address) {
     return "      - name: " + name + "\n        " + kind + ": \"" + address + "\"\n        key: \"canary:{agent}:{probe}\"\n";
@@ -216,7 +221,7 @@ std::string many_caches_yaml(const Partition& net, int count) {
   for (int i = 1; i < count; ++i) {
     const bool redis = i % 2 == 1;
     y += target("t" + std::to_string(i), redis ? "redis" : "memcached",
-                net.address(redis ? Partition::kRedis : Partition::kMemcached));
+                net.address(redis ? Partition::kRedis : Partition::kMemcached, /*by_name=*/true));
   }
   return y;
 }
@@ -291,13 +296,16 @@ TEST_F(Partitions, OneBlackHoledTargetAmongAHundredDelaysNoOther) {
 }
 
 // MariaDB targets, which the event loop drives through the connector's non-blocking calls: 19
-// through the replica's link, one through a link of its own to the same replica.
+// through the replica's link by host name (looked up off the loop), one through a link of its own
+// to the same replica.
 TEST_F(Partitions, OneBlackHoledMariaDbTargetAmongTwentyDelaysNoOther) {
   Partition net;
   const std::string head = "  - name: maria\n    kind: mysql\n    primary: \"" + net.maria_uri(Partition::kMariaPrimary) + "\"\n";
   one_black_holed_target_delays_no_other(
-      net, many_targets_yaml(head, net.maria_uri(Partition::kMariaReplicaAgain), net.maria_uri(Partition::kMariaReplica), 20),
-      "maria", 20, Partition::kMariaReplicaAgain, "MariaDB targets", 30s);
+      net,
+      many_targets_yaml(head, net.maria_uri(Partition::kMariaReplicaAgain),
+                        net.maria_uri(Partition::kMariaReplica, /*by_name=*/true), 20),
+      "maria", 20, Partition::kMariaReplicaAgain, "MariaDB targets (19 by host name)", 30s);
 }
 
 // Cache targets, which the event loop reads on sockets of its own: 20 Redis and memcached
@@ -306,7 +314,7 @@ TEST_F(Partitions, OneBlackHoledCacheAmongTwentyDelaysNoOther) {
   Partition net;
   auto pipeline = start_cache_pipeline(CACHE_PIPELINE, 50);
   one_black_holed_target_delays_no_other(net, many_caches_yaml(net, 20), "pg", 20, Partition::kRedisAgain,
-                                         "cache targets (Redis and memcached)", 20s);
+                                         "cache targets (Redis and memcached, 19 by host name)", 20s);
 }
 
 TEST_F(Partitions, SigtermDuringAPartitionStopsWithinTwoSeconds) {

@@ -45,6 +45,7 @@ class ChildProcess {
   bool alive();
   void signal(int sig);
   pid_t pid() const { return pid_; }
+  int threads() const;  // -1 once it is gone
   // Sends SIGTERM and waits; returns the exit code, or nullopt if it outlived `deadline`.
   std::optional<int> terminate(std::chrono::milliseconds deadline);
   std::string log() const;

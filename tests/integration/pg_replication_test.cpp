@@ -235,6 +235,35 @@ TEST_F(PgSandbox, SigtermStopsTheAgentWithinTwoSeconds) {
   std::remove(config.c_str());
 }
 
+// Targets given by host name are looked up on the resolver's threads and then polled by the event
+// loop like the others: 30 PostgreSQL targets and a Redis target by "localhost" cost no thread
+// each (localhost may give ::1 first, where nothing listens: the next address is tried).
+TEST_F(PgSandbox, TargetsByHostNameShareTheEventLoop) {
+  std::string dsn = require_env("GW_PG_REPLICA2_DSN");
+  dsn.replace(dsn.find("host=127.0.0.1"), 14, "host=localhost");
+  const std::string redis = require_env("GW_REDIS_ADDR");
+  std::string y = agent_yaml() + "  - name: pg\n    kind: postgres\n    primary: \"${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}\"\n"
+                  "    interval: 200ms\n    poll_interval: 10ms\n    timeout: 30s\n    targets:\n"
+                  "      - name: cache\n        redis: \"localhost:" + redis.substr(redis.rfind(':') + 1) +
+                  "\"\n        key: \"by-name:{agent}:{probe}\"\n";  // absent: an answer all the same
+  constexpr int kNamed = 30;
+  for (int i = 1; i <= kNamed; ++i) {
+    y += "      - name: n" + std::to_string(i) + "\n        dsn: \"" + dsn + " password=${GW_PG_PASSWORD}\"\n";
+  }
+  const std::string path = write_temp_file(y, ".yaml");
+  Agent agent(path, free_port());
+  const auto all_measured = [&] {
+    const std::string m = agent.metrics();
+    for (int i = 1; i <= kNamed; ++i) {
+      if (metric_value(m, pg_series("ghostwatch_visibility_lag_seconds_count", "n" + std::to_string(i))).value_or(0) < 2) return false;
+    }
+    return metric_value(m, pg_series("ghostwatch_target_up", "cache")).value_or(0) == 1;
+  };
+  ASSERT_TRUE(wait_for(all_measured, 20s)) << agent.log();
+  EXPECT_LE(agent.threads(), 16) << kNamed + 1 << " targets by name on the event loop, not a thread each";
+  std::remove(path.c_str());
+}
+
 TEST_F(PgSandbox, ProbeExitsOneWhenATargetIsUnreachable) {
   const std::string config = write_temp_file(
       sandbox_config("100ms", "1s", "      - name: nowhere\n        dsn: \"host=127.0.0.1 port=" +

@@ -313,10 +313,26 @@ TEST(AsyncMemcachedReader, AnUnparseableValueIsAnErrorNamingTheKey) {
   EXPECT_EQ(r.error().message, "key canary:web-1:pg: unparseable value 'abc': not an integer");
 }
 
-TEST(AsyncCacheReader, HostNamesAndKeysMemcachedCannotCarryStayOnThreads) {
-  auto named = cache_at(CacheTargetConfig::Kind::redis, 6379);
-  named.host = "localhost";
-  EXPECT_EQ(make_async_cache_reader(named, "web-1", probe_with_timeouts()), nullptr) << "a name lookup blocks";
+TEST(AsyncCacheReader, AHostNameIsLookedUpAndEachAddressTriedInTurn) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    while (s.read_until(fd, kGet)) ScriptedServer::send_all(fd, "$2\r\n11\r\n");
+  });  // on 127.0.0.1 only: "localhost" may give ::1 first, which refuses
+  auto c = cache_at(CacheTargetConfig::Kind::redis, server.port());
+  c.host = "localhost";
+  auto reader = reader_for(c);
+  auto r = run_poll(*reader);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r.value().seq, 11);
+  c.host = "no-such-host.invalid";
+  ProbeConfig patient = probe_with_timeouts();
+  patient.connect_timeout = 30s;  // however slow this machine's resolver is to say no
+  auto unknown = run_poll(*make_async_cache_reader(c, "web-1", patient));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("could not translate host name \"no-such-host.invalid\""), std::string::npos)
+      << unknown.error().message;
+}
+
+TEST(AsyncCacheReader, KeysMemcachedsTextProtocolCannotCarryStayWithLibmemcached) {
   auto spaced = cache_at(CacheTargetConfig::Kind::memcached, 11211);
   spaced.key = "canary {agent}";
   EXPECT_EQ(make_async_cache_reader(spaced, "web-1", probe_with_timeouts()), nullptr);

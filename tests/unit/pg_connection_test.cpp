@@ -88,20 +88,39 @@ TEST(Connection, RefusedConnectionIsAnErrorWithoutTheSecret) {
   EXPECT_EQ(c.error().message.find("pw-in-dsn-789"), std::string::npos) << c.error().message;
 }
 
-// Targets reached by name stay off the event loop: libpq's lookup blocks.
+// Names are looked up before libpq connects, whose own lookup would block the event loop.
 TEST(Connection, TellsWhichDsnsNeedANameLookup) {
   unsetenv("PGHOST");
-  EXPECT_FALSE(resolves_names("host=127.0.0.1 port=5432 dbname=app"));
-  EXPECT_FALSE(resolves_names("host=::1 dbname=app"));
-  EXPECT_FALSE(resolves_names("host=127.0.0.1,10.0.0.2 dbname=app"));
-  EXPECT_FALSE(resolves_names("host=/var/run/postgresql dbname=app"));
-  EXPECT_FALSE(resolves_names("dbname=app"));  // the default socket directory
-  EXPECT_FALSE(resolves_names("host=db.example hostaddr=10.0.0.1"));
-  EXPECT_FALSE(resolves_names("postgresql://127.0.0.1:5432/app"));
-  EXPECT_TRUE(resolves_names("host=db.example dbname=app"));
-  EXPECT_TRUE(resolves_names("host=127.0.0.1,replica.example dbname=app"));
-  EXPECT_TRUE(resolves_names("postgresql://replica.example/app"));
-  EXPECT_TRUE(resolves_names("host=localhost"));
+  unsetenv("PGPORT");
+  const auto needs = [](const char* dsn) { return hosts_to_look_up(dsn).has_value(); };
+  EXPECT_FALSE(needs("host=127.0.0.1 port=5432 dbname=app"));
+  EXPECT_FALSE(needs("host=::1 dbname=app"));
+  EXPECT_FALSE(needs("host=127.0.0.1,10.0.0.2 dbname=app"));
+  EXPECT_FALSE(needs("host=/var/run/postgresql dbname=app"));
+  EXPECT_FALSE(needs("dbname=app"));  // the default socket directory
+  EXPECT_FALSE(needs("host=db.example hostaddr=10.0.0.1"));
+  EXPECT_FALSE(needs("postgresql://127.0.0.1:5432/app"));
+  EXPECT_FALSE(needs("host='unbalanced"));  // libpq says why when it connects
+  EXPECT_TRUE(needs("host=db.example dbname=app"));
+  EXPECT_TRUE(needs("host=127.0.0.1,replica.example dbname=app"));
+  EXPECT_TRUE(needs("postgresql://replica.example/app"));
+  EXPECT_TRUE(needs("host=localhost"));
+  const auto list = hosts_to_look_up("host=a.example,10.0.0.9,a.example,/tmp,b.example port=5433");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->names(), (std::vector<std::string>{"a.example", "b.example"}));
+  EXPECT_EQ(list->ports, std::vector<std::string>{"5433"});
+}
+
+TEST(Connection, ResolvedHostsBecomeOneHostaddrPerAddressUnderTheirNames) {
+  const HostList one{{"db.example"}, {"5433"}};
+  EXPECT_EQ(resolved_keywords(one, {"db.example"}, {{"::1", "127.0.0.1"}}),
+            (Keywords{{"host", "db.example,db.example"}, {"hostaddr", "::1,127.0.0.1"}}))
+      << "a single port applies to every host: left as the DSN gives it";
+  const HostList mixed{{"a.example", "10.0.0.9", "/tmp", "b.example"}, {"1", "2", "3", "4"}};
+  EXPECT_EQ(resolved_keywords(mixed, {"a.example", "b.example"}, {{"10.0.0.1", "10.0.0.2"}, {"10.0.0.3"}}),
+            (Keywords{{"host", "a.example,a.example,10.0.0.9,/tmp,b.example"},
+                      {"hostaddr", "10.0.0.1,10.0.0.2,10.0.0.9,,10.0.0.3"},
+                      {"port", "1,1,2,3,4"}}));
 }
 
 }  // namespace
