@@ -3,7 +3,8 @@
 // key), on the same data, in one run.
 //
 // Method: against a sandbox (scripts/sandbox.sh up; source its env.sh), create a PostgreSQL
-// table of N rows and N Redis entries holding the same versions, then RUNS times, alternately:
+// table of N rows (vacuumed and analysed at once) and N Redis entries holding the same versions,
+// then RUNS times, alternately:
 //   1. the naive loop over the N keys: GET key; SELECT version FROM t WHERE id = $1; compare;
 //   2. Reconciler::sweep with grace 0 and no rate limit (batch 500),
 // each on fresh connections. Every run prints keys/s of both, the reconciler's own CPU time per
@@ -139,6 +140,9 @@ int main(int argc, char** argv) {
   exec(admin, "CREATE TABLE " + table + " (id int PRIMARY KEY, version bigint NOT NULL)");
   exec(admin, "INSERT INTO " + table + " SELECT g, 1 FROM generate_series(1, " + std::to_string(n) + ") g");
   exec(admin, "GRANT SELECT ON " + table + " TO ghostwatch");
+  // Done now rather than by autovacuum, which would start on the fresh table within its naptime
+  // (a minute), in the middle of whichever run is going on.
+  exec(admin, "VACUUM ANALYZE " + table);
   redisContext* r = redis(redis_addr);
   for (int id = 1; id <= n; ++id) redisAppendCommand(r, "SET %s%d 1", prefix.c_str(), id);
   for (int id = 1; id <= n; ++id) {
