@@ -79,21 +79,27 @@ class Resolver {
 NameLookup::NameLookup(std::vector<std::string> hosts)
     : hosts_(std::move(hosts)), fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
+Result<std::vector<std::vector<std::string>>> NameLookup::addresses_of_all() const {
+  std::vector<std::vector<std::string>> all;
+  for (const std::string& host : hosts_) {
+    auto one = addresses_of(host);
+    if (!one) return one.error();
+    all.push_back(std::move(one.value()));
+  }
+  return all;
+}
+
+const Result<std::vector<std::vector<std::string>>>& NameLookup::addresses() const {
+  (void)done();  // the acquire that makes the resolver thread's answer visible here
+  return addresses_;
+}
+
 NameLookup::~NameLookup() {
   if (fd_ >= 0) close(fd_);
 }
 
 void NameLookup::run() {
-  std::vector<std::vector<std::string>> all;
-  for (const std::string& host : hosts_) {
-    auto one = addresses_of(host);
-    if (!one) {
-      addresses_ = one.error();
-      break;
-    }
-    all.push_back(std::move(one.value()));
-  }
-  if (addresses_) addresses_ = std::move(all);
+  addresses_ = addresses_of_all();
   done_.store(true, std::memory_order_release);
   const uint64_t one = 1;
   if (fd_ >= 0 && write(fd_, &one, sizeof one) < 0) {

@@ -26,12 +26,13 @@ class NameLookup {
   bool done() const { return done_.load(std::memory_order_acquire); }
   // After done(): for each host in order, its numeric addresses in getaddrinfo's order (an
   // address given as such is its own answer); or why a host has none.
-  const Result<std::vector<std::vector<std::string>>>& addresses() const { return addresses_; }
+  const Result<std::vector<std::vector<std::string>>>& addresses() const;
 
   const std::vector<std::string>& hosts() const { return hosts_; }
   void run();  // the lookup itself (a resolver thread)
 
  private:
+  Result<std::vector<std::vector<std::string>>> addresses_of_all() const;
   std::vector<std::string> hosts_;
   int fd_ = -1;
   std::atomic<bool> done_{false};

@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -61,8 +61,10 @@ class RedisProtocol final : public Protocol {
   }
   const std::string& request() const override { return request_; }
   void restart(bool with_setup) override {
-    free_reader();
-    reader_ = redisReaderCreate();
+    if (with_setup || reader_ == nullptr) {  // a new connection; otherwise the last reply was whole
+      free_reader();
+      reader_ = redisReaderCreate();
+    }
     auth_reply_due_ = with_setup && config_.password;
     select_reply_due_ = with_setup && config_.db != 0;
   }

@@ -184,17 +184,17 @@ class MysqlReader final : public CanaryReader {
   bool report_lag_;
 };
 
-// MysqlReader's poll for the event loop, in the connector's non-blocking calls: connect and the
-// session's statement limit, then at every poll the canary query and, once a second, SHOW
-// REPLICA STATUS (and @@read_only when it has no rows), with the same answers. Each statement is
-// two calls, mysql_real_query then mysql_store_result; the text protocol, with the poll's
-// statement built once per session with the connection's own escaping.
 // Whether connecting means a name lookup: a TCP host that is not an address ("localhost" is the
 // server's socket to the connector, as to the mysql client).
 bool needs_lookup(const ConnectOptions& o) {
   return o.uri.socket.empty() && o.uri.host != "localhost" && !is_ip_literal(o.uri.host);
 }
 
+// MysqlReader's poll for the event loop, in the connector's non-blocking calls: connect and the
+// session's statement limit, then at every poll the canary query and, once a second, SHOW
+// REPLICA STATUS (and @@read_only when it has no rows), with the same answers. Each statement is
+// two calls, mysql_real_query then mysql_store_result; the text protocol, with the poll's
+// statement built once per session with the connection's own escaping.
 class MysqlAsyncReader final : public AsyncCanaryReader {
   enum class Phase { connecting, limiting, polling, status, read_only };
   enum class Call { connect, query, store };

@@ -28,6 +28,7 @@ TEST(Resolver, LooksUpNamesOffTheCallersThreadAndSignalsTheDescriptor) {
 TEST(Resolver, ANameWithoutAddressIsAnErrorNamingIt) {
   auto lookup = look_up({"localhost", "no-such-host.invalid"});
   ASSERT_TRUE(signalled_within(*lookup, 30000));
+  ASSERT_TRUE(lookup->done());
   ASSERT_FALSE(lookup->addresses().ok());
   EXPECT_NE(lookup->addresses().error().message.find("could not translate host name \"no-such-host.invalid\""),
             std::string::npos)
