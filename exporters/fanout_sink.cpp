@@ -7,6 +7,7 @@ class FanoutTarget final : public TargetSink {
  public:
   explicit FanoutTarget(std::vector<std::shared_ptr<TargetSink>> c) : children_(std::move(c)) {}
   void visible(const VisibilitySample& s) override { for (auto& c : children_) c->visible(s); }
+  void received(const VisibilitySample& s) override { for (auto& c : children_) c->received(s); }
   void timed_out(int n) override { for (auto& c : children_) c->timed_out(n); }
   void pending(Duration age) override { for (auto& c : children_) c->pending(age); }
   void polled(bool ok, const std::string& e) override { for (auto& c : children_) c->polled(ok, e); }

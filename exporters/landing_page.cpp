@@ -41,10 +41,10 @@ std::string target_rows(const ProbeStatus& p) {
     std::snprintf(pending, sizeof pending, "<td>%.1f</td>", t.pending * 1000);
     std::snprintf(counts, sizeof counts, "<td>%ld</td><td>%ld</td><td>%ld</td>", t.samples, t.timeouts, t.errors);
     out += "<tr data-probe=\"" + html_escape(p.name) + "\" data-target=\"" + html_escape(t.name) + "\"><td>" +
-           html_escape(p.name) + "</td><td>" + html_escape(t.name) + "</td>" + state + ms_cell(t.last) + ms_cell(t.p99) +
+           html_escape(p.name) + "</td><td>" + html_escape(t.name) + "</td>" + state + ms_cell(t.last) + ms_cell(t.p99) + ms_cell(t.received_p50) +
            pending + counts + "</tr>\n";
     if (t.polled && !t.up && !t.last_error.empty()) {
-      out += "<tr><td></td><td colspan=\"8\" class=\"down\">" + html_escape(t.last_error) + "</td></tr>\n";
+      out += "<tr><td></td><td colspan=\"9\" class=\"down\">" + html_escape(t.last_error) + "</td></tr>\n";
     }
   }
   return out;
@@ -53,7 +53,7 @@ std::string target_rows(const ProbeStatus& p) {
 std::string probes_table(const StatusSnapshot& status) {
   std::string out =
       "<table id=\"targets\">\n<tr><th>probe</th><th>target</th><th>state</th><th>last lag ms</th><th>p99 ms</th>"
-      "<th>pending ms</th><th>canaries seen</th><th>timeouts</th><th>poll errors</th></tr>\n";
+      "<th>received p50 ms</th><th>pending ms</th><th>canaries seen</th><th>timeouts</th><th>poll errors</th></tr>\n";
   for (const ProbeStatus& p : status.probes) out += target_rows(p);
   out += "</table>\n";
   for (const ProbeStatus& p : status.probes) {
@@ -116,7 +116,9 @@ std::string render_landing_page(const AgentInfo& agent, const StatusSnapshot& st
   if (!waiting.empty()) out += "<pre class=\"notready\">not ready:\n" + html_escape(waiting) + "</pre>\n";
   out += "<h2>Replication and cache visibility</h2>\n";
   out += "<p>Lag is measured from the canary's commit on the primary to its first sight on the target, on this "
-         "agent's clock; - means no canary was seen yet.</p>\n";
+         "agent's clock; - means no canary was seen yet. Received is when the canary's commit position reached "
+         "the replica (WAL receiver, IO thread): received small and lag large means the replay is late, both "
+         "large the network or the primary.</p>\n";
   out += probes_table(status);
   out += reconcilers_table(status);
   return out + "</body>\n</html>\n";

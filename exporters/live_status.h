@@ -1,6 +1,6 @@
 // LiveStatus: the agent's current view of every probe, target, read path and reconciler, kept
 // for the human-facing views of `ghostwatch run`: the live terminal table (--live), the HTML
-// landing page and /readyz. Keeps the last 100 lag samples per target for p50/p99.
+// landing page and /readyz. Keeps the last 100 lag samples per target for p50/p99 (and 100 received lags).
 //
 // A probe's state lives as long as the handles its probe holds: when a reload stops a probe,
 // its rows leave every view.
@@ -23,6 +23,8 @@ struct TargetStatus {
   long samples = 0;     // canaries seen
   // Lag figures exist only once a canary was seen: "no sample" is never shown as 0.
   std::optional<double> last, p50, p99;  // seconds
+  // Of the received lag (the commit position reached the target): none for caches.
+  std::optional<double> received_p50;
   double pending = 0;                    // seconds
   std::optional<double> reported;        // seconds, as the server reports it
   bool is_primary = false;               // the target accepts writes itself (after a failover)

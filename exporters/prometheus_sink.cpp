@@ -71,10 +71,34 @@ class SeriesOwner {
   std::vector<std::function<void()>> removers_;
 };
 
+// A histogram child added at its first observation: a target that never reports the figure
+// (a cache has no received position) has no series, rather than an empty one.
+class LazyHistogram {
+ public:
+  LazyHistogram(prometheus::Family<prometheus::Histogram>& family, const prometheus::Labels& labels)
+      : family_(family), labels_(labels) {}
+  ~LazyHistogram() {
+    if (child_) family_.Remove(child_);
+  }
+  LazyHistogram(const LazyHistogram&) = delete;
+  LazyHistogram& operator=(const LazyHistogram&) = delete;
+  void observe(double value) {
+    std::lock_guard lock(mu_);
+    if (!child_) child_ = &family_.Add(labels_, lag_buckets());
+    child_->Observe(value);
+  }
+
+ private:
+  prometheus::Family<prometheus::Histogram>& family_;
+  const prometheus::Labels& labels_;
+  std::mutex mu_;
+  prometheus::Histogram* child_ = nullptr;
+};
+
 class PromTarget final : public TargetSink {
  public:
   PromTarget(PrometheusSink::Families& f, prometheus::Labels labels)
-      : labels_(std::move(labels)), lag_(series_.add(f.lag, labels_, lag_buckets())),
+      : labels_(std::move(labels)), lag_(series_.add(f.lag, labels_, lag_buckets())), received_(f.received_lag, labels_),
         pending_(series_.add(f.pending, labels_)), timeouts_(series_.add(f.timeouts, labels_)),
         up_(series_.add(f.up, labels_)), poll_errors_(series_.add(f.poll_errors, labels_)),
         polls_(series_.add(f.polls, labels_)), resolution_(f.resolution, labels_),
@@ -85,6 +109,7 @@ class PromTarget final : public TargetSink {
     lag_.Observe(to_seconds(s.lag));
     resolution_.set(to_seconds(s.resolution));
   }
+  void received(const VisibilitySample& s) override { received_.observe(to_seconds(s.lag)); }
   void timed_out(int count) override { timeouts_.Increment(count); }
   void pending(Duration age) override { pending_.Set(to_seconds(age)); }
   void polled(bool ok, const std::string&) override {
@@ -102,6 +127,7 @@ class PromTarget final : public TargetSink {
   const prometheus::Labels labels_;  // the optional gauges' (declared before them, destroyed after)
   SeriesOwner series_;  // constructed before the references below, destroyed after
   prometheus::Histogram& lag_;
+  LazyHistogram received_;
   prometheus::Gauge& pending_;
   prometheus::Counter& timeouts_;
   prometheus::Gauge& up_;
@@ -253,6 +279,13 @@ PrometheusSink::PrometheusSink()
               .Name("ghostwatch_visibility_lag_seconds")
               .Help("Time from the canary's commit ack on the primary to its first sight on the target, "
                     "on the agent's monotonic clock (an upper bound; see ghostwatch_visibility_resolution_seconds).")
+              .Register(*registry_)),
+          keep(BuildHistogram()
+              .Name("ghostwatch_received_lag_seconds")
+              .Help("Time from the canary's commit ack on the primary to its commit position being received by "
+                    "the target (WAL receiver, IO thread), on the agent's monotonic clock. Received small and "
+                    "visibility lag large: the replay is late; both large: the network or the primary. Absent "
+                    "for targets that report no received position (caches).")
               .Register(*registry_)),
           keep(BuildGauge()
               .Name("ghostwatch_visibility_pending_seconds")

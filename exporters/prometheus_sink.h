@@ -35,6 +35,7 @@ class PrometheusSink final : public ObservationSink {
     prometheus::Family<prometheus::Counter>& writes;
     prometheus::Family<prometheus::Histogram>& write_seconds;
     prometheus::Family<prometheus::Histogram>& lag;
+    prometheus::Family<prometheus::Histogram>& received_lag;
     prometheus::Family<prometheus::Gauge>& pending;
     prometheus::Family<prometheus::Counter>& timeouts;
     prometheus::Family<prometheus::Gauge>& up;

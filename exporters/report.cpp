@@ -13,7 +13,7 @@ namespace ghostwatch {
 struct TargetState {
   std::mutex mu;
   std::string name;
-  std::vector<double> lags, windows, reported;
+  std::vector<double> lags, windows, reported, received;
   int timeouts = 0, errors = 0, polls = 0, ok_polls = 0;
   bool last_ok = false;
   std::string last_error;
@@ -48,6 +48,10 @@ class ReportTarget final : public TargetSink {
     std::lock_guard lock(s_->mu);
     s_->lags.push_back(to_seconds(sample.lag));
     s_->windows.push_back(to_seconds(sample.resolution));
+  }
+  void received(const VisibilitySample& sample) override {
+    std::lock_guard lock(s_->mu);
+    s_->received.push_back(to_seconds(sample.lag));
   }
   void timed_out(int count) override {
     std::lock_guard lock(s_->mu);
@@ -157,6 +161,9 @@ TargetSummary summarize_target(TargetState& t) {
   s.reported_samples = static_cast<int>(t.reported.size());
   s.reported_p50 = percentile(t.reported, 0.5);
   s.reported_max = t.reported.empty() ? 0 : *std::max_element(t.reported.begin(), t.reported.end());
+  s.received_samples = static_cast<int>(t.received.size());
+  s.received_p50 = percentile(t.received, 0.5);
+  s.received_p99 = percentile(t.received, 0.99);
   return s;
 }
 
@@ -343,12 +350,18 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
     for (const TargetSummary& t : p.targets) {
       // Without a sample nothing was observed: null, never a 0 that reads as "no lag".
       auto observed = [&t](double seconds) { return t.samples > 0 ? nlohmann::json(rounded(seconds)) : nlohmann::json(); };
+      auto received = [&t](double seconds) {
+        return t.received_samples > 0 ? nlohmann::json(rounded(seconds)) : nlohmann::json();
+      };
       nlohmann::json jt = {{"name", t.name},
                            {"samples", t.samples},
                            {"p50_seconds", observed(t.p50)},
                            {"p90_seconds", observed(t.p90)},
                            {"p99_seconds", observed(t.p99)},
                            {"max_seconds", observed(t.max)},
+                           {"received_samples", t.received_samples},
+                           {"received_p50_seconds", received(t.received_p50)},
+                           {"received_p99_seconds", received(t.received_p99)},
                            {"timeouts", t.timeouts},
                            {"errors", t.errors},
                            {"resolution_seconds", observed(t.resolution)},
@@ -382,17 +395,19 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
         << " write errors, write p50 " << ms(p.write_p50) << " ms\n";
     if (!p.last_write_error.empty()) out << "  last write error: " << p.last_write_error << '\n';
     char line[256];
-    std::snprintf(line, sizeof line, "  %-16s %7s %9s %9s %9s %9s %8s %6s %9s %13s %10s\n", "target", "samples",
-                  "p50 ms", "p90 ms", "p99 ms", "max ms", "timeouts", "errors", "res. ms", "reported p50", "polls/can.");
+    std::snprintf(line, sizeof line, "  %-16s %7s %9s %9s %9s %9s %13s %8s %6s %9s %13s %10s\n", "target",
+                  "samples", "p50 ms", "p90 ms", "p99 ms", "max ms", "received p50", "timeouts", "errors", "res. ms",
+                  "reported p50", "polls/can.");
     out << line;
     for (const TargetSummary& t : p.targets) {
       const std::string reported = t.reported_samples > 0 ? ms(t.reported_p50) + " ms" : "-";
+      const std::string received = t.received_samples > 0 ? ms(t.received_p50) + " ms" : "-";
       auto observed = [&t](double seconds) { return t.samples > 0 ? ms(seconds) : std::string("-"); };
       const nlohmann::json per_canary = polls_per_canary(p, t);
       const std::string polls = per_canary.is_null() ? "-" : fixed1(per_canary.get<double>());
-      std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %8d %6d %9s %13s %10s%s\n", t.name.c_str(),
+      std::snprintf(line, sizeof line, "  %-16s %7d %9s %9s %9s %9s %13s %8d %6d %9s %13s %10s%s\n", t.name.c_str(),
                     t.samples, observed(t.p50).c_str(), observed(t.p90).c_str(), observed(t.p99).c_str(),
-                    observed(t.max).c_str(), t.timeouts, t.errors, observed(t.resolution).c_str(), reported.c_str(),
+                    observed(t.max).c_str(), received.c_str(), t.timeouts, t.errors, observed(t.resolution).c_str(), reported.c_str(),
                     polls.c_str(),
                     t.reachable ? (t.is_primary.value_or(false) ? "  PRIMARY (not a replica)" : "") : "  UNREACHABLE");
       out << line;

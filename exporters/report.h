@@ -30,6 +30,9 @@ struct TargetSummary {
   // What the server itself reported as its lag (Seconds_Behind_Master, replay timestamp age).
   int reported_samples = 0;
   double reported_p50 = 0, reported_max = 0;  // seconds
+  // When the canary's commit position was received (before being applied); none for caches.
+  int received_samples = 0;
+  double received_p50 = 0, received_p99 = 0;  // seconds
 };
 
 struct DelaySummary {

@@ -24,6 +24,10 @@ class TargetSink {
  public:
   virtual ~TargetSink() = default;
   virtual void visible(const VisibilitySample& sample) = 0;
+  // The canary's commit position reached the target (PostgreSQL's WAL receiver, the MySQL IO
+  // thread) before being applied: with visible() it tells the network from the replay. Only
+  // targets that report a received position (replicas, not caches) ever call it.
+  virtual void received(const VisibilitySample& sample) = 0;
   virtual void timed_out(int count) = 0;
   virtual void pending(Duration age) = 0;
   // `error` is already redacted; empty when ok.

@@ -31,6 +31,9 @@ struct ReportedLag {
 struct CanaryPoll {
   std::optional<int64_t> seq;        // nullopt: no canary row on the target (yet)
   std::optional<Position> position;  // the target's replayed/applied position, if known
+  // What the target has received, applied or not (PostgreSQL: the WAL receiver's flushed LSN;
+  // MariaDB: the IO thread's GTID position; MySQL: the retrieved and executed sets), if known.
+  std::optional<Position> received;
   ReportedLag reported;
   // An invalidated cache: the old value is gone, so every canary acked before the poll was
   // sent counts as seen (seq is then ignored).
@@ -77,6 +80,10 @@ class CanaryReader {
  public:
   virtual ~CanaryReader() = default;
   virtual Result<CanaryPoll> poll(std::stop_token stop) = 0;
+  // While a canary's position is not yet known to be received there, the probe asks every poll
+  // for the received position, which may cost a backend a statement it otherwise makes once a
+  // second (MySQL's SHOW REPLICA STATUS).
+  virtual void want_received(bool) {}
 };
 
 // One step of a poll driven by an event loop (PollLoop): either the poll is over (`result`), or
@@ -105,6 +112,8 @@ class AsyncCanaryReader {
   // server closing), dropping a connection that broke.
   virtual int socket() const = 0;
   virtual void drain() = 0;
+  // As CanaryReader::want_received, for the polls begun from now on.
+  virtual void want_received(bool) {}
 };
 
 class CanaryBackend {

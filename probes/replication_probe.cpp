@@ -55,6 +55,10 @@ struct ReplicationProbe::Target {
   PollLoop* loop = nullptr;  // while the loop polls it: wake it there instead of ringing
   std::size_t loop_id = 0;
   bool pending_shown_zero = false;  // the gauge already says 0: a thousand idle targets skip it
+  // When each canary's commit position was received there (replicas; null for caches).
+  std::unique_ptr<VisibilityTracker> received{};
+  // Whether the last poll was asked for the received position (see CanaryReader::want_received).
+  bool wants_received = false;
 };
 
 // A target polled by the event loop: read_loop's schedule as a state machine. Idle until its
@@ -99,6 +103,7 @@ class ReplicationProbe::PolledTarget final : public LoopTask {
     }
     polling_ = true;
     rung_ = false;
+    if (probe_.ask_received(t_)) t_.async->want_received(t_.wants_received);
     const MonoTime now = steady_now();
     scheduled_ = on_schedule && now - next_ < probe_.poll_pace(t_) ? next_ : now;
     sent_ = probe_.clock_.now();
@@ -163,6 +168,7 @@ ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& bac
     targets_.push_back(std::unique_ptr<Target>(new Target{t.name, &t, nullptr, sink_->target(t.name),
                                                           VisibilityTracker(config.timeout), {}, std::move(waiter),
                                                           std::move(async)}));
+    if (!t.cache) targets_.back()->received = std::make_unique<VisibilityTracker>(config.timeout);
   }
 }
 
@@ -231,7 +237,14 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
     next += config_.interval;
     if (ack) {
       sink_->canary_written(true, t_ack - t0, "");
+      acked_seq_ = ack.value();  // before the trackers learn of it: see received_upto()
       to_wake.clear();
+      for (auto& t : targets_) {
+        if (t->received && t->received->acked(ack.value(), t_ack)) {
+          // Already shown by a poll (synchronous replication): received no later than seen.
+          t->sink->received(VisibilitySample{ack.value(), Duration(0), Duration(0)});
+        }
+      }
       PollLoop* loop = nullptr;  // one per probe
       for (auto& t : targets_) {
         if (auto sample = t->tracker.acked(ack.value(), t_ack)) {
@@ -263,6 +276,7 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
 }
 
 Status ReplicationProbe::poll_once(std::stop_token stop, Target& t) {
+  if (ask_received(t)) t.reader->want_received(t.wants_received);
   const MonoTime sent = clock_.now();
   Result<CanaryPoll> poll = t.reader->poll(stop);
   const MonoTime recv = clock_.now();
@@ -279,11 +293,60 @@ Status ReplicationProbe::record_poll(Target& t, const Result<CanaryPoll>& poll, 
   const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
                                                           : t.tracker.polled(poll->seq, sent, recv);
   for (const VisibilitySample& s : samples) t.sink->visible(s);
+  if (t.received && poll->received) record_received(t, *poll->received, poll->seq, sent, recv);
   t.sink->polled(true, "");
   t.sink->position_lag(backend_.position_unit(), position_behind(poll->position));
   if (poll->reported.refreshed) t.sink->reported_lag(poll->reported.seconds);
   if (poll->is_primary) t.sink->role(*poll->is_primary);
   return ok_status();
+}
+
+// The canaries whose commit position `received` covers, into the target's received tracker. A
+// canary the row shows (`seen`) was received too, whatever the position says.
+void ReplicationProbe::record_received(Target& t, const Position& received, std::optional<int64_t> seen, MonoTime sent,
+                                       MonoTime recv) {
+  const ReceivedUpto upto = received_upto(t, received);
+  std::optional<int64_t> covered = upto.seq;
+  if (seen && (!covered || *seen > *covered)) covered = seen;
+  // A canary whose position is not recorded (yet: a round trip after its ack on MySQL) can be
+  // neither counted nor ruled out, unless the row shows it: this poll is then no evidence for it,
+  // and counting the ones before it would narrow its window.
+  if (upto.undetermined && (!covered || *covered < *upto.undetermined)) return;
+  for (const VisibilitySample& s : t.received->polled(covered, sent, recv)) t.sink->received(s);
+}
+
+// The newest outstanding canary of `t` whose position `received` has reached (positions grow
+// with seq, so the scan stops at the first one not reached).
+ReplicationProbe::ReceivedUpto ReplicationProbe::received_upto(const Target& t, const Position& received) const {
+  ReceivedUpto out;
+  const std::optional<int64_t> oldest = t.received->oldest_outstanding();
+  if (!oldest) return out;
+  const int64_t acked = acked_seq_;
+  std::lock_guard lock(position_mu_);
+  auto it = std::lower_bound(canary_positions_.begin(), canary_positions_.end(), *oldest,
+                             [](const auto& entry, int64_t seq) { return entry.first < seq; });
+  for (; it != canary_positions_.end(); ++it) {
+    if (!it->second) {
+      out.undetermined = it->first;
+      return out;
+    }
+    const std::optional<double> behind = backend_.position_behind(*it->second, received);
+    if (!behind || *behind > 0) return out;
+    out.seq = it->first;
+  }
+  // Past the last recorded position: a later canary acked but not recorded yet is undetermined.
+  const int64_t recorded = canary_positions_.empty() ? *oldest - 1 : std::max(*oldest - 1, canary_positions_.back().first);
+  if (recorded < acked) out.undetermined = recorded + 1;
+  return out;
+}
+
+// Whether to ask a target's polls for the received position, updating t.wants_received; false
+// when nothing changed (the reader keeps what it was told).
+bool ReplicationProbe::ask_received(Target& t) const {
+  const bool want = t.received && t.received->outstanding() > 0;
+  if (want == t.wants_received) return false;
+  t.wants_received = want;
+  return true;
 }
 
 // Fast only while there is something to see.
@@ -418,12 +481,28 @@ ReplicationProbe::CanaryToWaitFor ReplicationProbe::next_canary_to_wait_for(cons
 
 void ReplicationProbe::record_primary_position(std::stop_token stop, int64_t seq) {
   auto position = writer_->position(stop);
+  const int64_t needed = oldest_needed_position(seq);
   std::lock_guard lock(position_mu_);
   primary_position_ = position ? position.value() : std::nullopt;
-  if (config_.wait != WaitMode::server) return;
+  while (!canary_positions_.empty() && canary_positions_.front().first < needed) canary_positions_.pop_front();
   canary_positions_.emplace_back(seq, position ? writer_->canary_position() : std::nullopt);
   // Enough for every canary a timeout can keep outstanding at the shortest interval.
   while (canary_positions_.size() > kMaxCanaryPositions) canary_positions_.pop_front();
+}
+
+// The oldest canary whose position a target may still ask for: outstanding in a received
+// tracker, or awaited by a server-side wait. `newest` when none is.
+int64_t ReplicationProbe::oldest_needed_position(int64_t newest) const {
+  int64_t needed = newest;
+  for (const auto& t : targets_) {
+    if (t->received) {
+      if (auto oldest = t->received->oldest_outstanding()) needed = std::min(needed, *oldest);
+    }
+    if (t->waiter) {
+      if (auto oldest = t->tracker.oldest_outstanding()) needed = std::min(needed, *oldest);
+    }
+  }
+  return needed;
 }
 
 std::optional<double> ReplicationProbe::position_behind(const std::optional<Position>& target) const {
@@ -437,6 +516,7 @@ void ReplicationProbe::monitor_tick() {
   const MonoTime now = clock_.now();
   for (auto& t : targets_) {
     if (const int expired = t->tracker.expire(now)) t->sink->timed_out(expired);
+    if (t->received) t->received->expire(now);
     const Duration pending = t->tracker.pending(now);
     const bool zero = pending == Duration(0);
     if (zero && t->pending_shown_zero) continue;

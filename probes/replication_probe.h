@@ -72,6 +72,15 @@ class ReplicationProbe {
   Status wait_on_server(std::stop_token stop, Target& target, const CanaryToWaitFor& canary);
   void monitor_tick();
   void record_primary_position(std::stop_token stop, int64_t seq);
+  int64_t oldest_needed_position(int64_t newest) const;
+  struct ReceivedUpto {
+    std::optional<int64_t> seq;  // the newest outstanding canary received; nullopt: none
+    std::optional<int64_t> undetermined;  // the next one, whose position is unknown (not recorded yet, or failed)
+  };
+  ReceivedUpto received_upto(const Target& target, const Position& received) const;
+  void record_received(Target& target, const Position& received, std::optional<int64_t> seen, MonoTime sent,
+                       MonoTime recv);
+  bool ask_received(Target& target) const;
   std::optional<double> position_behind(const std::optional<Position>& target) const;
   bool all_resolved() const;
   void run_threads(std::stop_token outer, const RunOnceLimits& limits, bool once);
@@ -85,8 +94,10 @@ class ReplicationProbe {
   std::unique_ptr<ReadBack> read_back_;  // null without read paths
   mutable std::mutex position_mu_;
   std::optional<Position> primary_position_;  // at the last successful write
-  // wait: server: each canary's own position (nullopt when the query failed), by ascending seq.
+  // Each canary's own position (nullopt when the query failed), by ascending seq, from the oldest
+  // one a target may still ask for (received trackers, server-side waits).
   std::deque<std::pair<int64_t, std::optional<Position>>> canary_positions_;
+  std::atomic<int64_t> acked_seq_{0};  // the newest canary acked
   std::atomic<bool> writing_done_{false};
   // The event loop's connects under way, and the targets waiting for their turn (loop thread
   // only): a thousand targets connecting at once would each pay a password hash on the loop.

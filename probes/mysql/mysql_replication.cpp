@@ -40,6 +40,19 @@ void read_poll_row(const Rows& rows, CanaryPoll& poll) {
   poll.seq = parse_number<int64_t>(rows.get(0, 0));
   poll.position = rows.get(0, 1);  // "" is a real position: nothing applied yet
 }
+// What the replica has received: MariaDB's Gtid_IO_Pos (empty unless it replicates by GTID);
+// MySQL's Retrieved_Gtid_Set, which holds only what this channel fetched since its relay log
+// began, so with the executed set (`applied`) for what came before.
+std::optional<Position> received_position(const Rows& status, const std::optional<Position>& applied) {
+  if (auto io = status.get(0, "Gtid_IO_Pos")) {
+    if (io->empty()) return std::nullopt;
+    return *io;
+  }
+  auto retrieved = status.get(0, "Retrieved_Gtid_Set");
+  if (!retrieved || !applied) return std::nullopt;
+  if (retrieved->empty()) return *applied;
+  return applied->empty() ? *retrieved : *retrieved + "," + *applied;
+}
 // SHOW REPLICA STATUS: Seconds_Behind_Master (MariaDB, MySQL < 8.0.22 naming) or
 // Seconds_Behind_Source, NULL while the SQL thread is stopped. It needs MariaDB 10.5.1+ or
 // MySQL 8.0.22+. With no rows the server has no replication channel: read_primary_by_read_only
@@ -49,6 +62,7 @@ void read_replica_status(const Rows& status, CanaryPoll& poll) {
   auto seconds = status.get(0, "Seconds_Behind_Master");
   if (!seconds) seconds = status.get(0, "Seconds_Behind_Source");
   poll.reported.seconds = parse_number<double>(seconds);
+  poll.received = received_position(status, poll.position);
 }
 void read_primary_by_read_only(const Rows& read_only, CanaryPoll& poll) {
   poll.is_primary = read_only.get(0, 0).value_or("1") == "0";
@@ -160,9 +174,10 @@ class MysqlReader final : public CanaryReader {
     // No table yet (it may not have replicated): the target answered, it just has no canary.
     if (!rows && rows.error().code != std::to_string(kNoSuchTable)) return rows.error();
     if (rows) read_poll_row(rows.value(), poll);
-    if (report_lag_ && std::chrono::steady_clock::now() >= next_status_) replica_status(c, poll);
+    if ((report_lag_ && std::chrono::steady_clock::now() >= next_status_) || want_received_) replica_status(c, poll);
     return poll;
   }
+  void want_received(bool want) override { want_received_ = want; }
 
  private:
   // The server's own lag figure, and the role: a promoted replica's lag of 0 says nothing
@@ -182,6 +197,7 @@ class MysqlReader final : public CanaryReader {
   MonoTime next_status_{};
   bool status_error_logged_ = false;
   bool report_lag_;
+  bool want_received_ = false;
 };
 
 // Whether connecting means a name lookup: a TCP host that is not an address ("localhost" is the
@@ -242,6 +258,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
 
   bool connected() const override { return mysql_ != nullptr; }
   int socket() const override { return mysql_ ? static_cast<int>(mysql_get_socket(mysql_)) : -1; }
+  void want_received(bool want) override { want_received_ = want; }
 
   // Between polls the server sends nothing unless it is closing the session (wait_timeout, a
   // KILL, a shutdown): whatever arrives, or the end of the stream, ends the connection.
@@ -343,7 +360,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
         return start_query(Phase::polling, poll_sql_);
       case Phase::polling:
         read_poll_row(rows, poll_);
-        if (steady_now() < next_status_) return finish(std::move(poll_));
+        if (steady_now() < next_status_ && !want_received_) return finish(std::move(poll_));
         next_status_ = steady_now() + kReportedLagEvery;
         poll_.reported = {true, std::nullopt};
         return start_query(Phase::status, "SHOW REPLICA STATUS");
@@ -407,6 +424,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   CanaryPoll poll_;
   MonoTime deadline_{}, next_status_{};
   bool status_error_logged_ = false;
+  bool want_received_ = false;
 };
 
 // Waits on the replica itself: MASTER_GTID_WAIT (MariaDB) or WAIT_FOR_EXECUTED_GTID_SET (MySQL)

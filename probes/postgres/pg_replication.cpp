@@ -11,7 +11,8 @@ std::string poll_statement(const std::string& schema) {
   return "SELECT (SELECT seq FROM " + canary_table(schema) + " WHERE agent_id = $1 AND probe = $2),"
          " pg_last_wal_replay_lsn()::text,"
          " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,"
-         " NOT pg_is_in_recovery()";
+         " NOT pg_is_in_recovery(),"
+         " pg_last_wal_receive_lsn()::text";
 }
 
 namespace {
@@ -22,13 +23,15 @@ constexpr const char* kPollStatement = "ghostwatch_canary_poll";
 
 using LazyPg = LazyConnection<Connection, ConnectOptions>;
 
-// The poll as numbers: the canary's seq, the replay LSN, the server's lag figure, the role.
+// The poll as numbers: the canary's seq, the replay LSN, the server's lag figure, the role, the
+// received LSN (NULL on a primary, or when no WAL was streamed since the server started).
 CanaryPoll parse_poll(const Rows& rows) {
   CanaryPoll poll;
   poll.seq = parse_number<int64_t>(rows.get(0, 0));
   poll.reported = {true, parse_number<double>(rows.get(0, 2))};
   if (auto lsn = rows.get(0, 1)) poll.position = std::string(*lsn);
   if (auto primary = rows.get(0, 3)) poll.is_primary = *primary == "t";
+  if (auto received = rows.get(0, 4)) poll.received = std::string(*received);
   return poll;
 }
 
@@ -48,8 +51,12 @@ class PgWriter final : public CanaryWriter {
     return seq;
   }
 
-  // Captured by the upsert's RETURNING: no extra round trip.
+  // Captured by the upsert's RETURNING: no extra round trip. It is the WAL insert position
+  // just before the commit record, which follows it in the same flush: a replica that has
+  // received up to it has received all the canary's WAL but that record, and applies the
+  // canary only after it.
   Result<std::optional<Position>> position(std::stop_token) override { return position_; }
+  std::optional<Position> canary_position() const override { return position_; }
 
  private:
   Result<int64_t> upsert(std::stop_token stop) {

@@ -133,28 +133,6 @@ TEST_F(MariaSandbox, ReportedLagBesideMeasuredLagDuringAWriteBurst) {
   std::remove(config.c_str());
 }
 
-// Restarts the replica's SQL thread on scope exit, whatever the test's outcome.
-struct StoppedSqlThread {
-  StoppedSqlThread() { maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "STOP SLAVE SQL_THREAD"); }
-  ~StoppedSqlThread() { start(); }
-  void start() {
-    if (!stopped) return;
-    maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "START SLAVE SQL_THREAD");
-    stopped = false;
-  }
-  bool stopped = true;
-};
-
-// Sets the replica's MASTER_DELAY for one test and restores the sandbox's on scope exit.
-struct MasterDelay {
-  explicit MasterDelay(const std::string& seconds) { set(seconds); }
-  ~MasterDelay() { set(require_env("GW_MARIA_DELAY_S")); }
-  static void set(const std::string& seconds) {
-    auto r = run_command({"/bin/bash", sandbox_script(), "set-delay", "maria-replica", seconds}, 60s);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-  }
-};
-
 TEST_F(MariaSandbox, StoppedSqlThreadGrowsPendingCountsTimeoutsAndRecovers) {
   MasterDelay no_delay("0");  // so that "caught up" means pending 0, not "1 s behind"
   const std::string config = write_temp_file(agent_yaml() + maria_probe_yaml("100ms", "3s"), ".yaml");
@@ -162,7 +140,7 @@ TEST_F(MariaSandbox, StoppedSqlThreadGrowsPendingCountsTimeoutsAndRecovers) {
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_visibility_lag_seconds_count")) > 0; }, 15s))
       << agent.log();
   {
-    StoppedSqlThread stopped;
+    StoppedReplicaThread stopped("SQL_THREAD");
     ASSERT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_visibility_pending_seconds")) > 2.0; }, 15s));
     EXPECT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_visibility_timeouts_total")) > 0; }, 10s))
         << "canaries older than the 3 s timeout must be counted";

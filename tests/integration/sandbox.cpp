@@ -82,6 +82,61 @@ void ReplayPause::resume() {
   paused_ = false;
 }
 
+StoppedReplicaThread::StoppedReplicaThread(std::string thread) : thread_(std::move(thread)) {
+  maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "STOP SLAVE " + thread_);
+}
+StoppedReplicaThread::~StoppedReplicaThread() { start(); }
+void StoppedReplicaThread::start() {
+  if (!stopped_) return;
+  maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "START SLAVE " + thread_);
+  stopped_ = false;
+}
+
+MasterDelay::MasterDelay(const std::string& seconds) { set(seconds); }
+MasterDelay::~MasterDelay() { set(require_env("GW_MARIA_DELAY_S")); }
+void MasterDelay::set(const std::string& seconds) {
+  auto r = run_command({"/bin/bash", sandbox_script(), "set-delay", "maria-replica", seconds}, 60s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+namespace {
+std::string sql_literal(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+bool receiver_streaming(const std::string& dsn) {
+  std::string n, error;
+  return try_admin_query(dsn, "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'", &n, &error) &&
+         n == "1";
+}
+}  // namespace
+
+// primary_conninfo takes effect on reload (PostgreSQL 13+): emptied, the startup process stops
+// the WAL receiver and replays what it has; restored, it starts one again.
+WalReceiverCut::WalReceiverCut(std::string admin_dsn) : dsn_(std::move(admin_dsn)) {
+  conninfo_ = admin_query(dsn_, "SHOW primary_conninfo");
+  if (conninfo_.empty()) throw std::runtime_error("the replica has no primary_conninfo to cut");
+  admin_query(dsn_, "ALTER SYSTEM SET primary_conninfo = ''");
+  admin_query(dsn_, "SELECT pg_reload_conf()");
+  cut_ = true;
+  const bool stopped = wait_for(
+      [&] {
+        std::string n, error;
+        return try_admin_query(dsn_, "SELECT count(*) FROM pg_stat_wal_receiver", &n, &error) && n == "0";
+      },
+      10s);
+  if (!stopped) throw std::runtime_error("the WAL receiver did not stop");
+}
+WalReceiverCut::~WalReceiverCut() { restore(); }
+void WalReceiverCut::restore() {
+  if (!cut_) return;
+  admin_query(dsn_, "ALTER SYSTEM SET primary_conninfo = " + sql_literal(conninfo_));
+  admin_query(dsn_, "SELECT pg_reload_conf()");
+  cut_ = false;
+  EXPECT_TRUE(wait_for([&] { return receiver_streaming(dsn_); }, 30s)) << "the WAL receiver did not stream again";
+}
+
 StoppedServer::StoppedServer(std::string name) : name_(std::move(name)) { sandbox("stop"); }
 StoppedServer::~StoppedServer() { start(); }
 

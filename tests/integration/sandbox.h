@@ -45,6 +45,40 @@ class ReplayPause {
   bool paused_ = true;
 };
 
+// Stops the MariaDB replica's "SQL_THREAD" or "IO_THREAD" now and starts it again on scope exit.
+class StoppedReplicaThread {
+ public:
+  explicit StoppedReplicaThread(std::string thread);
+  ~StoppedReplicaThread();
+  void start();
+
+ private:
+  std::string thread_;
+  bool stopped_ = true;
+};
+
+// Sets the MariaDB replica's MASTER_DELAY (seconds) for one test and restores the sandbox's on
+// scope exit.
+class MasterDelay {
+ public:
+  explicit MasterDelay(const std::string& seconds);
+  ~MasterDelay();
+  static void set(const std::string& seconds);
+};
+
+// Cuts a PostgreSQL replica's WAL receiver off (primary_conninfo emptied and reloaded) and
+// restores its primary_conninfo on scope exit (or on restore()), waiting for it to stream again.
+class WalReceiverCut {
+ public:
+  explicit WalReceiverCut(std::string admin_dsn);
+  ~WalReceiverCut();
+  void restore();
+
+ private:
+  std::string dsn_, conninfo_;
+  bool cut_ = false;
+};
+
 // Stops a sandbox server now and starts it again on scope exit (or on start()).
 class StoppedServer {
  public:

@@ -32,6 +32,7 @@ std::set<std::string> exported_names() {
   target->position_lag(PositionUnit::bytes, 1);
   target->position_lag(PositionUnit::transactions, 1);
   target->reported_lag(1);
+  target->received({1, std::chrono::milliseconds(1), std::chrono::milliseconds(1)});
   auto path = probe->read_path("r", {"0ms"});
   auto reconcile = sink.reconcile("c", "redis");  // held: a handle's series leave with it
   reconcile->swept(SweepObservation{});

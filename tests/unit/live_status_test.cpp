@@ -33,8 +33,15 @@ TEST(LiveStatus, KeepsLastAndPercentilesOfRecentSamples) {
   for (int ms : {10, 20, 30}) target->visible({1, milliseconds(ms), milliseconds(1)});
   const TargetStatus t = live.snapshot().probes[0].targets[0];
   EXPECT_DOUBLE_EQ(*t.last, 0.030);
-  EXPECT_DOUBLE_EQ(*t.p50, 0.020);
+  EXPECT_NEAR(*t.p50, 0.020, 1e-7);  // kept as floats
   EXPECT_EQ(t.samples, 3);
+  EXPECT_FALSE(t.received_p50) << "no received position reported: none shown";
+  for (int ms : {1, 2, 3}) target->received({1, milliseconds(ms), milliseconds(1)});
+  const TargetStatus after = live.snapshot().probes[0].targets[0];
+  EXPECT_NEAR(*after.received_p50, 0.002, 1e-7);
+  const std::string table = render_console(live.snapshot());
+  EXPECT_NE(table.find("recv p50"), std::string::npos) << table;
+  EXPECT_NE(table.find("2.0"), std::string::npos) << table;
 }
 
 TEST(LiveStatus, AProbeLeavesTheViewsWhenItsHandlesGo) {

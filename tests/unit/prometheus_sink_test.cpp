@@ -42,6 +42,10 @@ TEST(PrometheusSink, ATargetWithoutSamplesShowsNoFigureThatLooksMeasured) {
   EXPECT_NE(text.find("ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"never\"} 0"), std::string::npos);
   EXPECT_EQ(text.find("ghostwatch_visibility_resolution_seconds{"), std::string::npos) << "no resolution without a sample";
   EXPECT_EQ(text.find("ghostwatch_reported_lag_seconds{"), std::string::npos);
+  EXPECT_EQ(text.find("ghostwatch_received_lag_seconds_count{"), std::string::npos) << "none until one is received";
+  target->received({1, std::chrono::milliseconds(1), std::chrono::milliseconds(1)});
+  EXPECT_NE(sink.render().find("ghostwatch_received_lag_seconds_count{probe=\"pg\",target=\"never\"} 1"),
+            std::string::npos);
   target->visible({1, std::chrono::milliseconds(5), std::chrono::milliseconds(2)});
   EXPECT_NE(sink.render().find("ghostwatch_visibility_resolution_seconds{probe=\"pg\",target=\"never\"} 0.002"), std::string::npos);
 }

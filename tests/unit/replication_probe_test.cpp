@@ -54,6 +54,8 @@ enum class Behaviour { healthy, failing, blocking };
 struct FakeTarget {
   Duration lag{0};
   Behaviour behaviour = Behaviour::healthy;
+  // When set, polls also report the received position: the newest seq committed this long ago.
+  std::optional<Duration> received_lag{};
 };
 
 class FakeBackend final : public CanaryBackend {
@@ -75,7 +77,10 @@ class FakeBackend final : public CanaryBackend {
     return std::make_unique<Waiter>(primary_, targets_.at(t.name));
   }
   PositionUnit position_unit() const override { return PositionUnit::transactions; }
-  std::optional<double> position_behind(const Position&, const Position&) const override { return std::nullopt; }
+  // Positions are seqs.
+  std::optional<double> position_behind(const Position& primary, const Position& target) const override {
+    return static_cast<double>(std::max<int64_t>(0, std::stoll(primary) - std::stoll(target)));
+  }
 
  private:
   struct Writer final : CanaryWriter {
@@ -112,6 +117,7 @@ class FakeBackend final : public CanaryBackend {
       }
       CanaryPoll poll;
       poll.seq = p.visible_with_lag(t.lag);
+      if (t.received_lag) poll.received = std::to_string(p.visible_with_lag(*t.received_lag).value_or(0));
       return poll;
     }
     FakePrimary& p;
@@ -251,6 +257,40 @@ TEST(ReplicationProbe, ServerSideWaitsFallBackToPollsWithoutAPosition) {
   EXPECT_GE(t.p50, 0.030);
   EXPECT_LT(t.p50, 0.045);
   EXPECT_GE(t.polls, 5 * 10) << "polled at poll_interval while each canary was outstanding";
+}
+
+TEST_P(Polling, ReceivedIsTimedApartFromVisibleWhereTheTargetReportsIt) {
+  Rig rig({{"delayed", {milliseconds(40), Behaviour::healthy, milliseconds(0)}},
+           {"cache", {milliseconds(10)}}});
+  const auto s = rig.run_once({5, Duration(0)});
+  const TargetSummary& delayed = target(s, "delayed");
+  EXPECT_EQ(delayed.samples, 5);
+  EXPECT_EQ(delayed.received_samples, 5);
+  EXPECT_GE(delayed.p50, 0.040);
+  EXPECT_LT(delayed.received_p50, 0.020) << "received at once, applied 40 ms later";
+  EXPECT_EQ(target(s, "cache").received_samples, 0) << "no received position: no figure";
+}
+
+TEST_P(Polling, ReceivedCompletesWhileNothingIsApplied) {
+  Rig rig({{"paused", {std::chrono::hours(1), Behaviour::healthy, milliseconds(0)}},
+           {"cut", {std::chrono::hours(1), Behaviour::healthy, std::chrono::hours(1)}}},
+          milliseconds(300));
+  const auto s = rig.run_once({5, Duration(0)});
+  EXPECT_EQ(target(s, "paused").samples, 0);
+  EXPECT_EQ(target(s, "paused").timeouts, 5);
+  EXPECT_EQ(target(s, "paused").received_samples, 5);
+  EXPECT_EQ(target(s, "cut").received_samples, 0);
+  EXPECT_EQ(target(s, "cut").timeouts, 5);
+}
+
+// Without the canaries' positions only the row can show that a canary was received.
+TEST_P(Polling, ReceivedFallsBackToTheRowWithoutCanaryPositions) {
+  Rig rig({{"delayed", {milliseconds(30), Behaviour::healthy, milliseconds(0)}}});
+  rig.primary.knows_canary_positions = false;
+  const auto s = rig.run_once({5, Duration(0)});
+  const TargetSummary& delayed = target(s, "delayed");
+  EXPECT_EQ(delayed.received_samples, 5);
+  EXPECT_GE(delayed.received_p50, 0.030) << "no earlier than the row shows it";
 }
 
 TEST_P(Polling, FailingTargetCountsErrorsAndOthersAreMeasured) {

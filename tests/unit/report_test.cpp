@@ -65,6 +65,16 @@ TEST(Report, JsonHasTheDocumentedShape) {
     EXPECT_TRUE(jt.contains(key)) << key;
   }
   EXPECT_DOUBLE_EQ(jt["resolution_seconds"].get<double>(), 0.011);
+  EXPECT_EQ(jt["received_samples"], 0);
+  EXPECT_TRUE(jt["received_p50_seconds"].is_null()) << "nothing received: unknown, not 0";
+  EXPECT_TRUE(jt["received_p99_seconds"].is_null());
+  t->received(sample(1));
+  t->received(sample(3));
+  const nlohmann::json after = report_json(report.summarize());
+  const auto& received = after.at("probes").at(0).at("targets").at(0);
+  EXPECT_EQ(received["received_samples"], 2);
+  EXPECT_DOUBLE_EQ(received["received_p50_seconds"].get<double>(), 0.002);
+  EXPECT_DOUBLE_EQ(received["received_p99_seconds"].get<double>(), 0.00298);
 }
 
 TEST(Report, TableMarksUnreachableTargets) {

@@ -1,0 +1,128 @@
+// Received vs visible against the sandbox's real replicas: an apply delay (recovery_min_apply_delay,
+// MASTER_DELAY) shows as a small received lag beside the large visibility lag; paused replay (or
+// a stopped SQL thread) lets every canary be received and none be seen; a WAL receiver cut off
+// (or a stopped IO thread) stalls both.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/sandbox.h"
+
+namespace ghostwatch::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Stages = SandboxTest;
+
+std::string ms(const nlohmann::json& seconds) {
+  if (seconds.is_null()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f ms", seconds.get<double>() * 1e3);
+  return buf;
+}
+
+// `probe --canaries N --output json`, which exits 1 when canaries time out: the probe's targets.
+nlohmann::json probe_targets(const std::string& yaml, int canaries) {
+  const std::string config = write_temp_file(yaml, ".yaml");
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", std::to_string(canaries),
+                        "--output", "json"},
+                       90s);
+  std::remove(config.c_str());
+  if (r.exit_code != 0 && r.exit_code != 1) throw std::runtime_error("probe exited " + std::to_string(r.exit_code) + ": " + r.err);
+  return nlohmann::json::parse(r.out).at("probes").at(0).at("targets");
+}
+
+const nlohmann::json& target(const nlohmann::json& targets, const std::string& name) {
+  for (const auto& t : targets) {
+    if (t.at("name") == name) return t;
+  }
+  throw std::runtime_error("no target " + name + " in " + targets.dump());
+}
+
+std::string stages(const std::string& what, const nlohmann::json& t) {
+  return what + ": received " + std::to_string(t.at("received_samples").get<int>()) + " (p50 " +
+         ms(t.at("received_p50_seconds")) + "), visible " + std::to_string(t.at("samples").get<int>()) + " (p50 " +
+         ms(t.at("p50_seconds")) + "), timeouts " + std::to_string(t.at("timeouts").get<int>());
+}
+
+TEST_F(Stages, PostgresApplyDelayIsReceivedAtOnceAndAppliedAfterTheDelay) {
+  ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200");
+  const nlohmann::json targets = probe_targets(agent_yaml() + pg_probe_yaml("250ms", "10s"), 20);
+  const auto& fast = target(targets, "replica-1");
+  const auto& delayed = target(targets, "replica-2");
+  record_figure(stages("postgres, 20 canaries, replica-1", fast));
+  record_figure(stages("postgres, 20 canaries, replica-2 (recovery_min_apply_delay 200ms)", delayed));
+  ASSERT_EQ(delayed.at("received_samples"), 20);
+  ASSERT_EQ(delayed.at("samples"), 20);
+  EXPECT_LT(delayed.at("received_p50_seconds").get<double>(), 0.030) << "the WAL arrives at once";
+  EXPECT_GE(delayed.at("p50_seconds").get<double>(), 0.200) << "and is applied after the delay";
+  EXPECT_LE(delayed.at("p50_seconds").get<double>(), 0.260);
+  ASSERT_EQ(fast.at("received_samples"), 20);
+  EXPECT_LE(fast.at("received_p50_seconds").get<double>(), fast.at("p50_seconds").get<double>());
+}
+
+TEST_F(Stages, PostgresPausedReplayReceivesEveryCanaryAndShowsNone) {
+  ReplayPause paused(require_env("GW_PG_ADMIN_REPLICA1_DSN"));
+  const nlohmann::json targets = probe_targets(agent_yaml() + pg_probe_yaml("200ms", "2s"), 6);
+  paused.resume();
+  const auto& t = target(targets, "replica-1");
+  record_figure(stages("postgres, replay paused on replica-1, 6 canaries", t));
+  EXPECT_EQ(t.at("received_samples"), 6) << "the WAL receiver keeps receiving";
+  EXPECT_LT(t.at("received_p50_seconds").get<double>(), 0.030);
+  EXPECT_EQ(t.at("samples"), 0) << "nothing is applied";
+  EXPECT_EQ(t.at("timeouts"), 6);
+  EXPECT_EQ(target(targets, "replica-2").at("samples"), 6) << "the other replica is unaffected";
+}
+
+TEST_F(Stages, PostgresWalReceiverCutOffStallsBoth) {
+  WalReceiverCut cut(require_env("GW_PG_ADMIN_REPLICA1_DSN"));
+  const nlohmann::json targets = probe_targets(agent_yaml() + pg_probe_yaml("200ms", "2s"), 6);
+  cut.restore();
+  const auto& t = target(targets, "replica-1");
+  record_figure(stages("postgres, WAL receiver cut off on replica-1, 6 canaries", t));
+  EXPECT_EQ(t.at("received_samples"), 0);
+  EXPECT_TRUE(t.at("received_p50_seconds").is_null()) << "unknown, never 0";
+  EXPECT_EQ(t.at("samples"), 0);
+  EXPECT_EQ(t.at("timeouts"), 6);
+  EXPECT_EQ(t.at("reachable"), true) << "the replica itself answers";
+  EXPECT_EQ(target(targets, "replica-2").at("received_samples"), 6);
+}
+
+// Canaries further apart than MASTER_DELAY, so that each is applied after the whole delay.
+TEST_F(Stages, MariadbMasterDelayIsReceivedAtOnceAndAppliedAfterTheDelay) {
+  ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1");
+  const nlohmann::json targets = probe_targets(agent_yaml() + maria_probe_yaml("1200ms", "10s"), 4);
+  const auto& t = target(targets, "replica");
+  record_figure(stages("mariadb, MASTER_DELAY=1, 4 canaries", t));
+  ASSERT_EQ(t.at("received_samples"), 4);
+  ASSERT_EQ(t.at("samples"), 4);
+  EXPECT_LT(t.at("received_p50_seconds").get<double>(), 0.030) << "the IO thread receives at once";
+  EXPECT_GE(t.at("p50_seconds").get<double>(), 0.95);
+}
+
+TEST_F(Stages, MariadbStoppedSqlThreadReceivesEveryCanaryAndShowsNone) {
+  StoppedReplicaThread stopped("SQL_THREAD");
+  const nlohmann::json targets = probe_targets(agent_yaml() + maria_probe_yaml("200ms", "2s"), 6);
+  stopped.start();
+  const auto& t = target(targets, "replica");
+  record_figure(stages("mariadb, SQL thread stopped, 6 canaries", t));
+  EXPECT_EQ(t.at("received_samples"), 6);
+  EXPECT_LT(t.at("received_p50_seconds").get<double>(), 0.030);
+  EXPECT_EQ(t.at("samples"), 0);
+  EXPECT_EQ(t.at("timeouts"), 6);
+}
+
+TEST_F(Stages, MariadbStoppedIoThreadStallsBoth) {
+  StoppedReplicaThread stopped("IO_THREAD");
+  const nlohmann::json targets = probe_targets(agent_yaml() + maria_probe_yaml("200ms", "2s"), 6);
+  stopped.start();
+  const auto& t = target(targets, "replica");
+  record_figure(stages("mariadb, IO thread stopped, 6 canaries", t));
+  EXPECT_EQ(t.at("received_samples"), 0);
+  EXPECT_TRUE(t.at("received_p50_seconds").is_null());
+  EXPECT_EQ(t.at("samples"), 0);
+  EXPECT_EQ(t.at("timeouts"), 6);
+}
+
+}  // namespace
+}  // namespace ghostwatch::testing
