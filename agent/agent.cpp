@@ -5,6 +5,7 @@
 #include <iostream>
 #include <thread>
 
+#include "agent/freshness.h"
 #include "agent/runner.h"
 #include "common/interruptible.h"
 #include "common/log.h"
@@ -211,6 +212,15 @@ void Agent::install_routes() {
     const AgentInfo info{GHOSTWATCH_VERSION, id,
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()};
     return HttpResponse{200, "text/html; charset=utf-8", render_landing_page(info, live_.snapshot()), {}};
+  });
+  // Holds the running set's lock for the answer: a reload in progress delays it, never tears a
+  // probe down under it.
+  http_.route("/v1/freshness", {"GET"}, [this](const HttpRequest& request) {
+    std::lock_guard lock(reload_mu_);
+    return freshness_response(request.query, [this](const std::string& name) -> ReplicationProbe* {
+      auto it = probes_.find(name);
+      return it == probes_.end() ? nullptr : it->second->probe.get();
+    });
   });
   http_.route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&) {
     const ReloadOutcome outcome = reload();

@@ -21,6 +21,7 @@
 #include "agent/reload_queue.h"
 #include "agent/web_config.h"
 #include "agent/duration.h"
+#include "agent/freshness.h"
 #include "agent/runner.h"
 #include "agent/signals.h"
 #include "common/interruptible.h"
@@ -48,6 +49,7 @@ constexpr const char* kUsage =
     "  reconcile      sweep the reconcile probes once and list cache entries inconsistent with the DB\n"
     "  check-config   validate a config file and print the effective config, secrets redacted\n"
     "  init           print (or apply) the SQL that sets up each probe's canary table and least-privilege roles\n"
+    "  wait           wait until a probe's replicas have replayed a position (e.g. after a migration)\n"
     "  version        print the version\n"
     "\n"
     "Run 'ghostwatch <command> --help' for a command's options.\n";
@@ -302,6 +304,31 @@ int cmd_probe(const std::vector<std::string>& args) {
   return report_exit_code(summary);
 }
 
+int cmd_wait(const std::vector<std::string>& args) {
+  po::options_description d = common_options("wait options");
+  d.add_options()("probe,p", po::value<std::string>()->required(), "the postgres or mysql probe whose replicas to wait for")(
+      "position", po::value<std::string>()->required(),
+      "the primary's position to wait for: an LSN (pg_current_wal_lsn()), a GTID list (@@gtid_binlog_pos) or set "
+      "(@@gtid_executed)")(
+      "target,t", po::value<std::string>(), "only this replica (default: every replica of the probe)")(
+      "timeout", po::value<std::string>()->default_value("30s"), "give up after this long (exit 1)");
+  auto vm = parse("wait", d, args,
+                  "Polls the probe's replicas (every poll_interval, connecting as the config says) until each has\n"
+                  "replayed the position, reading positions only. Exits 0 when all have, 1 on timeout, 2 on bad input.");
+  if (!vm) return 0;
+  WaitRequest request;
+  request.probe = (*vm)["probe"].as<std::string>();
+  request.position = (*vm)["position"].as<std::string>();
+  if (vm->count("target")) request.target = (*vm)["target"].as<std::string>();
+  auto timeout = parse_duration((*vm)["timeout"].as<std::string>());
+  if (!timeout || *timeout <= Duration(0)) throw UsageError("wait: --timeout: expected e.g. 2s or 500ms");
+  request.timeout = *timeout;
+  std::stop_source stop;
+  SignalStop signals(stop);
+  const Config c = load_and_apply((*vm)["config"].as<std::string>(), *vm);
+  return wait_for_position(c, request, stop.get_token());
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -323,6 +350,7 @@ int cli_main(int argc, char** argv) {
     if (command == "check-config") return cmd_check_config(args);
     if (command == "init") return cmd_init(args);
     if (command == "reconcile") return cmd_reconcile(args);
+    if (command == "wait") return cmd_wait(args);
     std::cerr << "ghostwatch: unknown command '" << command << "'\n\n" << kUsage;
     return kExitUsage;
   } catch (const ConfigError& e) {

@@ -50,6 +50,9 @@ enum class ProbeKind { postgres, mysql };
 // How a replica's progress is watched: polled for the canary row, or (mysql) asked to wait on
 // the server for the canary's GTID (MASTER_GTID_WAIT, WAIT_FOR_EXECUTED_GTID_SET).
 enum class WaitMode { poll, server };
+// canary: the agent writes the canary row and times it (DESIGN.md §1). position: readers look
+// only at the targets' positions and never at the canary table (what `ghostwatch wait` polls).
+enum class ProbeMode { canary, position };
 
 // A read path of the read-your-writes probe (DESIGN.md §3). Exactly one of dsn, targets, http.
 struct ReadPathConfig {
@@ -89,6 +92,7 @@ struct ProbeConfig {
   Duration poll_interval = 10ms;   // per-target poll period while a canary is outstanding on it
   Duration idle_poll_interval = 1s;  // otherwise: enough for target_up, positions, reported lag
   WaitMode wait = WaitMode::poll;
+  ProbeMode mode = ProbeMode::canary;
   Duration timeout = 60s;          // a canary unseen this long is a timeout
   Duration connect_timeout = 5s;
   Duration query_timeout = 2s;

@@ -1,6 +1,7 @@
 #include "probes/replication_probe.h"
 
 #include <algorithm>
+#include <array>
 #include <thread>
 
 #include "common/backoff.h"
@@ -15,6 +16,8 @@ namespace {
 constexpr auto kMonitorTick = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::seconds(5);
 constexpr std::size_t kMaxCanaryPositions = 1u << 16;
+constexpr std::size_t kPrimaryHistory = 64;
+constexpr std::size_t kRecentLags = 32;  // per target, for the freshness answer's expected wait
 // Connects under way at once on an event loop: each costs the loop a password hash (SCRAM,
 // about 1-2 ms of CPU), so a thousand at once would make every one of them miss its deadline.
 constexpr int kMaxConnecting = 32;
@@ -41,6 +44,35 @@ class HealthLog {
   bool healthy_ = true;
 };
 
+// The last kRecentLags visibility lags of a target, in seconds.
+class LagRing {
+ public:
+  void add(double seconds) {
+    lags_[next_] = static_cast<float>(seconds);
+    next_ = (next_ + 1) % kRecentLags;
+    count_ = std::min(count_ + 1, kRecentLags);
+  }
+  std::optional<double> percentile(double q) const {
+    if (count_ == 0) return std::nullopt;
+    std::vector<double> v(lags_.begin(), lags_.begin() + static_cast<std::ptrdiff_t>(count_));
+    std::sort(v.begin(), v.end());
+    return v[static_cast<std::size_t>(q * static_cast<double>(count_ - 1) + 0.5)];
+  }
+
+ private:
+  std::array<float, kRecentLags> lags_{};
+  std::size_t next_ = 0, count_ = 0;
+};
+
+// What the last successful poll of a target showed, for the freshness answer (read by HTTP
+// threads while the target's poller writes it).
+struct KnownProgress {
+  mutable std::mutex mu;
+  std::optional<Position> position;
+  MonoTime at{};
+  LagRing lags;
+};
+
 }  // namespace
 
 struct ReplicationProbe::Target {
@@ -52,13 +84,15 @@ struct ReplicationProbe::Target {
   Alarm canary_written;  // rung by the writer: poll now, and fast until the canary is seen
   std::unique_ptr<PositionWaiter> waiter;  // wait: server on a replica; null: polled
   std::unique_ptr<AsyncCanaryReader> async;  // polled by the event loop when set
-  PollLoop* loop = nullptr;  // while the loop polls it: wake it there instead of ringing
+  // While the loop polls it: wake it there instead of ringing (read by HTTP threads too).
+  std::atomic<PollLoop*> loop{nullptr};
   std::size_t loop_id = 0;
   bool pending_shown_zero = false;  // the gauge already says 0: a thousand idle targets skip it
   // When each canary's commit position was received there (replicas; null for caches).
   std::unique_ptr<VisibilityTracker> received{};
   // Whether the last poll was asked for the received position (see CanaryReader::want_received).
   bool wants_received = false;
+  KnownProgress known{};
 };
 
 // A target polled by the event loop: read_loop's schedule as a state machine. Idle until its
@@ -258,7 +292,7 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
       }
       if (loop) loop->wake(to_wake);
       if (read_back_) read_back_->acked(ack.value(), t_ack);
-      record_primary_position(stop, ack.value());
+      record_primary_position(stop, ack.value(), t_ack);
       for (auto& t : targets_) {
         if (t->waiter) t->canary_written.ring();  // its position is known now
       }
@@ -293,6 +327,7 @@ Status ReplicationProbe::record_poll(Target& t, const Result<CanaryPoll>& poll, 
   const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
                                                           : t.tracker.polled(poll->seq, sent, recv);
   for (const VisibilitySample& s : samples) t.sink->visible(s);
+  remember_poll(t, poll->position, recv, samples);
   if (t.received && poll->received) record_received(t, *poll->received, poll->seq, sent, recv);
   t.sink->polled(true, "");
   t.sink->position_lag(backend_.position_unit(), position_behind(poll->position));
@@ -366,7 +401,7 @@ Backoff ReplicationProbe::poll_backoff() const {
 
 // A canary was acked: the target's poller looks for it now.
 void ReplicationProbe::wake(Target& t) {
-  if (t.loop) t.loop->wake(t.loop_id);
+  if (PollLoop* loop = t.loop.load()) loop->wake(t.loop_id);
   else t.canary_written.ring();
 }
 
@@ -479,11 +514,15 @@ ReplicationProbe::CanaryToWaitFor ReplicationProbe::next_canary_to_wait_for(cons
   return out;
 }
 
-void ReplicationProbe::record_primary_position(std::stop_token stop, int64_t seq) {
+void ReplicationProbe::record_primary_position(std::stop_token stop, int64_t seq, MonoTime t_ack) {
   auto position = writer_->position(stop);
   const int64_t needed = oldest_needed_position(seq);
   std::lock_guard lock(position_mu_);
   primary_position_ = position ? position.value() : std::nullopt;
+  if (primary_position_) {
+    primary_history_.emplace_back(*primary_position_, t_ack);
+    if (primary_history_.size() > kPrimaryHistory) primary_history_.pop_front();
+  }
   while (!canary_positions_.empty() && canary_positions_.front().first < needed) canary_positions_.pop_front();
   canary_positions_.emplace_back(seq, position ? writer_->canary_position() : std::nullopt);
   // Enough for every canary a timeout can keep outstanding at the shortest interval.
@@ -510,6 +549,67 @@ std::optional<double> ReplicationProbe::position_behind(const std::optional<Posi
   std::lock_guard lock(position_mu_);
   if (!primary_position_) return std::nullopt;
   return backend_.position_behind(*primary_position_, *target);
+}
+
+void ReplicationProbe::remember_poll(Target& t, const std::optional<Position>& position, MonoTime recv,
+                                     const std::vector<VisibilitySample>& samples) {
+  std::lock_guard lock(t.known.mu);
+  if (position) {
+    t.known.position = position;
+    t.known.at = recv;
+  }
+  for (const VisibilitySample& s : samples) t.known.lags.add(to_seconds(s.lag));
+}
+
+Result<std::vector<TargetFreshness>> ReplicationProbe::freshness(const Position& position) {
+  if (!backend_.position_behind(position, position)) {
+    return Error{"not a position of a " + std::string(to_string(config_.kind)) + " probe: " +
+                 (config_.kind == ProbeKind::postgres ? "expected an LSN such as 0/3000060"
+                                                      : "expected a GTID list (MariaDB, 0-1-42) or set (MySQL, uuid:1-42)")};
+  }
+  const MonoTime now = clock_.now();
+  std::vector<TargetFreshness> out;
+  out.reserve(targets_.size());
+  for (const auto& t : targets_) {
+    out.push_back(freshness_of(*t, position, now));
+    if (out.back().reached == false && !t->waiter) wake(*t);
+  }
+  return out;
+}
+
+TargetFreshness ReplicationProbe::freshness_of(const Target& t, const Position& position, MonoTime now) const {
+  TargetFreshness f{t.name, std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+  std::optional<double> p50, p99;
+  {
+    std::lock_guard lock(t.known.mu);
+    if (!t.known.position) return f;
+    f.position = t.known.position;
+    f.age_seconds = to_seconds(now - t.known.at);
+    p50 = t.known.lags.percentile(0.5);
+    p99 = t.known.lags.percentile(0.99);
+  }
+  const std::optional<double> behind = backend_.position_behind(position, *f.position);
+  if (!behind) return f;  // the target's position is in another syntax (e.g. GTIDs turned off)
+  f.reached = *behind == 0;
+  if (*f.reached) {
+    f.expected_wait_seconds = f.expected_wait_p99_seconds = 0.0;
+    return f;
+  }
+  const double since = to_seconds(now - first_seen_on_primary(position).value_or(now));
+  if (p50) f.expected_wait_seconds = std::max(0.0, *p50 - since);
+  if (p99) f.expected_wait_p99_seconds = std::max(0.0, *p99 - since);
+  return f;
+}
+
+// When the primary was first seen at or past `position` (at a canary's ack); nullopt when it
+// never was (a position newer than the last canary), or before the history begins.
+std::optional<MonoTime> ReplicationProbe::first_seen_on_primary(const Position& position) const {
+  std::lock_guard lock(position_mu_);
+  for (const auto& [primary, at] : primary_history_) {
+    const std::optional<double> behind = backend_.position_behind(position, primary);
+    if (behind && *behind == 0) return at;
+  }
+  return std::nullopt;
 }
 
 void ReplicationProbe::monitor_tick() {

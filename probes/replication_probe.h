@@ -34,6 +34,18 @@ struct RunOnceLimits {
   Duration duration{0};
 };
 
+// What the agent knows of one target's progress towards a position (GET /v1/freshness).
+struct TargetFreshness {
+  std::string target;
+  std::optional<bool> reached;          // nullopt: no position known (a cache, or never polled)
+  std::optional<Position> position;     // the target's last known replayed/applied position
+  std::optional<double> age_seconds;    // since the poll that brought it arrived
+  // From the target's recent visibility lags: when the position is not reached, the time until
+  // it should be at the median (and p99) lag, counted from when the agent first saw the primary
+  // at or past it (or from now for a position newer than the agent has seen); 0 when reached.
+  std::optional<double> expected_wait_seconds, expected_wait_p99_seconds;
+};
+
 class ReplicationProbe {
  public:
   // With `read_paths` (one per config.read_paths), every acked canary is also read back through
@@ -45,6 +57,12 @@ class ReplicationProbe {
   ReplicationProbe& operator=(const ReplicationProbe&) = delete;
 
   const std::string& name() const { return config_.name; }
+
+  // Whether each target has replayed `position` (in the backend's syntax: an LSN, a GTID list or
+  // set), as of its last poll. An error names what is wrong with a position that does not parse.
+  // A target that has not reached it is polled at once, so that asking again a few milliseconds
+  // later gets an answer that fresh, not one an idle_poll_interval old.
+  Result<std::vector<TargetFreshness>> freshness(const Position& position);
 
   // Runs until `stop` is requested.
   void run(std::stop_token stop);
@@ -71,7 +89,11 @@ class ReplicationProbe {
   CanaryToWaitFor next_canary_to_wait_for(const Target& target) const;
   Status wait_on_server(std::stop_token stop, Target& target, const CanaryToWaitFor& canary);
   void monitor_tick();
-  void record_primary_position(std::stop_token stop, int64_t seq);
+  void record_primary_position(std::stop_token stop, int64_t seq, MonoTime t_ack);
+  void remember_poll(Target& target, const std::optional<Position>& position, MonoTime recv,
+                     const std::vector<VisibilitySample>& samples);
+  TargetFreshness freshness_of(const Target& target, const Position& position, MonoTime now) const;
+  std::optional<MonoTime> first_seen_on_primary(const Position& position) const;
   int64_t oldest_needed_position(int64_t newest) const;
   struct ReceivedUpto {
     std::optional<int64_t> seq;  // the newest outstanding canary received; nullopt: none
@@ -98,6 +120,9 @@ class ReplicationProbe {
   // one a target may still ask for (received trackers, server-side waits).
   std::deque<std::pair<int64_t, std::optional<Position>>> canary_positions_;
   std::atomic<int64_t> acked_seq_{0};  // the newest canary acked
+  // The primary's position at the last few canaries and when each was acked, oldest first: when
+  // a position asked about existed on the primary at the latest.
+  std::deque<std::pair<Position, MonoTime>> primary_history_;
   std::atomic<bool> writing_done_{false};
   // The event loop's connects under way, and the targets waiting for their turn (loop thread
   // only): a thousand targets connecting at once would each pay a password hash on the loop.

@@ -158,18 +158,19 @@ class MysqlWriter final : public CanaryWriter {
 class MysqlReader final : public CanaryReader {
  public:
   MysqlReader(std::string target, ConnectOptions options, std::string database, std::string agent_id,
-              std::string probe, bool report_lag)
+              std::string probe, bool report_lag, bool canary)
       : target_(std::move(target)), conn_(std::move(options)), database_(std::move(database)),
-        agent_id_(std::move(agent_id)), probe_(std::move(probe)), report_lag_(report_lag) {}
+        agent_id_(std::move(agent_id)), probe_(std::move(probe)), report_lag_(report_lag), canary_(canary) {}
 
   Result<CanaryPoll> poll(std::stop_token stop) override {
     auto conn = conn_.get(stop, [](Connection&) { return ok_status(); });
     if (!conn) return conn.error();
     Connection& c = *conn.value();
-    auto rows = c.execute(kPollStatement,
-                          "SELECT (SELECT seq FROM " + canary_table(database_) + " WHERE agent_id = ? AND probe = ?), " +
-                              applied_position(c.flavor()),
-                          {agent_id_, probe_});
+    auto rows = canary_ ? c.execute(kPollStatement,
+                                    "SELECT (SELECT seq FROM " + canary_table(database_) +
+                                        " WHERE agent_id = ? AND probe = ?), " + applied_position(c.flavor()),
+                                    {agent_id_, probe_})
+                        : c.query(std::string("SELECT NULL, ") + applied_position(c.flavor()));
     CanaryPoll poll;
     // No table yet (it may not have replicated): the target answered, it just has no canary.
     if (!rows && rows.error().code != std::to_string(kNoSuchTable)) return rows.error();
@@ -197,6 +198,7 @@ class MysqlReader final : public CanaryReader {
   MonoTime next_status_{};
   bool status_error_logged_ = false;
   bool report_lag_;
+  bool canary_;  // false: positions only, the canary table untouched (mode: position)
   bool want_received_ = false;
 };
 
@@ -217,10 +219,10 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
 
  public:
   MysqlAsyncReader(std::string target, ConnectOptions options, std::string database, std::string agent_id,
-                   std::string probe)
+                   std::string probe, bool canary)
       : target_(std::move(target)), options_(std::move(options)), database_(std::move(database)),
         agent_id_(std::move(agent_id)), probe_(std::move(probe)),
-        by_name_(needs_lookup(options_)) {}
+        by_name_(needs_lookup(options_)), canary_(canary) {}
   ~MysqlAsyncReader() override { close(); }
 
   PollStep begin() override {
@@ -327,6 +329,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   }
 
   std::string poll_statement() {
+    if (!canary_) return std::string("SELECT NULL, ") + applied_position(flavor_);
     return "SELECT (SELECT seq FROM " + canary_table(database_) + " WHERE agent_id = " + literal(agent_id_) +
            " AND probe = " + literal(probe_) + "), " + applied_position(flavor_);
   }
@@ -409,6 +412,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   ConnectOptions options_;
   std::string database_, agent_id_, probe_;
   const bool by_name_;  // looked up on the resolver's threads: the connector's lookup blocks
+  const bool canary_;   // false: positions only (mode: position)
   std::shared_ptr<NameLookup> lookup_;
   std::vector<std::string> addresses_;  // the host's, tried in turn until one connects
   std::size_t next_address_ = 0;
@@ -483,12 +487,13 @@ std::unique_ptr<CanaryWriter> MysqlBackend::writer() {
 std::unique_ptr<AsyncCanaryReader> MysqlBackend::async_reader(const TargetConfig& target) {
   const ConnectOptions options = connect_options(target.dsn, probe_).value();
   if (needs_lookup(options) && options.uri.ssl_mode == "verify_identity") return nullptr;
-  return std::make_unique<MysqlAsyncReader>(target.name, options, probe_.schema, agent_id_, probe_.name);
+  return std::make_unique<MysqlAsyncReader>(target.name, options, probe_.schema, agent_id_, probe_.name,
+                                            probe_.mode == ProbeMode::canary);
 }
 
 std::unique_ptr<CanaryReader> MysqlBackend::reader(const TargetConfig& target, bool report_lag) {
   return std::make_unique<MysqlReader>(target.name, connect_options(target.dsn, probe_).value(), probe_.schema,
-                                       agent_id_, probe_.name, report_lag);
+                                       agent_id_, probe_.name, report_lag, probe_.mode == ProbeMode::canary);
 }
 
 // A dedicated connection whose deadlines leave room for a whole wait: the client deadline and

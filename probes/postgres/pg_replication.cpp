@@ -7,8 +7,11 @@
 #include "probes/lazy_connection.h"
 
 namespace ghostwatch::pg {
-std::string poll_statement(const std::string& schema) {
-  return "SELECT (SELECT seq FROM " + canary_table(schema) + " WHERE agent_id = $1 AND probe = $2),"
+std::string poll_statement(const std::string& schema, bool canary) {
+  // Without the canary: always NULL, touching no table, with the same two (typed) parameters.
+  const std::string seq = canary ? "(SELECT seq FROM " + canary_table(schema) + " WHERE agent_id = $1 AND probe = $2)"
+                                 : "(SELECT NULL::bigint WHERE $1::text IS NULL AND $2::text IS NULL)";
+  return "SELECT " + seq + ","
          " pg_last_wal_replay_lsn()::text,"
          " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,"
          " NOT pg_is_in_recovery(),"
@@ -110,8 +113,9 @@ class PgWriter final : public CanaryWriter {
 
 class PgReader final : public CanaryReader {
  public:
-  PgReader(ConnectOptions options, std::string schema, std::string agent_id, std::string probe)
-      : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(probe)} {}
+  PgReader(ConnectOptions options, std::string schema, std::string agent_id, std::string probe, bool canary)
+      : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(probe)},
+        canary_(canary) {}
 
   Result<CanaryPoll> poll(std::stop_token stop) override {
     auto conn = conn_.get(stop, [this](Connection&) {
@@ -120,7 +124,7 @@ class PgReader final : public CanaryReader {
     });
     if (!conn) return conn.error();
     if (!prepared_) {
-      Status s = conn.value()->prepare(kPollStatement, poll_statement(schema_), 2);
+      Status s = conn.value()->prepare(kPollStatement, poll_statement(schema_, canary_), 2);
       // The table may not have replicated yet: the target answered, it just has no canary.
       if (!s && s.error().code == kUndefinedTable) return CanaryPoll{};
       if (!s) return s.error();
@@ -137,6 +141,7 @@ class PgReader final : public CanaryReader {
   LazyPg conn_;
   std::string schema_;
   std::vector<std::string> params_;
+  bool canary_;
   bool prepared_ = false;
 };
 
@@ -149,9 +154,10 @@ class PgAsyncReader final : public AsyncCanaryReader {
  public:
   // `hosts`: set when the DSN names hosts, looked up on the resolver's threads before each connect.
   PgAsyncReader(ConnectOptions options, std::optional<HostList> hosts, std::string schema, std::string agent_id,
-                std::string probe)
+                std::string probe, bool canary)
       : options_(std::move(options)), hosts_(std::move(hosts)), schema_(std::move(schema)),
-        agent_id_(std::move(agent_id)), probe_(std::move(probe)), params_{agent_id_.c_str(), probe_.c_str()} {}
+        agent_id_(std::move(agent_id)), probe_(std::move(probe)), params_{agent_id_.c_str(), probe_.c_str()},
+        canary_(canary) {}
 
   PollStep begin() override {
     if (conn_) return send_poll();
@@ -244,7 +250,7 @@ class PgAsyncReader final : public AsyncCanaryReader {
   PollStep send_poll() {
     deadline_ = steady_now() + options_.query_timeout;
     if (!prepared_) {
-      return send(Phase::preparing, PQsendPrepare(conn_.get(), kPollStatement, poll_statement(schema_).c_str(), 2, nullptr));
+      return send(Phase::preparing, PQsendPrepare(conn_.get(), kPollStatement, poll_statement(schema_, canary_).c_str(), 2, nullptr));
     }
     return send(Phase::polling, PQsendQueryPrepared(conn_.get(), kPollStatement, 2, params_, nullptr, nullptr, 0));
   }
@@ -297,6 +303,7 @@ class PgAsyncReader final : public AsyncCanaryReader {
   std::optional<HostList> hosts_;
   std::string schema_, agent_id_, probe_;
   const char* params_[2];
+  bool canary_;
   std::unique_ptr<PGconn, Finish> conn_;
   std::shared_ptr<NameLookup> lookup_;
   std::unique_ptr<PGresult, Clear> last_;
@@ -331,12 +338,13 @@ std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
 // lookup even when connecting without blocking, and a slow resolver would stall the whole loop.
 std::unique_ptr<AsyncCanaryReader> PostgresBackend::async_reader(const TargetConfig& target) {
   return std::make_unique<PgAsyncReader>(connect_options(target.dsn, probe_), hosts_to_look_up(target.dsn.dsn),
-                                         probe_.schema, agent_id_, probe_.name);
+                                         probe_.schema, agent_id_, probe_.name, probe_.mode == ProbeMode::canary);
 }
 
 // The replay timestamp comes with the same statement, so report_lag costs nothing to honour.
 std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target, bool) {
-  return std::make_unique<PgReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name);
+  return std::make_unique<PgReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name,
+                                    probe_.mode == ProbeMode::canary);
 }
 
 std::optional<double> PostgresBackend::position_behind(const Position& primary, const Position& target) const {

@@ -34,7 +34,8 @@ std::string canary_table(const std::string& schema);
 std::string canary_table_ddl(const std::string& schema);
 
 // A reader's poll ($1 agent id, $2 probe): the canary's seq, the replay LSN, the server's own
-// lag figure and whether the target takes writes. bench/poll_cost runs it as well.
-std::string poll_statement(const std::string& schema);
+// lag figure, whether the target takes writes and the received LSN. bench/poll_cost runs it as
+// well. Without `canary` the seq is always NULL and no table is read (mode: position).
+std::string poll_statement(const std::string& schema, bool canary = true);
 
 }  // namespace ghostwatch::pg
