@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -288,8 +289,12 @@ int cmd_probe(const std::vector<std::string>& args) {
   SignalStop signals(stop);
   Config c = load_and_apply((*vm)["config"].as<std::string>(), *vm);
   std::map<std::string, double> stale_targets;
-  for (const ProbeConfig& p : c.probes) stale_targets[p.name] = p.stale_target;
-  ReportSink report(stale_targets);
+  std::set<std::string> position_probes;
+  for (const ProbeConfig& p : c.probes) {
+    stale_targets[p.name] = p.stale_target;
+    if (p.mode == ProbeMode::position) position_probes.insert(p.name);
+  }
+  ReportSink report(stale_targets, position_probes);
   SteadyClock clock;
   ProbeSet probes(c, report, clock);
   std::jthread progress([&report, tok = stop.get_token()] {

@@ -300,9 +300,21 @@ WaitMode parse_wait_mode(const Cursor& at, ProbeKind kind) {
   return WaitMode::server;
 }
 
+// mode: position reads positions only: nothing carries a canary to read back or to cache.
+ProbeMode parse_probe_mode(const Cursor& at, const ProbeConfig& p) {
+  const Cursor mode = at.child("mode");
+  if (mode.as_choice({"canary", "position"}) == 0) return ProbeMode::canary;
+  if (!p.read_paths.empty()) at.child("read_paths").fail("read paths need mode: canary (they read the canary back)");
+  for (std::size_t i = 0; i < p.targets.size(); ++i) {
+    if (p.targets[i].cache) at.child("targets").item(i).fail("a cache target needs mode: canary (a cache has no position)");
+  }
+  if (p.wait == WaitMode::server) at.child("wait").fail("wait: server needs mode: canary");
+  return ProbeMode::position;
+}
+
 ProbeConfig parse_probe(const Cursor& at) {
   at.check_keys({"name", "kind", "primary", "targets", "schema", "database", "interval", "poll_interval",
-                 "idle_poll_interval", "wait", "timeout", "connect_timeout", "query_timeout", "read_paths",
+                 "idle_poll_interval", "wait", "mode", "timeout", "connect_timeout", "query_timeout", "read_paths",
                  "read_delays", "stale_target"});
   ProbeConfig p;
   const Cursor name = at.require("name");
@@ -352,6 +364,7 @@ ProbeConfig parse_probe(const Cursor& at) {
     p.targets.push_back(std::move(t));
   }
   parse_read_your_writes(at, p);
+  if (at.has("mode")) p.mode = parse_probe_mode(at, p);
   return p;
 }
 
@@ -535,6 +548,7 @@ std::string render_config(const Config& c) {
     out << YAML::Key << "poll_interval" << YAML::Value << format_duration(p.poll_interval);
     out << YAML::Key << "idle_poll_interval" << YAML::Value << format_duration(p.idle_poll_interval);
     out << YAML::Key << "wait" << YAML::Value << (p.wait == WaitMode::server ? "server" : "poll");
+    out << YAML::Key << "mode" << YAML::Value << (p.mode == ProbeMode::position ? "position" : "canary");
     out << YAML::Key << "timeout" << YAML::Value << format_duration(p.timeout);
     out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(p.connect_timeout);
     out << YAML::Key << "query_timeout" << YAML::Value << format_duration(p.query_timeout);

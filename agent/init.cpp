@@ -81,7 +81,25 @@ Readers readers_of(const ProbeConfig& p, const std::string& writer) {
   return r;
 }
 
+// mode: position: no schema, no table, no write anywhere; every role (primary and targets) gets
+// the monitoring role only (its position functions need none, pg_stat_replication does).
+void plan_postgres_position(InitPlan& plan, const ProbeConfig& p) {
+  const Account writer = account_of(p.primary, p.kind, "probe " + p.name + ", primary");
+  std::vector<Account> accounts{writer};
+  const Readers readers = readers_of(p, writer.user);
+  for (const Account& a : readers.targets) {
+    if (a.user != writer.user) accounts.push_back(a);
+  }
+  for (const Account& a : accounts) {
+    const std::string r = pg::quote_identifier(a.user);
+    plan.statements.push_back("DO $$ BEGIN CREATE ROLE " + r + " LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+    plan.statements.push_back("GRANT pg_monitor TO " + r);
+    if (a.password) plan.password_statements.push_back("ALTER ROLE " + r + " PASSWORD " + pg_literal(*a.password));
+  }
+}
+
 void plan_postgres(InitPlan& plan, const ProbeConfig& p) {
+  if (p.mode == ProbeMode::position) return plan_postgres_position(plan, p);
   const Account writer = account_of(p.primary, p.kind, "probe " + p.name + ", primary");
   const std::string schema = pg::quote_identifier(p.schema), table = pg::canary_table(p.schema);
   auto role = [&plan, &schema](const Account& a) {
@@ -118,6 +136,16 @@ void plan_mysql(InitPlan& plan, const ProbeConfig& p, const std::string& host) {
   // SHOW REPLICA STATUS, for the lag the replica reports: MariaDB 10.5+ calls the right
   // SLAVE MONITOR; MySQL calls it REPLICATION CLIENT.
   const std::string monitor = plan.dialect == SqlDialect::mariadb ? "SLAVE MONITOR" : "REPLICATION CLIENT";
+  if (p.mode == ProbeMode::position) {
+    // No database, no table, no write: @@gtid_binlog_pos and @@gtid_executed need no right,
+    // SHOW REPLICA STATUS (received position, reported lag) the monitoring one.
+    std::set<std::string> granted{writer.user};
+    plan.statements.push_back("GRANT " + monitor + " ON *.* TO " + account(writer));
+    for (const Account& a : readers_of(p, writer.user).targets) {
+      if (granted.insert(a.user).second) plan.statements.push_back("GRANT " + monitor + " ON *.* TO " + account(a));
+    }
+    return;
+  }
   plan.statements.push_back("CREATE DATABASE IF NOT EXISTS " + mysql::quote_identifier(p.schema));
   plan.statements.push_back(mysql::canary_table_ddl(p.schema));
   const std::string w = account(writer);
@@ -153,6 +181,7 @@ InitPlan plan_init(const ProbeConfig& probe, SqlDialect dialect, const std::stri
   plan.probe = probe.name;
   plan.dialect = dialect;
   plan.primary = probe.primary.redacted();
+  plan.position_mode = probe.mode == ProbeMode::position;
   if (dialect == SqlDialect::postgres) plan_postgres(plan, probe);
   else plan_mysql(plan, probe, mysql_user_host);
   return plan;
@@ -161,6 +190,9 @@ InitPlan plan_init(const ProbeConfig& probe, SqlDialect dialect, const std::stri
 std::string render_init(const InitPlan& plan) {
   std::string out = "-- probe " + plan.probe + " (" + dialect_name(plan.dialect) + "), primary " + plan.primary + "\n";
   out += "-- Run as an administrator on the primary; replicas receive all of it by replication.\n";
+  if (plan.position_mode) {
+    out += "-- mode: position: no canary table and no write; the roles need monitoring rights only.\n";
+  }
   for (const std::string& s : plan.statements) out += s + ";\n";
   if (!plan.password_statements.empty()) {
     out += "-- Then set the passwords the config uses (not printed; `ghostwatch init --apply` sets them).\n";

@@ -21,6 +21,7 @@ struct InitPlan {
   std::string probe;
   SqlDialect dialect = SqlDialect::postgres;
   std::string primary;  // redacted, for the header comment
+  bool position_mode = false;  // mode: position: monitoring rights only
   std::vector<std::string> statements;  // safe to print: no password in them
   // Statements that set the roles' passwords from the config (applied, never printed).
   std::vector<std::string> password_statements;

@@ -40,6 +40,9 @@ class FanoutProbe final : public ProbeSink {
   void canary_written(bool ok, Duration latency, const std::string& error) override {
     for (auto& c : children_) c->canary_written(ok, latency, error);
   }
+  void position_sampled() override {
+    for (auto& c : children_) c->position_sampled();
+  }
   std::shared_ptr<TargetSink> target(const std::string& name) override {
     std::vector<std::shared_ptr<TargetSink>> targets;
     for (auto& c : children_) targets.push_back(c->target(name));

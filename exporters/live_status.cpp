@@ -114,6 +114,7 @@ struct LiveStatus::ProbeState {
   std::string name, kind;
   long writes_ok = 0, write_errors = 0;
   std::string last_write_error;
+  bool position_sampled = false;
   std::vector<std::shared_ptr<TargetState>> targets;
   std::vector<std::shared_ptr<ReadPathState>> read_paths;
 };
@@ -128,6 +129,10 @@ namespace {
 class LiveProbe final : public ProbeSink {
  public:
   explicit LiveProbe(std::shared_ptr<LiveStatus::ProbeState> s) : s_(std::move(s)) {}
+  void position_sampled() override {
+    std::lock_guard lock(s_->mu);
+    s_->position_sampled = true;
+  }
   void canary_written(bool ok, Duration, const std::string& error) override {
     std::lock_guard lock(s_->mu);
     if (ok) ++s_->writes_ok;
@@ -229,7 +234,7 @@ StatusSnapshot LiveStatus::snapshot() const {
   StatusSnapshot out;
   for (const auto& p : probes) {
     std::lock_guard lock(p->mu);
-    ProbeStatus s{p->name, p->kind, p->writes_ok, p->write_errors, p->last_write_error, {}, {}};
+    ProbeStatus s{p->name, p->kind, p->writes_ok, p->write_errors, p->last_write_error, p->position_sampled, {}, {}};
     for (const auto& t : p->targets) s.targets.push_back(snapshot_of(*t));
     for (const auto& r : p->read_paths) {
       std::lock_guard rlock(r->mu);
@@ -247,7 +252,7 @@ StatusSnapshot LiveStatus::snapshot() const {
 std::string not_ready_reasons(const StatusSnapshot& status) {
   std::string out;
   for (const ProbeStatus& p : status.probes) {
-    if (p.writes_ok == 0) {
+    if (p.writes_ok == 0 && !p.position_sampled) {
       out += "probe " + p.name + ": no canary written yet";
       if (!p.last_write_error.empty()) out += " (last error: " + p.last_write_error + ")";
       out += "\n";

@@ -42,6 +42,7 @@ struct ProbeStatus {
   std::string name, kind;
   long writes_ok = 0, write_errors = 0;
   std::string last_write_error;  // redacted
+  bool position_sampled = false;  // mode: position: the primary's position was read
   std::vector<TargetStatus> targets;
   std::vector<ReadPathStatus> read_paths;
 };

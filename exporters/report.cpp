@@ -227,6 +227,7 @@ std::vector<ProbeSummary> ReportSink::summarize() const {
     for (const auto& t : p->targets) s.targets.push_back(summarize_target(*t));
     auto target = stale_targets_.find(p->name);
     if (target != stale_targets_.end()) s.stale_target = target->second;
+    s.position_mode = position_probes_.count(p->name) > 0;
     for (const auto& r : p->read_paths) s.read_paths.push_back(summarize_read_path(*r, s.stale_target));
     out.push_back(std::move(s));
   }
@@ -250,7 +251,7 @@ std::string ReportSink::progress() const {
 
 int report_exit_code(const std::vector<ProbeSummary>& probes) {
   for (const ProbeSummary& p : probes) {
-    if (p.writes_ok == 0) return 1;
+    if (p.writes_ok == 0 && !p.position_mode) return 1;
     for (const TargetSummary& t : p.targets) {
       if (t.timeouts > 0 || !t.reachable) return 1;
     }
@@ -342,6 +343,7 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
   for (const ProbeSummary& p : probes) {
     nlohmann::json jp = {{"name", p.name},
                          {"kind", p.kind},
+                         {"mode", p.position_mode ? "position" : "canary"},
                          {"canaries_written", p.writes_ok},
                          {"write_errors", p.write_errors},
                          {"write_p50_seconds", rounded(p.write_p50)},
@@ -391,8 +393,13 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
 std::string report_table(const std::vector<ProbeSummary>& probes) {
   std::ostringstream out;
   for (const ProbeSummary& p : probes) {
-    out << "probe " << p.name << " (" << p.kind << "): " << p.writes_ok << " canaries written, " << p.write_errors
-        << " write errors, write p50 " << ms(p.write_p50) << " ms\n";
+    if (p.position_mode) {
+      out << "probe " << p.name << " (" << p.kind << ", mode: position): " << p.writes_ok
+          << " samples of the primary's position advanced, " << p.write_errors << " sample errors\n";
+    } else {
+      out << "probe " << p.name << " (" << p.kind << "): " << p.writes_ok << " canaries written, " << p.write_errors
+          << " write errors, write p50 " << ms(p.write_p50) << " ms\n";
+    }
     if (!p.last_write_error.empty()) out << "  last write error: " << p.last_write_error << '\n';
     char line[256];
     std::snprintf(line, sizeof line, "  %-16s %7s %9s %9s %9s %9s %13s %8s %6s %9s %13s %10s\n", "target",

@@ -7,6 +7,7 @@
 #include <optional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,12 +62,17 @@ struct ProbeSummary {
   std::vector<TargetSummary> targets;
   std::vector<ReadPathSummary> read_paths;
   double stale_target = 0.001;
+  // mode: position: the "canaries" are samples of the primary's position that advanced, so none
+  // at all is an idle primary, not a failure.
+  bool position_mode = false;
 };
 
 class ReportSink final : public ObservationSink {
  public:
   // `stale_targets`: per probe name, the stale ratio a recommended window must meet.
-  explicit ReportSink(std::map<std::string, double> stale_targets = {}) : stale_targets_(std::move(stale_targets)) {}
+  // `position_probes`: the probes in mode: position.
+  explicit ReportSink(std::map<std::string, double> stale_targets = {}, std::set<std::string> position_probes = {})
+      : stale_targets_(std::move(stale_targets)), position_probes_(std::move(position_probes)) {}
   std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
 
   std::vector<ProbeSummary> summarize() const;
@@ -78,6 +84,7 @@ class ReportSink final : public ObservationSink {
  private:
   mutable std::mutex mu_;
   std::map<std::string, double> stale_targets_;
+  std::set<std::string> position_probes_;
   std::vector<std::shared_ptr<ProbeState>> probes_;
 };
 

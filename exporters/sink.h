@@ -60,6 +60,9 @@ class ProbeSink {
  public:
   virtual ~ProbeSink() = default;
   virtual void canary_written(bool ok, Duration latency, const std::string& error) = 0;
+  // mode: position: the primary's position was read, advanced or not (an idle primary's probe
+  // is working even though it times no canary).
+  virtual void position_sampled() {}
   virtual std::shared_ptr<TargetSink> target(const std::string& name) = 0;
   virtual std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delay_labels) = 0;
 };

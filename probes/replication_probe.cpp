@@ -8,6 +8,7 @@
 #include "common/interruptible.h"
 #include "common/log.h"
 #include "probes/poll_loop.h"
+#include "probes/position_sampler.h"
 #include "probes/visibility_tracker.h"
 
 namespace ghostwatch {
@@ -267,11 +268,21 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
     Result<int64_t> ack = writer_->write(stop);
     const MonoTime t_ack = clock_.now();
     if (stop.stop_requested()) break;
-    ++attempts;
     next += config_.interval;
+    if (config_.mode == ProbeMode::position && (ack || ack.error().code == kPositionUnchanged)) {
+      sink_->position_sampled();
+    }
+    if (!ack && ack.error().code == kPositionUnchanged) {  // mode: position, nothing new to time
+      health.succeeded();
+      backoff.reset();
+      if (next < steady_now()) next = steady_now();
+      sleep_until(stop, next);
+      continue;
+    }
+    ++attempts;
     if (ack) {
       sink_->canary_written(true, t_ack - t0, "");
-      acked_seq_ = ack.value();  // before the trackers learn of it: see received_upto()
+      acked_seq_ = ack.value();  // before the trackers learn of it: see positions_upto()
       to_wake.clear();
       for (auto& t : targets_) {
         if (t->received && t->received->acked(ack.value(), t_ack)) {
@@ -324,15 +335,28 @@ Status ReplicationProbe::record_poll(Target& t, const Result<CanaryPoll>& poll, 
     t.sink->polled(false, poll.error().message);
     return poll.error();
   }
+  std::optional<int64_t> seen = poll->seq;
+  if (config_.mode == ProbeMode::position) {
+    // Seen: the samples whose position the target has replayed.
+    if (!poll->position) return ok_status_after_poll(t, poll.value());
+    const PositionsUpto upto = positions_upto(t.tracker, *poll->position);
+    if (upto.undetermined && (!upto.seq || *upto.seq < *upto.undetermined)) return ok_status_after_poll(t, poll.value());
+    seen = upto.seq;
+  }
   const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
-                                                          : t.tracker.polled(poll->seq, sent, recv);
+                                                          : t.tracker.polled(seen, sent, recv);
   for (const VisibilitySample& s : samples) t.sink->visible(s);
   remember_poll(t, poll->position, recv, samples);
-  if (t.received && poll->received) record_received(t, *poll->received, poll->seq, sent, recv);
+  if (t.received && poll->received) record_received(t, *poll->received, seen, sent, recv);
+  return ok_status_after_poll(t, poll.value());
+}
+
+// What every successful poll reports, whatever it showed of the canaries.
+Status ReplicationProbe::ok_status_after_poll(Target& t, const CanaryPoll& poll) {
   t.sink->polled(true, "");
-  t.sink->position_lag(backend_.position_unit(), position_behind(poll->position));
-  if (poll->reported.refreshed) t.sink->reported_lag(poll->reported.seconds);
-  if (poll->is_primary) t.sink->role(*poll->is_primary);
+  t.sink->position_lag(backend_.position_unit(), position_behind(poll.position));
+  if (poll.reported.refreshed) t.sink->reported_lag(poll.reported.seconds);
+  if (poll.is_primary) t.sink->role(*poll.is_primary);
   return ok_status();
 }
 
@@ -340,7 +364,7 @@ Status ReplicationProbe::record_poll(Target& t, const Result<CanaryPoll>& poll, 
 // canary the row shows (`seen`) was received too, whatever the position says.
 void ReplicationProbe::record_received(Target& t, const Position& received, std::optional<int64_t> seen, MonoTime sent,
                                        MonoTime recv) {
-  const ReceivedUpto upto = received_upto(t, received);
+  const PositionsUpto upto = positions_upto(*t.received, received);
   std::optional<int64_t> covered = upto.seq;
   if (seen && (!covered || *seen > *covered)) covered = seen;
   // A canary whose position is not recorded (yet: a round trip after its ack on MySQL) can be
@@ -350,11 +374,12 @@ void ReplicationProbe::record_received(Target& t, const Position& received, std:
   for (const VisibilitySample& s : t.received->polled(covered, sent, recv)) t.sink->received(s);
 }
 
-// The newest outstanding canary of `t` whose position `received` has reached (positions grow
-// with seq, so the scan stops at the first one not reached).
-ReplicationProbe::ReceivedUpto ReplicationProbe::received_upto(const Target& t, const Position& received) const {
-  ReceivedUpto out;
-  const std::optional<int64_t> oldest = t.received->oldest_outstanding();
+// The newest canary outstanding in `tracker` whose position `reached` covers (positions grow
+// with seq, so the scan stops at the first one not covered).
+ReplicationProbe::PositionsUpto ReplicationProbe::positions_upto(const VisibilityTracker& tracker,
+                                                                const Position& reached) const {
+  PositionsUpto out;
+  const std::optional<int64_t> oldest = tracker.oldest_outstanding();
   if (!oldest) return out;
   const int64_t acked = acked_seq_;
   std::lock_guard lock(position_mu_);
@@ -365,7 +390,7 @@ ReplicationProbe::ReceivedUpto ReplicationProbe::received_upto(const Target& t, 
       out.undetermined = it->first;
       return out;
     }
-    const std::optional<double> behind = backend_.position_behind(*it->second, received);
+    const std::optional<double> behind = backend_.position_behind(*it->second, reached);
     if (!behind || *behind > 0) return out;
     out.seq = it->first;
   }
@@ -537,7 +562,7 @@ int64_t ReplicationProbe::oldest_needed_position(int64_t newest) const {
     if (t->received) {
       if (auto oldest = t->received->oldest_outstanding()) needed = std::min(needed, *oldest);
     }
-    if (t->waiter) {
+    if (t->waiter || config_.mode == ProbeMode::position) {
       if (auto oldest = t->tracker.oldest_outstanding()) needed = std::min(needed, *oldest);
     }
   }

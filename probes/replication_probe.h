@@ -95,11 +95,12 @@ class ReplicationProbe {
   TargetFreshness freshness_of(const Target& target, const Position& position, MonoTime now) const;
   std::optional<MonoTime> first_seen_on_primary(const Position& position) const;
   int64_t oldest_needed_position(int64_t newest) const;
-  struct ReceivedUpto {
+  struct PositionsUpto {
     std::optional<int64_t> seq;  // the newest outstanding canary received; nullopt: none
     std::optional<int64_t> undetermined;  // the next one, whose position is unknown (not recorded yet, or failed)
   };
-  ReceivedUpto received_upto(const Target& target, const Position& received) const;
+  PositionsUpto positions_upto(const VisibilityTracker& tracker, const Position& reached) const;
+  Status ok_status_after_poll(Target& target, const CanaryPoll& poll);
   void record_received(Target& target, const Position& received, std::optional<int64_t> seen, MonoTime sent,
                        MonoTime recv);
   bool ask_received(Target& target) const;

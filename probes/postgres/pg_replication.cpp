@@ -5,6 +5,7 @@
 #include "common/parse_number.h"
 #include "common/resolver.h"
 #include "probes/lazy_connection.h"
+#include "probes/position_sampler.h"
 
 namespace ghostwatch::pg {
 std::string poll_statement(const std::string& schema, bool canary) {
@@ -330,7 +331,20 @@ ConnectOptions connect_options(const DsnConfig& dsn, const ProbeConfig& probe) {
 PostgresBackend::PostgresBackend(const ProbeConfig& probe, std::string agent_id)
     : probe_(settings_of(probe)), agent_id_(std::move(agent_id)) {}
 
+// mode: position samples the WAL flushed on the primary: what a replica can receive and replay
+// (a commit returns once its WAL is flushed, with synchronous_commit on).
 std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
+  if (probe_.mode == ProbeMode::position) {
+    auto conn = std::make_shared<LazyPg>(connect_options(probe_.primary, probe_));
+    return std::make_unique<PositionSampler>([conn](std::stop_token stop) -> Result<std::optional<Position>> {
+      auto c = conn->get(stop, [](Connection&) { return ok_status(); });
+      if (!c) return c.error();
+      auto rows = c.value()->exec("SELECT pg_current_wal_flush_lsn()::text");
+      if (!rows) return rows.error();
+      auto lsn = rows->get(0, 0);
+      return lsn ? std::optional<Position>(std::string(*lsn)) : std::nullopt;
+    });
+  }
   return std::make_unique<PgWriter>(connect_options(probe_.primary, probe_), probe_.schema, agent_id_, probe_.name);
 }
 

@@ -43,16 +43,6 @@ long pg_canary_writes(const std::string& schema) {
   return std::stol(n);
 }
 
-// Every relation of the database the role may change in any way, through its own grants or PUBLIC's
-// (the catalogs aside: PUBLIC may UPDATE pg_settings, which is SET).
-std::string pg_writable_relations(const std::string& role) {
-  return admin_query(require_env("GW_PG_ADMIN_PRIMARY_DSN"),
-                     "SELECT coalesce(string_agg(n.nspname || '.' || c.relname, ',' ORDER BY 1), '') FROM pg_class c "
-                     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND "
-                     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND "
-                     "has_table_privilege('" + role + "', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')");
-}
-
 std::size_t count_of(const std::string& text, const std::string& what) {
   std::size_t n = 0;
   for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;

@@ -1,5 +1,6 @@
 #include "tests/integration/sandbox.h"
 
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -56,6 +57,31 @@ std::string maria_probe_yaml(const std::string& interval, const std::string& tim
         dsn: "mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/"
 )";
 }
+
+std::string pg_writable_relations(const std::string& role) {
+  return admin_query(require_env("GW_PG_ADMIN_PRIMARY_DSN"),
+                     "SELECT coalesce(string_agg(n.nspname || '.' || c.relname, ',' ORDER BY 1), '') FROM pg_class c "
+                     "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND "
+                     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND "
+                     "has_table_privilege('" + role + "', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')");
+}
+
+PgWriteLoad::PgWriteLoad(std::chrono::milliseconds period) {
+  const std::string dsn = require_env("GW_PG_ADMIN_PRIMARY_DSN");
+  admin_query(dsn, "CREATE TABLE IF NOT EXISTS public.write_load (id bigserial PRIMARY KEY, at timestamptz)");
+  thread_ = std::jthread([this, dsn, period](std::stop_token stop) {
+    PGconn* conn = PQconnectdb((dsn + " connect_timeout=5").c_str());
+    auto next = std::chrono::steady_clock::now();
+    while (!stop.stop_requested() && PQstatus(conn) == CONNECTION_OK) {
+      PQclear(PQexec(conn, "INSERT INTO public.write_load (at) VALUES (now())"));
+      ++writes_;
+      next += period;
+      std::this_thread::sleep_until(next);
+    }
+    PQfinish(conn);
+  });
+}
+PgWriteLoad::~PgWriteLoad() = default;
 
 std::string series(const std::string& name, const std::string& probe, const std::string& target) {
   return name + "{probe=\"" + probe + "\",target=\"" + target + "\"}";

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "tests/integration/harness.h"
 
@@ -28,6 +31,24 @@ std::string maria_probe_yaml(const std::string& interval, const std::string& tim
 // test process's canaries of probe "pg" from the sandbox primary into its Redis and memcached,
 // `delay_ms` late.
 std::unique_ptr<ChildProcess> start_cache_pipeline(const std::string& binary, int delay_ms);
+
+// Every relation of the sandbox's PostgreSQL database that `role` may change in any way, through
+// its own grants or PUBLIC's (the catalogs aside: PUBLIC may UPDATE pg_settings, which is SET),
+// comma-separated.
+std::string pg_writable_relations(const std::string& role);
+
+// Writes a row on the sandbox's PostgreSQL primary every `period` from a client of its own (a
+// write load beside the agent), until destroyed.
+class PgWriteLoad {
+ public:
+  explicit PgWriteLoad(std::chrono::milliseconds period);
+  ~PgWriteLoad();
+  long writes() const { return writes_; }
+
+ private:
+  std::atomic<long> writes_{0};
+  std::jthread thread_;
+};
 
 // `name{probe="probe",target="target"}`
 std::string series(const std::string& name, const std::string& probe, const std::string& target);

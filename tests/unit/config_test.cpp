@@ -59,7 +59,7 @@ TEST(Config, AgentIdDefaultsToHostName) {
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
             "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
-            "targets, schema, database, interval, poll_interval, idle_poll_interval, wait, timeout, "
+            "targets, schema, database, interval, poll_interval, idle_poll_interval, wait, mode, timeout, "
             "connect_timeout, query_timeout, read_paths, read_delays, stale_target)");
   EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
             std::string::npos);
@@ -232,6 +232,26 @@ TEST(Config, ServerWaitsAreForMysqlProbes) {
   EXPECT_NE(error_of(text.replace(text.find("database: gw"), 12, "database: gw\n    wait: sever")).find("unknown wait mode 'sever'"),
             std::string::npos);
   EXPECT_NE(error_of(with_read_paths("    wait: server\n")).find("probes[0].wait: wait: server needs a mysql probe"),
+            std::string::npos);
+}
+
+TEST(Config, PositionModeReadsPositionsOnlyAndRefusesWhatNeedsACanary) {
+  std::string text = kMysql;
+  text.replace(text.find("database: gw"), 12, "database: gw\n    mode: position");
+  const Config c = parse_config(text, "cfg.yaml");
+  EXPECT_EQ(c.probes.at(0).mode, ProbeMode::position);
+  EXPECT_NE(render_config(c).find("mode: position"), std::string::npos);
+  EXPECT_EQ(parse_config(kMysql, "cfg.yaml").probes.at(0).mode, ProbeMode::canary);
+  text = kMysql;
+  EXPECT_NE(error_of(text.replace(text.find("database: gw"), 12, "database: gw\n    mode: positions"))
+                .find("probes[0].mode"),
+            std::string::npos);
+  text = kMysql;
+  EXPECT_NE(error_of(text.replace(text.find("database: gw"), 12, "database: gw\n    wait: server\n    mode: position"))
+                .find("probes[0].wait: wait: server needs mode: canary"),
+            std::string::npos);
+  EXPECT_NE(error_of(with_read_paths("    mode: position\n    read_paths:\n      - name: lb\n        dsn: \"host=x user=u\"\n"))
+                .find("read paths need mode: canary"),
             std::string::npos);
 }
 

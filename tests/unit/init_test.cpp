@@ -41,6 +41,29 @@ TEST(Init, MysqlQuotesAccountsAndPicksTheMonitorRightByDialect) {
   EXPECT_NE(mysql.find("GRANT REPLICATION CLIENT ON *.*"), std::string::npos) << mysql;
 }
 
+TEST(Init, PositionModeGrantsMonitoringRightsOnly) {
+  const Config pg = config_with(
+      "  - name: pg\n    kind: postgres\n    mode: position\n    primary: \"host=p user=mon password=pw1\"\n"
+      "    targets:\n      - {name: r1, dsn: \"host=r1 user=mon password=pw1\"}\n"
+      "      - {name: r2, dsn: \"host=r2 user=other password=pw2\"}\n");
+  const std::string sql = render_init(plan_init(pg.probes[0], SqlDialect::postgres));
+  EXPECT_NE(sql.find("GRANT pg_monitor TO \"mon\";"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("GRANT pg_monitor TO \"other\";"), std::string::npos) << sql;
+  for (const char* absent : {"CREATE SCHEMA", "CREATE TABLE", "INSERT", "UPDATE", ".canary"}) {
+    EXPECT_EQ(sql.find(absent), std::string::npos) << absent << " in\n" << sql;
+  }
+  EXPECT_NE(sql.find("mode: position"), std::string::npos);
+  const Config my = config_with(
+      "  - name: m\n    kind: mysql\n    mode: position\n    primary: \"mysql://mon:pw@p/\"\n"
+      "    targets:\n      - {name: r, dsn: \"mysql://mon:pw@r/\"}\n");
+  const std::string maria = render_init(plan_init(my.probes[0], SqlDialect::mariadb, "%"));
+  EXPECT_NE(maria.find("GRANT SLAVE MONITOR ON *.* TO 'mon'@'%';"), std::string::npos) << maria;
+  EXPECT_EQ(maria.find("`canary`"), std::string::npos) << maria;
+  EXPECT_EQ(maria.find("CREATE DATABASE"), std::string::npos) << maria;
+  EXPECT_NE(render_init(plan_init(my.probes[0], SqlDialect::mysql, "%")).find("GRANT REPLICATION CLIENT ON *.* TO 'mon'@'%';"),
+            std::string::npos);
+}
+
 TEST(Init, ADsnWithoutAUserIsAnError) {
   const Config c = config_with("  - name: pg\n    kind: postgres\n    primary: \"host=p\"\n    targets:\n      - {name: r, dsn: \"host=r\"}\n");
   EXPECT_THROW(plan_init(c.probes[0], SqlDialect::postgres), ConfigError);
