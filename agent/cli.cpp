@@ -260,11 +260,30 @@ int cmd_reconcile(const std::vector<std::string>& args) {
   return exit_code;
 }
 
+std::map<std::string, ReportProbeOptions> report_options(const Config& c, double wait_budget) {
+  std::map<std::string, ReportProbeOptions> out;
+  for (const ProbeConfig& p : c.probes) {
+    ReportProbeOptions& o = out[p.name];
+    o.stale_target = p.stale_target;
+    o.position_mode = p.mode == ProbeMode::position;
+    o.wait_budget = wait_budget;
+    for (const TargetConfig& t : p.targets) {
+      if (t.cache) o.caches.insert(t.name);
+    }
+    for (const ReadDelay& d : p.read_delays.empty() ? default_read_pattern() : p.read_delays) {
+      o.read_delays.emplace_back(d.label, to_seconds(d.delay));
+    }
+  }
+  return out;
+}
+
 int cmd_probe(const std::vector<std::string>& args) {
   po::options_description d = common_options("probe options");
   d.add_options()("canaries,n", po::value<int>(), "write this many canaries per probe (default 30)")(
       "duration,d", po::value<std::string>(), "write canaries for this long (e.g. 30s)")(
-      "output,o", po::value<std::string>()->default_value("table"), "table or json");
+      "output,o", po::value<std::string>()->default_value("table"), "table or json")(
+      "wait-budget", po::value<std::string>()->default_value("100ms"),
+      "in the strategy comparison: how long a read may wait for a replica that has its write");
   auto vm = parse("probe", d, args,
                   "Runs every probe once: writes canaries, waits until each is seen or timed out on every target,\n"
                   "prints progress on stderr and a report on stdout. Exits 1 if any target timed out or was\n"
@@ -284,17 +303,14 @@ int cmd_probe(const std::vector<std::string>& args) {
     limits.duration = *dur;
   }
   if (limits.canaries == 0 && limits.duration == Duration(0)) limits.canaries = 30;
+  const auto budget = parse_duration((*vm)["wait-budget"].as<std::string>());
+  if (!budget || *budget < Duration(0)) throw UsageError("probe: --wait-budget: expected e.g. 100ms");
+  const double wait_budget = to_seconds(*budget);
 
   std::stop_source stop;
   SignalStop signals(stop);
   Config c = load_and_apply((*vm)["config"].as<std::string>(), *vm);
-  std::map<std::string, double> stale_targets;
-  std::set<std::string> position_probes;
-  for (const ProbeConfig& p : c.probes) {
-    stale_targets[p.name] = p.stale_target;
-    if (p.mode == ProbeMode::position) position_probes.insert(p.name);
-  }
-  ReportSink report(stale_targets, position_probes);
+  ReportSink report(report_options(c, wait_budget));
   SteadyClock clock;
   ProbeSet probes(c, report, clock);
   std::jthread progress([&report, tok = stop.get_token()] {

@@ -174,7 +174,7 @@ const std::vector<std::string>& default_read_delays() {
 std::vector<ReadDelay> parse_read_delays(const Cursor& at) {
   std::vector<ReadDelay> delays;
   if (!at.node().IsDefined() || at.node().IsNull()) {
-    for (const std::string& text : default_read_delays()) delays.push_back({*parse_duration(text), text});
+    delays = default_read_pattern();
   } else {
     at.expect_sequence();
     if (at.node().size() == 0) at.fail("at least one delay is needed");
@@ -465,6 +465,12 @@ AgentConfig parse_agent(const Cursor& at) {
 }
 
 }  // namespace
+
+std::vector<ReadDelay> default_read_pattern() {
+  std::vector<ReadDelay> delays;
+  for (const std::string& text : default_read_delays()) delays.push_back({*parse_duration(text), text});
+  return delays;
+}
 
 std::string DsnConfig::redacted() const { return redact_dsn(dsn); }
 

@@ -22,6 +22,10 @@ Config load_config(const std::string& path);
 // Same from text; `source` names it in messages.
 Config parse_config(const std::string& text, const std::string& source);
 
+// The read delays a probe without read paths is compared at (its report's strategies): the
+// read_delays default.
+std::vector<ReadDelay> default_read_pattern();
+
 // The effective config as YAML, with every DSN redacted.
 std::string render_config(const Config& config);
 

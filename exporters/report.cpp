@@ -14,6 +14,7 @@ struct TargetState {
   std::mutex mu;
   std::string name;
   std::vector<double> lags, windows, reported, received;
+  std::vector<int64_t> seqs;  // of the lags, for the strategies (which pair canaries across replicas)
   int timeouts = 0, errors = 0, polls = 0, ok_polls = 0;
   bool last_ok = false;
   std::string last_error;
@@ -47,6 +48,7 @@ class ReportTarget final : public TargetSink {
   void visible(const VisibilitySample& sample) override {
     std::lock_guard lock(s_->mu);
     s_->lags.push_back(to_seconds(sample.lag));
+    s_->seqs.push_back(sample.seq);
     s_->windows.push_back(to_seconds(sample.resolution));
   }
   void received(const VisibilitySample& sample) override {
@@ -212,6 +214,25 @@ std::shared_ptr<ProbeSink> ReportSink::probe(const std::string& name, const std:
   return std::make_shared<ReportProbe>(state);
 }
 
+namespace {
+
+// Each canary's lag on each replica (caches are not read from), as the strategies need them.
+StrategyInput strategy_input(ReportSink::ProbeState& p, const ReportProbeOptions& options) {
+  StrategyInput in;
+  in.delays = options.read_delays;
+  in.stale_target = options.stale_target;
+  in.budget = options.wait_budget;
+  for (const auto& t : p.targets) {
+    if (options.caches.count(t->name)) continue;
+    std::lock_guard lock(t->mu);
+    in.replicas.push_back(t->name);
+    for (std::size_t i = 0; i < t->lags.size(); ++i) in.lags[t->seqs[i]][t->name] = t->lags[i];
+  }
+  return in;
+}
+
+}  // namespace
+
 std::vector<ProbeSummary> ReportSink::summarize() const {
   std::lock_guard lock(mu_);
   std::vector<ProbeSummary> out;
@@ -225,9 +246,13 @@ std::vector<ProbeSummary> ReportSink::summarize() const {
     s.write_p50 = percentile(p->write_latencies, 0.5);
     s.last_write_error = p->last_write_error;
     for (const auto& t : p->targets) s.targets.push_back(summarize_target(*t));
-    auto target = stale_targets_.find(p->name);
-    if (target != stale_targets_.end()) s.stale_target = target->second;
-    s.position_mode = position_probes_.count(p->name) > 0;
+    auto found = options_.find(p->name);
+    const ReportProbeOptions options = found != options_.end() ? found->second : ReportProbeOptions{};
+    s.stale_target = options.stale_target;
+    s.position_mode = options.position_mode;
+    s.read_delays = options.read_delays;
+    s.wait_budget = options.wait_budget;
+    s.strategies = compare_strategies(strategy_input(*p, options));
     for (const auto& r : p->read_paths) s.read_paths.push_back(summarize_read_path(*r, s.stale_target));
     out.push_back(std::move(s));
   }
@@ -330,6 +355,56 @@ void read_paths_table(std::ostringstream& out, const ProbeSummary& p) {
   }
 }
 
+nlohmann::json strategies_json(const ProbeSummary& p) {
+  if (!p.strategies) return nullptr;
+  const StrategyComparison& c = *p.strategies;
+  nlohmann::json delays = nlohmann::json::array(), by_delay = nlohmann::json::array();
+  for (std::size_t i = 0; i < p.read_delays.size(); ++i) {
+    delays.push_back(p.read_delays[i].first);
+    by_delay.push_back({{"delay", p.read_delays[i].first}, {"stale_share", rounded(c.replica_stale_by_delay.at(i))}});
+  }
+  auto seconds = [](const std::optional<double>& v) { return v ? nlohmann::json(rounded(*v)) : nlohmann::json(); };
+  return {{"read_delays", delays},
+          {"canaries", c.canaries},
+          {"replica", {{"stale_share", rounded(c.replica_stale)}, {"stale_share_by_delay", by_delay}}},
+          {"pin_to_primary",
+           {{"window_seconds", seconds(c.pin_window)},
+            {"window_is_max_lag", c.pin_window_is_max},
+            {"primary_share", rounded(c.pin_primary)},
+            {"stale_share", rounded(c.pin_stale)}}},
+          {"wait_for_position",
+           {{"budget_seconds", rounded(p.wait_budget)},
+            {"wait_share", rounded(c.wait_share)},
+            {"wait_p50_seconds", seconds(c.wait_p50)},
+            {"wait_p99_seconds", seconds(c.wait_p99)},
+            {"primary_share", rounded(c.wait_primary)}}}};
+}
+
+void strategies_table(std::ostringstream& out, const ProbeSummary& p) {
+  if (!p.strategies) return;
+  const StrategyComparison& c = *p.strategies;
+  std::string delays, by_delay;
+  for (std::size_t i = 0; i < p.read_delays.size(); ++i) {
+    delays += (i ? ", " : "") + p.read_delays[i].first;
+    by_delay += (i ? ", " : "") + p.read_delays[i].first + " " + percent(c.replica_stale_by_delay.at(i));
+  }
+  out << "  read-your-writes strategies, for reads at " << delays << " after a write (equally often), from "
+      << c.canaries << " canaries:\n";
+  out << "    read a random replica at once:      stale " << percent(c.replica_stale) << " of reads (" << by_delay << ")\n";
+  if (c.pin_window) {
+    out << "    pin reads to the primary for " << ms(*c.pin_window) << " ms: primary " << percent(c.pin_primary)
+        << " of reads, stale " << percent(c.pin_stale);
+    if (c.pin_window_is_max) out << " (the largest lag seen: too few canaries to resolve " << percent(p.stale_target) << ")";
+    out << "\n";
+  } else {
+    out << "    pin reads to the primary: no window keeps stale reads under " << percent(p.stale_target)
+        << " (a replica missed canaries)\n";
+  }
+  out << "    wait for the position, up to " << ms(p.wait_budget) << " ms: " << percent(c.wait_share) << " of reads wait";
+  if (c.wait_p50) out << " (p50 " << ms(*c.wait_p50) << " ms, p99 " << ms(*c.wait_p99) << " ms)";
+  out << ", primary " << percent(c.wait_primary) << ", stale 0%\n";
+}
+
 }  // namespace
 
 // What resolution costs: a reader polls fast only while a canary is outstanding on its target.
@@ -379,6 +454,7 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
       if (!t.last_error.empty()) jt["last_error"] = t.last_error;
       jp["targets"].push_back(std::move(jt));
     }
+    jp["strategies"] = strategies_json(p);
     if (!p.read_paths.empty()) {
       jp["stale_target"] = p.stale_target;
       jp["replication_lag_p99_seconds"] = rounded(worst_p99(p));
@@ -420,6 +496,7 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
       out << line;
       if (!t.last_error.empty() && !t.reachable) out << "    last error: " << t.last_error << '\n';
     }
+    strategies_table(out, p);
     read_paths_table(out, p);
   }
   return out.str();

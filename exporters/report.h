@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exporters/sink.h"
+#include "exporters/strategies.h"
 
 namespace ghostwatch {
 
@@ -65,14 +66,26 @@ struct ProbeSummary {
   // mode: position: the "canaries" are samples of the primary's position that advanced, so none
   // at all is an idle primary, not a failure.
   bool position_mode = false;
+  // The read-your-writes strategies compared on this run's lags (nullopt without a sample), for
+  // reads at `read_delays` after the write and a wait budget of `wait_budget` seconds.
+  std::optional<StrategyComparison> strategies;
+  std::vector<std::pair<std::string, double>> read_delays;
+  double wait_budget = 0.1;
+};
+
+// What the report needs to know of a probe beyond its observations.
+struct ReportProbeOptions {
+  double stale_target = 0.001;
+  bool position_mode = false;
+  std::set<std::string> caches{};  // targets that are caches, not replicas
+  std::vector<std::pair<std::string, double>> read_delays{};  // label, seconds
+  double wait_budget = 0.1;  // seconds
 };
 
 class ReportSink final : public ObservationSink {
  public:
-  // `stale_targets`: per probe name, the stale ratio a recommended window must meet.
-  // `position_probes`: the probes in mode: position.
-  explicit ReportSink(std::map<std::string, double> stale_targets = {}, std::set<std::string> position_probes = {})
-      : stale_targets_(std::move(stale_targets)), position_probes_(std::move(position_probes)) {}
+  // `options`: per probe name (a probe without gets the defaults).
+  explicit ReportSink(std::map<std::string, ReportProbeOptions> options = {}) : options_(std::move(options)) {}
   std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
 
   std::vector<ProbeSummary> summarize() const;
@@ -83,8 +96,7 @@ class ReportSink final : public ObservationSink {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, double> stale_targets_;
-  std::set<std::string> position_probes_;
+  std::map<std::string, ReportProbeOptions> options_;
   std::vector<std::shared_ptr<ProbeState>> probes_;
 };
 

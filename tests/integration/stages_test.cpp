@@ -4,6 +4,7 @@
 // (or a stopped IO thread) stalls both.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/sandbox.h"
@@ -86,6 +87,41 @@ TEST_F(Stages, PostgresWalReceiverCutOffStallsBoth) {
   EXPECT_EQ(t.at("timeouts"), 6);
   EXPECT_EQ(t.at("reachable"), true) << "the replica itself answers";
   EXPECT_EQ(target(targets, "replica-2").at("received_samples"), 6);
+}
+
+// The report's strategy comparison from one run over replica-1 (no delay) and replica-2 (200 ms).
+TEST_F(Stages, TheReportComparesReadStrategiesFromTheMeasuredLags) {
+  const std::string config = write_temp_file(agent_yaml() + pg_probe_yaml("250ms", "10s"), ".yaml");
+  auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "20", "--output", "json"}, 90s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json report = nlohmann::json::parse(r.out);
+  const nlohmann::json& s = report.at("probes").at(0).at("strategies");
+  ASSERT_FALSE(s.is_null()) << r.out;
+  EXPECT_EQ(s.at("canaries"), 20);
+  std::map<std::string, double> stale;
+  for (const auto& d : s.at("replica").at("stale_share_by_delay")) stale[d.at("delay")] = d.at("stale_share");
+  const auto& pin = s.at("pin_to_primary");
+  const auto& wait = s.at("wait_for_position");
+  char figure[400];
+  std::snprintf(figure, sizeof figure,
+                "strategies, 20 canaries, replica-1 and replica-2 (200 ms), reads at 0ms..1s: random replica stale %.1f%% "
+                "(0ms %.0f%%, 10ms %.0f%%, 250ms %.0f%%); pin to primary %.1f ms: primary %.1f%%, stale %.1f%%; wait <= "
+                "100 ms: %.1f%% wait (p50 %.1f ms), primary %.1f%%",
+                s.at("replica").at("stale_share").get<double>() * 100, stale["0ms"] * 100, stale["10ms"] * 100,
+                stale["250ms"] * 100, pin.at("window_seconds").get<double>() * 1e3,
+                pin.at("primary_share").get<double>() * 100, pin.at("stale_share").get<double>() * 100,
+                wait.at("wait_share").get<double>() * 100, wait.at("wait_p50_seconds").get<double>() * 1e3,
+                wait.at("primary_share").get<double>() * 100);
+  record_figure(figure);
+  EXPECT_DOUBLE_EQ(stale["0ms"], 1.0) << "no replica shows a write at once";
+  EXPECT_DOUBLE_EQ(stale["100ms"], 0.5) << "replica-2 only";
+  EXPECT_DOUBLE_EQ(stale["250ms"], 0.0);
+  EXPECT_GE(pin.at("window_seconds").get<double>(), 0.200);
+  EXPECT_LE(pin.at("window_seconds").get<double>(), 0.260);
+  EXPECT_NEAR(pin.at("primary_share").get<double>(), 4.0 / 6, 1e-6) << "0ms, 10ms, 50ms and 100ms fall in the window";
+  EXPECT_EQ(wait.at("primary_share"), 0.0) << "replica-1 always has it within the 100 ms budget";
+  EXPECT_LE(wait.at("wait_share").get<double>(), 2.0 / 6) << "only reads at 0ms (and perhaps 10ms) wait";
+  std::remove(config.c_str());
 }
 
 // Canaries further apart than MASTER_DELAY, so that each is applied after the whole delay.

@@ -70,7 +70,7 @@ ProbeSummary run_read_back(const ProbeConfig& config, std::vector<std::unique_pt
     raw.push_back(f.get());
     paths.push_back(std::move(f));
   }
-  ReportSink report({{config.name, 0.001}});
+  ReportSink report({{config.name, ReportProbeOptions{.stale_target = 0.001}}});
   auto probe_sink = report.probe(config.name, "fake");
   ReadBack rb(config, std::move(paths), *probe_sink);
   std::stop_source stop;
@@ -152,7 +152,7 @@ TEST(Wilson, KnownIntervals) {
 }
 
 TEST(ReportRecommendation, NeedsEveryLongerDelayToMeetTheTarget) {
-  ReportSink report({{"p", 0.05}});
+  ReportSink report({{"p", ReportProbeOptions{.stale_target = 0.05}}});
   auto probe = report.probe("p", "fake");
   auto path = probe->read_path("lb", {"0ms", "10ms", "50ms", "100ms"});
   auto reads = [&](std::size_t d, int fresh, int stale) {

@@ -77,6 +77,32 @@ TEST(Report, JsonHasTheDocumentedShape) {
   EXPECT_DOUBLE_EQ(received["received_p99_seconds"].get<double>(), 0.00298);
 }
 
+TEST(Report, StrategiesComeFromTheReplicasLagsNotTheCaches) {
+  ReportProbeOptions options;
+  options.caches = {"redis"};
+  options.read_delays = {{"0ms", 0.0}, {"50ms", 0.050}};
+  ReportSink report({{"pg", options}});
+  auto probe = report.probe("pg", "postgres");
+  auto replica = probe->target("replica-1");
+  auto cache = probe->target("redis");
+  probe->canary_written(true, milliseconds(1), "");
+  replica->visible({1, milliseconds(20), milliseconds(1)});
+  cache->visible({1, milliseconds(900), milliseconds(1)});
+  const auto s = report.summarize();
+  ASSERT_TRUE(s[0].strategies);
+  EXPECT_DOUBLE_EQ(s[0].strategies->replica_stale, 0.5) << "the cache's 900 ms is not a replica read";
+  const nlohmann::json j = report_json(s)["probes"][0]["strategies"];
+  EXPECT_EQ(j["read_delays"], nlohmann::json({"0ms", "50ms"}));
+  EXPECT_EQ(j["replica"]["stale_share_by_delay"][0]["delay"], "0ms");
+  EXPECT_DOUBLE_EQ(j["pin_to_primary"]["window_seconds"].get<double>(), 0.020);
+  EXPECT_DOUBLE_EQ(j["wait_for_position"]["wait_share"].get<double>(), 0.5);
+  EXPECT_NE(report_table(s).find("pin reads to the primary for 20.0 ms"), std::string::npos) << report_table(s);
+
+  ReportSink empty;
+  empty.probe("pg", "postgres")->target("r");
+  EXPECT_TRUE(report_json(empty.summarize())["probes"][0]["strategies"].is_null()) << "no sample, nothing to compare";
+}
+
 TEST(Report, TableMarksUnreachableTargets) {
   ReportSink report;
   auto probe = report.probe("pg", "postgres");
