@@ -71,6 +71,15 @@ class SeriesOwner {
   std::vector<std::function<void()>> removers_;
 };
 
+// Coarser than the visibility lag's: a received lag is usually a few milliseconds, and its
+// quantiles need only tell that from a replay delay or a stalled receiver. Half the series per
+// target (a thousand targets' /metrics grows by a third, not doubles).
+const prometheus::Histogram::BucketBoundaries& received_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                         0.25,  0.5,   1,    2.5,   10,   60};
+  return b;
+}
+
 // A histogram child added at its first observation: a target that never reports the figure
 // (a cache has no received position) has no series, rather than an empty one.
 class LazyHistogram {
@@ -84,7 +93,7 @@ class LazyHistogram {
   LazyHistogram& operator=(const LazyHistogram&) = delete;
   void observe(double value) {
     std::lock_guard lock(mu_);
-    if (!child_) child_ = &family_.Add(labels_, lag_buckets());
+    if (!child_) child_ = &family_.Add(labels_, received_buckets());
     child_->Observe(value);
   }
 
