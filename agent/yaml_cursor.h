@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -118,20 +117,33 @@ class Cursor {
   }
 
  private:
-  // Replaces ${NAME} with the environment variable's value; an unset variable is an error.
+  // Replaces ${NAME} with the environment variable's value; an unset variable is an error. A
+  // plain scan: std::regex recursed once per character and overflowed a small thread stack (an
+  // HTTP reload runs on civetweb's) on long values.
   std::string expand_env(const std::string& text) const {
-    static const std::regex var(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)\})");
+    auto name_char = [](char c, bool first) {
+      return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (!first && c >= '0' && c <= '9');
+    };
     std::string out;
-    std::size_t last = 0;
-    for (std::sregex_iterator it(text.begin(), text.end(), var), end; it != end; ++it) {
-      const std::string name = (*it)[1].str();
+    std::size_t i = 0;
+    while (i < text.size()) {
+      const std::size_t open = text.find("${", i);
+      if (open == std::string::npos) break;
+      std::size_t end = open + 2;
+      while (end < text.size() && name_char(text[end], end == open + 2)) ++end;
+      if (end == open + 2 || end >= text.size() || text[end] != '}') {  // not a ${NAME}: kept as it is
+        out.append(text, i, open + 2 - i);
+        i = open + 2;
+        continue;
+      }
+      const std::string name = text.substr(open + 2, end - open - 2);
       const char* value = std::getenv(name.c_str());
       if (value == nullptr) fail("environment variable " + name + " is not set");
-      out.append(text, last, it->position() - last);
+      out.append(text, i, open - i);
       out += value;
-      last = it->position() + it->length();
+      i = end + 1;
     }
-    out.append(text, last);
+    out.append(text, i);
     return out;
   }
 

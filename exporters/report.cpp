@@ -13,7 +13,7 @@ namespace ghostwatch {
 struct TargetState {
   std::mutex mu;
   std::string name;
-  std::vector<double> lags, windows, reported, received;
+  std::vector<double> lags, windows, reported, received, received_windows;
   std::vector<int64_t> seqs;  // of the lags, for the strategies (which pair canaries across replicas)
   int timeouts = 0, errors = 0, polls = 0, ok_polls = 0;
   bool last_ok = false;
@@ -54,6 +54,7 @@ class ReportTarget final : public TargetSink {
   void received(const VisibilitySample& sample) override {
     std::lock_guard lock(s_->mu);
     s_->received.push_back(to_seconds(sample.lag));
+    s_->received_windows.push_back(to_seconds(sample.resolution));
   }
   void timed_out(int count) override {
     std::lock_guard lock(s_->mu);
@@ -166,6 +167,7 @@ TargetSummary summarize_target(TargetState& t) {
   s.received_samples = static_cast<int>(t.received.size());
   s.received_p50 = percentile(t.received, 0.5);
   s.received_p99 = percentile(t.received, 0.99);
+  s.received_resolution = percentile(t.received_windows, 0.5);
   return s;
 }
 
@@ -439,6 +441,7 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
                            {"received_samples", t.received_samples},
                            {"received_p50_seconds", received(t.received_p50)},
                            {"received_p99_seconds", received(t.received_p99)},
+                           {"received_resolution_seconds", received(t.received_resolution)},
                            {"timeouts", t.timeouts},
                            {"errors", t.errors},
                            {"resolution_seconds", observed(t.resolution)},

@@ -35,6 +35,7 @@ struct TargetSummary {
   // When the canary's commit position was received (before being applied); none for caches.
   int received_samples = 0;
   double received_p50 = 0, received_p99 = 0;  // seconds
+  double received_resolution = 0;  // median width of the received samples' windows, seconds
 };
 
 struct DelaySummary {

@@ -136,6 +136,24 @@ TEST(Config, ExpandsEnvironmentVariablesAndRegistersSecrets) {
   EXPECT_EQ(render_config(c).find("env-secret-123"), std::string::npos);
 }
 
+TEST(Config, OnlyWholeDollarBraceNamesAreExpanded) {
+  setenv("GW_TEST_A", "1", 1);
+  setenv("GW_TEST_B", "2", 1);
+  auto dsn = [](const std::string& password) {
+    return parse_config(valid_with("user=ghostwatch\"", "user=ghostwatch password=" + password + "\""), "cfg.yaml")
+        .probes[0]
+        .primary.dsn;
+  };
+  const std::string prefix = "host=127.0.0.1 port=5432 dbname=app user=ghostwatch password=";
+  EXPECT_EQ(dsn("${GW_TEST_A}${GW_TEST_B}"), prefix + "12");
+  EXPECT_EQ(dsn("x$${GW_TEST_A}y"), prefix + "x$1y");
+  EXPECT_EQ(dsn("${1X}-${-}-${GW_TEST_A"), prefix + "${1X}-${-}-${GW_TEST_A") << "not names: kept";
+  EXPECT_EQ(dsn("$GW_TEST_A"), prefix + "$GW_TEST_A");
+  // A long value, as a reload parses it on an HTTP worker's small stack: no recursion per character.
+  const std::string long_value(200000, 'a');
+  EXPECT_EQ(dsn("${GW_TEST_A}" + long_value), prefix + "1" + long_value);
+}
+
 TEST(Config, UnsetEnvironmentVariableIsAnError) {
   unsetenv("GW_TEST_UNSET");
   EXPECT_NE(error_of(valid_with("user=ghostwatch\"", "password=${GW_TEST_UNSET}\""))

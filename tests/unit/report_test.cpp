@@ -68,6 +68,7 @@ TEST(Report, JsonHasTheDocumentedShape) {
   EXPECT_EQ(jt["received_samples"], 0);
   EXPECT_TRUE(jt["received_p50_seconds"].is_null()) << "nothing received: unknown, not 0";
   EXPECT_TRUE(jt["received_p99_seconds"].is_null());
+  EXPECT_TRUE(jt["received_resolution_seconds"].is_null());
   t->received(sample(1));
   t->received(sample(3));
   const nlohmann::json after = report_json(report.summarize());
@@ -75,6 +76,7 @@ TEST(Report, JsonHasTheDocumentedShape) {
   EXPECT_EQ(received["received_samples"], 2);
   EXPECT_DOUBLE_EQ(received["received_p50_seconds"].get<double>(), 0.002);
   EXPECT_DOUBLE_EQ(received["received_p99_seconds"].get<double>(), 0.00298);
+  EXPECT_DOUBLE_EQ(received["received_resolution_seconds"].get<double>(), 0.001);
 }
 
 TEST(Report, StrategiesComeFromTheReplicasLagsNotTheCaches) {
