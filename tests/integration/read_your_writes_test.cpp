@@ -79,13 +79,14 @@ TEST_F(ReadYourWrites, ThroughHaproxyAndRoundRobinReplicasWithADeadPathBeside) {
     EXPECT_GE(delay_of(haproxy, d).at("reads").get<long>(), 200) << d;
     EXPECT_EQ(delay_of(haproxy, d).at("reads").get<long>() + delay_of(haproxy, d).at("skipped").get<long>(), 220) << d;
   }
-  // Half the reads land on the replica 200 ms behind: stale at once, fresh 400 ms later. (Which
-  // replica serves a read depends on the order in which concurrent reads connect, so the share
-  // at 100 ms is only roughly a half.)
-  EXPECT_GE(ratio(haproxy, "0ms"), 0.30);
-  EXPECT_LE(ratio(haproxy, "0ms"), 0.70);
-  EXPECT_GE(ratio(haproxy, "100ms"), 0.25);
-  EXPECT_LE(ratio(haproxy, "100ms"), 0.75);
+  // About half the reads land on the replica 200 ms behind: stale at once, fresh 400 ms later.
+  // haproxy's round robin goes by connection, and the three delays' reads connect interleaved, so
+  // one delay's share of the delayed replica can be far from half (an ASan run, slower: 29% at
+  // 0 ms and 17% at 100 ms): what holds is that some are stale at 100 ms and none at 400 ms.
+  EXPECT_GE(ratio(haproxy, "0ms"), 0.15);
+  EXPECT_LE(ratio(haproxy, "0ms"), 0.85);
+  EXPECT_GE(ratio(haproxy, "100ms"), 0.10);
+  EXPECT_LE(ratio(haproxy, "100ms"), 0.90);
   EXPECT_EQ(delay_of(haproxy, "400ms").at("stale"), 0);
   EXPECT_EQ(haproxy.at("recommended_window"), "400ms");
   // Same shape through the probe's own replicas; at 0 ms even the undelayed replica is often
