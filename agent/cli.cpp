@@ -188,11 +188,11 @@ nlohmann::json sweep_json(const std::string& name, const reconcile::SweepResult&
   const SweepObservation o = observation_of(r);
   nlohmann::json j = {{"name", name},
                       {"checked", r.checked},
-                      {"consistent_ratio", std::round(r.consistent_ratio() * 1e6) / 1e6},
+                      {"consistent_ratio", rounded(r.consistent_ratio())},
                       {"counts", {{"stale", o.stale}, {"ahead", o.ahead}, {"orphan", o.orphan}, {"unparseable", r.unparseable}}},
                       {"mismatches", nlohmann::json::array()},
                       {"repaired", r.repaired},
-                      {"duration_seconds", std::round(o.seconds * 1e6) / 1e6}};
+                      {"duration_seconds", rounded(o.seconds)}};
   for (const auto& m : r.mismatches) {
     j["mismatches"].push_back({{"key", m.key},
                                {"kind", reconcile::to_string(m.kind)},

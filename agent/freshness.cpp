@@ -9,6 +9,7 @@
 
 #include "agent/runner.h"
 #include "common/interruptible.h"
+#include "exporters/report.h"
 
 namespace ghostwatch {
 namespace {
@@ -37,10 +38,6 @@ std::optional<std::string> percent_decoded(std::string_view text) {
   }
   return out;
 }
-
-double rounded(double seconds) { return std::round(seconds * 1e6) / 1e6; }
-
-nlohmann::json optional_seconds(const std::optional<double>& s) { return s ? nlohmann::json(rounded(*s)) : nlohmann::json(); }
 
 HttpResponse json_response(int status, const nlohmann::json& body) {
   return {status, "application/json", body.dump() + "\n", {{"Cache-Control", "no-store"}}};
@@ -77,9 +74,9 @@ HttpResponse freshness_response(const std::string& query,
     targets.push_back({{"target", t.target},
                        {"reached", t.reached ? nlohmann::json(*t.reached) : nlohmann::json()},
                        {"position", t.position ? nlohmann::json(*t.position) : nlohmann::json()},
-                       {"age_seconds", optional_seconds(t.age_seconds)},
-                       {"expected_wait_seconds", optional_seconds(t.expected_wait_seconds)},
-                       {"expected_wait_p99_seconds", optional_seconds(t.expected_wait_p99_seconds)}});
+                       {"age_seconds", rounded_or_null(t.age_seconds)},
+                       {"expected_wait_seconds", rounded_or_null(t.expected_wait_seconds)},
+                       {"expected_wait_p99_seconds", rounded_or_null(t.expected_wait_p99_seconds)}});
   }
   return json_response(200, {{"probe", *probe_name}, {"position", *position}, {"targets", std::move(targets)}});
 }
@@ -106,8 +103,7 @@ void poll_until_reached(CanaryBackend& backend, const ProbeConfig& probe, const 
         t.last_error = poll.error().message;
       } else if (poll->position) {
         t.last = poll->position;
-        const auto behind = backend.position_behind(position, *poll->position);
-        t.reached = behind && *behind == 0;
+        t.reached = backend.reached(*poll->position, position) == true;
       }
       if (t.reached) {
         const double ms = to_seconds(std::chrono::steady_clock::now() - started) * 1e3;
@@ -134,7 +130,7 @@ int wait_for_position(const Config& config, const WaitRequest& request, std::sto
   ProbeConfig probe = *found;
   probe.mode = ProbeMode::position;  // positions only: the canary table need not exist
   const auto backend = make_backend(probe, config.agent.id);
-  if (!backend->position_behind(request.position, request.position)) {
+  if (!backend->parses(request.position)) {
     std::cerr << "ghostwatch: wait: --position " << request.position << " is not a position of a "
               << to_string(probe.kind) << " probe\n";
     return 2;

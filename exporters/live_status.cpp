@@ -4,41 +4,17 @@
 #include <cstdio>
 #include <vector>
 
-#include "common/percentiles.h"
+#include "common/recent_lags.h"
 
 namespace ghostwatch {
 namespace {
 
 constexpr std::size_t kRecent = 100;
 
-// The last kRecent lags in seconds, in no particular order (they only feed percentiles);
-// nothing is allocated before the first. Floats: a view in tenths of milliseconds needs no
-// more, and a thousand targets keep two each.
-class RecentLags {
- public:
-  void add(double lag) {
-    if (values_.size() < kRecent) {
-      if (values_.empty()) values_.reserve(kRecent);
-      values_.push_back(static_cast<float>(lag));
-    } else {
-      values_[next_] = static_cast<float>(lag);
-    }
-    next_ = (next_ + 1) % kRecent;
-  }
-  std::optional<double> percentile(double p) const {
-    if (values_.empty()) return std::nullopt;
-    return ghostwatch::percentile(std::vector<double>(values_.begin(), values_.end()), p);
-  }
-
- private:
-  std::vector<float> values_;
-  std::size_t next_ = 0;
-};
-
 struct TargetState {
   std::mutex mu;
   TargetStatus status;
-  RecentLags recent, received;
+  RecentLags recent{kRecent}, received{kRecent};
 };
 
 struct ReadPathState {

@@ -194,9 +194,6 @@ ReadPathSummary summarize_read_path(ReadPathState& r, double stale_target) {
   return s;
 }
 
-// Seconds rounded to microseconds: finer digits are noise, and stable output diffs well.
-double rounded(double seconds) { return std::round(seconds * 1e6) / 1e6; }
-
 std::string fixed1(double value) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", value);
@@ -206,6 +203,12 @@ std::string fixed1(double value) {
 std::string ms(double seconds) { return fixed1(seconds * 1000); }
 
 }  // namespace
+
+double rounded(double value) { return std::round(value * 1e6) / 1e6; }
+
+nlohmann::json rounded_or_null(const std::optional<double>& value) {
+  return value ? nlohmann::json(rounded(*value)) : nlohmann::json();
+}
 
 std::shared_ptr<ProbeSink> ReportSink::probe(const std::string& name, const std::string& kind) {
   auto state = std::make_shared<ProbeState>();
@@ -365,20 +368,19 @@ nlohmann::json strategies_json(const ProbeSummary& p) {
     delays.push_back(p.read_delays[i].first);
     by_delay.push_back({{"delay", p.read_delays[i].first}, {"stale_share", rounded(c.replica_stale_by_delay.at(i))}});
   }
-  auto seconds = [](const std::optional<double>& v) { return v ? nlohmann::json(rounded(*v)) : nlohmann::json(); };
   return {{"read_delays", delays},
           {"canaries", c.canaries},
           {"replica", {{"stale_share", rounded(c.replica_stale)}, {"stale_share_by_delay", by_delay}}},
           {"pin_to_primary",
-           {{"window_seconds", seconds(c.pin_window)},
+           {{"window_seconds", rounded_or_null(c.pin_window)},
             {"window_is_max_lag", c.pin_window_is_max},
             {"primary_share", rounded(c.pin_primary)},
             {"stale_share", rounded(c.pin_stale)}}},
           {"wait_for_position",
            {{"budget_seconds", rounded(p.wait_budget)},
             {"wait_share", rounded(c.wait_share)},
-            {"wait_p50_seconds", seconds(c.wait_p50)},
-            {"wait_p99_seconds", seconds(c.wait_p99)},
+            {"wait_p50_seconds", rounded_or_null(c.wait_p50)},
+            {"wait_p99_seconds", rounded_or_null(c.wait_p99)},
             {"primary_share", rounded(c.wait_primary)}}}};
 }
 

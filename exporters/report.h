@@ -74,6 +74,11 @@ struct ProbeSummary {
   double wait_budget = 0.1;
 };
 
+// Seconds (or ratios) rounded to microseconds for JSON: finer digits are noise, and stable
+// output diffs well. `rounded_or_null`: null for a figure that was not observed, never 0.
+double rounded(double value);
+nlohmann::json rounded_or_null(const std::optional<double>& value);
+
 // What the report needs to know of a probe beyond its observations.
 struct ReportProbeOptions {
   double stale_target = 0.001;

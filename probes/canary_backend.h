@@ -132,6 +132,14 @@ class CanaryBackend {
   virtual PositionUnit position_unit() const = 0;
   // How far `target` is behind `primary`, never negative; nullopt when it cannot be computed.
   virtual std::optional<double> position_behind(const Position& primary, const Position& target) const = 0;
+  // Whether `at` is at or past `wanted`; nullopt when either does not parse.
+  std::optional<bool> reached(const Position& at, const Position& wanted) const {
+    const std::optional<double> behind = position_behind(wanted, at);
+    if (!behind) return std::nullopt;
+    return *behind == 0;
+  }
+  // Whether `position` is one in this backend's syntax.
+  bool parses(const Position& position) const { return reached(position, position).has_value(); }
 };
 
 }  // namespace ghostwatch

@@ -1,12 +1,12 @@
 #include "probes/replication_probe.h"
 
 #include <algorithm>
-#include <array>
 #include <thread>
 
 #include "common/backoff.h"
 #include "common/interruptible.h"
 #include "common/log.h"
+#include "common/recent_lags.h"
 #include "probes/poll_loop.h"
 #include "probes/position_sampler.h"
 #include "probes/visibility_tracker.h"
@@ -45,33 +45,13 @@ class HealthLog {
   bool healthy_ = true;
 };
 
-// The last kRecentLags visibility lags of a target, in seconds.
-class LagRing {
- public:
-  void add(double seconds) {
-    lags_[next_] = static_cast<float>(seconds);
-    next_ = (next_ + 1) % kRecentLags;
-    count_ = std::min(count_ + 1, kRecentLags);
-  }
-  std::optional<double> percentile(double q) const {
-    if (count_ == 0) return std::nullopt;
-    std::vector<double> v(lags_.begin(), lags_.begin() + static_cast<std::ptrdiff_t>(count_));
-    std::sort(v.begin(), v.end());
-    return v[static_cast<std::size_t>(q * static_cast<double>(count_ - 1) + 0.5)];
-  }
-
- private:
-  std::array<float, kRecentLags> lags_{};
-  std::size_t next_ = 0, count_ = 0;
-};
-
 // What the last successful poll of a target showed, for the freshness answer (read by HTTP
 // threads while the target's poller writes it).
 struct KnownProgress {
   mutable std::mutex mu;
   std::optional<Position> position;
   MonoTime at{};
-  LagRing lags;
+  RecentLags lags{kRecentLags};
 };
 
 }  // namespace
@@ -269,10 +249,9 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
     const MonoTime t_ack = clock_.now();
     if (stop.stop_requested()) break;
     next += config_.interval;
-    if (config_.mode == ProbeMode::position && (ack || ack.error().code == kPositionUnchanged)) {
-      sink_->position_sampled();
-    }
-    if (!ack && ack.error().code == kPositionUnchanged) {  // mode: position, nothing new to time
+    const bool unchanged = !ack && ack.error().code == kPositionUnchanged;
+    if (config_.mode == ProbeMode::position && (ack || unchanged)) sink_->position_sampled();
+    if (unchanged) {  // mode: position, nothing new to time
       health.succeeded();
       backoff.reset();
       if (next < steady_now()) next = steady_now();
@@ -374,10 +353,10 @@ void ReplicationProbe::record_received(Target& t, const Position& received, std:
   for (const VisibilitySample& s : t.received->polled(covered, sent, recv)) t.sink->received(s);
 }
 
-// The newest canary outstanding in `tracker` whose position `reached` covers (positions grow
-// with seq, so the scan stops at the first one not covered).
+// The newest canary outstanding in `tracker` whose position `at` covers (positions grow with
+// seq, so the scan stops at the first one not covered).
 ReplicationProbe::PositionsUpto ReplicationProbe::positions_upto(const VisibilityTracker& tracker,
-                                                                const Position& reached) const {
+                                                                const Position& at) const {
   PositionsUpto out;
   const std::optional<int64_t> oldest = tracker.oldest_outstanding();
   if (!oldest) return out;
@@ -390,8 +369,7 @@ ReplicationProbe::PositionsUpto ReplicationProbe::positions_upto(const Visibilit
       out.undetermined = it->first;
       return out;
     }
-    const std::optional<double> behind = backend_.position_behind(*it->second, reached);
-    if (!behind || *behind > 0) return out;
+    if (backend_.reached(at, *it->second) != true) return out;
     out.seq = it->first;
   }
   // Past the last recorded position: a later canary acked but not recorded yet is undetermined.
@@ -587,7 +565,7 @@ void ReplicationProbe::remember_poll(Target& t, const std::optional<Position>& p
 }
 
 Result<std::vector<TargetFreshness>> ReplicationProbe::freshness(const Position& position) {
-  if (!backend_.position_behind(position, position)) {
+  if (!backend_.parses(position)) {
     return Error{"not a position of a " + std::string(to_string(config_.kind)) + " probe: " +
                  (config_.kind == ProbeKind::postgres ? "expected an LSN such as 0/3000060"
                                                       : "expected a GTID list (MariaDB, 0-1-42) or set (MySQL, uuid:1-42)")};
@@ -613,9 +591,8 @@ TargetFreshness ReplicationProbe::freshness_of(const Target& t, const Position& 
     p50 = t.known.lags.percentile(0.5);
     p99 = t.known.lags.percentile(0.99);
   }
-  const std::optional<double> behind = backend_.position_behind(position, *f.position);
-  if (!behind) return f;  // the target's position is in another syntax (e.g. GTIDs turned off)
-  f.reached = *behind == 0;
+  f.reached = backend_.reached(*f.position, position);
+  if (!f.reached) return f;  // the target's position is in another syntax (e.g. GTIDs turned off)
   if (*f.reached) {
     f.expected_wait_seconds = f.expected_wait_p99_seconds = 0.0;
     return f;
@@ -627,12 +604,12 @@ TargetFreshness ReplicationProbe::freshness_of(const Target& t, const Position& 
 }
 
 // When the primary was first seen at or past `position` (at a canary's ack); nullopt when it
-// never was (a position newer than the last canary), or before the history begins.
+// never was (a position newer than the last canary). A position older than the history gets the
+// oldest entry's time, an upper bound of when it existed.
 std::optional<MonoTime> ReplicationProbe::first_seen_on_primary(const Position& position) const {
   std::lock_guard lock(position_mu_);
   for (const auto& [primary, at] : primary_history_) {
-    const std::optional<double> behind = backend_.position_behind(position, primary);
-    if (behind && *behind == 0) return at;
+    if (backend_.reached(primary, position) == true) return at;
   }
   return std::nullopt;
 }

@@ -99,7 +99,7 @@ class ReplicationProbe {
     std::optional<int64_t> seq;  // the newest outstanding canary received; nullopt: none
     std::optional<int64_t> undetermined;  // the next one, whose position is unknown (not recorded yet, or failed)
   };
-  PositionsUpto positions_upto(const VisibilityTracker& tracker, const Position& reached) const;
+  PositionsUpto positions_upto(const VisibilityTracker& tracker, const Position& at) const;
   Status ok_status_after_poll(Target& target, const CanaryPoll& poll);
   void record_received(Target& target, const Position& received, std::optional<int64_t> seen, MonoTime sent,
                        MonoTime recv);

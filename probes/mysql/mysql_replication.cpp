@@ -37,6 +37,8 @@ using LazyMysql = LazyConnection<Connection, ConnectOptions>;
 const char* applied_position(Flavor flavor) {
   return flavor == Flavor::mariadb ? "@@GLOBAL.gtid_slave_pos" : "@@GLOBAL.gtid_executed";
 }
+// mode: position's poll: the applied position only, the canary table untouched.
+std::string positions_only_statement(Flavor flavor) { return std::string("SELECT NULL, ") + applied_position(flavor); }
 void read_poll_row(const Rows& rows, CanaryPoll& poll) {
   poll.seq = parse_number<int64_t>(rows.get(0, 0));
   poll.position = rows.get(0, 1);  // "" is a real position: nothing applied yet
@@ -171,7 +173,7 @@ class MysqlReader final : public CanaryReader {
                                     "SELECT (SELECT seq FROM " + canary_table(database_) +
                                         " WHERE agent_id = ? AND probe = ?), " + applied_position(c.flavor()),
                                     {agent_id_, probe_})
-                        : c.query(std::string("SELECT NULL, ") + applied_position(c.flavor()));
+                        : c.query(positions_only_statement(c.flavor()));
     CanaryPoll poll;
     // No table yet (it may not have replicated): the target answered, it just has no canary.
     if (!rows && rows.error().code != std::to_string(kNoSuchTable)) return rows.error();
@@ -330,7 +332,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   }
 
   std::string poll_statement() {
-    if (!canary_) return std::string("SELECT NULL, ") + applied_position(flavor_);
+    if (!canary_) return positions_only_statement(flavor_);
     return "SELECT (SELECT seq FROM " + canary_table(database_) + " WHERE agent_id = " + literal(agent_id_) +
            " AND probe = " + literal(probe_) + "), " + applied_position(flavor_);
   }
