@@ -101,10 +101,11 @@ TEST_F(MariaSandbox, ServerSideWaitsBesideOneMillisecondPolling) {
                 polled.at("polls_per_canary").get<double>());
   record_figure(figure);
   EXPECT_LE(resolution, 0.0005);
-  // Two probes' canaries share the replica's delayed SQL thread: some runs apply both about
-  // 200 ms later than the delay (see README, "Delayed replicas"), for both modes alike.
+  // Two probes' canaries share the replica's delayed SQL thread, which sleeps in whole seconds
+  // per event group: runs have applied them 3-313 ms later than the delay (see README, "Delayed
+  // replicas"), for both modes alike, so the bound is the delay's next whole second.
   EXPECT_GE(p50, 1.0);
-  EXPECT_LE(p50, 1.25);
+  EXPECT_LT(p50, 2.0);
   EXPECT_LE(waited.at("polls_per_canary").get<double>(), 3);
   // The two agree to within the polling's resolution.
   EXPECT_NEAR(polled.at("p50_seconds").get<double>(), p50, 0.005);

@@ -395,13 +395,23 @@ TEST_F(Service, TheLiveViewRedrawsOnATerminalAndPrintsPlainTablesOtherwise) {
   EXPECT_EQ(text.find('\x1b'), std::string::npos) << "no terminal escapes when stdout is not a terminal";
   // The target that never answered: down, and no lag figure at all (last, p50, p99 are '-').
   EXPECT_TRUE(std::regex_search(text, std::regex(R"(\ndead +nowhere +NO +- +- +- )"))) << text;
-  // A terminal (script(1) gives the agent a pseudo-terminal): the table redraws in place.
+  // A terminal (script(1) gives the agent a pseudo-terminal): the table redraws in place. Waited
+  // for, not given a fixed time: the first draw comes a second after a start that a loaded
+  // machine slows.
   const std::string typescript = write_temp_file("", ".typescript");
-  const std::string command = ghostwatch_binary() + " run --config " + path + " --listen 127.0.0.1:" + port + " --live";
-  const auto tty = run_command({"/usr/bin/timeout", "-s", "INT", "3", "/usr/bin/script", "-q", "-e", "-c", command, typescript}, 20s);
-  std::stringstream recorded;
-  recorded << std::ifstream(typescript).rdbuf();
-  EXPECT_GE(count_of(recorded.str(), "\x1b[H\x1b[J"), 2u) << recorded.str();
+  const std::string command =
+      ghostwatch_binary() + " run --config " + path + " --listen 127.0.0.1:" + std::to_string(free_port()) + " --live";
+  ChildProcess tty({"/usr/bin/script", "-q", "-e", "-f", "-c", command, typescript});
+  auto recorded = [&] {
+    std::stringstream text;
+    text << std::ifstream(typescript).rdbuf();
+    return text.str();
+  };
+  EXPECT_TRUE(wait_for([&] { return count_of(recorded(), "\x1b[H\x1b[J") >= 2; }, 15s)) << recorded() << tty.log();
+  tty.signal(SIGINT);
+  tty.terminate(5s);
+  // script(1) may exit before the agent under it: no agent outlives the test.
+  EXPECT_TRUE(wait_for([&] { return run_command({"/usr/bin/pgrep", "-f", "--", command}, 5s).exit_code == 1; }, 10s));
   std::remove(typescript.c_str());
   std::remove(path.c_str());
 }
