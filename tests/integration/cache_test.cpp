@@ -62,13 +62,6 @@ void redis_set(const std::string& key, const std::string& value) {
   redisFree(r);
 }
 
-const nlohmann::json& target_of(const nlohmann::json& report, const std::string& name) {
-  for (const auto& t : report.at("probes").at(0).at("targets")) {
-    if (t.at("name") == name) return t;
-  }
-  throw std::runtime_error("no target " + name);
-}
-
 TEST_F(Caches, CacheTargetsSeeTheCanaryWhenThePipelineCarriesIt) {
   auto pipeline = start_pipeline(150);
   const std::string config = write_temp_file(cache_probe_yaml("300ms", "5s"), ".yaml");
@@ -77,14 +70,14 @@ TEST_F(Caches, CacheTargetsSeeTheCanaryWhenThePipelineCarriesIt) {
   const auto report = nlohmann::json::parse(r.out);
   std::string figure = "cache targets, pipeline delay 150 ms, 20 canaries: p50";
   for (const char* name : {"redis-plain", "redis-json", "redis-hash", "redis-invalidate", "memcached"}) {
-    const auto& t = target_of(report, name);
+    const auto& t = report_target(report, "pg", name);
     const double p50 = t.at("p50_seconds");
     figure += std::string(" ") + name + " " + std::to_string(int(p50 * 1000 + 0.5)) + " ms,";
     EXPECT_EQ(t.at("samples"), 20) << name;
     EXPECT_GE(p50, 0.150) << name;
     EXPECT_LE(p50, 0.220) << name;
   }
-  figure += " replica-1 " + std::to_string(int(target_of(report, "replica-1").at("p50_seconds").get<double>() * 1000 + 0.5)) + " ms";
+  figure += " replica-1 " + std::to_string(int(report_target(report, "pg", "replica-1").at("p50_seconds").get<double>() * 1000 + 0.5)) + " ms";
   record_figure(figure);
   std::remove(config.c_str());
 }
@@ -111,11 +104,11 @@ TEST_F(Caches, AGarbageValueIsAnErrorWithAReason) {
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "3", "--output", "json"}, 60s);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);
-  const auto& t = target_of(report, "redis-plain");
+  const auto& t = report_target(report, "pg", "redis-plain");
   EXPECT_GT(t.at("errors").get<int>(), 0);
   EXPECT_NE(t.at("last_error").get<std::string>().find("unparseable value 'garbage': not an integer"), std::string::npos)
       << t.dump();
-  EXPECT_EQ(target_of(report, "replica-1").at("samples"), 3) << "the other targets are measured";
+  EXPECT_EQ(report_target(report, "pg", "replica-1").at("samples"), 3) << "the other targets are measured";
   std::remove(config.c_str());
 }
 

@@ -15,16 +15,6 @@ using MariaSandbox = SandboxTest;
 
 std::string maria(const std::string& name) { return series(name, "maria", "replica"); }
 
-const nlohmann::json& find_target(const nlohmann::json& report, const std::string& probe, const std::string& target) {
-  for (const auto& p : report.at("probes")) {
-    if (p.at("name") != probe) continue;
-    for (const auto& t : p.at("targets")) {
-      if (t.at("name") == target) return t;
-    }
-  }
-  throw std::runtime_error("no " + probe + "/" + target + " in the report");
-}
-
 std::string ms(double seconds) { return std::to_string(static_cast<int>(seconds * 1000 + 0.5)) + " ms"; }
 
 // Canaries further apart than MASTER_DELAY: MariaDB then applies each after exactly the delay.
@@ -37,8 +27,8 @@ TEST_F(MariaSandbox, OneProbeRunMeasuresMasterDelayAndThePostgresReplicasSideByS
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "8", "--output", "json"}, 90s);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);
-  const auto& replica = find_target(report, "maria", "replica");
-  const auto& pg2 = find_target(report, "pg", "replica-2");
+  const auto& replica = report_target(report, "maria", "replica");
+  const auto& pg2 = report_target(report, "pg", "replica-2");
   EXPECT_EQ(replica.at("samples"), 8);
   EXPECT_EQ(pg2.at("samples"), 8);
   const double p50 = replica.at("p50_seconds");
@@ -68,8 +58,8 @@ TEST_F(MariaSandbox, ATargetThatIsThePrimaryIsShownAsSuch) {
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "2", "--output", "json"}, 60s);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);
-  EXPECT_EQ(find_target(report, "maria", "itself").at("role"), "primary") << r.out;
-  EXPECT_EQ(find_target(report, "maria", "replica").at("role"), "replica") << r.out;
+  EXPECT_EQ(report_target(report, "maria", "itself").at("role"), "primary") << r.out;
+  EXPECT_EQ(report_target(report, "maria", "replica").at("role"), "replica") << r.out;
   std::remove(config.c_str());
 }
 
@@ -87,8 +77,8 @@ TEST_F(MariaSandbox, ServerSideWaitsBesideOneMillisecondPolling) {
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "6", "--output", "json"}, 90s);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);
-  const auto& polled = find_target(report, "polled", "replica");
-  const auto& waited = find_target(report, "waited", "replica");
+  const auto& polled = report_target(report, "polled", "replica");
+  const auto& waited = report_target(report, "waited", "replica");
   ASSERT_EQ(polled.at("samples"), 6);
   ASSERT_EQ(waited.at("samples"), 6);
   const double resolution = waited.at("resolution_seconds"), p50 = waited.at("p50_seconds");
@@ -117,7 +107,7 @@ TEST_F(MariaSandbox, ReportedLagBesideMeasuredLagDuringAWriteBurst) {
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--duration", "6s", "--output", "json"}, 90s);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);
-  const auto& replica = find_target(report, "maria", "replica");
+  const auto& replica = report_target(report, "maria", "replica");
   ASSERT_TRUE(replica.contains("reported_lag")) << replica.dump();
   const auto& reported = replica.at("reported_lag");
   record_figure("mysql probe, MASTER_DELAY=1, a canary every 50 ms for 6 s: measured p50 " +

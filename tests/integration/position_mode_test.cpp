@@ -59,16 +59,6 @@ nlohmann::json probe_report(const std::string& yaml, const std::string& duration
   return nlohmann::json::parse(r.out);
 }
 
-const nlohmann::json& find(const nlohmann::json& report, const std::string& probe, const std::string& target) {
-  for (const auto& p : report.at("probes")) {
-    if (p.at("name") != probe) continue;
-    for (const auto& t : p.at("targets")) {
-      if (t.at("name") == target) return t;
-    }
-  }
-  throw std::runtime_error("no " + probe + "/" + target + " in " + report.dump());
-}
-
 double seconds(const nlohmann::json& t, const char* key) { return t.at(key).get<double>(); }
 
 TEST_F(PositionMode, AgreesWithCanaryModeUnderAWriteLoad) {
@@ -78,8 +68,8 @@ TEST_F(PositionMode, AgreesWithCanaryModeUnderAWriteLoad) {
   const nlohmann::json report =
       probe_report(agent_yaml() + pg_probe_yaml("250ms", "10s") + pg_position_yaml("pgpos", password), "6s");
   for (const char* target : {"replica-1", "replica-2"}) {
-    const auto& canary = find(report, "pg", target);
-    const auto& position = find(report, "pgpos", target);
+    const auto& canary = report_target(report, "pg", target);
+    const auto& position = report_target(report, "pgpos", target);
     const double p50_canary = seconds(canary, "p50_seconds"), p50_position = seconds(position, "p50_seconds");
     const double resolution = seconds(canary, "resolution_seconds") + seconds(position, "resolution_seconds");
     char figure[320];
@@ -96,7 +86,7 @@ TEST_F(PositionMode, AgreesWithCanaryModeUnderAWriteLoad) {
     // up to one load period before the sample.
     EXPECT_NEAR(p50_position, p50_canary, resolution + 0.005) << target;
   }
-  EXPECT_GE(seconds(find(report, "pgpos", "replica-2"), "p50_seconds"), 0.180) << "the apply delay shows in position mode";
+  EXPECT_GE(seconds(report_target(report, "pgpos", "replica-2"), "p50_seconds"), 0.180) << "the apply delay shows in position mode";
 }
 
 TEST_F(PositionMode, AnIdlePrimaryYieldsNoLagAndNoPending) {
@@ -126,7 +116,7 @@ TEST_F(PositionMode, AnIdlePrimaryYieldsNoLagAndNoPending) {
 TEST_F(PositionMode, PostgresIdlePrimaryShowsNoFalseLag) {
   const nlohmann::json report =
       probe_report(agent_yaml() + pg_position_yaml("pgpos", " password=" + require_env("GW_PG_PASSWORD")), "3s");
-  const auto& t = find(report, "pgpos", "replica-2");
+  const auto& t = report_target(report, "pgpos", "replica-2");
   const int advanced = report.at("probes").at(0).at("canaries_written");
   std::string reported = "-";
   if (t.contains("reported_lag")) reported = std::to_string(t.at("reported_lag").at("p50_seconds").get<double>()) + " s";
@@ -165,7 +155,7 @@ TEST_F(PositionMode, WorksWithARoleThatMayWriteNothing) {
     std::remove(path.c_str());
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     const auto report = nlohmann::json::parse(r.out);
-    const auto& t = find(report, "pgpos", "replica-2");
+    const auto& t = report_target(report, "pgpos", "replica-2");
     record_figure("position mode as a role with pg_monitor only: replica-2 " + std::to_string(t.at("samples").get<int>()) +
                   " samples, p50 " + std::to_string(int(seconds(t, "p50_seconds") * 1e3)) + " ms");
     EXPECT_GE(t.at("samples").get<int>(), 8);
@@ -214,7 +204,7 @@ TEST_F(PositionMode, MariadbUserWithTheMonitorRightOnly) {
   std::remove(path.c_str());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const nlohmann::json report = nlohmann::json::parse(r.out);
-  const auto& t = find(report, "mpos", "replica");
+  const auto& t = report_target(report, "mpos", "replica");
   ASSERT_GE(t.at("samples").get<int>(), 3) << r.out;
   record_figure("position mode, MariaDB user with SLAVE MONITOR only, a write every 300 ms by another client: " +
                 std::to_string(t.at("samples").get<int>()) + " samples, p50 " +

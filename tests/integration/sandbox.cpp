@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <stdexcept>
 
 namespace ghostwatch::testing {
 
@@ -56,6 +57,16 @@ std::string maria_probe_yaml(const std::string& interval, const std::string& tim
       - name: replica
         dsn: "mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/"
 )";
+}
+
+const nlohmann::json& report_target(const nlohmann::json& report, const std::string& probe, const std::string& target) {
+  for (const auto& p : report.at("probes")) {
+    if (p.at("name") != probe) continue;
+    for (const auto& t : p.at("targets")) {
+      if (t.at("name") == target) return t;
+    }
+  }
+  throw std::runtime_error("no target " + probe + "/" + target + " in the report: " + report.dump());
 }
 
 std::string pg_writable_relations(const std::string& role) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -31,6 +33,10 @@ std::string maria_probe_yaml(const std::string& interval, const std::string& tim
 // test process's canaries of probe "pg" from the sandbox primary into its Redis and memcached,
 // `delay_ms` late.
 std::unique_ptr<ChildProcess> start_cache_pipeline(const std::string& binary, int delay_ms);
+
+// The target `target` of probe `probe` in a JSON report of `ghostwatch probe`; throws, naming
+// both, when the report has none.
+const nlohmann::json& report_target(const nlohmann::json& report, const std::string& probe, const std::string& target);
 
 // Every relation of the sandbox's PostgreSQL database that `role` may change in any way, through
 // its own grants or PUBLIC's (the catalogs aside: PUBLIC may UPDATE pg_settings, which is SET),
