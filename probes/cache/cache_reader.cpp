@@ -7,15 +7,10 @@
 
 #include "common/parse_number.h"
 #include "common/timestamp.h"
-#include "common/redact.h"
+#include "probes/cache/redis_connect.h"
 
 namespace ghostwatch::cache {
 namespace {
-
-timeval to_timeval(Duration d) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
-}
 
 std::string_view trimmed(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -49,26 +44,15 @@ class RedisClient {
 
  private:
   Status connect() {
-    ctx_ = redisConnectWithTimeout(config_.host.c_str(), config_.port, to_timeval(connect_timeout_));
-    if (ctx_ == nullptr) return Error{"redis: cannot allocate a context"};
-    if (ctx_->err) return failure().error();
-    redisSetTimeout(ctx_, to_timeval(timeout_));
-    if (config_.password && !command_ok("AUTH %s", config_.password->c_str())) return failure("AUTH").error();
-    if (config_.db != 0 && !command_ok("SELECT %d", config_.db)) return failure("SELECT").error();
+    auto ctx = redis_connect(config_, connect_timeout_, timeout_);
+    if (!ctx) return ctx.error();
+    ctx_ = ctx.value();
     return ok_status();
   }
-  template <class... Args>
-  bool command_ok(const char* format, Args... args) {
-    auto* reply = static_cast<redisReply*>(redisCommand(ctx_, format, args...));
-    const bool ok = reply != nullptr && reply->type != REDIS_REPLY_ERROR;
-    if (reply) freeReplyObject(reply);
-    return ok;
-  }
-  Fetched failure(const char* what = nullptr) {
-    std::string message = "redis " + config_.host + ":" + std::to_string(config_.port) + ": " +
-                          (what ? std::string(what) + " failed" : std::string(ctx_ && ctx_->errstr[0] ? ctx_->errstr : "error"));
+  Fetched failure() {
+    Error e = redis_error(config_, nullptr, ctx_);
     reset();
-    return Error{scrub(message)};
+    return e;
   }
   void reset() {
     if (ctx_) redisFree(ctx_);

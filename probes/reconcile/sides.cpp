@@ -8,7 +8,7 @@
 #include <deque>
 
 #include "common/parse_number.h"
-#include "common/redact.h"
+#include "probes/cache/redis_connect.h"
 #include "probes/lazy_connection.h"
 #include "probes/mysql/mysql_connection.h"
 #include "probes/mysql/mysql_replication.h"
@@ -17,11 +17,6 @@
 
 namespace ghostwatch::reconcile {
 namespace {
-
-timeval to_timeval(Duration d) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
-}
 
 // The key pattern as a Redis glob: {id} becomes *, glob characters elsewhere are escaped.
 std::string glob_of(const std::string& pattern) {
@@ -91,18 +86,11 @@ class RedisConnection {
 
   Result<redisContext*> get() {
     if (ctx_) return ctx_;
-    ctx_ = redisConnectWithTimeout(config_.cache.host.c_str(), config_.cache.port, to_timeval(config_.connect_timeout));
-    if (ctx_ == nullptr || ctx_->err) return failure("connect");
-    redisSetTimeout(ctx_, to_timeval(config_.query_timeout));
+    auto ctx = cache::redis_connect(config_.cache, config_.connect_timeout, config_.query_timeout);
+    if (!ctx) return ctx.error();
+    ctx_ = ctx.value();
     ctx_->reader->fn = &kFlatReplyFunctions;
     ctx_->reader->privdata = &reply_;
-    if (config_.cache.password) {
-      const std::string& password = *config_.cache.password;
-      if (Status s = command("AUTH", {"AUTH", password}); !s) return s.error();
-    }
-    if (config_.cache.db != 0) {
-      if (Status s = command("SELECT", {"SELECT", std::to_string(config_.cache.db)}); !s) return s.error();
-    }
     return ctx_;
   }
   // Writes every appended command out (blocking, with the write timeout).
@@ -137,10 +125,9 @@ class RedisConnection {
   }
   // Closes the connection, with whatever it had queued, and names what failed (no secret).
   Error failure(const char* what) {
-    std::string message = "redis " + config_.cache.host + ":" + std::to_string(config_.cache.port) + ": " + what +
-                          " failed" + (ctx_ && ctx_->errstr[0] ? std::string(": ") + ctx_->errstr : std::string());
+    Error e = cache::redis_error(config_.cache, what, ctx_);
     close();
-    return Error{scrub(message)};
+    return e;
   }
   void close() {
     if (ctx_) redisFree(ctx_);

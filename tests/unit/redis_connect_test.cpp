@@ -1,0 +1,104 @@
+// The blocking Redis connection of the cache reader and the reconciler against scripted
+// servers: what it sends to log in, and how it fails. The real Redis is in the integration suite.
+#include <hiredis/hiredis.h>
+
+#include <gtest/gtest.h>
+
+#include "common/redact.h"
+#include "probes/cache/redis_connect.h"
+#include "tests/unit/scripted_server.h"
+
+namespace ghostwatch::cache {
+namespace {
+
+using namespace std::chrono_literals;
+using ghostwatch::testing::ScriptedServer;
+
+const std::string kAuth = "*2\r\n$4\r\nAUTH\r\n$9\r\ns3cret-pw\r\n";
+const std::string kSelect = "*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n";
+
+CacheTargetConfig redis_at(int port) {
+  CacheTargetConfig c;
+  c.host = "127.0.0.1";
+  c.port = port;
+  return c;
+}
+
+void hold_until_closed(int fd) {
+  char b;
+  recv(fd, &b, 1, 0);
+}
+
+TEST(RedisConnect, LogsInAndSelectsTheDatabase) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (!s.read_until(fd, kAuth)) return;
+    ScriptedServer::send_all(fd, "+OK\r\n");
+    if (!s.read_until(fd, kSelect)) return;
+    ScriptedServer::send_all(fd, "+OK\r\n");
+    hold_until_closed(fd);
+  });
+  auto c = redis_at(server.port());
+  c.password = "s3cret-pw";
+  c.db = 3;
+  auto ctx = redis_connect(c, 1s, 1s);
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  redisFree(ctx.value());
+  EXPECT_EQ(server.received(), kAuth + kSelect);
+}
+
+TEST(RedisConnect, ARefusedPasswordNamesTheServersReasonButNotThePassword) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (!s.read_until(fd, kAuth)) return;
+    ScriptedServer::send_all(fd, "-WRONGPASS invalid username-password pair\r\n");
+    hold_until_closed(fd);
+  });
+  auto c = redis_at(server.port());
+  c.password = "s3cret-pw";
+  register_secret(*c.password);
+  auto ctx = redis_connect(c, 1s, 1s);
+  ASSERT_FALSE(ctx.ok());
+  EXPECT_EQ(ctx.error().message,
+            "redis 127.0.0.1:" + std::to_string(server.port()) + ": AUTH failed: WRONGPASS invalid username-password pair");
+}
+
+TEST(RedisConnect, ADatabaseOutOfRangeIsRefusedAtSelect) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    if (!s.read_until(fd, kSelect)) return;
+    ScriptedServer::send_all(fd, "-ERR DB index is out of range\r\n");
+    hold_until_closed(fd);
+  });
+  auto c = redis_at(server.port());
+  c.db = 3;
+  auto ctx = redis_connect(c, 1s, 1s);
+  ASSERT_FALSE(ctx.ok());
+  EXPECT_EQ(ctx.error().message,
+            "redis 127.0.0.1:" + std::to_string(server.port()) + ": SELECT failed: ERR DB index is out of range");
+}
+
+TEST(RedisConnect, ASilentServerFailsAtTheQueryTimeout) {
+  ScriptedServer server([](ScriptedServer& s, int fd) { s.read_until(fd, "never sent"); });
+  auto c = redis_at(server.port());
+  c.password = "s3cret-pw";
+  const auto start = std::chrono::steady_clock::now();
+  auto ctx = redis_connect(c, 1s, 200ms);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(ctx.ok());
+  EXPECT_EQ(ctx.error().message.rfind("redis 127.0.0.1:" + std::to_string(server.port()) + ": AUTH failed: ", 0), 0u)
+      << ctx.error().message;
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 10s) << "bounded by the timeout, not by the server";
+}
+
+TEST(RedisConnect, ARefusedConnectionNamesTheAddress) {
+  int port = 0;
+  {
+    ScriptedServer closed([](ScriptedServer&, int) {});
+    port = closed.port();
+  }
+  auto ctx = redis_connect(redis_at(port), 1s, 1s);
+  ASSERT_FALSE(ctx.ok());
+  EXPECT_EQ(ctx.error().message, "redis 127.0.0.1:" + std::to_string(port) + ": Connection refused");
+}
+
+}  // namespace
+}  // namespace ghostwatch::cache
