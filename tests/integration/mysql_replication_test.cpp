@@ -17,6 +17,11 @@ std::string maria(const std::string& name) { return series(name, "maria", "repli
 
 std::string ms(double seconds) { return std::to_string(static_cast<int>(seconds * 1000 + 0.5)) + " ms"; }
 
+// The least lag that MASTER_DELAY=1 may show. The delay counts from the event's timestamp, taken
+// when the statement started on the primary; the lag counts from the agent's ack, one round trip
+// later. So a canary can appear a little under 1 s after its ack (an ASan run: p50 999.6 ms).
+constexpr double kLeastMasterDelayLag = 0.98;
+
 // Canaries further apart than MASTER_DELAY: MariaDB then applies each after exactly the delay.
 // (Closer ones are applied in batches earlier; see the README.)
 TEST_F(MariaSandbox, OneProbeRunMeasuresMasterDelayAndThePostgresReplicasSideBySide) {
@@ -35,7 +40,7 @@ TEST_F(MariaSandbox, OneProbeRunMeasuresMasterDelayAndThePostgresReplicasSideByS
   record_figure("mysql probe, MASTER_DELAY=1, 8 canaries 1.2 s apart: p50 " + ms(p50) + ", max " +
                 ms(replica.at("max_seconds")) + ", resolution " + ms(replica.at("resolution_seconds")) +
                 "; postgres replica-2 in the same run: p50 " + ms(pg2.at("p50_seconds")));
-  EXPECT_GE(p50, 1.0);
+  EXPECT_GE(p50, kLeastMasterDelayLag);
   EXPECT_LE(p50, 1.05);
   EXPECT_GE(pg2.at("p50_seconds").get<double>(), 0.200);
   EXPECT_LE(pg2.at("p50_seconds").get<double>(), 0.260);
@@ -94,7 +99,7 @@ TEST_F(MariaSandbox, ServerSideWaitsBesideOneMillisecondPolling) {
   // Two probes' canaries share the replica's delayed SQL thread, which sleeps in whole seconds
   // per event group: runs have applied them 3-313 ms later than the delay (see README, "Delayed
   // replicas"), for both modes alike, so the bound is the delay's next whole second.
-  EXPECT_GE(p50, 1.0);
+  EXPECT_GE(p50, kLeastMasterDelayLag);
   EXPECT_LT(p50, 2.0);
   EXPECT_LE(waited.at("polls_per_canary").get<double>(), 3);
   // The two agree to within the polling's resolution.
