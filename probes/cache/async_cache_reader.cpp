@@ -139,19 +139,24 @@ class MemcachedProtocol final : public Protocol {
   static constexpr std::size_t kLargestValue = 1u << 20;  // memcached's default item size limit
   static constexpr std::string_view kTrailer = "\r\nEND\r\n";
   static Parsed broken(std::string why) { return Parsed{Parsed::State::broken, std::optional<std::string>(), std::move(why)}; }
+  // The n-th space-separated field of `line`, counted from 0; empty when there are fewer.
+  static std::string_view field(std::string_view line, int n) {
+    std::size_t at = 0;
+    for (; n > 0; --n) {
+      at = line.find(' ', at);
+      if (at == std::string_view::npos) return {};
+      ++at;
+    }
+    return line.substr(at, line.find(' ', at) - at);
+  }
   Parsed done(Fetched fetched) {
     in_.clear();
     return Parsed{Parsed::State::complete, std::move(fetched), {}};
   }
   // "VALUE <key> <flags> <bytes> [<cas>]": the data and "END" follow the header line.
+  // Parsed again as each piece of the block arrives, so it allocates nothing.
   Parsed value(std::string_view header, std::size_t data_at) {
-    std::vector<std::string_view> fields;
-    for (std::size_t at = 0; at <= header.size();) {
-      const std::size_t space = std::min(header.find(' ', at), header.size());
-      fields.push_back(header.substr(at, space - at));
-      at = space + 1;
-    }
-    const auto bytes = fields.size() >= 4 ? parse_number<std::size_t>(fields[3]) : std::nullopt;
+    const auto bytes = parse_number<std::size_t>(field(header, 3));
     if (!bytes || *bytes > kLargestValue) return broken("bad VALUE line '" + std::string(header.substr(0, 40)) + "'");
     const std::size_t end = data_at + *bytes;
     if (in_.size() < end + kTrailer.size()) return Parsed{};

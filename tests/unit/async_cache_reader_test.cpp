@@ -232,6 +232,20 @@ TEST(AsyncMemcachedReader, ServerErrorsAndGarbageAreErrorsWithTheReason) {
   EXPECT_NE(garbage.error().message.find("unexpected reply 'HTTP/1.1 400"), std::string::npos) << garbage.error().message;
 }
 
+TEST(AsyncMemcachedReader, AValueLineWithoutItsLengthIsAnError) {
+  ScriptedServer server([](ScriptedServer& s, int fd) {
+    while (s.read_until(fd, kMemcachedGet)) {
+      ScriptedServer::send_all(fd, s.connections() == 1 ? "VALUE canary:web-1:pg 0\r\n" : "VALUE canary:web-1:pg 0 x2\r\n");
+    }
+  });
+  auto reader = reader_for(cache_at(CacheTargetConfig::Kind::memcached, server.port()));
+  for (const std::string line : {"VALUE canary:web-1:pg 0'", "VALUE canary:web-1:pg 0 x2'"}) {
+    auto r = run_poll(*reader);
+    ASSERT_FALSE(r.ok()) << line;
+    EXPECT_NE(r.error().message.find("bad VALUE line '" + line), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(AsyncMemcachedReader, AnUnparseableValueIsAnErrorNamingTheKey) {
   ScriptedServer server([](ScriptedServer& s, int fd) {
     while (s.read_until(fd, kMemcachedGet)) ScriptedServer::send_all(fd, "VALUE canary:web-1:pg 0 3\r\nabc\r\nEND\r\n");
