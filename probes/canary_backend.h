@@ -9,8 +9,10 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
+#include "common/resolver.h"
 #include "common/result.h"
 #include "exporters/sink.h"
 #include "probes/probe_config.h"
@@ -94,6 +96,22 @@ struct PollStep {
   bool read = false, write = false;
   MonoTime deadline{};
 };
+
+// A name lookup as a step of a poll: started into `lookup`, then waited on by its descriptor,
+// readable once the lookup is over. An error, and no lookup, when the kernel refused the
+// descriptor.
+inline Result<PollStep> start_lookup(std::shared_ptr<NameLookup>& lookup, std::vector<std::string> hosts,
+                                     MonoTime deadline) {
+  lookup = look_up(std::move(hosts));
+  if (lookup->fd() >= 0) return PollStep{std::nullopt, lookup->fd(), true, false, deadline};
+  lookup.reset();
+  return Error{"no descriptor for a name lookup (eventfd refused)"};
+}
+// The step that waits for a lookup still running; nothing once it is over.
+inline std::optional<PollStep> lookup_pending(const NameLookup& lookup, MonoTime deadline) {
+  if (lookup.done()) return std::nullopt;
+  return PollStep{std::nullopt, lookup.fd(), true, false, deadline};
+}
 
 // A reader whose calls never block, for the event loop: begin() starts a poll (connecting first
 // when needed), advance() goes on once the socket is ready as the last step asked, and expire()

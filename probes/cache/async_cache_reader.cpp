@@ -187,12 +187,8 @@ class AsyncCacheReader final : public AsyncCanaryReader {
       next_address_ = 0;
       return connect_next(label_ + ": no address");
     }
-    lookup_ = look_up({config_.host});
-    if (lookup_->fd() < 0) {
-      lookup_.reset();
-      return finish(Error{label_ + ": no descriptor for a name lookup (eventfd refused)"});
-    }
-    return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    auto step = start_lookup(lookup_, {config_.host}, deadline_);
+    return step ? step.value() : finish(Error{label_ + ": " + step.error().message});
   }
 
   PollStep advance() override {
@@ -233,7 +229,7 @@ class AsyncCacheReader final : public AsyncCanaryReader {
 
  private:
   PollStep looked_up() {
-    if (!lookup_->done()) return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    if (auto waiting = lookup_pending(*lookup_, deadline_)) return *waiting;
     const std::shared_ptr<NameLookup> lookup = std::move(lookup_);
     if (!lookup->addresses()) return finish(Error{label_ + ": " + lookup->addresses().error().message});
     addresses_ = lookup->addresses().value().front();

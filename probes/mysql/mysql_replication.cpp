@@ -239,12 +239,8 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
     addresses_ = {options_.uri.host};
     next_address_ = 0;
     if (!by_name_) return connect_next();
-    lookup_ = look_up({options_.uri.host});
-    if (lookup_->fd() < 0) {
-      lookup_.reset();
-      return finish(Error{"no descriptor for a name lookup (eventfd refused)"});
-    }
-    return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    auto step = start_lookup(lookup_, {options_.uri.host}, deadline_);
+    return step ? step.value() : finish(step.error());
   }
 
   // The loop says only that the socket is ready as asked: the connector is told that what it
@@ -286,7 +282,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   static MonoTime steady_now() { return std::chrono::steady_clock::now(); }
 
   PollStep looked_up() {
-    if (!lookup_->done()) return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    if (auto waiting = lookup_pending(*lookup_, deadline_)) return *waiting;
     const std::shared_ptr<NameLookup> lookup = std::move(lookup_);
     if (!lookup->addresses()) return finish(lookup->addresses().error());
     addresses_ = lookup->addresses().value().front();

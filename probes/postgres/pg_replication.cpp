@@ -189,17 +189,14 @@ class PgAsyncReader final : public AsyncCanaryReader {
 
  private:
   PollStep start_lookup() {
-    lookup_ = look_up(hosts_->names());
-    if (lookup_->fd() < 0) {
-      lookup_.reset();
-      return finish(Error{"no descriptor for a name lookup (eventfd refused)"});
-    }
-    phase_ = Phase::looking_up;
     deadline_ = steady_now() + options_.connect_timeout;
-    return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    auto step = ghostwatch::start_lookup(lookup_, hosts_->names(), deadline_);
+    if (!step) return finish(step.error());
+    phase_ = Phase::looking_up;
+    return step.value();
   }
   PollStep looked_up() {
-    if (!lookup_->done()) return PollStep{std::nullopt, lookup_->fd(), true, false, deadline_};
+    if (auto waiting = lookup_pending(*lookup_, deadline_)) return *waiting;
     const std::shared_ptr<NameLookup> lookup = std::move(lookup_);
     phase_ = Phase::connecting;
     if (!lookup->addresses()) return finish(lookup->addresses().error());
