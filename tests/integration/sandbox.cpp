@@ -59,14 +59,15 @@ std::string maria_probe_yaml(const std::string& interval, const std::string& tim
 )";
 }
 
-const nlohmann::json& report_target(const nlohmann::json& report, const std::string& probe, const std::string& target) {
-  for (const auto& p : report.at("probes")) {
-    if (p.at("name") != probe) continue;
-    for (const auto& t : p.at("targets")) {
-      if (t.at("name") == target) return t;
-    }
+const nlohmann::json& named(const nlohmann::json& items, const std::string& name) {
+  for (const auto& item : items) {
+    if (item.at("name") == name) return item;
   }
-  throw std::runtime_error("no target " + probe + "/" + target + " in the report: " + report.dump());
+  throw std::runtime_error("no " + name + " in " + items.dump());
+}
+
+const nlohmann::json& report_target(const nlohmann::json& report, const std::string& probe, const std::string& target) {
+  return named(named(report.at("probes"), probe).at("targets"), target);
 }
 
 std::string pg_writable_relations(const std::string& role) {

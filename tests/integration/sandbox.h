@@ -34,8 +34,10 @@ std::string maria_probe_yaml(const std::string& interval, const std::string& tim
 // `delay_ms` late.
 std::unique_ptr<ChildProcess> start_cache_pipeline(const std::string& binary, int delay_ms);
 
-// The target `target` of probe `probe` in a JSON report of `ghostwatch probe`; throws, naming
-// both, when the report has none.
+// The element of a JSON array whose "name" is `name` (a report's probes, or a probe's targets);
+// throws, naming it, when there is none.
+const nlohmann::json& named(const nlohmann::json& items, const std::string& name);
+// The target `target` of probe `probe` in a JSON report of `ghostwatch probe`.
 const nlohmann::json& report_target(const nlohmann::json& report, const std::string& probe, const std::string& target);
 
 // Every relation of the sandbox's PostgreSQL database that `role` may change in any way, through

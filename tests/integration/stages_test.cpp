@@ -33,13 +33,6 @@ nlohmann::json probe_targets(const std::string& yaml, int canaries) {
   return nlohmann::json::parse(r.out).at("probes").at(0).at("targets");
 }
 
-const nlohmann::json& target(const nlohmann::json& targets, const std::string& name) {
-  for (const auto& t : targets) {
-    if (t.at("name") == name) return t;
-  }
-  throw std::runtime_error("no target " + name + " in " + targets.dump());
-}
-
 std::string stages(const std::string& what, const nlohmann::json& t) {
   return what + ": received " + std::to_string(t.at("received_samples").get<int>()) + " (p50 " +
          ms(t.at("received_p50_seconds")) + ", resolution " + ms(t.at("received_resolution_seconds")) + "), visible " +
@@ -50,8 +43,8 @@ std::string stages(const std::string& what, const nlohmann::json& t) {
 TEST_F(Stages, PostgresApplyDelayIsReceivedAtOnceAndAppliedAfterTheDelay) {
   ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200");
   const nlohmann::json targets = probe_targets(agent_yaml() + pg_probe_yaml("250ms", "10s"), 20);
-  const auto& fast = target(targets, "replica-1");
-  const auto& delayed = target(targets, "replica-2");
+  const auto& fast = named(targets, "replica-1");
+  const auto& delayed = named(targets, "replica-2");
   record_figure(stages("postgres, 20 canaries, replica-1", fast));
   record_figure(stages("postgres, 20 canaries, replica-2 (recovery_min_apply_delay 200ms)", delayed));
   ASSERT_EQ(delayed.at("received_samples"), 20);
@@ -69,27 +62,27 @@ TEST_F(Stages, PostgresPausedReplayReceivesEveryCanaryAndShowsNone) {
   ReplayPause paused(require_env("GW_PG_ADMIN_REPLICA1_DSN"));
   const nlohmann::json targets = probe_targets(agent_yaml() + pg_probe_yaml("200ms", "2s"), 6);
   paused.resume();
-  const auto& t = target(targets, "replica-1");
+  const auto& t = named(targets, "replica-1");
   record_figure(stages("postgres, replay paused on replica-1, 6 canaries", t));
   EXPECT_EQ(t.at("received_samples"), 6) << "the WAL receiver keeps receiving";
   EXPECT_LT(t.at("received_p50_seconds").get<double>(), 0.030);
   EXPECT_EQ(t.at("samples"), 0) << "nothing is applied";
   EXPECT_EQ(t.at("timeouts"), 6);
-  EXPECT_EQ(target(targets, "replica-2").at("samples"), 6) << "the other replica is unaffected";
+  EXPECT_EQ(named(targets, "replica-2").at("samples"), 6) << "the other replica is unaffected";
 }
 
 TEST_F(Stages, PostgresWalReceiverCutOffStallsBoth) {
   WalReceiverCut cut(require_env("GW_PG_ADMIN_REPLICA1_DSN"));
   const nlohmann::json targets = probe_targets(agent_yaml() + pg_probe_yaml("200ms", "2s"), 6);
   cut.restore();
-  const auto& t = target(targets, "replica-1");
+  const auto& t = named(targets, "replica-1");
   record_figure(stages("postgres, WAL receiver cut off on replica-1, 6 canaries", t));
   EXPECT_EQ(t.at("received_samples"), 0);
   EXPECT_TRUE(t.at("received_p50_seconds").is_null()) << "unknown, never 0";
   EXPECT_EQ(t.at("samples"), 0);
   EXPECT_EQ(t.at("timeouts"), 6);
   EXPECT_EQ(t.at("reachable"), true) << "the replica itself answers";
-  EXPECT_EQ(target(targets, "replica-2").at("received_samples"), 6);
+  EXPECT_EQ(named(targets, "replica-2").at("received_samples"), 6);
 }
 
 // The report's strategy comparison from one run over replica-1 (no delay) and replica-2 (200 ms).
@@ -131,7 +124,7 @@ TEST_F(Stages, TheReportComparesReadStrategiesFromTheMeasuredLags) {
 TEST_F(Stages, MariadbMasterDelayIsReceivedAtOnceAndAppliedAfterTheDelay) {
   ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1");
   const nlohmann::json targets = probe_targets(agent_yaml() + maria_probe_yaml("1200ms", "10s"), 4);
-  const auto& t = target(targets, "replica");
+  const auto& t = named(targets, "replica");
   record_figure(stages("mariadb, MASTER_DELAY=1, 4 canaries", t));
   ASSERT_EQ(t.at("received_samples"), 4);
   ASSERT_EQ(t.at("samples"), 4);
@@ -143,7 +136,7 @@ TEST_F(Stages, MariadbStoppedSqlThreadReceivesEveryCanaryAndShowsNone) {
   StoppedReplicaThread stopped("SQL_THREAD");
   const nlohmann::json targets = probe_targets(agent_yaml() + maria_probe_yaml("200ms", "2s"), 6);
   stopped.start();
-  const auto& t = target(targets, "replica");
+  const auto& t = named(targets, "replica");
   record_figure(stages("mariadb, SQL thread stopped, 6 canaries", t));
   EXPECT_EQ(t.at("received_samples"), 6);
   EXPECT_LT(t.at("received_p50_seconds").get<double>(), 0.030);
@@ -155,7 +148,7 @@ TEST_F(Stages, MariadbStoppedIoThreadStallsBoth) {
   StoppedReplicaThread stopped("IO_THREAD");
   const nlohmann::json targets = probe_targets(agent_yaml() + maria_probe_yaml("200ms", "2s"), 6);
   stopped.start();
-  const auto& t = target(targets, "replica");
+  const auto& t = named(targets, "replica");
   record_figure(stages("mariadb, IO thread stopped, 6 canaries", t));
   EXPECT_EQ(t.at("received_samples"), 0);
   EXPECT_TRUE(t.at("received_p50_seconds").is_null());

@@ -112,8 +112,7 @@ TEST(AsyncRedisReader, ARefusedPasswordIsAnErrorWithoutItAndTheNextPollConnectsA
     if (!s.read_until(fd, kGet)) return;
     const std::string_view reply = "-WRONGPASS invalid username-password pair\r\n-NOAUTH Authentication required.\r\n";
     ScriptedServer::send_all(fd, reply);
-    char b;
-    recv(fd, &b, 1, 0);  // until the reader closes
+    ScriptedServer::hold_until_closed(fd);
   });
   auto c = cache_at(CacheTargetConfig::Kind::redis, server.port());
   c.password = "s3cret-pw";
@@ -134,8 +133,7 @@ TEST(AsyncRedisReader, AnErrorReplyIsAPollErrorAndGarbageEndsTheConnection) {
     ScriptedServer::send_all(fd, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
     if (!s.read_until(fd, kGet)) return;
     ScriptedServer::send_all(fd, "?what\r\n");
-    char b;
-    recv(fd, &b, 1, 0);
+    ScriptedServer::hold_until_closed(fd);
   });
   auto reader = reader_for(cache_at(CacheTargetConfig::Kind::redis, server.port()));
   auto wrong_type = run_poll(*reader);
@@ -199,8 +197,7 @@ TEST(AsyncMemcachedReader, ParsesValuesInPiecesAndAMiss) {
     ScriptedServer::send_all(fd, "VALUE canary:web-1:pg 0 4 99\r\n\r\n43\r\nEND\r\n");  // with a cas field
     if (!s.read_until(fd, kMemcachedGet)) return;
     ScriptedServer::send_all(fd, "END\r\n");
-    char b;
-    recv(fd, &b, 1, 0);
+    ScriptedServer::hold_until_closed(fd);
   });
   auto reader = reader_for(cache_at(CacheTargetConfig::Kind::memcached, server.port()));
   auto first = run_poll(*reader);
@@ -220,8 +217,7 @@ TEST(AsyncMemcachedReader, ServerErrorsAndGarbageAreErrorsWithTheReason) {
     if (!s.read_until(fd, kMemcachedGet)) return;
     const std::string_view reply = s.connections() == 1 ? "SERVER_ERROR out of memory\r\n" : "HTTP/1.1 400 Bad Request\r\n";
     ScriptedServer::send_all(fd, reply);
-    char b;
-    recv(fd, &b, 1, 0);
+    ScriptedServer::hold_until_closed(fd);
   });
   auto reader = reader_for(cache_at(CacheTargetConfig::Kind::memcached, server.port()));
   auto server_error = run_poll(*reader);

@@ -24,18 +24,13 @@ CacheTargetConfig redis_at(int port) {
   return c;
 }
 
-void hold_until_closed(int fd) {
-  char b;
-  recv(fd, &b, 1, 0);
-}
-
 TEST(RedisConnect, LogsInAndSelectsTheDatabase) {
   ScriptedServer server([](ScriptedServer& s, int fd) {
     if (!s.read_until(fd, kAuth)) return;
     ScriptedServer::send_all(fd, "+OK\r\n");
     if (!s.read_until(fd, kSelect)) return;
     ScriptedServer::send_all(fd, "+OK\r\n");
-    hold_until_closed(fd);
+    ScriptedServer::hold_until_closed(fd);
   });
   auto c = redis_at(server.port());
   c.password = "s3cret-pw";
@@ -50,7 +45,7 @@ TEST(RedisConnect, ARefusedPasswordNamesTheServersReasonButNotThePassword) {
   ScriptedServer server([](ScriptedServer& s, int fd) {
     if (!s.read_until(fd, kAuth)) return;
     ScriptedServer::send_all(fd, "-WRONGPASS invalid username-password pair\r\n");
-    hold_until_closed(fd);
+    ScriptedServer::hold_until_closed(fd);
   });
   auto c = redis_at(server.port());
   c.password = "s3cret-pw";
@@ -65,7 +60,7 @@ TEST(RedisConnect, ADatabaseOutOfRangeIsRefusedAtSelect) {
   ScriptedServer server([](ScriptedServer& s, int fd) {
     if (!s.read_until(fd, kSelect)) return;
     ScriptedServer::send_all(fd, "-ERR DB index is out of range\r\n");
-    hold_until_closed(fd);
+    ScriptedServer::hold_until_closed(fd);
   });
   auto c = redis_at(server.port());
   c.db = 3;

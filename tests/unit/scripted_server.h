@@ -62,6 +62,11 @@ class ScriptedServer {
     return true;
   }
   static void send_all(int fd, std::string_view reply) { ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL); }
+  // Keeps the connection open until the client closes it (or sends anything more).
+  static void hold_until_closed(int fd) {
+    char b;
+    ::recv(fd, &b, 1, 0);
+  }
   // Sends `reply` one byte at a time, so that the reader sees it in pieces.
   static void send_in_pieces(int fd, std::string_view reply) {
     for (char c : reply) {
