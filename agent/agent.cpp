@@ -2,11 +2,12 @@
 
 #include <unistd.h>
 
-#include <iostream>
+#include <cstring>
 #include <thread>
 
 #include "agent/freshness.h"
 #include "agent/runner.h"
+#include "agent/terminal.h"
 #include "common/interruptible.h"
 #include "common/log.h"
 #include "common/redact.h"
@@ -229,7 +230,7 @@ void Agent::install_routes() {
   });
 }
 
-void Agent::live_view(std::stop_token stop) {
+void Agent::live_view(std::stop_token stop, std::stop_source& agent_stop) {
   const bool tty = isatty(STDOUT_FILENO) == 1;
   while (sleep_for(stop, std::chrono::seconds(1))) {
     std::string id;
@@ -241,8 +242,13 @@ void Agent::live_view(std::stop_token stop) {
                               "://" + listen_ + "/ (lag in ms; - = no canary seen yet)\n\n" +
                               render_console(live_.snapshot());
     // On a terminal: home the cursor and clear to the end, so the table redraws in place.
-    if (tty) std::cout << "\x1b[H\x1b[J" << table << std::flush;
-    else std::cout << table << "\n" << std::flush;
+    if (write_all(STDOUT_FILENO, tty ? "\x1b[H\x1b[J" + table : table + "\n")) continue;
+    // Nobody is left to read the view (a terminal that hung up, a pipe whose reader quit): a
+    // live view is run by hand, so the agent stops rather than run on unseen.
+    log::info(std::string("the live view cannot write to its ") + (tty ? "terminal" : "output") + " (" +
+              std::strerror(errno) + "), stopping");
+    agent_stop.request_stop();
+    return;
   }
 }
 
@@ -265,9 +271,12 @@ int Agent::run(std::stop_token stop, ReloadQueue& reloads) {
   std::jthread reloader([this, &reloads](std::stop_token st) {
     while (reloads.take(st)) reload();
   });
+  // Stopped by a signal, or by the live view when its reader is gone.
+  std::stop_source stopping;
+  std::stop_callback forward(stop, [&stopping] { stopping.request_stop(); });
   std::jthread live;
-  if (options_.live) live = std::jthread([this](std::stop_token st) { live_view(st); });
-  while (sleep_for(stop, std::chrono::hours(1))) {
+  if (options_.live) live = std::jthread([this, &stopping](std::stop_token st) { live_view(st, stopping); });
+  while (sleep_for(stopping.get_token(), std::chrono::hours(1))) {
   }
   reloader = {};
   live = {};

@@ -63,7 +63,7 @@ class Agent {
   std::string apply(Loaded next);  // returns a summary of what changed
   void stop_all();
   void install_routes();
-  void live_view(std::stop_token stop);
+  void live_view(std::stop_token stop, std::stop_source& agent_stop);
 
   const RunOptions options_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <sstream>
@@ -25,6 +26,7 @@
 #include "agent/freshness.h"
 #include "agent/runner.h"
 #include "agent/signals.h"
+#include "agent/terminal.h"
 #include "common/interruptible.h"
 #include "common/log.h"
 #include "exporters/report.h"
@@ -165,7 +167,9 @@ int cmd_run(const std::vector<std::string>& args) {
       "web-config", po::value<std::string>(), "TLS and basic auth file, exporter-toolkit format (overrides agent.web_config)");
   auto vm = parse("run", d, args,
                   "Runs every probe continuously and serves / (status page), /metrics, /healthz, /readyz, /config\n"
-                  "and POST /-/reload until SIGINT or SIGTERM. SIGHUP or POST /-/reload re-reads the config file.");
+                  "and POST /-/reload until SIGINT or SIGTERM. SIGHUP or POST /-/reload re-reads the config file.\n"
+                  "With --live, the agent stops when nobody is left to read the view: its terminal hung up (SIGHUP\n"
+                  "then stops it) or its pipe's reader quit.");
   if (!vm) return 0;
   RunOptions o;
   o.config_path = (*vm)["config"].as<std::string>();
@@ -179,7 +183,18 @@ int cmd_run(const std::vector<std::string>& args) {
   o.live = vm->count("live") > 0;
   std::stop_source stop;
   ReloadQueue reloads;
-  SignalStop signals(stop, [&reloads] { reloads.post(); });  // before any other thread starts
+  // On a terminal, `--live` makes the agent a terminal program: a hangup (the window closed, the
+  // ssh session dropped) stops it, as it stops top, rather than leaving it running unseen.
+  const bool live_on_terminal = o.live && isatty(STDOUT_FILENO) == 1;
+  SignalStop signals(stop, [&reloads, &stop, live_on_terminal] {  // before any other thread starts
+    if (live_on_terminal && terminal_hung_up(STDOUT_FILENO)) {
+      log::info("received SIGHUP and the live view's terminal is gone, stopping");
+      stop.request_stop();
+    } else {
+      log::info("received SIGHUP, reloading the config");
+      reloads.post();
+    }
+  });
   Agent agent(o);
   return agent.run(stop.get_token(), reloads);
 }

@@ -24,7 +24,6 @@ SignalStop::SignalStop(std::stop_source source, std::function<void()> on_hangup)
         log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
         source_.request_stop();
       } else if (sig == SIGHUP) {
-        log::info("received SIGHUP, reloading the config");
         on_hangup_();
       }
     }

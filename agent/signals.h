@@ -1,5 +1,5 @@
 // SignalStop: turns SIGINT/SIGTERM into a stop request and, when asked, SIGHUP into a call of
-// `on_hangup` (a config reload). Construct it before any other thread starts, so that the
+// `on_hangup` (which logs what it does: a config reload, or a stop when the terminal is gone). Construct it before any other thread starts, so that the
 // signals are blocked everywhere and only its own thread receives them.
 #pragma once
 

@@ -51,12 +51,22 @@ export GHOSTWATCH_FIGURES_FILE="$figures"
 rm -f "$figures"
 status=0
 verdicts=()
+digests=()
 run_ctest() {  # NAME DIR [ctest args...]
   local name=$1 dir=$2; shift 2
   local rc=0
   ctest --test-dir "$dir" --output-on-failure --no-tests=error "$@" | tee "$dir/ctest.log" || rc=$?
-  [ $rc -eq 0 ] || status=1
+  [ $rc -eq 0 ] || { status=1; digests+=("$(failure_digest "$name" "$dir/ctest.log")"); }
   verdicts+=("$name: $(grep -E '^[0-9]+% tests passed' "$dir/ctest.log" || echo "ctest exited $rc")")
+}
+
+# What each failed test said, in a few lines, for the end of the log: a long log is often read
+# only at its head and tail, and a failure in a late stage would otherwise be out of sight.
+failure_digest() {  # NAME CTEST_LOG
+  echo "--- $1: why the failed tests failed ---"
+  awk '/\*\*\*(Failed|Timeout|Exception)/ { print; next }
+       /: Failure$|^(==[0-9]+==)?ERROR: |runtime error: |WARNING: ThreadSanitizer|^Value of: |^Expected|^  Actual: |^Which is: / { print "    " $0; left = 3; next }
+       left > 0 { print "    " $0; left-- }' "$2" | head -n 120
 }
 
 # No agent outlives its test; one that did would write canaries and hold ports under the next
@@ -115,6 +125,7 @@ echo "--- bench/poll_cost 3 1 10 (the agent's CPU per poll against a blocking li
 build/bench/poll_cost 3 1 10 || echo "(the benchmark did not complete)"
 echo "--- bench/heartbeat_compare.sh 5 1 (pt-heartbeat beside ghostwatch on the MASTER_DELAY replica) ---"
 bench/heartbeat_compare.sh 5 1 || echo "(the benchmark did not complete)"
-# The verdicts last, where CI looks for them.
+# The failures' reasons, then the verdicts, last, where CI looks for them.
+[ ${#digests[@]} -eq 0 ] || printf '%s\n' "${digests[@]}"
 printf '%s\n' "${verdicts[@]}"
 exit $status

@@ -395,23 +395,51 @@ TEST_F(Service, TheLiveViewRedrawsOnATerminalAndPrintsPlainTablesOtherwise) {
   EXPECT_EQ(text.find('\x1b'), std::string::npos) << "no terminal escapes when stdout is not a terminal";
   // The target that never answered: down, and no lag figure at all (last, p50, p99 are '-').
   EXPECT_TRUE(std::regex_search(text, std::regex(R"(\ndead +nowhere +NO +- +- +- )"))) << text;
-  // A terminal (script(1) gives the agent a pseudo-terminal): the table redraws in place. Waited
-  // for, not given a fixed time: the first draw comes a second after a start that a loaded
-  // machine slows.
-  const std::string typescript = write_temp_file("", ".typescript");
+  // A terminal: script(1) gives the agent a pseudo-terminal. Through /bin/sh, which does not exec
+  // the command as bash does: the agent is then not the terminal's session leader, the harder
+  // case for a hangup. The first draw comes a second after a start that a loaded machine slows,
+  // so the redraws are waited for, not given a fixed time.
   const std::string command =
       ghostwatch_binary() + " run --config " + path + " --listen 127.0.0.1:" + std::to_string(free_port()) + " --live";
-  ChildProcess tty({"/usr/bin/script", "-q", "-e", "-f", "-c", command, typescript});
+  const std::string typescript = write_temp_file("", ".typescript");
   auto recorded = [&] {
     std::stringstream text;
     text << std::ifstream(typescript).rdbuf();
     return text.str();
   };
-  EXPECT_TRUE(wait_for([&] { return count_of(recorded(), "\x1b[H\x1b[J") >= 2; }, 15s)) << recorded() << tty.log();
-  tty.signal(SIGINT);
-  tty.terminate(5s);
-  // script(1) may exit before the agent under it: no agent outlives the test.
-  EXPECT_TRUE(wait_for([&] { return run_command({"/usr/bin/pgrep", "-f", "--", command}, 5s).exit_code == 1; }, 10s));
+  auto on_terminal = [&] {
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{"/usr/bin/env", "SHELL=/bin/sh", "/usr/bin/script", "-q", "-e", "-f", "-c", command, typescript});
+  };
+  auto agent_pid = [&] {  // the agent's own command line exactly, not the shell's that holds it
+    const CommandResult found = run_command({"/usr/bin/pgrep", "-x", "-f", "--", command}, 5s);
+    return found.exit_code == 0 ? std::stoi(found.out) : -1;
+  };
+  auto agent_gone = [&] { return run_command({"/usr/bin/pgrep", "-f", "--", command}, 5s).exit_code == 1; };
+
+  // Ctrl-C: the terminal sends SIGINT to its foreground process group. The agent stops cleanly
+  // and script(1) ends with it.
+  auto tty = on_terminal();
+  EXPECT_TRUE(wait_for([&] { return count_of(recorded(), "\x1b[H\x1b[J") >= 2; }, 15s)) << recorded() << tty->log();
+  const pid_t pid = agent_pid();
+  ASSERT_GT(pid, 0) << recorded();
+  const pid_t group = getpgid(pid);
+  ASSERT_GT(group, 1);
+  kill(-group, SIGINT);
+  EXPECT_TRUE(wait_for([&] { return !tty->alive(); }, 10s)) << recorded();
+  EXPECT_NE(recorded().find("received SIGINT, stopping"), std::string::npos) << recorded();
+  EXPECT_TRUE(wait_for(agent_gone, 10s));
+
+  // A hangup: the terminal goes away under the agent (a closed window, a dropped ssh session;
+  // here script(1) killed). SIGHUP would otherwise reload the config and leave the agent running
+  // unseen.
+  overwrite(typescript, "");
+  tty = on_terminal();
+  EXPECT_TRUE(wait_for([&] { return count_of(recorded(), "\x1b[H\x1b[J") >= 1; }, 15s)) << recorded() << tty->log();
+  tty->signal(SIGKILL);
+  tty->terminate(5s);
+  EXPECT_TRUE(wait_for(agent_gone, 10s)) << "the agent outlived its terminal";
+  if (!agent_gone()) run_command({"/usr/bin/pkill", "-KILL", "-f", "--", command}, 5s);
   std::remove(typescript.c_str());
   std::remove(path.c_str());
 }
