@@ -34,6 +34,13 @@ std::string maria_probe_yaml(const std::string& interval, const std::string& tim
 // `delay_ms` late.
 std::unique_ptr<ChildProcess> start_cache_pipeline(const std::string& binary, int delay_ms);
 
+// The least lag that replica-2's 200 ms recovery_min_apply_delay may show. The delay counts from
+// the commit record's timestamp, taken before the primary answers the commit; the lag counts
+// from the agent's ack. On a loaded machine the answer comes a few ms after that timestamp, so a
+// canary can appear a little under 200 ms after its ack (ASan beside three busy loops, 1 ms
+// polling: p50 198.3 ms). 10 ms polling usually hides this: it adds about 5 ms.
+constexpr double kLeastApplyDelayLag = 0.190;
+
 // The element of a JSON array whose "name" is `name` (a report's probes, or a probe's targets);
 // throws, naming it, when there is none.
 const nlohmann::json& named(const nlohmann::json& items, const std::string& name);
