@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <thread>
 
@@ -232,6 +233,7 @@ void Agent::install_routes() {
 
 void Agent::live_view(std::stop_token stop, std::stop_source& agent_stop) {
   const bool tty = isatty(STDOUT_FILENO) == 1;
+  bool warned = false;
   while (sleep_for(stop, std::chrono::seconds(1))) {
     std::string id;
     {
@@ -243,10 +245,16 @@ void Agent::live_view(std::stop_token stop, std::stop_source& agent_stop) {
                               render_console(live_.snapshot());
     // On a terminal: home the cursor and clear to the end, so the table redraws in place.
     if (write_all(STDOUT_FILENO, tty ? "\x1b[H\x1b[J" + table : table + "\n")) continue;
+    const int error = errno;
+    if (error != EIO && error != EPIPE) {  // a full disk, say: this frame is lost, the next may pass
+      if (!warned) log::warn(std::string("the live view cannot write its table: ") + std::strerror(error));
+      warned = true;
+      continue;
+    }
     // Nobody is left to read the view (a terminal that hung up, a pipe whose reader quit): a
     // live view is run by hand, so the agent stops rather than run on unseen.
-    log::info(std::string("the live view cannot write to its ") + (tty ? "terminal" : "output") + " (" +
-              std::strerror(errno) + "), stopping");
+    log::info(std::string("the live view's ") + (tty ? "terminal" : "output") + " is gone (" + std::strerror(error) +
+              "), stopping");
     agent_stop.request_stop();
     return;
   }
