@@ -87,13 +87,23 @@ log=$(mktemp)
 run_unit "$log"
 pid=$!
 wait_http "http://127.0.0.1:$port/readyz" || { cat "$log"; fail "the service never became ready"; }
-replica_up() { curl -s "http://127.0.0.1:$port/metrics" | grep -q '^ghostwatch_target_up{probe="pg",target="replica-1"} 1'; }
+# The body first, then the search: `curl | grep -q` under pipefail fails when grep has its line
+# and quits before curl's last write (about one scrape in 200 here).
+metric() {  # NAME: its value in /metrics, or nothing
+  local body
+  body=$(curl -s --max-time 5 "http://127.0.0.1:$port/metrics") || return 0
+  awk -v name="$1" '$1 == name { print $2 }' <<<"$body"
+}
+replica_up() { [ "$(metric 'ghostwatch_target_up{probe="pg",target="replica-1"}')" = 1 ]; }
 for _ in $(seq 1 100); do replica_up && break; sleep 0.1; done
 replica_up || { cat "$log"; fail "replica-1 is not up in /metrics"; }
-agent_pid=$(pgrep -u "$service_user" -f "ghostwatch run" | head -1)
+agent_pid=$(pgrep -o -u "$service_user" -f "ghostwatch run")
+loaded_at=$(metric ghostwatch_config_last_reload_success_timestamp_seconds)
 kill -HUP "$agent_pid"   # what ExecReload sends
-sleep 1
-curl -s "http://127.0.0.1:$port/metrics" | grep -q '^ghostwatch_config_last_reload_successful 1' || fail "reload"
+reloaded() { awk -v a="$(metric ghostwatch_config_last_reload_success_timestamp_seconds)" -v b="$loaded_at" 'BEGIN { exit !(a > b) }'; }
+for _ in $(seq 1 100); do reloaded && break; sleep 0.1; done
+reloaded || { cat "$log"; fail "SIGHUP did not reload the config"; }
+[ "$(metric ghostwatch_config_last_reload_successful)" = 1 ] || fail "the reload on SIGHUP failed"
 kill -TERM "$agent_pid"
 wait "$pid" || fail "the service did not exit 0 on SIGTERM"
 say "ExecStart as $service_user: ready, replica-1 up, reloaded on SIGHUP, stopped on SIGTERM"
@@ -112,7 +122,7 @@ wait_http --cacert "$GW_TLS_CA" -u "$GW_SCRAPE_USER:$GW_SCRAPE_PASSWORD" "https:
   { cat "$log"; fail "no HTTPS from the installed agent"; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$GW_TLS_CA" "https://127.0.0.1:$port/metrics")" = 401 ] ||
   fail "HTTPS without credentials was not refused"
-kill -TERM "$(pgrep -u "$service_user" -f "ghostwatch run" | head -1)"
+kill -TERM "$(pgrep -o -u "$service_user" -f "ghostwatch run")"
 wait "$pid" || fail "the HTTPS service did not exit 0"
 say "ExecStart as $service_user over HTTPS: 200 with credentials, 401 without"
 cp -p "$backup" /etc/ghostwatch/ghostwatch.yaml
