@@ -1,17 +1,20 @@
-// Poll cost: the agent's CPU time per poll against blocking libpq clients running the same
-// prepared poll statement, in one run.
+// Poll cost: the agent's CPU time per poll against blocking clients (libpq, or the MariaDB
+// connector with --mysql) running the same poll statement, in one run.
 //
 // Method: against a sandbox (scripts/sandbox.sh up; source its env.sh), for each target count N,
 // right after one another so that all three see the same machine:
 //   1. the back-to-back floor: one connection to replica-1, the reader's poll statement
-//      (pg::poll_statement) prepared and executed back to back for the run's seconds, never
-//      sleeping; this process's CPU time (user + system, getrusage) divided by the executions;
+//      (pg::poll_statement prepared; with --mysql the event-loop reader's text statement, the
+//      canary's seq and @@GLOBAL.gtid_slave_pos) executed back to back for the run's seconds,
+//      never sleeping; this process's CPU time (user + system, getrusage) divided by the
+//      executions;
 //   2. the paced floor: the same polls as the agent's run below, done by the simplest blocking
-//      client: one thread, N connections over the two replicas, each polled every P in turn,
+//      client: one thread, N connections over the replicas (PostgreSQL's two, MariaDB's one),
+//      each polled every P in turn,
 //      sleeping until each poll is due. It pays what any poller of N targets at that pace pays
 //      and the back-to-back loop does not: a sleep and a wake-up between polls, and at many
 //      targets a server backend that is asleep at every poll and must be woken;
-//   3. `ghostwatch run` with one postgres probe and the same N targets, polled all along
+//   3. `ghostwatch run` with one postgres (or mysql) probe and the same N targets, polled all along
 //      (poll_interval = idle_poll_interval = P: 1 ms for one target, 10 ms for up to 100,
 //      100 ms beyond, so at most ~10,000 polls/s), a canary a second; once every target is up
 //      (the time it took is shown) and one second more, the agent's CPU time (/proc/PID/stat)
@@ -21,11 +24,15 @@
 //      render, on loopback) with the body's size.
 // `ratio` is the agent against the paced floor (what the agent adds to the polls themselves),
 // `b2b ratio` against the back-to-back one. The ratios carry over, not the absolute figures.
-// The sandbox's replicas take 600 connections each: up to 1000 targets.
+// The sandbox's replicas take 600 connections each: up to 1000 PostgreSQL targets over the two,
+// 500 MariaDB targets on its one. A MariaDB poll that finds a canary not yet received by the
+// replica also reads SHOW REPLICA STATUS, as the agent's reader does, and the floors do not:
+// the ratio includes that second statement while one is outstanding.
 //
-//   build/bench/poll_cost [SECONDS=10] [N...=1 10 100]
+//   build/bench/poll_cost [--mysql] [SECONDS=10] [N...=1 10 100]
 #include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -39,6 +46,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -48,6 +56,8 @@
 #include <vector>
 
 #include "bench/sandbox.h"
+#include "probes/mysql/mysql_replication.h"
+#include "probes/mysql/mysql_uri.h"
 #include "probes/postgres/pg_replication.h"
 
 namespace {
@@ -59,7 +69,27 @@ using ghostwatch::bench::process_cpu_seconds;
 using ghostwatch::bench::sandbox_env;
 
 
-void exec_or_exit(PGconn* c, const std::string& sql) {
+// One blocking connection to a replica that runs the agent's poll statement.
+class PollClient {
+ public:
+  virtual ~PollClient() = default;
+  virtual void poll() = 0;
+};
+
+// What differs between the two kinds: the canary table, the floors' connections and the agent's
+// probe.
+struct Kind {
+  const char* probe_name;
+  const char* probe_kind;  // in the agent's config
+  int replicas;
+  void (*ensure_canary_table)();
+  std::unique_ptr<PollClient> (*connect)(int replica);  // replica: 1 .. replicas
+  std::string (*probe_yaml)(int targets);
+};
+
+// --- PostgreSQL ---------------------------------------------------------------------------------
+
+void pg_exec_or_exit(PGconn* c, const std::string& sql) {
   PGresult* r = PQexec(c, sql.c_str());
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
     std::fprintf(stderr, "%s: %s", sql.c_str(), PQerrorMessage(c));
@@ -68,15 +98,16 @@ void exec_or_exit(PGconn* c, const std::string& sql) {
   PQclear(r);
 }
 
+std::string pg_password() { return std::string(" password=") + sandbox_env("GW_PG_PASSWORD"); }
+
 // A fresh sandbox has no canary table until an agent has written once; the floor's statement
 // needs it on the replica.
-void ensure_canary_table() {
-  const std::string password = std::string(" password=") + sandbox_env("GW_PG_PASSWORD");
-  PGconn* primary = connect_pg(sandbox_env("GW_PG_PRIMARY_DSN") + password);
-  exec_or_exit(primary, "CREATE SCHEMA IF NOT EXISTS ghostwatch");
-  exec_or_exit(primary, ghostwatch::pg::canary_table_ddl("ghostwatch"));
+void pg_ensure_canary_table() {
+  PGconn* primary = connect_pg(sandbox_env("GW_PG_PRIMARY_DSN") + pg_password());
+  pg_exec_or_exit(primary, "CREATE SCHEMA IF NOT EXISTS ghostwatch");
+  pg_exec_or_exit(primary, ghostwatch::pg::canary_table_ddl("ghostwatch"));
   PQfinish(primary);
-  PGconn* replica = connect_pg(sandbox_env("GW_PG_REPLICA1_DSN") + password);
+  PGconn* replica = connect_pg(sandbox_env("GW_PG_REPLICA1_DSN") + pg_password());
   for (int i = 0; i < 100; ++i) {
     PGresult* r = PQexec(replica, "SELECT to_regclass('ghostwatch.canary') IS NOT NULL");
     const bool there = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
@@ -87,49 +118,142 @@ void ensure_canary_table() {
   PQfinish(replica);
 }
 
-PGconn* prepared_poll_connection(int replica) {
-  const char* dsn = sandbox_env(replica == 1 ? "GW_PG_REPLICA1_DSN" : "GW_PG_REPLICA2_DSN");
-  PGconn* c = connect_pg(std::string(dsn) + " password=" + sandbox_env("GW_PG_PASSWORD"));
-  PGresult* prepared = PQprepare(c, "poll", ghostwatch::pg::poll_statement("ghostwatch").c_str(), 2, nullptr);
-  if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
-    std::fprintf(stderr, "prepare: %s", PQerrorMessage(c));
+class PgPollClient final : public PollClient {
+ public:
+  explicit PgPollClient(int replica)
+      : conn_(connect_pg(sandbox_env(replica == 1 ? "GW_PG_REPLICA1_DSN" : "GW_PG_REPLICA2_DSN") + pg_password())) {
+    PGresult* prepared = PQprepare(conn_, "poll", ghostwatch::pg::poll_statement("ghostwatch").c_str(), 2, nullptr);
+    if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
+      std::fprintf(stderr, "prepare: %s", PQerrorMessage(conn_));
+      std::exit(1);
+    }
+    PQclear(prepared);
+  }
+  ~PgPollClient() override { PQfinish(conn_); }
+  void poll() override {
+    const char* params[] = {"poll-cost", "pg"};
+    PGresult* r = PQexecPrepared(conn_, "poll", 2, params, nullptr, nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      std::fprintf(stderr, "poll: %s", PQerrorMessage(conn_));
+      std::exit(1);
+    }
+    PQclear(r);
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+std::string pg_probe_yaml(int targets) {
+  std::ostringstream y;
+  y << "    primary: \"${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}\"\n    targets:\n";
+  for (int i = 0; i < targets; ++i) {
+    y << "      - name: t" << i << "\n        dsn: \"${GW_PG_REPLICA" << (i % 2 + 1)
+      << "_DSN} password=${GW_PG_PASSWORD}\"\n";
+  }
+  return y.str();
+}
+
+// --- MariaDB ------------------------------------------------------------------------------------
+
+MYSQL* connect_mysql(const char* addr_variable) {
+  const std::string addr = sandbox_env(addr_variable);
+  const std::string host = addr.substr(0, addr.rfind(':'));
+  const unsigned port = static_cast<unsigned>(std::stoul(addr.substr(addr.rfind(':') + 1)));
+  MYSQL* c = mysql_init(nullptr);
+  const unsigned timeout = 5;
+  mysql_options(c, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  if (!mysql_real_connect(c, host.c_str(), "ghostwatch", sandbox_env("GW_MARIA_PASSWORD"), nullptr, port, nullptr, 0)) {
+    std::fprintf(stderr, "mariadb %s: %s\n", addr.c_str(), mysql_error(c));
     std::exit(1);
   }
-  PQclear(prepared);
   return c;
 }
 
-void poll_once(PGconn* c) {
-  const char* params[] = {"poll-cost", "pg"};
-  PGresult* r = PQexecPrepared(c, "poll", 2, params, nullptr, nullptr, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    std::fprintf(stderr, "poll: %s", PQerrorMessage(c));
+// The statement without a result set (DDL) or with one (a SELECT), whose rows are read and freed.
+MYSQL_RES* mysql_query_or_exit(MYSQL* c, const std::string& sql) {
+  if (mysql_real_query(c, sql.data(), sql.size()) != 0) {
+    std::fprintf(stderr, "%s: %s\n", sql.c_str(), mysql_error(c));
     std::exit(1);
   }
-  PQclear(r);
+  MYSQL_RES* res = mysql_store_result(c);
+  if (!res && mysql_field_count(c) != 0) {
+    std::fprintf(stderr, "%s: %s\n", sql.c_str(), mysql_error(c));
+    std::exit(1);
+  }
+  return res;
 }
+
+void mysql_ensure_canary_table() {
+  MYSQL* primary = connect_mysql("GW_MARIA_PRIMARY_ADDR");
+  mysql_free_result(mysql_query_or_exit(primary, "CREATE DATABASE IF NOT EXISTS `ghostwatch`"));
+  mysql_free_result(mysql_query_or_exit(primary, ghostwatch::mysql::canary_table_ddl("ghostwatch")));
+  mysql_close(primary);
+  MYSQL* replica = connect_mysql("GW_MARIA_REPLICA_ADDR");
+  for (int i = 0; i < 100; ++i) {  // MASTER_DELAY applies it late
+    MYSQL_RES* res = mysql_query_or_exit(
+        replica, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'ghostwatch' AND table_name = 'canary'");
+    MYSQL_ROW row = mysql_fetch_row(res);
+    const bool there = row && row[0] && std::string(row[0]) == "1";
+    mysql_free_result(res);
+    if (there) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  mysql_close(replica);
+}
+
+// The agent's event-loop reader's statement: the text protocol, the values as literals.
+class MysqlPollClient final : public PollClient {
+ public:
+  MysqlPollClient()
+      : conn_(connect_mysql("GW_MARIA_REPLICA_ADDR")),
+        sql_("SELECT (SELECT seq FROM " + ghostwatch::mysql::canary_table("ghostwatch") +
+             " WHERE agent_id = 'poll-cost' AND probe = 'maria'), @@GLOBAL.gtid_slave_pos") {}
+  ~MysqlPollClient() override { mysql_close(conn_); }
+  void poll() override { mysql_free_result(mysql_query_or_exit(conn_, sql_)); }
+
+ private:
+  MYSQL* conn_;
+  std::string sql_;
+};
+
+std::string mysql_probe_yaml(int targets) {
+  std::ostringstream y;
+  y << "    primary: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_PRIMARY_ADDR}/\"\n    targets:\n";
+  for (int i = 0; i < targets; ++i) {
+    y << "      - name: t" << i << "\n        dsn: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/\"\n";
+  }
+  return y.str();
+}
+
+const Kind kPostgres{"pg", "postgres", 2, pg_ensure_canary_table,
+                     [](int replica) -> std::unique_ptr<PollClient> { return std::make_unique<PgPollClient>(replica); },
+                     pg_probe_yaml};
+const Kind kMysql{"maria", "mysql", 1, mysql_ensure_canary_table,
+                  [](int) -> std::unique_ptr<PollClient> { return std::make_unique<MysqlPollClient>(); },
+                  mysql_probe_yaml};
+
+// --- The floors and the agent -------------------------------------------------------------------
 
 // The back-to-back floor: CPU per execution of the poll statement by a plain blocking client on
 // one connection, never sleeping.
-double back_to_back_cpu_per_poll(double seconds) {
-  PGconn* c = prepared_poll_connection(1);
+double back_to_back_cpu_per_poll(const Kind& kind, double seconds) {
+  const auto client = kind.connect(1);
   const double cpu0 = process_cpu_seconds();
   const auto end = Clock::now() + std::chrono::duration<double>(seconds);
   long polls = 0;
-  for (; Clock::now() < end; ++polls) poll_once(c);
-  const double cpu = process_cpu_seconds() - cpu0;
-  PQfinish(c);
-  return cpu / static_cast<double>(polls);
+  for (; Clock::now() < end; ++polls) client->poll();
+  return (process_cpu_seconds() - cpu0) / static_cast<double>(polls);
 }
 
 // The paced floor: the same polls as the agent's run, done by the simplest blocking client. One
-// thread, `targets` connections over the two replicas as the agent's, each polled every
+// thread, `targets` connections over the replicas as the agent's, each polled every
 // `poll_ms` in turn (slot k at start + k * poll_ms / targets, for connection k mod targets),
 // sleeping until each slot. It pays what the agent cannot avoid either: sleeping and waking
 // between polls, and a backend asleep at every poll when there are many.
-double paced_cpu_per_poll(double seconds, int targets, int poll_ms) {
-  std::vector<PGconn*> conns;
-  for (int i = 0; i < targets; ++i) conns.push_back(prepared_poll_connection(i % 2 + 1));
+double paced_cpu_per_poll(const Kind& kind, double seconds, int targets, int poll_ms) {
+  std::vector<std::unique_ptr<PollClient>> conns;
+  for (int i = 0; i < targets; ++i) conns.push_back(kind.connect(i % kind.replicas + 1));
   const auto slot = std::chrono::duration<double, std::milli>(static_cast<double>(poll_ms) / targets);
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(seconds);
@@ -139,25 +263,20 @@ double paced_cpu_per_poll(double seconds, int targets, int poll_ms) {
     const auto due = start + std::chrono::duration_cast<Clock::duration>(slot * static_cast<double>(k));
     if (due >= end) break;
     std::this_thread::sleep_until(due);  // returns at once when the client runs behind
-    poll_once(conns[static_cast<std::size_t>(k % targets)]);
+    conns[static_cast<std::size_t>(k % targets)]->poll();
     ++polls;
   }
-  const double cpu = process_cpu_seconds() - cpu0;
-  for (PGconn* c : conns) PQfinish(c);
-  return cpu / static_cast<double>(polls);
+  return (process_cpu_seconds() - cpu0) / static_cast<double>(polls);
 }
 
 int poll_ms_for(int targets) { return targets == 1 ? 1 : targets <= 100 ? 10 : 100; }
 
-std::string config_for(int targets, int poll_ms, int port) {
+std::string config_for(const Kind& kind, int targets, int poll_ms, int port) {
   std::ostringstream y;
-  y << "agent:\n  id: poll-cost\n  listen: 127.0.0.1:" << port << "\nprobes:\n  - name: pg\n    kind: postgres\n"
-    << "    primary: \"${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}\"\n    interval: 1s\n"
-    << "    poll_interval: " << poll_ms << "ms\n    idle_poll_interval: " << poll_ms << "ms\n    targets:\n";
-  for (int i = 0; i < targets; ++i) {
-    y << "      - name: t" << i << "\n        dsn: \"${GW_PG_REPLICA" << (i % 2 + 1)
-      << "_DSN} password=${GW_PG_PASSWORD}\"\n";
-  }
+  y << "agent:\n  id: poll-cost\n  listen: 127.0.0.1:" << port << "\nprobes:\n  - name: " << kind.probe_name
+    << "\n    kind: " << kind.probe_kind << "\n    interval: 1s\n"
+    << "    poll_interval: " << poll_ms << "ms\n    idle_poll_interval: " << poll_ms << "ms\n"
+    << kind.probe_yaml(targets);
   return y.str();
 }
 
@@ -233,12 +352,12 @@ struct AgentFigures {
   std::string rss, threads;
 };
 
-AgentFigures measure_agent(int targets, double seconds) {
+AgentFigures measure_agent(const Kind& kind, int targets, double seconds) {
   const int poll_ms = poll_ms_for(targets);
   const int port = 29480;
   char path[] = "/tmp/poll-cost-XXXXXX.yaml";
   const int fd = mkstemps(path, 5);
-  const std::string yaml = config_for(targets, poll_ms, port);
+  const std::string yaml = config_for(kind, targets, poll_ms, port);
   if (fd < 0 || write(fd, yaml.data(), yaml.size()) != static_cast<ssize_t>(yaml.size())) std::exit(1);
   close(fd);
   const pid_t pid = fork();
@@ -287,19 +406,28 @@ AgentFigures measure_agent(int targets, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const double seconds = argc > 1 ? std::atof(argv[1]) : 10;
+  int arg = 1;
+  const bool mysql = argc > arg && std::string(argv[arg]) == "--mysql";
+  if (mysql) ++arg;
+  const Kind& kind = mysql ? kMysql : kPostgres;
+  const double seconds = argc > arg ? std::atof(argv[arg]) : 10;
   std::vector<int> counts;
-  for (int i = 2; i < argc; ++i) counts.push_back(std::atoi(argv[i]));
+  for (int i = arg + 1; i < argc; ++i) counts.push_back(std::atoi(argv[i]));
   if (counts.empty()) counts = {1, 10, 100};
-  ensure_canary_table();
+  if (seconds <= 0 || std::any_of(counts.begin(), counts.end(), [&](int n) { return n < 1 || n > 500 * kind.replicas; })) {
+    std::fprintf(stderr, "usage: poll_cost [--mysql] [SECONDS > 0] [N...], N from 1 to %d (the sandbox's replicas take 600 connections each)\n",
+                 500 * kind.replicas);
+    return 2;
+  }
+  kind.ensure_canary_table();
   std::printf("%8s %10s %10s %10s %13s %13s %8s %8s %10s %8s %16s %8s\n", "targets", "polls/s", "configured",
               "us CPU/poll", "paced us/poll", "b2b us/poll", "ratio", "b2b ratio", "RSS", "threads", "/metrics",
               "all up");
   for (int n : counts) {
     // Both floors right before each agent run, so that all three see the same machine.
-    const double back_to_back = back_to_back_cpu_per_poll(seconds);
-    const double paced = paced_cpu_per_poll(seconds, n, poll_ms_for(n));
-    const AgentFigures f = measure_agent(n, seconds);
+    const double back_to_back = back_to_back_cpu_per_poll(kind, seconds);
+    const double paced = paced_cpu_per_poll(kind, seconds, n, poll_ms_for(n));
+    const AgentFigures f = measure_agent(kind, n, seconds);
     std::printf("%8d %10.0f %10.0f %10.1f %13.1f %13.1f %7.2fx %8.2fx %10s %8s %7.1f ms %4zu kB %6.1f s\n", n,
                 f.polls_per_second, f.configured_per_second, f.cpu_per_poll * 1e6, paced * 1e6, back_to_back * 1e6,
                 f.cpu_per_poll / paced, f.cpu_per_poll / back_to_back, f.rss.c_str() + f.rss.find_first_not_of(" \t"),

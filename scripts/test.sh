@@ -123,6 +123,8 @@ build/bench/reconcile_bench 20000 3 || echo "(the benchmark did not complete)"
 build/bench/read_schedule_bench 3 3 || echo "(the benchmark did not complete)"
 echo "--- bench/poll_cost 3 1 10 (the agent's CPU per poll against a blocking libpq client) ---"
 build/bench/poll_cost 3 1 10 || echo "(the benchmark did not complete)"
+echo "--- bench/poll_cost --mysql 3 1 10 (the same against the MariaDB connector's blocking client) ---"
+build/bench/poll_cost --mysql 3 1 10 || echo "(the benchmark did not complete)"
 echo "--- bench/heartbeat_compare.sh 5 1 (pt-heartbeat beside ghostwatch on the MASTER_DELAY replica) ---"
 bench/heartbeat_compare.sh 5 1 || echo "(the benchmark did not complete)"
 # The failures' reasons, then the verdicts, last, where CI looks for them.
