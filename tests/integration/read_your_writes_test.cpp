@@ -52,7 +52,7 @@ std::string read_paths_yaml(const std::string& paths, const std::string& delays)
 
 TEST_F(ReadYourWrites, ThroughHaproxyAndRoundRobinReplicasWithADeadPathBeside) {
   const std::string config = write_temp_file(
-      agent_yaml() + pg_probe_yaml("50ms", "5s") +
+      agent_yaml() + pg_probe_yaml("100ms", "5s") +
           read_paths_yaml(R"(      - name: haproxy
         dsn: "${GW_PG_HAPROXY_DSN} password=${GW_PG_PASSWORD}"
         max_concurrent: 16
@@ -65,7 +65,10 @@ TEST_F(ReadYourWrites, ThroughHaproxyAndRoundRobinReplicasWithADeadPathBeside) {
                           "[0ms, 100ms, 400ms]"),
       ".yaml");
   // 220 canaries, so that at least 200 reads per delay remain should a slow machine make the
-  // path skip a few (counted apart as skipped).
+  // path skip a few (counted apart as skipped). A canary every 100 ms, not 50: each haproxy read
+  // opens a connection and logs in with SCRAM, whose 4096 HMAC rounds allocate in libcrypto.
+  // Under ASan every allocation is slow (perf: its allocator, quarantine and stack depot lead), so
+  // 60 logins a second took 1.35 CPUs and reads queued 250 ms late; 30 a second leave room.
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "220", "--output", "json"}, 120s);
   ASSERT_EQ(r.exit_code, 1) << "a read path on which every read failed makes the run fail\n" << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);
