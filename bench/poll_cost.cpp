@@ -57,7 +57,6 @@
 
 #include "bench/sandbox.h"
 #include "probes/mysql/mysql_replication.h"
-#include "probes/mysql/mysql_uri.h"
 #include "probes/postgres/pg_replication.h"
 
 namespace {

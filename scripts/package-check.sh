@@ -74,13 +74,15 @@ run_unit() {
   runuser -u "$service_user" -- env GW_PG_PRIMARY_DSN="$GW_PG_PRIMARY_DSN" GW_PG_REPLICA1_DSN="$GW_PG_REPLICA1_DSN" \
     GW_PG_PASSWORD="$GW_PG_PASSWORD" $exec_start >"$1" 2>&1 &
 }
-wait_http() {
+eventually() {  # COMMAND...: true once it succeeds within 10 s, tried every 0.1 s
   for _ in $(seq 1 100); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$@")" = 200 ] && return 0
+    "$@" && return 0
     sleep 0.1
   done
   return 1
 }
+http_ok() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$@")" = 200 ]; }
+wait_http() { eventually http_ok "$@"; }
 
 write_config ""
 log=$(mktemp)
@@ -95,14 +97,12 @@ metric() {  # NAME: its value in /metrics, or nothing
   awk -v name="$1" '$1 == name { print $2 }' <<<"$body"
 }
 replica_up() { [ "$(metric 'ghostwatch_target_up{probe="pg",target="replica-1"}')" = 1 ]; }
-for _ in $(seq 1 100); do replica_up && break; sleep 0.1; done
-replica_up || { cat "$log"; fail "replica-1 is not up in /metrics"; }
+eventually replica_up || { cat "$log"; fail "replica-1 is not up in /metrics"; }
 agent_pid=$(pgrep -o -u "$service_user" -f "ghostwatch run")
 loaded_at=$(metric ghostwatch_config_last_reload_success_timestamp_seconds)
 kill -HUP "$agent_pid"   # what ExecReload sends
 reloaded() { awk -v a="$(metric ghostwatch_config_last_reload_success_timestamp_seconds)" -v b="$loaded_at" 'BEGIN { exit !(a > b) }'; }
-for _ in $(seq 1 100); do reloaded && break; sleep 0.1; done
-reloaded || { cat "$log"; fail "SIGHUP did not reload the config"; }
+eventually reloaded || { cat "$log"; fail "SIGHUP did not reload the config"; }
 [ "$(metric ghostwatch_config_last_reload_successful)" = 1 ] || fail "the reload on SIGHUP failed"
 kill -TERM "$agent_pid"
 wait "$pid" || fail "the service did not exit 0 on SIGTERM"
