@@ -7,12 +7,12 @@
 namespace ghostwatch {
 namespace {
 
-struct Unit {
+struct TimeUnit {
   std::string_view name;
   int64_t nanos;
 };
 
-constexpr Unit kUnits[] = {{"ns", 1},
+constexpr TimeUnit kUnits[] = {{"ns", 1},
                            {"us", 1'000},
                            {"ms", 1'000'000},
                            {"s", 1'000'000'000},
@@ -21,7 +21,7 @@ constexpr Unit kUnits[] = {{"ns", 1},
 
 std::optional<int64_t> unit_nanos(std::string_view text, std::size_t& pos) {
   // Two-letter units first so that the "m" of "ms" is not read as minutes.
-  for (const Unit& u : {kUnits[0], kUnits[1], kUnits[2], kUnits[4], kUnits[3], kUnits[5]}) {
+  for (const TimeUnit& u : {kUnits[0], kUnits[1], kUnits[2], kUnits[4], kUnits[3], kUnits[5]}) {
     if (text.substr(pos, u.name.size()) != u.name) continue;
     pos += u.name.size();
     return u.nanos;
@@ -55,13 +55,13 @@ std::string format_duration(Duration d) {
   std::string out = ns < 0 ? "-" : "";
   ns = std::llabs(ns);
   // Whole hours/minutes/seconds first, then the remainder in the largest exact sub-second unit.
-  for (const Unit& u : {kUnits[5], kUnits[4], kUnits[3]}) {
+  for (const TimeUnit& u : {kUnits[5], kUnits[4], kUnits[3]}) {
     if (ns >= u.nanos) {
       out += std::to_string(ns / u.nanos) + std::string(u.name);
       ns %= u.nanos;
     }
   }
-  for (const Unit& u : {kUnits[2], kUnits[1], kUnits[0]}) {
+  for (const TimeUnit& u : {kUnits[2], kUnits[1], kUnits[0]}) {
     if (ns > 0 && ns % u.nanos == 0) {
       out += std::to_string(ns / u.nanos) + std::string(u.name);
       ns = 0;

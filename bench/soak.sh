@@ -137,7 +137,7 @@ faults=(
   "freeze pg-replica-2 (SIGSTOP: connections hang, no reset)|signal_server pg-replica-2 STOP|signal_server pg-replica-2 CONT"
   "restart Redis and FLUSHALL|scripts/sandbox.sh stop redis|scripts/sandbox.sh start redis; redis-cli -p ${GW_REDIS_ADDR##*:} FLUSHALL >/dev/null; fill_redis"
   "restart memcached|scripts/sandbox.sh stop memcached|scripts/sandbox.sh start memcached"
-  "STOP SLAVE SQL_THREAD on the MariaDB replica|maria_replica 'STOP SLAVE SQL_THREAD'|maria_replica 'START SLAVE SQL_THREAD'"
+  "STOP SLAVE SQL_THREAD on the MariaDB replica|maria_replica 'STOP SLAVE SQL_THREAD'|scripts/sandbox.sh start-replication maria-replica >/dev/null"
   "stop the PostgreSQL primary|scripts/sandbox.sh stop pg-primary|scripts/sandbox.sh start pg-primary"
   "pause replay on pg-replica-2|psql -qAtX \"$GW_PG_ADMIN_REPLICA2_DSN\" -c 'SELECT pg_wal_replay_pause()' >/dev/null|psql -qAtX \"$GW_PG_ADMIN_REPLICA2_DSN\" -c 'SELECT pg_wal_replay_resume()' >/dev/null"
   "20 SIGHUPs in a row (reloads)|for _ in \$(seq 1 20); do kill -HUP $agent; done|true"

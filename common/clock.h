@@ -15,6 +15,9 @@ using MonoTime = std::chrono::steady_clock::time_point;
 
 inline double to_seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
+// The event loop's own deadlines and timers, which no test steers through a Clock.
+inline MonoTime steady_now() { return std::chrono::steady_clock::now(); }
+
 // "query timed out after 1000ms": how every backend words a deadline that passed.
 inline std::string timed_out(std::string_view what, Duration timeout) {
   return std::string(what) + " timed out after " +

@@ -14,8 +14,6 @@ namespace {
 constexpr uint64_t kWakeKey = ~uint64_t{0};
 constexpr int kMaxEvents = 256;
 
-MonoTime steady_now() { return std::chrono::steady_clock::now(); }
-
 int check(int rc, const char* what) {
   if (rc < 0) throw std::system_error(errno, std::generic_category(), what);
   return rc;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/backoff.h"
 #include "common/interruptible.h"
 #include "common/log.h"
@@ -22,8 +23,6 @@ constexpr std::size_t kRecentLags = 32;  // per target, for the freshness answer
 // Connects under way at once on an event loop: each costs the loop a password hash (SCRAM,
 // about 1-2 ms of CPU), so a thousand at once would make every one of them miss its deadline.
 constexpr int kMaxConnecting = 32;
-
-MonoTime steady_now() { return std::chrono::steady_clock::now(); }
 
 // Logs a component's failures once per outage and its recovery, not every failed attempt.
 class HealthLog {

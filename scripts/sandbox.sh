@@ -7,6 +7,13 @@
 #   scripts/sandbox.sh down                   stop what this script started and delete its data
 #   scripts/sandbox.sh stop NAME | start NAME one server (see status for the names)
 #   scripts/sandbox.sh set-delay NAME N       pg-replica-2: N ms apply delay; maria-replica: N s
+#   scripts/sandbox.sh check-delay maria-replica [N]
+#                                             prove MASTER_DELAY (or N s) by a timed write: repairs
+#                                             a lost delay, else fails naming what it saw
+#   scripts/sandbox.sh measure-delay maria-replica
+#                                             ms from a write mid-second until the replica shows it
+#   scripts/sandbox.sh start-replication maria-replica
+#                                             start its stopped replication threads, then as above
 #
 # PostgreSQL 15: a primary and two hot-standby streaming replicas (pg_basebackup -R);
 # pg-replica-2 applies WAL --pg-delay-ms late (recovery_min_apply_delay).
@@ -48,7 +55,8 @@ AGENT_TLS_PORT="${GW_AGENT_TLS_PORT:-$((PG_PORT_PRIMARY + 24))}"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
-say() { echo "sandbox: $*" >&2; }
+# Never fails: a terminal closed under `down` (the demo's hangup) must not stop it halfway.
+say() { echo "sandbox: $*" >&2 || true; }
 
 run_user() { if [ "$(id -u)" -eq 0 ]; then echo "$SBX_USER"; else id -un; fi; }
 
@@ -217,13 +225,18 @@ set_delay() {
 
 pid_running() { [ -f "$DIR/$1.pid" ] && pid_alive "$(cat "$DIR/$1.pid")"; }
 
+# TERM, and KILL after 30 s: one server that does not stop must not keep `down` from the rest.
 pid_stop() {
   pid_running "$1" || return 0
   local pid
   pid=$(cat "$DIR/$1.pid")
   kill -TERM "$pid"
-  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  die "$1 did not stop within 30 s"
+  for _ in $(seq 1 300); do pid_alive "$pid" || return 0; sleep 0.1; done
+  say "$1 (pid $pid) did not stop within 30 s of TERM; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do pid_alive "$pid" || return 0; sleep 0.1; done
+  say "$1 (pid $pid) is still running after KILL"
+  return 1
 }
 
 # --- MariaDB -------------------------------------------------------------------------------
@@ -263,7 +276,8 @@ innodb-buffer-pool-size = 32M
 # before them (151 by default).
 max-connections = 600
 CONF
-  [ "$name" = maria-replica ] && echo "read-only = 1"
+  # skip-slave-start: the sandbox starts replication itself, mid-second (see MASTER_DELAY below).
+  [ "$name" = maria-replica ] && printf 'read-only = 1\nskip-slave-start = 1\n'
   return 0
 }
 
@@ -295,30 +309,108 @@ GRANT SLAVE MONITOR ON *.* TO 'ghostwatch'@'127.0.0.1';
 SQL
 }
 
-# The delay goes into the first CHANGE MASTER: changing it right after the first START SLAVE
-# (STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=N; START SLAVE) was seen to report SQL_Delay N
-# while applying events undelayed.
+# --- MASTER_DELAY, proven ---------------------------------------------------------------------
+# MariaDB holds an event until its timestamp on the primary (whole seconds) + MASTER_DELAY +
+# clock_diff_with_master, which the IO thread measures at each connect as its own time(2) minus
+# the primary's UNIX_TIMESTAMP(). time(2) reads the kernel's coarse clock, a few ms behind the
+# precise one that UNIX_TIMESTAMP() reads: a connect in the first ms of a second can measure -1,
+# and MASTER_DELAY=1 then delays nothing while SHOW SLAVE STATUS still says SQL_Delay 1 (a
+# connect that straddles a second measures +1: twice the delay). So the sandbox starts the
+# replica's threads mid-second only, and proves the delay with a timed write after every change,
+# start or reconnect, reconnecting the IO thread until the delay holds.
+
+# Returns at a moment whose fraction of a second lies in [0.3, 0.6].
+mid_second() {
+  local ns
+  ns=$((10#$(date +%N)))
+  if [ "$ns" -lt 300000000 ]; then sleep "0.$(printf %09d $((300000000 - ns)))"
+  elif [ "$ns" -gt 600000000 ]; then sleep "0.$(printf %09d $((1300000000 - ns)))"
+  fi
+}
+
+# START SLAVE (whichever of its threads is stopped), mid-second (see above).
+start_maria_threads() {
+  mid_second
+  maria_root maria-replica -e "START SLAVE"
+}
+
+# Milliseconds from a write on the primary until the replica shows it, or "never" within LIMIT s;
+# fails when the write cannot be made.
+maria_visible_after_ms() {
+  local limit_ms=$(($1 * 1000)) token t0 elapsed
+  maria_root maria-primary -e "CREATE DATABASE IF NOT EXISTS gw_sandbox;
+    CREATE TABLE IF NOT EXISTS gw_sandbox.delay_check (id INT PRIMARY KEY, token BIGINT NOT NULL)" || return 1
+  token=$((RANDOM * 32768 + RANDOM))
+  # A write late in a second is held one second less: MariaDB counts in whole seconds.
+  mid_second
+  t0=$(date +%s%N)
+  maria_root maria-primary -e "REPLACE INTO gw_sandbox.delay_check VALUES (1, $token)" || return 1
+  while :; do
+    elapsed=$((($(date +%s%N) - t0) / 1000000))
+    if [ "$(maria_root maria-replica -N -e "SELECT token FROM gw_sandbox.delay_check WHERE id = 1" 2>/dev/null)" = "$token" ]; then
+      echo "$elapsed"
+      return 0
+    fi
+    [ "$elapsed" -lt "$limit_ms" ] || { echo never; return 0; }
+    sleep 0.02
+  done
+}
+
+# Proves that the replica applies a write MASTER_DELAY late (a write mid-second shows 0.2 s under
+# to 0.8 s over the delay: seen 885-1422 ms for 1 s; a lost delay shows in a few ms, a doubled
+# one after 2 s); else reconnects its IO thread mid-second (and starts a stopped SQL thread) and
+# tries again, and fails naming what it saw after five tries.
+ensure_maria_delay() {
+  local want=$1 least most ms attempt
+  least=$((want * 1000 - 200)) most=$((want * 1000 + 800))
+  for attempt in 1 2 3 4 5; do
+    ms=$(maria_visible_after_ms $((want + 5))) || die "maria-replica: MASTER_DELAY cannot be proven: no write could be made on maria-primary"
+    if [ "$ms" != never ] && [ "$ms" -ge "$least" ] && [ "$ms" -le "$most" ]; then
+      say "maria-replica: MASTER_DELAY=${want}s holds (a write showed after $ms ms)"
+      return 0
+    fi
+    say "maria-replica: MASTER_DELAY=${want}s, but a write showed after $ms ms (expected ${least}-${most}); reconnecting its IO thread (try $attempt of 5)"
+    # START SLAVE also starts an SQL thread left stopped (a test that ended early).
+    maria_root maria-replica -e "STOP SLAVE IO_THREAD"
+    start_maria_threads
+  done
+  die "maria-replica: MASTER_DELAY=${want}s does not hold: a write showed after $ms ms (expected ${least}-${most}) after 5 reconnects of its IO thread; see $DIR/maria-replica.err"
+}
+
 start_maria_replication() {
   local delay=$1
-  if [ -z "$(maria_root maria-replica -N -e 'SHOW SLAVE STATUS')" ]; then
+  if ! maria_replication_configured; then
     maria_root maria-replica <<SQL
 CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$MARIA_PORT_PRIMARY, MASTER_USER='repl',
   MASTER_PASSWORD='$(admin_password)', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1,
   MASTER_DELAY=$delay;
 SQL
   fi
-  maria_root maria-replica -e "START SLAVE"
+  start_maria_threads
 }
 
 set_maria_delay() {
   local s=$1
   [[ "$s" =~ ^[0-9]+$ ]] || die "delay must be a whole number of seconds, got '$s'"
-  [ "$(current_maria_delay)" = "$s" ] && return 0
-  maria_root maria-replica -e "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=$s; START SLAVE;"
+  if [ "$(current_maria_delay)" != "$s" ]; then
+    maria_root maria-replica -e "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=$s"
+    start_maria_threads
+  fi
+  ensure_maria_delay "$s"
 }
+
+maria_replication_configured() { [ -n "$(maria_root maria-replica -N -e 'SHOW SLAVE STATUS')" ]; }
 
 current_maria_delay() {
   maria_root maria-replica -e "SHOW SLAVE STATUS\G" 2>/dev/null | sed -n 's/^ *SQL_Delay: //p'
+}
+
+# The replica's threads started again (after a test stopped one, or a server start) and the
+# delay proven.
+resume_maria_replication() {
+  pid_running maria-replica || die "maria-replica is not running"
+  start_maria_threads
+  ensure_maria_delay "$(current_maria_delay)"
 }
 
 wait_maria_replicating() {
@@ -423,7 +515,8 @@ tls_material() {
   chmod 600 "$DIR/tls/agent.key"
   [ -s "$DIR/scrape.pw" ] || { new_password >"$DIR/scrape.pw"; chmod 644 "$DIR/scrape.pw"; }
   local hash
-  hash=$(mkpasswd -m bcrypt -R 10 "$(cat "$DIR/scrape.pw")") || die "mkpasswd (package whois) could not hash"
+  # From stdin: on the command line the password would show in ps.
+  hash=$(mkpasswd -m bcrypt -R 10 --stdin <"$DIR/scrape.pw") || die "mkpasswd (package whois) could not hash"
   printf 'tls_server_config:\n  cert_file: tls/agent.crt\n  key_file: tls/agent.key\nbasic_auth_users:\n  prometheus: %s\nunauthenticated_paths: [/healthz]\n' \
     "$hash" >"$DIR/web-config.yml"
 }
@@ -478,7 +571,8 @@ server_running() {
 }
 server_start() {
   case "$1" in
-    pg-*) pg_start "$1" ;; maria-*) maria_start "$1" ;; haproxy) haproxy_start ;;
+    pg-*) pg_start "$1" ;; maria-primary) maria_start "$1" ;; haproxy) haproxy_start ;;
+    maria-replica) maria_start "$1"; maria_replication_configured && resume_maria_replication ;;
     redis) redis_start ;; memcached) memcached_start ;; prometheus) prometheus_start ;;
   esac
 }
@@ -621,6 +715,9 @@ cmd_down() {
     server_stop "$s" || say "could not stop $s"
   done
   stop_strays "$DIR/"
+  local left
+  left=$(stray_pids "$DIR/" | tr '\n' ' ')
+  [ -z "$left" ] || die "down: still running under $DIR after TERM and KILL: pid $left; $DIR is kept"
   rm -rf "$DIR"
   say "down: stopped and removed $DIR"
 }
@@ -637,5 +734,16 @@ case "${1:-}" in
       maria-replica) set_maria_delay "${3:-}" ;;
       *) die "set-delay: NAME is pg-replica-1, pg-replica-2 or maria-replica" ;;
     esac ;;
-  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] | status | down | stop NAME | start NAME | set-delay NAME N" >&2; exit 2 ;;
+  measure-delay)
+    [ "${2:-}" = maria-replica ] || die "measure-delay: NAME is maria-replica"
+    maria_visible_after_ms 10 || die "measure-delay: no write could be made on maria-primary" ;;
+  check-delay)
+    [ "${2:-}" = maria-replica ] || die "check-delay: NAME is maria-replica"
+    want="${3:-$(current_maria_delay)}"
+    [[ "$want" =~ ^[0-9]+$ ]] || die "check-delay: the delay must be a whole number of seconds, got '$want'"
+    ensure_maria_delay "$want" ;;
+  start-replication)
+    [ "${2:-}" = maria-replica ] || die "start-replication: NAME is maria-replica"
+    resume_maria_replication ;;
+  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica" >&2; exit 2 ;;
 esac

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/net.h"
 #include "common/parse_number.h"
 #include "common/redact.h"
@@ -23,8 +24,6 @@
 
 namespace ghostwatch::cache {
 namespace {
-
-MonoTime steady_now() { return std::chrono::steady_clock::now(); }
 
 // What the bytes received so far make of the request's replies.
 struct Parsed {

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/parse_number.h"
@@ -279,8 +280,6 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
   }
 
  private:
-  static MonoTime steady_now() { return std::chrono::steady_clock::now(); }
-
   PollStep looked_up() {
     if (auto waiting = lookup_pending(*lookup_, deadline_)) return *waiting;
     const std::shared_ptr<NameLookup> lookup = std::move(lookup_);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "tests/faults/fault_metrics.h"
 #include "tests/integration/sandbox.h"
 
 namespace ghostwatch::testing {
@@ -21,19 +22,10 @@ using Clock = std::chrono::steady_clock;
 
 class Faults : public SandboxTest {};
 
-long ms_since(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
-}
-
 std::string pg_probe(const std::string& extra_targets = "", const std::string& query_timeout = "1s") {
   return agent_yaml() + pg_probe_yaml("100ms", "5s", extra_targets, query_timeout);
 }
 
-std::string lag_count(const std::string& target) {
-  return "ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"" + target + "\"}";
-}
-const std::string kWritesOk = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}";
-const std::string kWritesFailed = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"error\"}";
 
 std::string postmaster_pid(const std::string& server) {
   std::ifstream in(require_env("GW_SANDBOX_DIR") + "/" + server + "/postmaster.pid");
@@ -63,7 +55,7 @@ TEST_F(Faults, AReplicaKilledWithSigkillIsDownThenRecovers) {
   // memory is still in use and a new start is refused. Then it starts with crash recovery.
   CommandResult start;
   for (int attempt = 0; attempt < 20; ++attempt) {
-    start = run_command({"/bin/bash", sandbox_script(), "start", "pg-replica-1"}, 120s);
+    start = run_sandbox({"start", "pg-replica-1"}, 120s);
     if (start.exit_code == 0) break;
     std::this_thread::sleep_for(500ms);
   }

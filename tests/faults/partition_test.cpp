@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/faults/fault_metrics.h"
 #include "tests/integration/sandbox.h"
 
 namespace ghostwatch::testing {
@@ -15,10 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-long ms_since(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
-}
 
 void sh(const std::string& command) {
   const auto r = run_command({"/bin/sh", "-c", command}, 30s);
@@ -125,11 +122,6 @@ std::string config_through(const Partition& p) {
          "\"\n      - name: replica-2\n        dsn: \"" + p.dsn(Partition::kReplica2) + pw + "\"\n";
 }
 
-std::string lag_count(const std::string& target) {
-  return "ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"" + target + "\"}";
-}
-const std::string kWritesOk = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}";
-const std::string kWritesFailed = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"error\"}";
 
 TEST_F(Partitions, ABlackHoledReplicaIsDownWithinItsTimeoutsWhileTheOthersGoOn) {
   Partition net;

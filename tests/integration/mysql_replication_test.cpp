@@ -27,6 +27,7 @@ constexpr double kLeastMasterDelayLag = 0.98;
 TEST_F(MariaSandbox, OneProbeRunMeasuresMasterDelayAndThePostgresReplicasSideBySide) {
   ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1") << "start the sandbox with --maria-delay-s 1";
   ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200");
+  ASSERT_NO_FATAL_FAILURE(require_master_delay());
   const std::string config =
       write_temp_file(agent_yaml() + pg_probe_yaml("1200ms", "10s") + maria_probe_yaml("1200ms", "10s"), ".yaml");
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "8", "--output", "json"}, 90s);
@@ -72,6 +73,7 @@ TEST_F(MariaSandbox, ATargetThatIsThePrimaryIsShownAsSuch) {
 // answers the moment the replica applies each canary, so the resolution is one round trip.
 TEST_F(MariaSandbox, ServerSideWaitsBesideOneMillisecondPolling) {
   ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1");
+  ASSERT_NO_FATAL_FAILURE(require_master_delay());
   auto probe = [](const std::string& name, const std::string& mode) {
     std::string yaml = maria_probe_yaml("1200ms", "10s");
     yaml.replace(yaml.find("name: maria"), 11, "name: " + name);

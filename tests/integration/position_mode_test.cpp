@@ -166,6 +166,7 @@ TEST_F(PositionMode, WorksWithARoleThatMayWriteNothing) {
 }
 
 TEST_F(PositionMode, MariadbUserWithTheMonitorRightOnly) {
+  ASSERT_NO_FATAL_FAILURE(require_master_delay());
   const std::string user = "gwpos" + std::to_string(getpid()), password = "Pos" + std::to_string(getpid()) + "secret";
   const std::string yaml = agent_yaml() + maria_position_yaml(user, password);
   const std::string config = write_temp_file(yaml, ".yaml");

@@ -136,6 +136,7 @@ TEST_F(ReadYourWrites, ThroughAnApplicationHttpEndpoint) {
 
 TEST_F(ReadYourWrites, ThroughAMariadbReplicaWithMasterDelay) {
   ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1");
+  ASSERT_NO_FATAL_FAILURE(require_master_delay());
   const std::string config = write_temp_file(
       agent_yaml() + maria_probe_yaml("1200ms", "10s") +
           read_paths_yaml("      - name: replica-direct\n        dsn: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/\"\n"

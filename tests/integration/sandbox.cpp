@@ -124,18 +124,36 @@ StoppedReplicaThread::StoppedReplicaThread(std::string thread) : thread_(std::mo
   maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "STOP SLAVE " + thread_);
 }
 StoppedReplicaThread::~StoppedReplicaThread() { start(); }
+CommandResult run_sandbox(const std::vector<std::string>& args, std::chrono::milliseconds deadline) {
+  std::vector<std::string> argv{"/usr/bin/env", "GHOSTWATCH_SANDBOX_DIR=" + require_env("GW_SANDBOX_DIR"), "/bin/bash",
+                                sandbox_script()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, deadline);
+}
+
+namespace {
+// True when scripts/sandbox.sh ARGS succeeded, else a test failure with what it said.
+bool sandbox_command(const std::vector<std::string>& args) {
+  const auto r = run_sandbox(args);
+  EXPECT_EQ(r.exit_code, 0) << "scripts/sandbox.sh " << ::testing::PrintToString(args) << ": " << r.err;
+  return r.exit_code == 0;
+}
+}  // namespace
+
 void StoppedReplicaThread::start() {
   if (!stopped_) return;
-  maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "START SLAVE " + thread_);
+  sandbox_command({"start-replication", "maria-replica"});
   stopped_ = false;
+}
+
+void require_master_delay() {
+  ASSERT_TRUE(sandbox_command({"check-delay", "maria-replica", require_env("GW_MARIA_DELAY_S")}))
+      << "the MariaDB replica does not apply MASTER_DELAY as the sandbox set it";
 }
 
 MasterDelay::MasterDelay(const std::string& seconds) { set(seconds); }
 MasterDelay::~MasterDelay() { set(require_env("GW_MARIA_DELAY_S")); }
-void MasterDelay::set(const std::string& seconds) {
-  auto r = run_command({"/bin/bash", sandbox_script(), "set-delay", "maria-replica", seconds}, 60s);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-}
+void MasterDelay::set(const std::string& seconds) { sandbox_command({"set-delay", "maria-replica", seconds}); }
 
 namespace {
 std::string sql_literal(const std::string& text) {
@@ -184,9 +202,6 @@ void StoppedServer::start() {
   stopped_ = false;
 }
 
-void StoppedServer::sandbox(const std::string& verb) {
-  auto r = run_command({"/bin/bash", sandbox_script(), verb, name_}, 90s);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-}
+void StoppedServer::sandbox(const std::string& verb) { sandbox_command({verb, name_}); }
 
 }  // namespace ghostwatch::testing

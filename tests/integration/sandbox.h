@@ -81,7 +81,8 @@ class ReplayPause {
   bool paused_ = true;
 };
 
-// Stops the MariaDB replica's "SQL_THREAD" or "IO_THREAD" now and starts it again on scope exit.
+// Stops the MariaDB replica's "SQL_THREAD" or "IO_THREAD" now and starts it again on scope exit,
+// mid-second and with its delay proven (scripts/sandbox.sh start-replication).
 class StoppedReplicaThread {
  public:
   explicit StoppedReplicaThread(std::string thread);
@@ -93,8 +94,18 @@ class StoppedReplicaThread {
   bool stopped_ = true;
 };
 
+// scripts/sandbox.sh ARGS on the sandbox whose env.sh the tests run with (GW_SANDBOX_DIR), not
+// the one the caller's GHOSTWATCH_SANDBOX_DIR may name.
+CommandResult run_sandbox(const std::vector<std::string>& args,
+                          std::chrono::milliseconds deadline = std::chrono::seconds(90));
+
+// Fails the test unless the MariaDB replica applies writes MASTER_DELAY late, as the sandbox set
+// it: proven by a timed write (scripts/sandbox.sh check-delay), which also repairs a delay that a
+// reconnect of the replica's IO thread lost. Tests that measure the delay call it first.
+void require_master_delay();
+
 // Sets the MariaDB replica's MASTER_DELAY (seconds) for one test and restores the sandbox's on
-// scope exit.
+// scope exit; both proven by a timed write.
 class MasterDelay {
  public:
   explicit MasterDelay(const std::string& seconds);

@@ -123,6 +123,7 @@ TEST_F(Stages, TheReportComparesReadStrategiesFromTheMeasuredLags) {
 // Canaries further apart than MASTER_DELAY, so that each is applied after the whole delay.
 TEST_F(Stages, MariadbMasterDelayIsReceivedAtOnceAndAppliedAfterTheDelay) {
   ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1");
+  ASSERT_NO_FATAL_FAILURE(require_master_delay());
   const nlohmann::json targets = probe_targets(agent_yaml() + maria_probe_yaml("1200ms", "10s"), 4);
   const auto& t = named(targets, "replica");
   record_figure(stages("mariadb, MASTER_DELAY=1, 4 canaries", t));

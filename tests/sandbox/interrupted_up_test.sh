@@ -36,13 +36,35 @@ for stage in "pg_basebackup.*$dir/pg-replica-1" "mariadbd.*--bootstrap|mariadb-i
   left=$(leftovers)
   [ -z "$left" ] || fail "down left processes of the sandbox: $left"
 done
-# A server whose pid file is gone (removed by hand, or a crash between start and pid file):
-# down still stops it, found by the sandbox's path on its command line.
-scripts/sandbox.sh up >"$dir.up.log" 2>&1 || fail "up failed: $(tail -3 "$dir.up.log")"
+# No password on a command line (ps shows those to every user): what every process of a whole
+# `up` ran with, sampled every 10 ms, must hold none of the sandbox's passwords.
+ps_log="$dir.ps.log"
+: >"$ps_log"
+( while :; do ps -eo args= >>"$ps_log"; sleep 0.01; done ) &
+sampler=$!
+scripts/sandbox.sh up >"$dir.up.log" 2>&1 || { kill "$sampler"; fail "up failed: $(tail -3 "$dir.up.log")"; }
+kill "$sampler"
+wait "$sampler" 2>/dev/null || true
+grep -q "pg_basebackup" "$ps_log" || fail "the ps sampler never saw pg_basebackup: it sampled too seldom to tell"
+for pw in admin.pw agent.pw scrape.pw; do
+  [ -s "$dir/$pw" ] || fail "the sandbox has no $pw"
+  if grep -qF -- "$(cat "$dir/$pw")" "$ps_log"; then
+    fail "the password in $pw was on a command line: $(grep -F -- "$(cat "$dir/$pw")" "$ps_log" | head -1 | awk '{print $1}')"
+  fi
+done
+echo "up: no password on any command line ($(wc -l <"$ps_log") process lines sampled, pg_basebackup among them)"
+rm -f "$ps_log"
+
+# A server whose pid file is gone (removed by hand, or a crash between start and pid file), and
+# one that ignores TERM (stopped with SIGSTOP): down still stops them, found by the sandbox's path
+# on their command line, and killed when TERM does not do it.
+replica_pid=$(cat "$dir/maria-replica.pid")
 rm -f "$dir/maria-replica.pid" "$dir/redis.pid"
-scripts/sandbox.sh down >/dev/null
+kill -STOP "$replica_pid"
+scripts/sandbox.sh down >/dev/null 2>"$dir.down.log" || fail "down failed: $(cat "$dir.down.log")"
 left=$(leftovers)
-[ -z "$left" ] || fail "down left servers whose pid file was gone: $left"
-echo "down with two pid files gone (maria-replica, redis): nothing left"
+[ -z "$left" ] || fail "down left servers whose pid file was gone or that ignored TERM: $left"
+echo "down with two pid files gone (maria-replica, redis) and maria-replica stopped by SIGSTOP: nothing left"
+rm -f "$dir.down.log"
 rm -f "$dir.up.log"
-echo "PASS: an up killed during pg_basebackup or mariadb-install-db leaves the next up working; down leaves nothing, also without pid files"
+echo "PASS: an up killed during pg_basebackup or mariadb-install-db leaves the next up working; no password on a command line; down leaves nothing, also without pid files or with a server ignoring TERM"
