@@ -239,7 +239,10 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
   const MonoTime start = steady_now();
   MonoTime next = start;
   int attempts = 0;
-  std::vector<std::size_t> to_wake;  // the event loop's targets, woken with one signal
+  const bool sampling = config_.mode == ProbeMode::position;
+  // mode: position: when the last sample that answered was sent. The newest commit in the next
+  // sample's position came after it.
+  std::optional<MonoTime> last_sample_sent;
   while (!stop.stop_requested()) {
     if (limits.canaries > 0 && attempts >= limits.canaries) break;
     if (limits.duration > Duration(0) && steady_now() - start >= limits.duration) break;
@@ -247,9 +250,15 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
     Result<int64_t> ack = writer_->write(stop);
     const MonoTime t_ack = clock_.now();
     if (stop.stop_requested()) break;
-    next += config_.interval;
+    next += sampling ? position_sample_interval(config_) : config_.interval;
     const bool unchanged = !ack && ack.error().code == kPositionUnchanged;
-    if (config_.mode == ProbeMode::position && (ack || unchanged)) sink_->position_sampled();
+    // A canary write commits before its ack, and is timed from it; a sample's newest commit lies
+    // between the previous sample's send and this one's answer, and is timed from the earliest.
+    const MonoTime committed_from = sampling ? last_sample_sent.value_or(t0) : t_ack;
+    if (sampling && (ack || unchanged)) {
+      sink_->position_sampled();
+      last_sample_sent = t0;
+    }
     if (unchanged) {  // mode: position, nothing new to time
       health.succeeded();
       backoff.reset();
@@ -260,31 +269,7 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
     ++attempts;
     if (ack) {
       sink_->canary_written(true, t_ack - t0, "");
-      acked_seq_ = ack.value();  // before the trackers learn of it: see positions_upto()
-      to_wake.clear();
-      for (auto& t : targets_) {
-        if (t->received && t->received->acked(ack.value(), t_ack)) {
-          // Already shown by a poll (synchronous replication): received no later than seen.
-          t->sink->received(VisibilitySample{ack.value(), Duration(0), Duration(0)});
-        }
-      }
-      PollLoop* loop = nullptr;  // one per probe
-      for (auto& t : targets_) {
-        if (auto sample = t->tracker.acked(ack.value(), t_ack)) {
-          t->sink->visible(*sample);
-        } else if (t->loop) {
-          loop = t->loop;
-          to_wake.push_back(t->loop_id);
-        } else if (!t->waiter) {
-          t->canary_written.ring();
-        }
-      }
-      if (loop) loop->wake(to_wake);
-      if (read_back_) read_back_->acked(ack.value(), t_ack);
-      record_primary_position(stop, ack.value(), t_ack);
-      for (auto& t : targets_) {
-        if (t->waiter) t->canary_written.ring();  // its position is known now
-      }
+      acked(stop, ack.value(), committed_from, t_ack);
       health.succeeded();
       backoff.reset();
       if (next < steady_now()) next = steady_now();  // late: skip missed slots, do not burst
@@ -296,6 +281,36 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
     sleep_until(stop, next);
   }
   writing_done_ = true;
+}
+
+// Canary `seq`, committed between `from` and `t_ack`, to every target's trackers and pollers.
+void ReplicationProbe::acked(std::stop_token stop, int64_t seq, MonoTime from, MonoTime t_ack) {
+  const Duration window = t_ack - from;
+  acked_seq_ = seq;  // before the trackers learn of it: see positions_upto()
+  for (auto& t : targets_) {
+    if (t->received && t->received->acked(seq, from, window)) {
+      // Already shown by a poll (synchronous replication): received no later than seen.
+      t->sink->received(VisibilitySample{seq, Duration(0), Duration(0)});
+    }
+  }
+  PollLoop* loop = nullptr;  // one per probe
+  std::vector<std::size_t> to_wake;  // the event loop's targets, woken with one signal
+  for (auto& t : targets_) {
+    if (auto sample = t->tracker.acked(seq, from, window)) {
+      t->sink->visible(*sample);
+    } else if (t->loop) {
+      loop = t->loop;
+      to_wake.push_back(t->loop_id);
+    } else if (!t->waiter) {
+      t->canary_written.ring();
+    }
+  }
+  if (loop) loop->wake(to_wake);
+  if (read_back_) read_back_->acked(seq, t_ack);
+  record_primary_position(stop, seq, t_ack);
+  for (auto& t : targets_) {
+    if (t->waiter) t->canary_written.ring();  // its position is known now
+  }
 }
 
 Status ReplicationProbe::poll_once(std::stop_token stop, Target& t) {

@@ -73,6 +73,7 @@ class ReplicationProbe {
   struct Target;
   class PolledTarget;
   void write_loop(std::stop_token stop, RunOnceLimits limits);
+  void acked(std::stop_token stop, int64_t seq, MonoTime from, MonoTime t_ack);
   void read_loop(std::stop_token stop, Target& target);
   void wait_loop(std::stop_token stop, Target& target);
   Status poll_once(std::stop_token stop, Target& target);

@@ -7,7 +7,7 @@ namespace ghostwatch {
 VisibilityTracker::VisibilityTracker(Duration timeout, std::size_t max_outstanding)
     : timeout_(timeout), max_outstanding_(std::max<std::size_t>(1, max_outstanding)) {}
 
-std::optional<VisibilitySample> VisibilityTracker::acked(int64_t seq, MonoTime t_ack) {
+std::optional<VisibilitySample> VisibilityTracker::acked(int64_t seq, MonoTime t_ack, Duration ack_window) {
   std::lock_guard lock(mu_);
   if (max_seen_ && seq <= *max_seen_) return VisibilitySample{seq, Duration(0), Duration(0)};
   if (entries_.size() >= max_outstanding_) {
@@ -16,7 +16,7 @@ std::optional<VisibilitySample> VisibilityTracker::acked(int64_t seq, MonoTime t
     if (timed_out_ > 0) --timed_out_;
     entries_.pop_front();
   }
-  entries_.push_back({seq, t_ack});
+  entries_.push_back({seq, t_ack, ack_window});
   return std::nullopt;
 }
 
@@ -47,9 +47,10 @@ std::vector<VisibilitySample> VisibilityTracker::polled_locked(std::optional<int
   for (std::size_t i = timed_out_; i < entries_.size() && entries_[i].seq <= *seen; ++i) {
     const Entry& e = entries_[i];
     const Duration lag = std::max(Duration(0), recv - e.t_ack);
-    const MonoTime lower = previous_sent ? std::max(e.t_ack, *previous_sent) : e.t_ack;
-    const Duration window = std::clamp(recv - lower, Duration(0), lag);
-    samples.push_back({e.seq, lag, window});
+    // The least the lag can be: from the latest commit time to the previous poll, which missed it.
+    const Duration least =
+        previous_sent ? std::max(Duration(0), *previous_sent - (e.t_ack + e.ack_window)) : Duration(0);
+    samples.push_back({e.seq, lag, std::clamp(lag - least, Duration(0), lag)});
   }
   forget_seen_locked(*seen);
   return samples;

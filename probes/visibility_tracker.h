@@ -7,8 +7,10 @@
 // Each canary has exactly one outcome: a sample (first seen within `timeout`) or a timeout.
 // Lag is the upper bound `t_seen - t_ack`, where t_seen is when the hitting poll's answer
 // arrived; the true visibility time lies after the send time of the previous (missing) poll,
-// and the width of that window is the sample's resolution. Seen-before-ack (possible with
-// synchronous replication) is clamped to lag 0.
+// and the width of that window is the sample's resolution. A canary whose commit time is itself
+// known only within a window (mode: position: between two samples of the primary) is acked at
+// the window's start with its width, which widens the resolution: the lag stays an upper bound.
+// Seen-before-ack (possible with synchronous replication) is clamped to lag 0.
 //
 // Thread-safe: the writer, the reader and the monitor call it from different threads.
 #pragma once
@@ -35,8 +37,9 @@ class VisibilityTracker {
   // dropped but the pending age still counts from the oldest unseen ack.
   explicit VisibilityTracker(Duration timeout, std::size_t max_outstanding = 1u << 20);
 
-  // The writer's ack of `seq`. Returns a lag-0 sample when a poll already saw it.
-  std::optional<VisibilitySample> acked(int64_t seq, MonoTime t_ack);
+  // The writer's ack of `seq`, committed at `t_ack` or at most `ack_window` later. Returns a
+  // lag-0 sample when a poll already saw it.
+  std::optional<VisibilitySample> acked(int64_t seq, MonoTime t_ack, Duration ack_window = Duration(0));
 
   // A successful poll: `seen` is the seq the target showed (nullopt: no canary row yet).
   std::vector<VisibilitySample> polled(std::optional<int64_t> seen, MonoTime sent, MonoTime recv);
@@ -67,6 +70,7 @@ class VisibilityTracker {
   struct Entry {
     int64_t seq;
     MonoTime t_ack;
+    Duration ack_window;
   };
   void forget_seen_locked(int64_t seen);
   void not_seen_at_locked(MonoTime at);

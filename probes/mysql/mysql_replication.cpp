@@ -475,20 +475,21 @@ MysqlBackend::MysqlBackend(const ProbeConfig& probe, std::string agent_id)
 
 // The config loader validated every URI, so connect_options cannot fail here.
 // mode: position samples the primary's GTID position: @@gtid_binlog_pos (MariaDB) or
-// @@gtid_executed (MySQL), readable without any privilege.
+// @@gtid_executed (MySQL), readable without any privilege, and moved by commits only.
 std::unique_ptr<CanaryWriter> MysqlBackend::writer() {
   if (probe_.mode == ProbeMode::position) {
     auto conn = std::make_shared<LazyMysql>(connect_options(probe_.primary, probe_).value());
-    return std::make_unique<PositionSampler>([conn](std::stop_token stop) -> Result<std::optional<Position>> {
+    auto sample = [conn](std::stop_token stop) -> Result<std::optional<PrimarySample>> {
       auto c = conn->get(stop, [](Connection&) { return ok_status(); });
       if (!c) return c.error();
       auto rows = c.value()->query(c.value()->flavor() == Flavor::mariadb ? "SELECT @@GLOBAL.gtid_binlog_pos"
                                                                            : "SELECT @@GLOBAL.gtid_executed");
       if (!rows) return rows.error();
       auto pos = rows->get(0, 0);
-      if (!pos || pos->empty()) return std::optional<Position>();
-      return std::optional<Position>(*pos);
-    });
+      if (!pos || pos->empty()) return std::optional<PrimarySample>();
+      return std::optional<PrimarySample>(PrimarySample{*pos, std::nullopt});
+    };
+    return std::make_unique<PositionSampler>(std::move(sample), samples_per_canary(probe_));
   }
   return std::make_unique<MysqlWriter>(connect_options(probe_.primary, probe_).value(), probe_.schema, agent_id_,
                                        probe_.name);

@@ -6,6 +6,7 @@
 #include "common/resolver.h"
 #include "probes/lazy_connection.h"
 #include "probes/position_sampler.h"
+#include "probes/postgres/pg_snapshot.h"
 
 namespace ghostwatch::pg {
 std::string poll_statement(const std::string& schema, bool canary) {
@@ -328,19 +329,31 @@ ConnectOptions connect_options(const DsnConfig& dsn, const ProbeConfig& probe) {
 PostgresBackend::PostgresBackend(const ProbeConfig& probe, std::string agent_id)
     : probe_(settings_of(probe)), agent_id_(std::move(agent_id)) {}
 
-// mode: position samples the WAL flushed on the primary: what a replica can receive and replay
-// (a commit returns once its WAL is flushed, with synchronous_commit on).
+// mode: position samples the primary's snapshot, then its WAL insert position: a transaction
+// that the snapshot shows completed has its commit record inserted, so a replica that replayed up
+// to that position shows it (the insert position, not the flushed one: a commit without
+// synchronous_commit is visible before its WAL is flushed). WAL without a completed transaction
+// is no canary: a replica replays it at once, whatever its apply delay.
 std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
   if (probe_.mode == ProbeMode::position) {
     auto conn = std::make_shared<LazyPg>(connect_options(probe_.primary, probe_));
-    return std::make_unique<PositionSampler>([conn](std::stop_token stop) -> Result<std::optional<Position>> {
+    auto previous = std::make_shared<std::optional<Snapshot>>();
+    auto sample = [conn, previous](std::stop_token stop) -> Result<std::optional<PrimarySample>> {
       auto c = conn->get(stop, [](Connection&) { return ok_status(); });
       if (!c) return c.error();
-      auto rows = c.value()->exec("SELECT pg_current_wal_flush_lsn()::text");
+      auto rows = c.value()->exec(
+          "SELECT s::text, pg_current_wal_insert_lsn()::text FROM (SELECT pg_current_snapshot() AS s OFFSET 0) AS q");
       if (!rows) return rows.error();
-      auto lsn = rows->get(0, 0);
-      return lsn ? std::optional<Position>(std::string(*lsn)) : std::nullopt;
-    });
+      const auto text = rows->get(0, 0);
+      const auto lsn = rows->get(0, 1);
+      if (!lsn) return std::optional<PrimarySample>();
+      auto snapshot = text ? parse_snapshot(*text) : std::nullopt;
+      if (!snapshot) return Error{"the primary's snapshot does not parse: " + std::string(text.value_or("NULL"))};
+      PrimarySample out{std::string(*lsn), *previous ? completed_between(**previous, *snapshot) : false};
+      *previous = std::move(snapshot);
+      return std::optional<PrimarySample>(std::move(out));
+    };
+    return std::make_unique<PositionSampler>(std::move(sample), samples_per_canary(probe_));
   }
   return std::make_unique<PgWriter>(connect_options(probe_.primary, probe_), probe_.schema, agent_id_, probe_.name);
 }

@@ -1,7 +1,9 @@
 // mode: position against the sandbox: no canary written, the primary's position sampled every
-// interval and timed on the replicas. Under a write load from another client it agrees with canary
-// mode on the same replicas; on an idle primary it times nothing (no lag, no pending) where the
-// server's own figure grows; and it works with a role that may write nothing at all.
+// poll_interval and timed on the replicas from the commit it holds. Against injected truth (an
+// apply delay, writes at random moments at 2, 50 and 500 transactions a second) its p50 lies
+// within its reported resolution of the delay, beside canary mode; on an idle primary it times
+// nothing (no lag, no pending) where the server's own figure grows; and it works with a role
+// that may write nothing at all.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -82,11 +84,78 @@ TEST_F(PositionMode, AgreesWithCanaryModeUnderAWriteLoad) {
     record_figure(figure);
     EXPECT_GE(position.at("samples").get<int>(), 15) << "a sample every 250 ms advanced under the load";
     EXPECT_EQ(position.at("timeouts"), 0);
-    // Within both resolutions, plus the load's 5 ms: a sampled position's newest write committed
-    // up to one load period before the sample.
+    // Within both resolutions, plus the load's 5 ms beat, against which the 10 ms samples are
+    // not random.
     EXPECT_NEAR(p50_position, p50_canary, resolution + 0.005) << target;
   }
   EXPECT_GE(seconds(report_target(report, "pgpos", "replica-2"), "p50_seconds"), 0.180) << "the apply delay shows in position mode";
+}
+
+std::string ms(double seconds) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.1f ms", seconds * 1e3);
+  return out;
+}
+
+// What one target measured: "p50 201.3 ms (resolution 12.0 ms, 25 samples)".
+std::string measured(const nlohmann::json& t) {
+  return "p50 " + ms(seconds(t, "p50_seconds")) + " (resolution " + ms(seconds(t, "resolution_seconds")) + ", " +
+         std::to_string(t.at("samples").get<int>()) + " samples)";
+}
+
+// Injected truth: replica-2 applies every commit 200 ms after it (recovery_min_apply_delay holds
+// each commit record until its own time, with no batching). Transactions from another client at
+// random moments, sparse to dense. Position mode reports an upper bound of the commit-to-visible
+// lag with the width of its window: its p50 lies within its resolution above the delay, never
+// below it, whatever the rate; canary mode measures the same replica in the same run (its own
+// canaries are commits too: at 2/s it writes one every 2 s, so that most commits stay random).
+TEST_F(PositionMode, PostgresIsWithinItsResolutionOfTheApplyDelayAtRandomWrites) {
+  ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200");
+  const double delay = 0.200;
+  const std::string password = " password=" + require_env("GW_PG_PASSWORD");
+  struct Rate {
+    int per_second;
+    const char* duration;
+    const char* canary_interval;
+    int least_samples;
+  };
+  for (const Rate rate : {Rate{2, "12s", "2s", 12}, Rate{50, "5s", "250ms", 15}, Rate{500, "5s", "250ms", 15}}) {
+    SCOPED_TRACE(std::to_string(rate.per_second) + " transactions/s");
+    PgWriteLoad load(std::chrono::microseconds(1'000'000 / rate.per_second), Arrivals::random);
+    const nlohmann::json report = probe_report(
+        agent_yaml() + pg_probe_yaml(rate.canary_interval, "10s") + pg_position_yaml("pgpos", password), rate.duration);
+    const auto& position = report_target(report, "pgpos", "replica-2");
+    const auto& canary = report_target(report, "pg", "replica-2");
+    record_figure("position mode, replica-2 (apply delay 200 ms), " + std::to_string(load.writes()) +
+                  " transactions at random moments, " + std::to_string(rate.per_second) + "/s: position " +
+                  measured(position) + "; canary mode in the same run " + measured(canary));
+    EXPECT_GE(position.at("samples").get<int>(), rate.least_samples);
+    EXPECT_EQ(position.at("timeouts"), 0);
+    const double p50 = seconds(position, "p50_seconds"), resolution = seconds(position, "resolution_seconds");
+    EXPECT_GE(p50, delay - resolution) << "never under the truth by more than the resolution";
+    EXPECT_LE(p50, delay + resolution) << "within the resolution of the truth";
+    EXPECT_NEAR(p50, seconds(canary, "p50_seconds"), resolution + seconds(canary, "resolution_seconds"));
+  }
+}
+
+// MariaDB applies MASTER_DELAY in whole-second batches, so only commits over a second apart each
+// show the whole delay: here the canaries of canary mode, 1.2 s apart, are the only writes, and
+// position mode times the same commits from its samples of the primary's GTID position.
+TEST_F(PositionMode, MariadbTimesTheSameCommitsAsCanaryModeUnderMasterDelay) {
+  ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1");
+  ASSERT_NO_FATAL_FAILURE(require_master_delay());
+  const nlohmann::json report = probe_report(
+      agent_yaml() + maria_probe_yaml("1200ms", "10s") + maria_position_yaml("ghostwatch", "${GW_MARIA_PASSWORD}"),
+      "9s");
+  const auto& position = report_target(report, "mpos", "replica");
+  const auto& canary = report_target(report, "maria", "replica");
+  record_figure("position mode, MariaDB replica (MASTER_DELAY=1), canary-mode commits 1.2 s apart: position " +
+                measured(position) + "; canary mode " + measured(canary));
+  EXPECT_GE(position.at("samples").get<int>(), 5);
+  const double p50 = seconds(position, "p50_seconds"), resolution = seconds(position, "resolution_seconds");
+  EXPECT_GE(p50, 0.98 - resolution) << "never under the delay by more than the resolution";
+  EXPECT_LE(p50, 1.0 + resolution);
+  EXPECT_NEAR(p50, seconds(canary, "p50_seconds"), resolution + seconds(canary, "resolution_seconds"));
 }
 
 TEST_F(PositionMode, AnIdlePrimaryYieldsNoLagAndNoPending) {

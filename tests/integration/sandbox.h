@@ -52,12 +52,29 @@ const nlohmann::json& report_target(const nlohmann::json& report, const std::str
 // comma-separated.
 std::string pg_writable_relations(const std::string& role);
 
-// Writes a row on the sandbox's PostgreSQL primary every `period` from a client of its own (a
-// write load beside the agent), until destroyed.
+// When a write load writes: on a fixed beat, or at random moments (a Poisson process: each gap
+// drawn from an exponential distribution), as independent users do.
+enum class Arrivals { beat, random };
+
+// Writes a row (one transaction) on the sandbox's PostgreSQL primary every `period`, on average
+// for random arrivals, from a client of its own (a write load beside the agent), until destroyed.
 class PgWriteLoad {
  public:
-  explicit PgWriteLoad(std::chrono::milliseconds period);
+  explicit PgWriteLoad(std::chrono::microseconds period, Arrivals arrivals = Arrivals::beat);
   ~PgWriteLoad();
+  long writes() const { return writes_; }
+
+ private:
+  std::atomic<long> writes_{0};
+  std::jthread thread_;
+};
+
+// The same on the sandbox's MariaDB primary; gaps of random arrivals are at least `least_gap`.
+class MariaWriteLoad {
+ public:
+  MariaWriteLoad(std::chrono::microseconds period, Arrivals arrivals,
+                 std::chrono::microseconds least_gap = std::chrono::microseconds(0));
+  ~MariaWriteLoad();
   long writes() const { return writes_; }
 
  private:

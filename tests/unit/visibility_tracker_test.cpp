@@ -35,6 +35,33 @@ TEST_F(TrackerTest, LagIsAckToFirstSight) {
   EXPECT_EQ(samples[0].resolution, milliseconds(12));
 }
 
+// mode: position: a canary committed somewhere in the 10 ms between two samples of the primary is
+// acked at the window's start with its width: the lag stays an upper bound, and the resolution
+// holds both windows, the primary's and the replica's.
+TEST_F(TrackerTest, ACommitKnownWithinAWindowWidensTheResolution) {
+  poll(std::nullopt);
+  const MonoTime committed_from = now();
+  tracker.acked(1, committed_from, milliseconds(10));
+  advance(15);
+  EXPECT_TRUE(poll(0).empty());  // sent at 15: not applied then
+  advance(5);
+  auto samples = poll(1, 2);
+  ASSERT_EQ(samples.size(), 1u);
+  EXPECT_EQ(samples[0].lag, milliseconds(22));
+  // At the least: committed at 10, applied just after 15; at the most: committed at 0, seen at 22.
+  EXPECT_EQ(samples[0].resolution, milliseconds(17));
+
+  // A missing poll sent before the commit window closed bounds nothing: the whole lag is the window.
+  tracker.acked(2, now(), milliseconds(10));
+  advance(5);
+  EXPECT_TRUE(poll(1).empty());
+  advance(20);
+  samples = poll(2);
+  ASSERT_EQ(samples.size(), 1u);
+  EXPECT_EQ(samples[0].lag, milliseconds(25));
+  EXPECT_EQ(samples[0].resolution, milliseconds(25));
+}
+
 TEST_F(TrackerTest, OnePollAnswersForEveryOutstandingCanary) {
   tracker.acked(1, now());
   advance(100);
