@@ -1,0 +1,129 @@
+// Discovery's members: Patroni's GET /cluster and the file source parsed, names made label values
+// and kept unique, and a source's set changing round by round: a member that stays is neither
+// added nor removed again, one missing is removed only after remove_after rounds, and one listed
+// but down stays.
+#include "probes/discovery/members.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace ghostwatch::discovery {
+namespace {
+
+// Patroni 3's answer, as `curl http://127.0.0.1:8008/cluster` gives it (trimmed).
+constexpr const char* kCluster = R"({"members": [
+  {"name": "pg-1", "role": "leader", "state": "running", "api_url": "http://127.0.0.1:8008/patroni",
+   "host": "127.0.0.1", "port": 5432, "timeline": 3},
+  {"name": "pg-2", "role": "sync_standby", "state": "streaming", "host": "127.0.0.1", "port": 5433,
+   "timeline": 3, "lag": 0},
+  {"name": "pg 3", "role": "replica", "state": "starting", "host": "10.0.0.3", "port": 5434, "timeline": 3}
+], "scope": "demo"})";
+
+Member member(const std::string& name, const std::string& host, int port, const std::string& role = "") {
+  Member m;
+  m.name = name;
+  m.host = host;
+  m.port = port;
+  m.role = role;
+  return m;
+}
+
+TEST(Discovery, ReadsPatronisClusterWithRolesAndStates) {
+  const auto members = parse_patroni_cluster(kCluster);
+  ASSERT_TRUE(members) << members.error().message;
+  ASSERT_EQ(members->size(), 3u);
+  EXPECT_EQ(members.value()[0].name, "pg-1");
+  EXPECT_EQ(members.value()[0].role, "leader");
+  EXPECT_EQ(members.value()[1].role, "sync_standby");
+  EXPECT_EQ(members.value()[1].port, 5433);
+  EXPECT_TRUE(members.value()[1].eligible) << "streaming";
+  EXPECT_EQ(members.value()[2].name, "pg_3") << "a label value";
+  EXPECT_FALSE(members.value()[2].eligible) << "starting: not yet";
+}
+
+TEST(Discovery, RefusesAPatroniAnswerWithoutWhatItNeeds) {
+  EXPECT_EQ(parse_patroni_cluster("<html>").error().message, "the answer is not JSON");
+  EXPECT_EQ(parse_patroni_cluster(R"({"scope": "x"})").error().message, "the answer has no members list");
+  EXPECT_EQ(parse_patroni_cluster(R"({"members": [{"name": "a", "host": "h"}]})").error().message,
+            "member 1: no port");
+  EXPECT_EQ(parse_patroni_cluster(R"({"members": [{"name": "a", "port": 1}]})").error().message, "member 1: no host");
+}
+
+TEST(Discovery, ReadsTheFileSourceInYamlOrJson) {
+  const auto yaml = parse_member_file("- {name: replica-1, host: 10.0.0.2, port: 5432}\n- name: replica-2\n  host: db2\n  port: 5433\n");
+  ASSERT_TRUE(yaml) << yaml.error().message;
+  ASSERT_EQ(yaml->size(), 2u);
+  EXPECT_EQ(yaml.value()[1].host, "db2");
+  EXPECT_EQ(yaml.value()[1].port, 5433);
+  const auto json = parse_member_file(R"([{"name": "r1", "host": "10.0.0.2", "port": 5432}])");
+  ASSERT_TRUE(json) << json.error().message;
+  EXPECT_EQ(json->at(0).name, "r1");
+  EXPECT_TRUE(parse_member_file("")->empty()) << "an empty file: no members";
+}
+
+TEST(Discovery, AFileErrorNamesTheItemAndKey) {
+  EXPECT_EQ(parse_member_file("- {name: a, host: h, port: 70000}").error().message,
+            "item 1: port: expected 1-65535, got '70000'");
+  EXPECT_EQ(parse_member_file("- {name: a, host: h, port: 1}\n- {name: b, port: 2}").error().message,
+            "item 2: host: missing");
+  EXPECT_EQ(parse_member_file("name: a").error().message, "expected a list of {name, host, port}");
+  EXPECT_EQ(parse_member_file("- {name: a, host: [").error().message.rfind("line 1: ", 0), 0u);
+}
+
+TEST(Discovery, NamesAreLabelValuesAndUnique) {
+  EXPECT_EQ(label_value("db-2.example:5432"), "db-2.example:5432");
+  EXPECT_EQ(label_value("a b/c\"d"), "a_b_c_d");
+  EXPECT_EQ(label_value(""), "_");
+  EXPECT_EQ(label_value(std::string(100, 'x')).size(), 64u);
+  const std::vector<Member> clash{member("a_b", "10.0.0.1", 5432), member("a_b", "10.0.0.2", 5432)};
+  EXPECT_EQ(unique_names(clash).error().message, "two members are named 'a_b': 10.0.0.1:5432 and 10.0.0.2:5432");
+  EXPECT_TRUE(unique_names({member("a", "h", 1), member("b", "h", 2)}));
+}
+
+std::vector<std::string> names(const std::vector<Member>& members) {
+  std::vector<std::string> out;
+  for (const auto& m : members) out.push_back(m.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(Discovery, AMemberThatStaysIsNeitherAddedNorRemovedAgain) {
+  MemberSet set(3);
+  const Member a = member("a", "h", 1, "replica"), b = member("b", "h", 2, "replica");
+  auto first = set.round({a, b});
+  EXPECT_EQ(names(first.added), (std::vector<std::string>{"a", "b"}));
+  auto second = set.round({a, b});
+  EXPECT_TRUE(second.added.empty());
+  EXPECT_TRUE(second.changed.empty());
+  EXPECT_TRUE(second.removed.empty());
+  Member promoted = a;
+  promoted.role = "leader";
+  auto third = set.round({promoted, b});
+  ASSERT_EQ(third.changed.size(), 1u);
+  EXPECT_EQ(third.changed[0].role, "leader");
+}
+
+TEST(Discovery, AMissingMemberLeavesAfterRemoveAfterRoundsAndOneListedButDownStays) {
+  MemberSet set(3);
+  const Member a = member("a", "h", 1), b = member("b", "h", 2);
+  set.round({a, b});
+  EXPECT_TRUE(set.round({a}).removed.empty()) << "missing once";
+  EXPECT_TRUE(set.round({a}).removed.empty()) << "missing twice";
+  EXPECT_TRUE(set.round({a, b}).removed.empty()) << "back: the count starts over";
+  set.round({a});
+  set.round({a});
+  EXPECT_EQ(set.round({a}).removed, (std::vector<std::string>{"b"})) << "missing three rounds in a row";
+  EXPECT_EQ(names(set.members()), (std::vector<std::string>{"a"}));
+
+  Member down = a;
+  down.eligible = false;  // Patroni: stopped, but still listed
+  EXPECT_TRUE(set.round({down}).removed.empty());
+  EXPECT_EQ(names(set.members()), (std::vector<std::string>{"a"}));
+  Member starting = member("c", "h", 3, "replica");
+  starting.eligible = false;
+  EXPECT_TRUE(set.round({down, starting}).added.empty()) << "not running yet: it joins once it is";
+}
+
+}  // namespace
+}  // namespace ghostwatch::discovery
