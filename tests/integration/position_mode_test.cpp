@@ -105,7 +105,7 @@ std::string measured(const nlohmann::json& t) {
 
 // Injected truth: replica-2 applies every commit 200 ms after it (recovery_min_apply_delay holds
 // each commit record until its own time, with no batching). Transactions from another client at
-// random moments, sparse to dense. Position mode reports an upper bound of the commit-to-visible
+// random moments, sparse to dense, and in bursts. Position mode reports an upper bound of the commit-to-visible
 // lag with the width of its window: its p50 lies within its resolution above the delay, never
 // below it, whatever the rate; canary mode measures the same replica in the same run (its own
 // canaries are commits too: at 2/s it writes one every 2 s, so that most commits stay random).
@@ -114,21 +114,26 @@ TEST_F(PositionMode, PostgresIsWithinItsResolutionOfTheApplyDelayAtRandomWrites)
   const double delay = 0.200;
   const std::string password = " password=" + require_env("GW_PG_PASSWORD");
   struct Rate {
-    int per_second;
+    const char* what;
+    std::chrono::microseconds period;  // between writes, or between bursts
+    Arrivals arrivals;
     const char* duration;
     const char* canary_interval;
     int least_samples;
   };
-  for (const Rate rate : {Rate{2, "12s", "2s", 12}, Rate{50, "5s", "250ms", 15}, Rate{500, "5s", "250ms", 15}}) {
-    SCOPED_TRACE(std::to_string(rate.per_second) + " transactions/s");
-    PgWriteLoad load(std::chrono::microseconds(1'000'000 / rate.per_second), Arrivals::random);
+  for (const Rate rate : {Rate{"2/s", 500ms, Arrivals::random, "12s", "2s", 12},
+                          Rate{"50/s", 20ms, Arrivals::random, "5s", "250ms", 15},
+                          Rate{"500/s", 2ms, Arrivals::random, "5s", "250ms", 15},
+                          Rate{"bursts of 50, one a second", 1s, Arrivals::bursts, "12s", "2s", 8}}) {
+    SCOPED_TRACE(rate.what);
+    PgWriteLoad load(rate.period, rate.arrivals);
     const nlohmann::json report = probe_report(
         agent_yaml() + pg_probe_yaml(rate.canary_interval, "10s") + pg_position_yaml("pgpos", password), rate.duration);
     const auto& position = report_target(report, "pgpos", "replica-2");
     const auto& canary = report_target(report, "pg", "replica-2");
     record_figure("position mode, replica-2 (apply delay 200 ms), " + std::to_string(load.writes()) +
-                  " transactions at random moments, " + std::to_string(rate.per_second) + "/s: position " +
-                  measured(position) + "; canary mode in the same run " + measured(canary));
+                  " transactions at random moments, " + rate.what + ": position " + measured(position) +
+                  "; canary mode in the same run " + measured(canary));
     EXPECT_GE(position.at("samples").get<int>(), rate.least_samples);
     EXPECT_EQ(position.at("timeouts"), 0);
     const double p50 = seconds(position, "p50_seconds"), resolution = seconds(position, "resolution_seconds");

@@ -89,12 +89,14 @@ class Gaps {
         exponential_(1.0 / static_cast<double>(std::max<int64_t>(1, (period - least).count()))) {}
   std::chrono::microseconds next() {
     if (arrivals_ == Arrivals::beat) return period_;
+    if (arrivals_ == Arrivals::bursts && ++in_burst_ % kBurstWrites != 0) return {};
     return least_ + std::chrono::microseconds(static_cast<int64_t>(exponential_(random_)));
   }
 
  private:
   std::chrono::microseconds period_, least_;
   Arrivals arrivals_;
+  int in_burst_ = 0;
   std::mt19937_64 random_;
   std::exponential_distribution<double> exponential_;
 };

@@ -52,9 +52,11 @@ const nlohmann::json& report_target(const nlohmann::json& report, const std::str
 // comma-separated.
 std::string pg_writable_relations(const std::string& role);
 
-// When a write load writes: on a fixed beat, or at random moments (a Poisson process: each gap
-// drawn from an exponential distribution), as independent users do.
-enum class Arrivals { beat, random };
+// When a write load writes: on a fixed beat; at random moments (a Poisson process: each gap
+// drawn from an exponential distribution), as independent users do; or in bursts of
+// kBurstWrites back to back, the bursts at random moments (a batch job, a page of writes).
+enum class Arrivals { beat, random, bursts };
+inline constexpr int kBurstWrites = 50;
 
 // Writes a row (one transaction) on the sandbox's PostgreSQL primary every `period`, on average
 // for random arrivals, from a client of its own (a write load beside the agent), until destroyed.
