@@ -15,7 +15,6 @@ using MariaSandbox = SandboxTest;
 
 std::string maria(const std::string& name) { return series(name, "maria", "replica"); }
 
-std::string ms(double seconds) { return std::to_string(static_cast<int>(seconds * 1000 + 0.5)) + " ms"; }
 
 // The least lag that MASTER_DELAY=1 may show. The delay counts from the event's timestamp, taken
 // when the statement started on the primary; the lag counts from the agent's ack, one round trip

@@ -91,12 +91,6 @@ TEST_F(PositionMode, AgreesWithCanaryModeUnderAWriteLoad) {
   EXPECT_GE(seconds(report_target(report, "pgpos", "replica-2"), "p50_seconds"), 0.180) << "the apply delay shows in position mode";
 }
 
-std::string ms(double seconds) {
-  char out[32];
-  std::snprintf(out, sizeof out, "%.1f ms", seconds * 1e3);
-  return out;
-}
-
 // What one target measured: "p50 201.3 ms (resolution 12.0 ms, 25 samples)".
 std::string measured(const nlohmann::json& t) {
   return "p50 " + ms(seconds(t, "p50_seconds")) + " (resolution " + ms(seconds(t, "resolution_seconds")) + ", " +

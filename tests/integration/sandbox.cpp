@@ -135,6 +135,12 @@ MariaWriteLoad::MariaWriteLoad(std::chrono::microseconds period, Arrivals arriva
 }
 MariaWriteLoad::~MariaWriteLoad() = default;
 
+std::string ms(double seconds) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.1f ms", seconds * 1e3);
+  return out;
+}
+
 std::string series(const std::string& name, const std::string& probe, const std::string& target) {
   return name + "{probe=\"" + probe + "\",target=\"" + target + "\"}";
 }

@@ -84,6 +84,9 @@ class MariaWriteLoad {
   std::jthread thread_;
 };
 
+// "201.4 ms": seconds as milliseconds with one decimal, for figures.
+std::string ms(double seconds);
+
 // `name{probe="probe",target="target"}`
 std::string series(const std::string& name, const std::string& probe, const std::string& target);
 double metric_or(const Agent& agent, const std::string& series, double fallback = -1);

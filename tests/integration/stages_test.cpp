@@ -15,12 +15,8 @@ namespace {
 using namespace std::chrono_literals;
 using Stages = SandboxTest;
 
-std::string ms(const nlohmann::json& seconds) {
-  if (seconds.is_null()) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f ms", seconds.get<double>() * 1e3);
-  return buf;
-}
+// A report's figure in ms, "-" where it is null (no sample).
+std::string ms_or_dash(const nlohmann::json& seconds) { return seconds.is_null() ? "-" : ms(seconds.get<double>()); }
 
 // `probe --canaries N --output json`, which exits 1 when canaries time out: the probe's targets.
 nlohmann::json probe_targets(const std::string& yaml, int canaries) {
@@ -35,9 +31,9 @@ nlohmann::json probe_targets(const std::string& yaml, int canaries) {
 
 std::string stages(const std::string& what, const nlohmann::json& t) {
   return what + ": received " + std::to_string(t.at("received_samples").get<int>()) + " (p50 " +
-         ms(t.at("received_p50_seconds")) + ", resolution " + ms(t.at("received_resolution_seconds")) + "), visible " +
-         std::to_string(t.at("samples").get<int>()) + " (p50 " + ms(t.at("p50_seconds")) + ", resolution " +
-         ms(t.at("resolution_seconds")) + "), timeouts " + std::to_string(t.at("timeouts").get<int>());
+         ms_or_dash(t.at("received_p50_seconds")) + ", resolution " + ms_or_dash(t.at("received_resolution_seconds")) + "), visible " +
+         std::to_string(t.at("samples").get<int>()) + " (p50 " + ms_or_dash(t.at("p50_seconds")) + ", resolution " +
+         ms_or_dash(t.at("resolution_seconds")) + "), timeouts " + std::to_string(t.at("timeouts").get<int>());
 }
 
 TEST_F(Stages, PostgresApplyDelayIsReceivedAtOnceAndAppliedAfterTheDelay) {
