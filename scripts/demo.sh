@@ -46,5 +46,10 @@ echo "demo: agent running; status page http://127.0.0.1:$GW_AGENT_PORT/, metrics
 echo "demo: Prometheus with the alert rules at $GW_PROMETHEUS_URL (try /alerts)"
 echo "demo: a one-shot report meanwhile: build/ghostwatch probe --config examples/sandbox.yaml"
 echo
-# Not exec: the trap above must run after the agent exits.
-build/ghostwatch run --config examples/sandbox.yaml --listen "127.0.0.1:$GW_AGENT_PORT" --live || true
+# Not exec: the trap above must run after the agent exits. Ctrl-C stops it with status 0.
+status=0
+build/ghostwatch run --config examples/sandbox.yaml --listen "127.0.0.1:$GW_AGENT_PORT" --live || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "demo: the agent exited with status $status (its port taken? GW_AGENT_PORT=N scripts/demo.sh moves it)" >&2
+fi
+exit "$status"
