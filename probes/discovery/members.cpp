@@ -115,6 +115,29 @@ Status unique_names(const std::vector<Member>& members) {
   return ok_status();
 }
 
+Result<std::string> render_dsn(std::string_view dsn_template, const Member& member) {
+  const bool uri = dsn_template.rfind("mysql://", 0) == 0;
+  const bool ipv6 = member.host.find(':') != std::string::npos;
+  const std::string host = uri && ipv6 ? "[" + member.host + "]" : member.host;
+  std::string out;
+  std::size_t i = 0;
+  while (i < dsn_template.size()) {
+    const std::size_t open = dsn_template.find('{', i);
+    if (open == std::string_view::npos) break;
+    const std::size_t close = dsn_template.find('}', open);
+    if (close == std::string_view::npos) return Error{"dsn_template: '{' without '}'"};
+    out.append(dsn_template.substr(i, open - i));
+    const std::string_view key = dsn_template.substr(open + 1, close - open - 1);
+    if (key == "host") out += host;
+    else if (key == "port") out += std::to_string(member.port);
+    else if (key == "name") out += member.name;
+    else return Error{"dsn_template: unknown placeholder {" + std::string(key) + "} (known: {host}, {port}, {name})"};
+    i = close + 1;
+  }
+  out.append(dsn_template.substr(std::min(i, dsn_template.size())));
+  return out;
+}
+
 MemberSet::MemberSet(int remove_after) : remove_after_(std::max(1, remove_after)) {}
 
 MemberSet::Changes MemberSet::round(const std::vector<Member>& listed) {

@@ -36,6 +36,10 @@ Result<std::vector<Member>> parse_member_file(std::string_view text);
 // Member names are unique after label_value(): an error names both members that collide.
 Status unique_names(const std::vector<Member>& members);
 
+// A member's DSN from the probe's `dsn_template`: {host}, {port} and {name} replaced (an IPv6
+// host in brackets inside a mysql:// URI). An unknown {placeholder} is an error naming it.
+Result<std::string> render_dsn(std::string_view dsn_template, const Member& member);
+
 // One source's members, round by round.
 class MemberSet {
  public:

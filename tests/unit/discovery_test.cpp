@@ -81,6 +81,18 @@ TEST(Discovery, NamesAreLabelValuesAndUnique) {
   EXPECT_TRUE(unique_names({member("a", "h", 1), member("b", "h", 2)}));
 }
 
+TEST(Discovery, RendersAMembersDsnFromTheTemplate) {
+  const Member m = member("pg-2", "10.0.0.2", 5433);
+  EXPECT_EQ(render_dsn("host={host} port={port} dbname=app application_name=gw-{name}", m).value(),
+            "host=10.0.0.2 port=5433 dbname=app application_name=gw-pg-2");
+  EXPECT_EQ(render_dsn("mysql://ghostwatch@{host}:{port}/", member("r", "fd00::2", 3306)).value(),
+            "mysql://ghostwatch@[fd00::2]:3306/");
+  EXPECT_EQ(render_dsn("host={host} port={port}", member("r", "fd00::2", 5432)).value(), "host=fd00::2 port=5432");
+  EXPECT_EQ(render_dsn("host={hots}", m).error().message,
+            "dsn_template: unknown placeholder {hots} (known: {host}, {port}, {name})");
+  EXPECT_EQ(render_dsn("host={host", m).error().message, "dsn_template: '{' without '}'");
+}
+
 std::vector<std::string> names(const std::vector<Member>& members) {
   std::vector<std::string> out;
   for (const auto& m : members) out.push_back(m.name);
