@@ -42,6 +42,20 @@ TEST(Discovery, ReadsPatronisClusterWithRolesAndStates) {
   EXPECT_FALSE(members.value()[2].eligible) << "starting: not yet";
 }
 
+// Debian 12's patroni 3.0.2 on the sandbox's etcd, right after `patronictl switchover`: the old
+// leader m0 a replica on the new timeline, m2 still catching up on the old one.
+constexpr const char* kAfterSwitchover = R"({"members": [{"name": "m0", "role": "replica", "state": "running", "api_url": "http://127.0.0.1:23810/patroni", "host": "127.0.0.1", "port": 23800, "timeline": 2, "lag": 0}, {"name": "m1", "role": "leader", "state": "running", "api_url": "http://127.0.0.1:23811/patroni", "host": "127.0.0.1", "port": 23801, "timeline": 2}, {"name": "m2", "role": "replica", "state": "running", "api_url": "http://127.0.0.1:23812/patroni", "host": "127.0.0.1", "port": 23802, "timeline": 1, "lag": 280}]})";
+
+TEST(Discovery, ReadsPatroni302AfterASwitchover) {
+  const auto members = parse_patroni_cluster(kAfterSwitchover);
+  ASSERT_TRUE(members) << members.error().message;
+  ASSERT_EQ(members->size(), 3u);
+  EXPECT_EQ(members.value()[0].role, "replica");
+  EXPECT_EQ(members.value()[1].role, "leader");
+  EXPECT_EQ(members.value()[1].port, 23801);
+  for (const auto& m : members.value()) EXPECT_TRUE(m.eligible) << m.name << ": 3.0.2 says running, not streaming";
+}
+
 TEST(Discovery, RefusesAPatroniAnswerWithoutWhatItNeeds) {
   EXPECT_EQ(parse_patroni_cluster("<html>").error().message, "the answer is not JSON");
   EXPECT_EQ(parse_patroni_cluster(R"({"scope": "x"})").error().message, "the answer has no members list");
