@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <thread>
 
-#include "common/clock.h"
 #include "common/backoff.h"
+#include "common/clock.h"
 #include "common/interruptible.h"
 #include "common/log.h"
 #include "common/recent_lags.h"
