@@ -3,12 +3,12 @@
 # the demo's agent and its whole sandbox down, as Ctrl-C does. The demo runs under script(1),
 # which is killed with SIGKILL once the agent serves: the terminal hangs up under the demo.
 #
-#   tests/sandbox/demo_hangup_test.sh   (its own directory and ports: PostgreSQL 28432-28434,
-#                                       MariaDB 28306-28307, the rest up to 28455, the agent 28455)
+#   tests/sandbox/demo_hangup_test.sh   (its own directory and ports: PostgreSQL 21432-21434,
+#                                       MariaDB 21306-21307, the rest up to 21456, the agent 21455)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export GHOSTWATCH_SANDBOX_DIR="${TMPDIR:-/tmp}/ghostwatch-demo-hangup-test"
-export GW_PG_PORT_PRIMARY=28432 GW_MARIA_PORT_PRIMARY=28306 GW_AGENT_PORT=28455
+export GW_PG_PORT_PRIMARY=21432 GW_MARIA_PORT_PRIMARY=21306 GW_AGENT_PORT=21455
 dir=$GHOSTWATCH_SANDBOX_DIR
 log="$dir.terminal.log"
 term=""
