@@ -118,7 +118,7 @@ TEST_F(PositionMode, PostgresIsWithinItsResolutionOfTheApplyDelayAtRandomWrites)
   for (const Rate rate : {Rate{"2/s", 500ms, Arrivals::random, "12s", "2s", 12},
                           Rate{"50/s", 20ms, Arrivals::random, "5s", "250ms", 15},
                           Rate{"500/s", 2ms, Arrivals::random, "5s", "250ms", 15},
-                          Rate{"bursts of 50, one a second", 1s, Arrivals::bursts, "12s", "2s", 8}}) {
+                          Rate{"bursts of 50, one a second", 1s, Arrivals::bursts, "12s", "2s", 5}}) {
     SCOPED_TRACE(rate.what);
     PgWriteLoad load(rate.period, rate.arrivals);
     const nlohmann::json report = probe_report(
