@@ -6,6 +6,8 @@
 // that may write nothing at all.
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -132,7 +134,9 @@ TEST_F(PositionMode, PostgresIsWithinItsResolutionOfTheApplyDelayAtRandomWrites)
     EXPECT_EQ(position.at("timeouts"), 0);
     const double p50 = seconds(position, "p50_seconds"), resolution = seconds(position, "resolution_seconds");
     EXPECT_GE(p50, delay - resolution) << "never under the truth by more than the resolution";
-    EXPECT_LE(p50, delay + resolution) << "within the resolution of the truth";
+    // A loaded machine may replay a little after the delay: canary mode sees that too.
+    const double truth = std::max(delay, seconds(canary, "p50_seconds"));
+    EXPECT_LE(p50, truth + resolution) << "within the resolution of the truth";
     EXPECT_NEAR(p50, seconds(canary, "p50_seconds"), resolution + seconds(canary, "resolution_seconds"));
   }
 }
@@ -153,7 +157,8 @@ TEST_F(PositionMode, MariadbTimesTheSameCommitsAsCanaryModeUnderMasterDelay) {
   EXPECT_GE(position.at("samples").get<int>(), 5);
   const double p50 = seconds(position, "p50_seconds"), resolution = seconds(position, "resolution_seconds");
   EXPECT_GE(p50, 0.98 - resolution) << "never under the delay by more than the resolution";
-  EXPECT_LE(p50, 1.0 + resolution);
+  // MariaDB may apply at a later whole second than the delay (a CI run once saw 1.3 s in canary
+  // mode): canary mode, timing the same commits, is the truth to be within the resolution of.
   EXPECT_NEAR(p50, seconds(canary, "p50_seconds"), resolution + seconds(canary, "resolution_seconds"));
 }
 
