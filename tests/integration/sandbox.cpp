@@ -81,20 +81,20 @@ std::string pg_writable_relations(const std::string& role) {
 }
 
 namespace {
-// The gaps of a write load: `period` each, or drawn around it at random but never under `least`.
+// The gaps of a write load: `period` each, or drawn around it at random.
 class Gaps {
  public:
-  Gaps(std::chrono::microseconds period, Arrivals arrivals, std::chrono::microseconds least)
-      : period_(period), least_(least), arrivals_(arrivals), random_(std::random_device{}()),
-        exponential_(1.0 / static_cast<double>(std::max<int64_t>(1, (period - least).count()))) {}
+  Gaps(std::chrono::microseconds period, Arrivals arrivals)
+      : period_(period), arrivals_(arrivals), random_(std::random_device{}()),
+        exponential_(1.0 / static_cast<double>(std::max<int64_t>(1, period.count()))) {}
   std::chrono::microseconds next() {
     if (arrivals_ == Arrivals::beat) return period_;
     if (arrivals_ == Arrivals::bursts && ++in_burst_ % kBurstWrites != 0) return {};
-    return least_ + std::chrono::microseconds(static_cast<int64_t>(exponential_(random_)));
+    return std::chrono::microseconds(static_cast<int64_t>(exponential_(random_)));
   }
 
  private:
-  std::chrono::microseconds period_, least_;
+  std::chrono::microseconds period_;
   Arrivals arrivals_;
   int in_burst_ = 0;
   std::mt19937_64 random_;
@@ -105,7 +105,7 @@ class Gaps {
 PgWriteLoad::PgWriteLoad(std::chrono::microseconds period, Arrivals arrivals) {
   const std::string dsn = require_env("GW_PG_ADMIN_PRIMARY_DSN");
   admin_query(dsn, "CREATE TABLE IF NOT EXISTS public.write_load (id bigserial PRIMARY KEY, at timestamptz)");
-  thread_ = std::jthread([this, dsn, gaps = Gaps(period, arrivals, {})](std::stop_token stop) mutable {
+  thread_ = std::jthread([this, dsn, gaps = Gaps(period, arrivals)](std::stop_token stop) mutable {
     PGconn* conn = PQconnectdb((dsn + " connect_timeout=5").c_str());
     auto next = std::chrono::steady_clock::now();
     while (!stop.stop_requested() && PQstatus(conn) == CONNECTION_OK) {
@@ -118,22 +118,6 @@ PgWriteLoad::PgWriteLoad(std::chrono::microseconds period, Arrivals arrivals) {
   });
 }
 PgWriteLoad::~PgWriteLoad() = default;
-
-MariaWriteLoad::MariaWriteLoad(std::chrono::microseconds period, Arrivals arrivals, std::chrono::microseconds least_gap) {
-  const std::string uri = require_env("GW_MARIA_ADMIN_PRIMARY_DSN");
-  maria_admin_query(uri, "CREATE DATABASE IF NOT EXISTS write_load");
-  maria_admin_query(uri, "CREATE TABLE IF NOT EXISTS write_load.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6))");
-  thread_ = std::jthread([this, uri, gaps = Gaps(period, arrivals, least_gap)](std::stop_token stop) mutable {
-    auto next = std::chrono::steady_clock::now();
-    while (!stop.stop_requested()) {
-      maria_admin_query(uri, "INSERT INTO write_load.t (at) VALUES (NOW(6))");
-      ++writes_;
-      next += gaps.next();
-      std::this_thread::sleep_until(next);
-    }
-  });
-}
-MariaWriteLoad::~MariaWriteLoad() = default;
 
 std::string ms(double seconds) {
   char out[32];

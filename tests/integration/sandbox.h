@@ -71,18 +71,6 @@ class PgWriteLoad {
   std::jthread thread_;
 };
 
-// The same on the sandbox's MariaDB primary; gaps of random arrivals are at least `least_gap`.
-class MariaWriteLoad {
- public:
-  MariaWriteLoad(std::chrono::microseconds period, Arrivals arrivals,
-                 std::chrono::microseconds least_gap = std::chrono::microseconds(0));
-  ~MariaWriteLoad();
-  long writes() const { return writes_; }
-
- private:
-  std::atomic<long> writes_{0};
-  std::jthread thread_;
-};
 
 // "201.4 ms": seconds as milliseconds with one decimal, for figures.
 std::string ms(double seconds);
