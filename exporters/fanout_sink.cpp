@@ -16,6 +16,10 @@ class FanoutTarget final : public TargetSink {
   }
   void reported_lag(std::optional<double> s) override { for (auto& c : children_) c->reported_lag(s); }
   void role(bool is_primary) override { for (auto& c : children_) c->role(is_primary); }
+  void origin(const std::string& source, const std::string& role) override {
+    for (auto& c : children_) c->origin(source, role);
+  }
+  void discovered_role(const std::string& role) override { for (auto& c : children_) c->discovered_role(role); }
 
  private:
   std::vector<std::shared_ptr<TargetSink>> children_;
@@ -34,6 +38,20 @@ class FanoutReadPath final : public ReadPathSink {
   std::vector<std::shared_ptr<ReadPathSink>> children_;
 };
 
+class FanoutDiscovery final : public DiscoverySink {
+ public:
+  explicit FanoutDiscovery(std::vector<std::shared_ptr<DiscoverySink>> c) : children_(std::move(c)) {}
+  void round(bool ok, std::size_t targets) override { for (auto& c : children_) c->round(ok, targets); }
+
+ private:
+  std::vector<std::shared_ptr<DiscoverySink>> children_;
+};
+
+class IgnoredDiscovery final : public DiscoverySink {
+ public:
+  void round(bool, std::size_t) override {}
+};
+
 class FanoutProbe final : public ProbeSink {
  public:
   explicit FanoutProbe(std::vector<std::shared_ptr<ProbeSink>> c) : children_(std::move(c)) {}
@@ -47,6 +65,11 @@ class FanoutProbe final : public ProbeSink {
     std::vector<std::shared_ptr<TargetSink>> targets;
     for (auto& c : children_) targets.push_back(c->target(name));
     return std::make_shared<FanoutTarget>(std::move(targets));
+  }
+  std::shared_ptr<DiscoverySink> discovery(const std::string& source) override {
+    std::vector<std::shared_ptr<DiscoverySink>> sources;
+    for (auto& c : children_) sources.push_back(c->discovery(source));
+    return std::make_shared<FanoutDiscovery>(std::move(sources));
   }
   std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delays) override {
     std::vector<std::shared_ptr<ReadPathSink>> paths;
@@ -77,6 +100,8 @@ class IgnoredReconcile final : public ReconcileSink {
 std::shared_ptr<ReconcileSink> ObservationSink::reconcile(const std::string&, const std::string&) {
   return std::make_shared<IgnoredReconcile>();
 }
+
+std::shared_ptr<DiscoverySink> ProbeSink::discovery(const std::string&) { return std::make_shared<IgnoredDiscovery>(); }
 
 std::shared_ptr<ReconcileSink> FanoutSink::reconcile(const std::string& name, const std::string& target) {
   std::vector<std::shared_ptr<ReconcileSink>> children;

@@ -41,10 +41,11 @@ std::string target_rows(const ProbeStatus& p) {
     std::snprintf(pending, sizeof pending, "<td>%.1f</td>", t.pending * 1000);
     std::snprintf(counts, sizeof counts, "<td>%ld</td><td>%ld</td><td>%ld</td>", t.samples, t.timeouts, t.errors);
     out += "<tr data-probe=\"" + html_escape(p.name) + "\" data-target=\"" + html_escape(t.name) + "\"><td>" +
-           html_escape(p.name) + "</td><td>" + html_escape(t.name) + "</td>" + state + ms_cell(t.last) + ms_cell(t.p99) + ms_cell(t.received_p50) +
+           html_escape(p.name) + "</td><td>" + html_escape(t.name) + "</td>" + state + "<td class=\"role\">" +
+           html_escape(t.role.empty() ? "-" : t.role) + "</td><td class=\"source\">" + html_escape(t.source) + "</td>" + ms_cell(t.last) + ms_cell(t.p99) + ms_cell(t.received_p50) +
            pending + counts + "</tr>\n";
     if (t.polled && !t.up && !t.last_error.empty()) {
-      out += "<tr><td></td><td colspan=\"9\" class=\"down\">" + html_escape(t.last_error) + "</td></tr>\n";
+      out += "<tr><td></td><td colspan=\"11\" class=\"down\">" + html_escape(t.last_error) + "</td></tr>\n";
     }
   }
   return out;
@@ -52,7 +53,7 @@ std::string target_rows(const ProbeStatus& p) {
 
 std::string probes_table(const StatusSnapshot& status) {
   std::string out =
-      "<table id=\"targets\">\n<tr><th>probe</th><th>target</th><th>state</th><th>last lag ms</th><th>p99 ms</th>"
+      "<table id=\"targets\">\n<tr><th>probe</th><th>target</th><th>state</th><th>role</th><th>source</th><th>last lag ms</th><th>p99 ms</th>"
       "<th>received p50 ms</th><th>pending ms</th><th>canaries seen</th><th>timeouts</th><th>poll errors</th></tr>\n";
   for (const ProbeStatus& p : status.probes) out += target_rows(p);
   out += "</table>\n";

@@ -14,6 +14,8 @@ constexpr std::size_t kRecent = 100;
 struct TargetState {
   std::mutex mu;
   TargetStatus status;
+  std::optional<bool> polled_primary;
+  std::string discovered_role;
   RecentLags recent{kRecent}, received{kRecent};
 };
 
@@ -61,6 +63,16 @@ class LiveTarget final : public TargetSink {
   void role(bool is_primary) override {
     std::lock_guard lock(s_->mu);
     s_->status.is_primary = is_primary;
+    s_->polled_primary = is_primary;
+  }
+  void origin(const std::string& source, const std::string& role) override {
+    std::lock_guard lock(s_->mu);
+    s_->status.source = source;
+    s_->discovered_role = role;
+  }
+  void discovered_role(const std::string& role) override {
+    std::lock_guard lock(s_->mu);
+    s_->discovered_role = role;
   }
 
  private:
@@ -91,7 +103,7 @@ struct LiveStatus::ProbeState {
   long writes_ok = 0, write_errors = 0;
   std::string last_write_error;
   bool position_sampled = false;
-  std::vector<std::shared_ptr<TargetState>> targets;
+  std::vector<std::weak_ptr<TargetState>> targets;  // a removed target (discovery) leaves the views
   std::vector<std::shared_ptr<ReadPathState>> read_paths;
 };
 
@@ -163,6 +175,7 @@ TargetStatus snapshot_of(TargetState& t) {
   s.p50 = t.recent.percentile(0.5);
   s.p99 = t.recent.percentile(0.99);
   s.received_p50 = t.received.percentile(0.5);
+  s.role = shown_role(t.polled_primary, t.discovered_role);
   return s;
 }
 
@@ -211,7 +224,7 @@ StatusSnapshot LiveStatus::snapshot() const {
   for (const auto& p : probes) {
     std::lock_guard lock(p->mu);
     ProbeStatus s{p->name, p->kind, p->writes_ok, p->write_errors, p->last_write_error, p->position_sampled, {}, {}};
-    for (const auto& t : p->targets) s.targets.push_back(snapshot_of(*t));
+    for (const auto& t : live_entries(p->targets)) s.targets.push_back(snapshot_of(*t));
     for (const auto& r : p->read_paths) {
       std::lock_guard rlock(r->mu);
       s.read_paths.push_back(r->status);

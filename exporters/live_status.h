@@ -28,6 +28,8 @@ struct TargetStatus {
   double pending = 0;                    // seconds
   std::optional<double> reported;        // seconds, as the server reports it
   bool is_primary = false;               // the target accepts writes itself (after a failover)
+  std::string source = "static";         // "static" (the config) or its discovery source
+  std::string role;                      // shown_role(): "" while unknown
   long timeouts = 0, errors = 0;
   std::string last_error;  // redacted
 };

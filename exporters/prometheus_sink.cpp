@@ -112,7 +112,8 @@ class PromTarget final : public TargetSink {
         up_(series_.add(f.up, labels_)), poll_errors_(series_.add(f.poll_errors, labels_)),
         polls_(series_.add(f.polls, labels_)), resolution_(f.resolution, labels_),
         position_bytes_(f.position_bytes, labels_), position_transactions_(f.position_transactions, labels_),
-        reported_(f.reported_lag, labels_), is_primary_(f.is_primary, labels_) {}
+        reported_(f.reported_lag, labels_), is_primary_(f.is_primary, labels_), role_family_(f.role) {}
+  ~PromTarget() override { show_role(""); }
 
   void visible(const VisibilitySample& s) override {
     lag_.Observe(to_seconds(s.lag));
@@ -130,9 +131,33 @@ class PromTarget final : public TargetSink {
     (unit == PositionUnit::bytes ? position_bytes_ : position_transactions_).set(behind);
   }
   void reported_lag(std::optional<double> seconds) override { reported_.set(seconds); }
-  void role(bool is_primary) override { is_primary_.set(is_primary ? 1.0 : 0.0); }
+  void role(bool is_primary) override {
+    is_primary_.set(is_primary ? 1.0 : 0.0);
+    std::lock_guard lock(role_mu_);
+    polled_primary_ = is_primary;
+    show_role(shown_role(polled_primary_, discovered_));
+  }
+  void origin(const std::string&, const std::string& role) override { discovered_role(role); }
+  void discovered_role(const std::string& role) override {
+    std::lock_guard lock(role_mu_);
+    discovered_ = role;
+    show_role(shown_role(polled_primary_, discovered_));
+  }
 
  private:
+  // One series at a time: the old role's leaves when the role changes.
+  void show_role(const std::string& role) {
+    if (role == role_shown_) return;
+    if (role_child_) role_family_.Remove(role_child_);
+    role_child_ = nullptr;
+    role_shown_ = role;
+    if (role.empty()) return;
+    prometheus::Labels labels = labels_;
+    labels["role"] = role;
+    role_child_ = &role_family_.Add(labels);
+    role_child_->Set(1);
+  }
+
   const prometheus::Labels labels_;  // the optional gauges' (declared before them, destroyed after)
   SeriesOwner series_;  // constructed before the references below, destroyed after
   prometheus::Histogram& lag_;
@@ -147,6 +172,32 @@ class PromTarget final : public TargetSink {
   OptionalGauge position_transactions_;
   OptionalGauge reported_;
   OptionalGauge is_primary_;
+  prometheus::Family<prometheus::Gauge>& role_family_;
+  std::mutex role_mu_;
+  std::optional<bool> polled_primary_;
+  std::string discovered_, role_shown_;
+  prometheus::Gauge* role_child_ = nullptr;
+};
+
+class PromDiscovery final : public DiscoverySink {
+ public:
+  PromDiscovery(PrometheusSink::Families& f, const prometheus::Labels& labels)
+      : targets_(series_.add(f.discovery_targets, labels)), success_(series_.add(f.discovery_success, labels)),
+        errors_(series_.add(f.discovery_errors, labels)) {}
+  void round(bool ok, std::size_t targets) override {
+    if (!ok) {
+      errors_.Increment();
+      return;
+    }
+    targets_.Set(static_cast<double>(targets));
+    success_.Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  }
+
+ private:
+  SeriesOwner series_;
+  prometheus::Gauge& targets_;
+  prometheus::Gauge& success_;
+  prometheus::Counter& errors_;
 };
 
 const prometheus::Histogram::BucketBoundaries& offset_buckets() {
@@ -253,6 +304,9 @@ class PromProbe final : public ProbeSink {
   }
   std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delays) override {
     return std::make_shared<PromReadPath>(f_, name_, name, delays);
+  }
+  std::shared_ptr<DiscoverySink> discovery(const std::string& source) override {
+    return std::make_shared<PromDiscovery>(f_, prometheus::Labels{{"probe", name_}, {"source", source}});
   }
 
  private:
@@ -402,6 +456,24 @@ PrometheusSink::PrometheusSink()
               .Help("1 when the target accepts writes itself (PostgreSQL: not in recovery), e.g. promoted by a "
                     "failover: its lag of about 0 then says nothing about replication. 0 for a replica; absent "
                     "while unknown.")
+              .Register(*registry_)),
+          keep(BuildGauge()
+              .Name("ghostwatch_target_role")
+              .Help("1 for the target's current role (primary, replica, sync_standby, standby_leader, ...): its "
+                    "server's own word on whether it is the primary, its discovery source's for the rest.")
+              .Register(*registry_)),
+          keep(BuildGauge()
+              .Name("ghostwatch_discovery_targets")
+              .Help("Targets a discovery source lists now (its last good round).")
+              .Register(*registry_)),
+          keep(BuildGauge()
+              .Name("ghostwatch_discovery_last_success_timestamp_seconds")
+              .Help("Unix time of a discovery source's last round that answered.")
+              .Register(*registry_)),
+          keep(BuildCounter()
+              .Name("ghostwatch_discovery_errors_total")
+              .Help("Discovery rounds that failed (the source unreachable or its answer unreadable): the last good "
+                    "set of targets is kept.")
               .Register(*registry_)),
           keep(BuildGauge()
               .Name("ghostwatch_config_last_reload_successful")

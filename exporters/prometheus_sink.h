@@ -60,6 +60,10 @@ class PrometheusSink final : public ObservationSink {
     prometheus::Family<prometheus::Gauge>& cache_sweep_seconds;
     prometheus::Family<prometheus::Counter>& cache_sweeps;
     prometheus::Family<prometheus::Gauge>& is_primary;
+    prometheus::Family<prometheus::Gauge>& role;
+    prometheus::Family<prometheus::Gauge>& discovery_targets;
+    prometheus::Family<prometheus::Gauge>& discovery_success;
+    prometheus::Family<prometheus::Counter>& discovery_errors;
     prometheus::Family<prometheus::Gauge>& reload_ok;
     prometheus::Family<prometheus::Gauge>& reload_time;
   };

@@ -19,6 +19,7 @@ struct TargetState {
   bool last_ok = false;
   std::string last_error;
   std::optional<bool> is_primary;
+  std::string source = "static", discovered_role;
 };
 
 struct ReadPathState {
@@ -79,6 +80,15 @@ class ReportTarget final : public TargetSink {
   void role(bool is_primary) override {
     std::lock_guard lock(s_->mu);
     s_->is_primary = is_primary;
+  }
+  void origin(const std::string& source, const std::string& role) override {
+    std::lock_guard lock(s_->mu);
+    s_->source = source;
+    s_->discovered_role = role;
+  }
+  void discovered_role(const std::string& role) override {
+    std::lock_guard lock(s_->mu);
+    s_->discovered_role = role;
   }
 
  private:
@@ -161,6 +171,8 @@ TargetSummary summarize_target(TargetState& t) {
   s.reachable = t.ok_polls > 0 && t.last_ok;
   s.last_error = t.last_error;
   s.is_primary = t.is_primary;
+  s.source = t.source;
+  s.role = shown_role(t.is_primary, t.discovered_role);
   s.reported_samples = static_cast<int>(t.reported.size());
   s.reported_p50 = percentile(t.reported, 0.5);
   s.reported_max = t.reported.empty() ? 0 : *std::max_element(t.reported.begin(), t.reported.end());
@@ -450,7 +462,8 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
                            {"polls", t.polls},
                            {"polls_per_canary", polls_per_canary(p, t)},
                            {"reachable", t.reachable},
-                           {"role", !t.is_primary ? nlohmann::json() : nlohmann::json(*t.is_primary ? "primary" : "replica")}};
+                           {"source", t.source},
+                           {"role", t.role.empty() ? nlohmann::json() : nlohmann::json(t.role)}};
       if (t.reported_samples > 0) {
         jt["reported_lag"] = {{"samples", t.reported_samples},
                               {"p50_seconds", rounded(t.reported_p50)},
@@ -499,6 +512,7 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
                     polls.c_str(),
                     t.reachable ? (t.is_primary.value_or(false) ? "  PRIMARY (not a replica)" : "") : "  UNREACHABLE");
       out << line;
+      if (t.source != "static") out << "    discovered by " << t.source << (t.role.empty() ? "" : ", role " + t.role) << '\n';
       if (!t.last_error.empty() && !t.reachable) out << "    last error: " << t.last_error << '\n';
     }
     strategies_table(out, p);

@@ -28,6 +28,8 @@ struct TargetSummary {
   double resolution = 0;  // median width of the samples' visibility windows, seconds
   bool reachable = false;  // at least one poll succeeded and the last one did
   std::optional<bool> is_primary;  // last known: the target accepts writes itself
+  std::string source = "static";   // "static" (the config) or its discovery source
+  std::string role;                // shown_role(): "" while unknown
   std::string last_error;  // redacted
   // What the server itself reported as its lag (Seconds_Behind_Master, replay timestamp age).
   int reported_samples = 0;

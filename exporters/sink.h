@@ -38,6 +38,29 @@ class TargetSink {
   virtual void reported_lag(std::optional<double> seconds) = 0;
   // Whether the target is itself a primary now (e.g. promoted by a failover).
   virtual void role(bool is_primary) { (void)is_primary; }
+  // Where the target came from ("static": the config's targets; else its discovery source) and
+  // the role that source reports ("" when it reports none), once at its start.
+  virtual void origin(const std::string& source, const std::string& role) { (void)source, (void)role; }
+  // The role its discovery source reports now (a switchover).
+  virtual void discovered_role(const std::string& role) { (void)role; }
+};
+
+// The role a target is shown with: what its own server says (a primary, or not) settles whether
+// it is the primary; among replicas, the discovery source's finer word (sync_standby,
+// standby_leader) is kept. "" when neither is known yet (a cache, or not polled yet).
+inline std::string shown_role(std::optional<bool> is_primary, const std::string& discovered) {
+  if (is_primary == true) return "primary";
+  if (discovered == "primary") return is_primary ? "replica" : "primary";
+  if (!discovered.empty()) return discovered;
+  return is_primary ? "replica" : "";
+}
+
+// The rounds of one discovery source of one probe.
+class DiscoverySink {
+ public:
+  virtual ~DiscoverySink() = default;
+  // A round that answered, with the number of targets the source lists now, or one that failed.
+  virtual void round(bool ok, std::size_t targets) = 0;
 };
 
 enum class ReadOutcome { fresh, stale, error };
@@ -65,6 +88,8 @@ class ProbeSink {
   virtual void position_sampled() {}
   virtual std::shared_ptr<TargetSink> target(const std::string& name) = 0;
   virtual std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delay_labels) = 0;
+  // Sinks without a view of discovery ignore it.
+  virtual std::shared_ptr<DiscoverySink> discovery(const std::string& source);
 };
 
 // One finished sweep of a cache-vs-DB reconciler.

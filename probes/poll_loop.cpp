@@ -46,6 +46,21 @@ std::size_t PollLoop::add(LoopTask& task, MonoTime first) {
   return id;
 }
 
+void PollLoop::remove(std::size_t id) {
+  Entry& e = entries_[id];
+  watch(e, id, -1, 0);
+  set_timer(id, std::nullopt);
+  e.task = nullptr;
+}
+
+void PollLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(woken_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  signal();
+}
+
 void PollLoop::wake(std::size_t id) {
   {
     std::lock_guard lock(woken_mu_);
@@ -187,12 +202,16 @@ void PollLoop::run_woken() {
   {
     std::lock_guard lock(woken_mu_);
     woken_now_.swap(woken_);
+    posted_now_.swap(posted_);
   }
+  for (auto& fn : posted_now_) fn();
+  posted_now_.clear();
   for (std::size_t id : woken_now_) dispatch(id, Wakeup::woken, false, false);
   woken_now_.clear();
 }
 
 void PollLoop::dispatch(std::size_t id, Wakeup why, bool readable, bool writable) {
+  if (entries_[id].task == nullptr) return;  // removed
   apply(id, entries_[id].task->step(why, readable, writable));
 }
 

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -48,9 +49,17 @@ class PollLoop {
   PollLoop(const PollLoop&) = delete;
   PollLoop& operator=(const PollLoop&) = delete;
 
-  // Adds a task (before run); its first step runs at `first` with Wakeup::timer. The task must
-  // outlive the loop's run.
+  // Adds a task, before run or on the loop's thread (see post); its first step runs at `first`
+  // with Wakeup::timer. The task must outlive the loop's run or its remove().
   std::size_t add(LoopTask& task, MonoTime first);
+  // On the loop's thread: the task leaves the loop (its socket unwatched, its timer and wakes
+  // dropped) and may be destroyed. Its id is never given to another task, so that a late wake()
+  // from another thread cannot step a stranger.
+  void remove(std::size_t id);
+  // From any thread: `fn` runs on the loop's thread, between steps (before run starts: at its
+  // start), which is where tasks are added and removed while the loop runs. Functions posted
+  // after the loop stopped never run.
+  void post(std::function<void()> fn);
   // From any thread: the task's next step runs soon with Wakeup::woken.
   void wake(std::size_t id);
   // The same for many tasks, with one signal to the loop.
@@ -90,6 +99,7 @@ class PollLoop {
 
   std::mutex woken_mu_;
   std::vector<std::size_t> woken_, woken_now_;
+  std::vector<std::function<void()>> posted_, posted_now_;
 };
 
 }  // namespace ghostwatch

@@ -56,8 +56,9 @@ struct KnownProgress {
 }  // namespace
 
 struct ReplicationProbe::Target {
+  explicit Target(Duration timeout) : tracker(timeout) {}
+  TargetConfig config;
   std::string name;
-  const TargetConfig* config;  // in config_
   std::unique_ptr<CanaryReader> reader;  // made by read_loop: an event-loop target needs none
   std::shared_ptr<TargetSink> sink;
   VisibilityTracker tracker;
@@ -73,6 +74,8 @@ struct ReplicationProbe::Target {
   // Whether the last poll was asked for the received position (see CanaryReader::want_received).
   bool wants_received = false;
   KnownProgress known{};
+  std::unique_ptr<LoopTask> polled{};  // its state machine while the event loop polls it
+  std::jthread thread{};               // its poller when it has a thread of its own
 };
 
 // A target polled by the event loop: read_loop's schedule as a state machine. Idle until its
@@ -98,6 +101,16 @@ class ReplicationProbe::PolledTarget final : public LoopTask {
     }
     if (why == Wakeup::timer) return finish(t_.async->expire());
     return next(t_.async->advance());
+  }
+
+  // The target was removed: it gives up its place in the connect queue, or its connect slot.
+  void leave() {
+    if (queued_) {
+      auto& queue = probe_.waiting_to_connect_;
+      queue.erase(std::remove(queue.begin(), queue.end(), this), queue.end());
+      queued_ = false;
+    }
+    end_connecting();
   }
 
  private:
@@ -173,20 +186,111 @@ class ReplicationProbe::PolledTarget final : public LoopTask {
 
 ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
                                    const Clock& clock, std::vector<std::unique_ptr<ReadPath>> read_paths)
-    : config_(config), clock_(clock), backend_(backend), sink_(sink.probe(config.name, to_string(config.kind))),
-      writer_(backend.writer()) {
+    : config_(settings_of(config)), clock_(clock), backend_(backend),
+      sink_(sink.probe(config.name, to_string(config.kind))), writer_(backend.writer()) {
   if (!read_paths.empty()) read_back_ = std::make_unique<ReadBack>(config, std::move(read_paths), *sink_);
-  for (const TargetConfig& t : config_.targets) {
-    auto waiter = config.wait == WaitMode::server ? backend.waiter(t) : nullptr;
-    auto async = waiter ? nullptr : backend.async_reader(t);
-    targets_.push_back(std::unique_ptr<Target>(new Target{t.name, &t, nullptr, sink_->target(t.name),
-                                                          VisibilityTracker(config.timeout), {}, std::move(waiter),
-                                                          std::move(async)}));
-    if (!t.cache) targets_.back()->received = std::make_unique<VisibilityTracker>(config.timeout);
-  }
+  auto list = std::make_shared<TargetList>();
+  for (const TargetConfig& t : config.targets) list->push_back(make_target(t, TargetOrigin{}));
+  targets_ = std::move(list);
 }
 
 ReplicationProbe::~ReplicationProbe() = default;
+
+std::shared_ptr<ReplicationProbe::Target> ReplicationProbe::make_target(TargetConfig config, const TargetOrigin& origin) {
+  auto t = std::make_shared<Target>(config_.timeout);
+  t->config = std::move(config);
+  t->name = t->config.name;
+  t->sink = sink_->target(t->name);
+  t->sink->origin(origin.source, origin.role);
+  t->waiter = config_.wait == WaitMode::server ? backend_.waiter(t->config) : nullptr;
+  if (!t->waiter) t->async = backend_.async_reader(t->config);
+  if (!t->config.cache) t->received = std::make_unique<VisibilityTracker>(config_.timeout);
+  return t;
+}
+
+std::shared_ptr<const ReplicationProbe::TargetList> ReplicationProbe::targets() const {
+  std::lock_guard lock(targets_mu_);
+  return targets_;
+}
+
+std::vector<std::string> ReplicationProbe::target_names() const {
+  std::vector<std::string> names;
+  const auto list = targets();
+  for (const auto& t : *list) names.push_back(t->name);
+  return names;
+}
+
+Status ReplicationProbe::add_target(TargetConfig target, TargetOrigin origin) {
+  std::lock_guard lock(targets_mu_);
+  for (const auto& existing : *targets_) {
+    // Checked before its sink handle exists: two handles of one name would share its series.
+    if (existing->name == target.name) return Error{"probe " + config_.name + " already has a target named " + target.name};
+  }
+  std::shared_ptr<Target> t = make_target(std::move(target), origin);  // connects nothing yet
+  auto list = std::make_shared<TargetList>(*targets_);
+  list->push_back(t);
+  targets_ = std::move(list);
+  if (running_) start_target(t);
+  return ok_status();
+}
+
+bool ReplicationProbe::remove_target(const std::string& name) {
+  std::shared_ptr<Target> gone;
+  std::jthread thread;
+  {
+    std::lock_guard lock(targets_mu_);
+    auto list = std::make_shared<TargetList>();
+    for (const auto& t : *targets_) {
+      if (t->name == name) gone = t;
+      else list->push_back(t);
+    }
+    if (!gone) return false;
+    targets_ = std::move(list);
+    if (running_) stop_target(gone);
+    thread = std::move(gone->thread);  // whoever moves a poller's thread out joins it
+  }
+  // Outside the lock: a poller on a thread of its own may take up to a query timeout to notice.
+  if (thread.joinable()) {
+    thread.request_stop();
+    gone->canary_written.ring();
+    thread.join();
+  }
+  return true;
+}
+
+void ReplicationProbe::set_target_role(const std::string& name, const std::string& role) {
+  const auto list = targets();
+  for (const auto& t : *list) {
+    if (t->name == name) t->sink->discovered_role(role);
+  }
+}
+
+// A target joins the running probe: on the event loop when it has a non-blocking reader, else
+// on a thread of its own.
+void ReplicationProbe::start_target(const std::shared_ptr<Target>& t) {
+  if (live_loop_ && t->async) {
+    t->polled = std::make_unique<PolledTarget>(*this, *t);
+    PollLoop* loop = live_loop_;
+    loop->post([loop, t] {
+      t->loop_id = loop->add(*t->polled, steady_now());
+      t->loop = loop;
+    });
+    return;
+  }
+  t->thread = std::jthread([this, t = t.get()](std::stop_token stop) { read_loop(stop, *t); });
+}
+
+// The event loop lets go of a removed target on its own thread; the posted function keeps the
+// target alive until then.
+void ReplicationProbe::stop_target(const std::shared_ptr<Target>& t) {
+  if (!live_loop_ || !t->polled) return;
+  PollLoop* loop = live_loop_;
+  loop->post([this, loop, t] {
+    static_cast<PolledTarget&>(*t->polled).leave();
+    if (t->loop) loop->remove(t->loop_id);
+    t->loop = nullptr;
+  });
+}
 
 void ReplicationProbe::run(std::stop_token stop) { run_threads(stop, RunOnceLimits{}, /*once=*/false); }
 
@@ -199,22 +303,18 @@ void ReplicationProbe::run_threads(std::stop_token outer, const RunOnceLimits& l
   std::stop_callback forward(outer, [&inner] { inner.request_stop(); });
   writing_done_ = false;
   std::optional<PollLoop> loop;
-  std::vector<std::unique_ptr<PolledTarget>> polled;
   try {
-    if (std::any_of(targets_.begin(), targets_.end(), [](const auto& t) { return t->async != nullptr; })) loop.emplace(timer_slack());
+    loop.emplace(timer_slack());  // also for targets that may be discovered later
   } catch (const std::exception& e) {
     log::error(config_.name + ": no event loop (" + e.what() + "): a thread per target instead");
   }
   {
     std::vector<std::jthread> threads;
-    for (auto& t : targets_) {
-      if (loop && t->async) {
-        polled.push_back(std::make_unique<PolledTarget>(*this, *t));
-        t->loop_id = loop->add(*polled.back(), steady_now());
-        t->loop = &*loop;
-      } else {
-        threads.emplace_back([this, &t, tok = inner.get_token()] { read_loop(tok, *t); });
-      }
+    {
+      std::lock_guard lock(targets_mu_);
+      live_loop_ = loop ? &*loop : nullptr;
+      running_ = true;
+      for (const auto& t : *targets_) start_target(t);
     }
     if (loop) threads.emplace_back([&loop, tok = inner.get_token()] { loop->run(tok); });
     threads.emplace_back([this, limits, tok = inner.get_token()] { write_loop(tok, limits); });
@@ -225,8 +325,25 @@ void ReplicationProbe::run_threads(std::stop_token outer, const RunOnceLimits& l
       sleep_for(inner.get_token(), kMonitorTick);
     }
     inner.request_stop();
-  }  // joins every thread
-  for (auto& t : targets_) t->loop = nullptr;
+  }  // joins the loop, the writer and the read-back
+  std::shared_ptr<const TargetList> list;
+  std::vector<std::jthread> pollers;
+  {
+    std::lock_guard lock(targets_mu_);
+    running_ = false;
+    live_loop_ = nullptr;
+    list = targets_;
+    for (const auto& t : *list) {
+      if (t->thread.joinable()) pollers.push_back(std::move(t->thread));
+    }
+  }
+  for (auto& thread : pollers) thread.request_stop();
+  for (const auto& t : *list) t->canary_written.ring();
+  pollers.clear();  // joins them
+  for (const auto& t : *list) {
+    t->loop = nullptr;
+    t->polled.reset();
+  }
   connecting_ = 0;
   waiting_to_connect_.clear();
   monitor_tick();
@@ -287,7 +404,8 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
 void ReplicationProbe::acked(std::stop_token stop, int64_t seq, MonoTime from, MonoTime t_ack) {
   const Duration window = t_ack - from;
   acked_seq_ = seq;  // before the trackers learn of it: see positions_upto()
-  for (auto& t : targets_) {
+  const auto list = targets();
+  for (auto& t : *list) {
     if (t->received && t->received->acked(seq, from, window)) {
       // Already shown by a poll (synchronous replication): received no later than seen.
       t->sink->received(VisibilitySample{seq, Duration(0), Duration(0)});
@@ -295,7 +413,7 @@ void ReplicationProbe::acked(std::stop_token stop, int64_t seq, MonoTime from, M
   }
   PollLoop* loop = nullptr;  // one per probe
   std::vector<std::size_t> to_wake;  // the event loop's targets, woken with one signal
-  for (auto& t : targets_) {
+  for (auto& t : *list) {
     if (auto sample = t->tracker.acked(seq, from, window)) {
       t->sink->visible(*sample);
     } else if (t->loop) {
@@ -308,7 +426,7 @@ void ReplicationProbe::acked(std::stop_token stop, int64_t seq, MonoTime from, M
   if (loop) loop->wake(to_wake);
   if (read_back_) read_back_->acked(seq, t_ack);
   record_primary_position(stop, seq, t_ack);
-  for (auto& t : targets_) {
+  for (auto& t : *list) {
     if (t->waiter) t->canary_written.ring();  // its position is known now
   }
 }
@@ -423,7 +541,7 @@ void ReplicationProbe::wake(Target& t) {
 }
 
 void ReplicationProbe::read_loop(std::stop_token stop, Target& t) {
-  if (!t.reader) t.reader = backend_.reader(*t.config);
+  if (!t.reader) t.reader = backend_.reader(t.config);
   if (t.waiter) return wait_loop(stop, t);
   Backoff backoff = poll_backoff();
   log::Context context(config_.name, t.name);
@@ -550,7 +668,8 @@ void ReplicationProbe::record_primary_position(std::stop_token stop, int64_t seq
 // tracker, or awaited by a server-side wait. `newest` when none is.
 int64_t ReplicationProbe::oldest_needed_position(int64_t newest) const {
   int64_t needed = newest;
-  for (const auto& t : targets_) {
+  const auto list = targets();
+  for (const auto& t : *list) {
     if (t->received) {
       if (auto oldest = t->received->oldest_outstanding()) needed = std::min(needed, *oldest);
     }
@@ -586,8 +705,9 @@ Result<std::vector<TargetFreshness>> ReplicationProbe::freshness(const Position&
   }
   const MonoTime now = clock_.now();
   std::vector<TargetFreshness> out;
-  out.reserve(targets_.size());
-  for (const auto& t : targets_) {
+  const auto list = targets();
+  out.reserve(list->size());
+  for (const auto& t : *list) {
     out.push_back(freshness_of(*t, position, now));
     if (out.back().reached == false && !t->waiter) wake(*t);
   }
@@ -630,7 +750,8 @@ std::optional<MonoTime> ReplicationProbe::first_seen_on_primary(const Position& 
 
 void ReplicationProbe::monitor_tick() {
   const MonoTime now = clock_.now();
-  for (auto& t : targets_) {
+  const auto list = targets();
+  for (auto& t : *list) {
     if (const int expired = t->tracker.expire(now)) t->sink->timed_out(expired);
     if (t->received) t->received->expire(now);
     const Duration pending = t->tracker.pending(now);
@@ -642,7 +763,8 @@ void ReplicationProbe::monitor_tick() {
 }
 
 bool ReplicationProbe::all_resolved() const {
-  return std::all_of(targets_.begin(), targets_.end(), [](const auto& t) { return t->tracker.outstanding() == 0; });
+  const auto list = targets();
+  return std::all_of(list->begin(), list->end(), [](const auto& t) { return t->tracker.outstanding() == 0; });
 }
 
 const char* to_string(ProbeKind kind) {

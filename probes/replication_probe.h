@@ -27,6 +27,8 @@
 
 namespace ghostwatch {
 
+class PollLoop;
+
 // Limits for a one-shot run: stop writing after `canaries` writes or after `duration`,
 // whichever comes first (0 = no limit), then wait until every canary is seen or timed out.
 struct RunOnceLimits {
@@ -44,6 +46,13 @@ struct TargetFreshness {
   // it should be at the median (and p99) lag, counted from when the agent first saw the primary
   // at or past it (or from now for a position newer than the agent has seen); 0 when reached.
   std::optional<double> expected_wait_seconds, expected_wait_p99_seconds;
+};
+
+// Where a target came from: "static" (the config's targets) or a discovery source (patroni,
+// from_primary, dns, file), and the role that source reports ("" when it reports none).
+struct TargetOrigin {
+  std::string source = "static";
+  std::string role;
 };
 
 class ReplicationProbe {
@@ -64,6 +73,15 @@ class ReplicationProbe {
   // later gets an answer that fresh, not one an idle_poll_interval old.
   Result<std::vector<TargetFreshness>> freshness(const Position& position);
 
+  // The live target set (discovery), from any thread, whether the probe runs or not. An added
+  // target is polled from the next moment; a removed one stops, and its series leave the sink
+  // once nothing polls it. Adding a name already there is an error naming it.
+  Status add_target(TargetConfig target, TargetOrigin origin);
+  bool remove_target(const std::string& name);
+  // The role its source reports now (a switchover), without touching its series.
+  void set_target_role(const std::string& name, const std::string& role);
+  std::vector<std::string> target_names() const;
+
   // Runs until `stop` is requested.
   void run(std::stop_token stop);
   // Runs until the limits are reached and all canaries are resolved, or `stop` is requested.
@@ -74,6 +92,12 @@ class ReplicationProbe {
   class PolledTarget;
   void write_loop(std::stop_token stop, RunOnceLimits limits);
   void acked(std::stop_token stop, int64_t seq, MonoTime from, MonoTime t_ack);
+  using TargetList = std::vector<std::shared_ptr<Target>>;
+  std::shared_ptr<const TargetList> targets() const;  // a snapshot: safe while the set changes
+  std::shared_ptr<Target> make_target(TargetConfig config, const TargetOrigin& origin);
+  void start_target(const std::shared_ptr<Target>& target);  // with targets_mu_ held, while running
+  void stop_target(const std::shared_ptr<Target>& target);   // the same, for a removed target
+  void leave_loop(PolledTarget& task);
   void read_loop(std::stop_token stop, Target& target);
   void wait_loop(std::stop_token stop, Target& target);
   Status poll_once(std::stop_token stop, Target& target);
@@ -114,7 +138,11 @@ class ReplicationProbe {
   CanaryBackend& backend_;
   std::shared_ptr<ProbeSink> sink_;
   std::unique_ptr<CanaryWriter> writer_;
-  std::vector<std::unique_ptr<Target>> targets_;
+  // Copied on change, never changed in place: readers take a snapshot under the lock.
+  mutable std::mutex targets_mu_;
+  std::shared_ptr<const TargetList> targets_;
+  bool running_ = false;         // run_threads has started the targets (under targets_mu_)
+  PollLoop* live_loop_ = nullptr;  // the event loop while it runs (under targets_mu_)
   std::unique_ptr<ReadBack> read_back_;  // null without read paths
   mutable std::mutex position_mu_;
   std::optional<Position> primary_position_;  // at the last successful write

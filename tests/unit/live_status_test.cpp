@@ -100,7 +100,42 @@ TEST(LandingPage, ATargetWithoutSamplesShowsDashesNotZero) {
   const auto row = html.find("data-target=\"never\"");
   ASSERT_NE(row, std::string::npos);
   const std::string tr = html.substr(row, html.find("</tr>", row) - row);
-  EXPECT_NE(tr.find("DOWN</td><td class=\"none\">-</td><td class=\"none\">-</td>"), std::string::npos) << tr;
+  EXPECT_NE(tr.find("DOWN</td><td class=\"role\">-</td><td class=\"source\">static</td><td class=\"none\">-</td>"
+                    "<td class=\"none\">-</td>"),
+            std::string::npos)
+      << tr;
+}
+
+TEST(LiveStatus, ShowsEachTargetsSourceAndRoleAndForgetsARemovedTarget) {
+  LiveStatus live;
+  auto probe = live.probe("pg", "postgres");
+  auto kept = probe->target("pg-1");
+  kept->origin("patroni", "sync_standby");
+  auto gone = probe->target("pg-2");
+  gone->origin("patroni", "replica");
+  StatusSnapshot s = live.snapshot();
+  ASSERT_EQ(s.probes.at(0).targets.size(), 2u);
+  EXPECT_EQ(s.probes[0].targets[0].source, "patroni");
+  EXPECT_EQ(s.probes[0].targets[0].role, "sync_standby");
+  // Its server says it is the primary now (a switchover), before its source does.
+  kept->role(true);
+  gone.reset();  // removed by discovery: the probe let go of its handle
+  s = live.snapshot();
+  ASSERT_EQ(s.probes.at(0).targets.size(), 1u);
+  EXPECT_EQ(s.probes[0].targets[0].name, "pg-1");
+  EXPECT_EQ(s.probes[0].targets[0].role, "primary");
+  const std::string html = render_landing_page({"1", "a", 1}, s);
+  EXPECT_NE(html.find("<td class=\"role\">primary</td><td class=\"source\">patroni</td>"), std::string::npos) << html;
+  EXPECT_EQ(html.find("pg-2"), std::string::npos);
+}
+
+TEST(ShownRole, TheServersOwnWordSettlesPrimaryTheSourcesTheRest) {
+  EXPECT_EQ(shown_role(std::nullopt, ""), "");
+  EXPECT_EQ(shown_role(false, ""), "replica");
+  EXPECT_EQ(shown_role(true, "replica"), "primary");
+  EXPECT_EQ(shown_role(false, "primary"), "replica");  // demoted, its source not caught up yet
+  EXPECT_EQ(shown_role(std::nullopt, "primary"), "primary");
+  EXPECT_EQ(shown_role(false, "sync_standby"), "sync_standby");
 }
 
 }  // namespace

@@ -118,6 +118,44 @@ TEST(PollLoop, AWakeFromAnotherThreadRunsAnIdleTask) {
   ASSERT_TRUE(eventually([&] { return woken == 3; }));
 }
 
+TEST(PollLoop, TasksAddedAndRemovedWhileItRunsStartAndStopThere) {
+  PollLoop loop;
+  Running running(loop);
+  std::atomic<int> ticks{0};
+  std::atomic<bool> on_loop_thread{true};
+  const std::thread::id test_thread = std::this_thread::get_id();
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  auto task = std::make_unique<Task>();
+  task->on_step = [&](Wakeup, bool, bool) {
+    if (std::this_thread::get_id() == test_thread) on_loop_thread = false;
+    ++ticks;
+    return Await{fds[0], true, false, now() + 1ms};  // its socket watched, and a timer
+  };
+  std::atomic<std::size_t> id{0};
+  std::atomic<bool> added{false};
+  loop.post([&] {
+    id = loop.add(*task, now());
+    added = true;
+  });
+  ASSERT_TRUE(eventually([&] { return ticks > 5; }));
+  EXPECT_TRUE(on_loop_thread);
+  std::atomic<bool> removed{false};
+  loop.post([&] {
+    loop.remove(id);
+    removed = true;
+  });
+  ASSERT_TRUE(eventually([&] { return removed.load(); }));
+  const int after = ticks;
+  ASSERT_EQ(write(fds[1], "x", 1), 1);  // its socket readable, its timer due, and a late wake
+  loop.wake(id);
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(ticks, after) << "a removed task never runs again";
+  task.reset();
+  close(fds[0]);
+  close(fds[1]);
+}
+
 TEST(PollLoop, ManyTasksWokenAtOnceRunOnceEach) {
   PollLoop loop;
   std::vector<Task> tasks(50);

@@ -22,6 +22,32 @@ TEST(PrometheusSink, AProbesSeriesLeaveWithItsHandles) {
   EXPECT_NE(after.find("ghostwatch_target_up{probe=\"kept\",target=\"r\"}"), std::string::npos);
 }
 
+TEST(PrometheusSink, ATargetsRoleIsOneSeriesThatFollowsTheRole) {
+  PrometheusSink sink;
+  auto probe = sink.probe("pg", "postgres");
+  auto target = probe->target("pg-1");
+  target->origin("patroni", "replica");
+  const std::string role = "ghostwatch_target_role{probe=\"pg\",role=\"";
+  EXPECT_NE(sink.render().find(role + "replica\",target=\"pg-1\"} 1"), std::string::npos) << sink.render();
+  target->role(true);  // promoted: its server says so before its source does
+  std::string text = sink.render();
+  EXPECT_NE(text.find(role + "primary\",target=\"pg-1\"} 1"), std::string::npos) << text;
+  EXPECT_EQ(text.find(role + "replica\""), std::string::npos) << text;
+  auto discovery = probe->discovery("patroni");
+  discovery->round(true, 3);
+  discovery->round(false, 0);
+  text = sink.render();
+  EXPECT_NE(text.find("ghostwatch_discovery_targets{probe=\"pg\",source=\"patroni\"} 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("ghostwatch_discovery_errors_total{probe=\"pg\",source=\"patroni\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("ghostwatch_discovery_last_success_timestamp_seconds{probe=\"pg\",source=\"patroni\"} 1"),
+            std::string::npos);
+  target.reset();
+  discovery.reset();
+  text = sink.render();
+  EXPECT_EQ(text.find("pg-1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("source=\"patroni\""), std::string::npos) << text;
+}
+
 TEST(PrometheusSink, ReportsConfigReloads) {
   PrometheusSink sink;
   sink.config_applied(true, 1000);

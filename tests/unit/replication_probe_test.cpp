@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "common/interruptible.h"
+#include "exporters/prometheus_sink.h"
 #include "exporters/report.h"
 
 namespace ghostwatch {
@@ -324,6 +325,61 @@ TEST_P(Polling, StopEndsRunEvenWithABlockedTarget) {
   stop.request_stop();
   runner.join();  // would hang here if a loop ignored the stop
   EXPECT_GT(rig.report.summarize()[0].writes_ok, 0);
+}
+
+// A series' value in /metrics' text; -1 when the series is absent.
+double series_value(const std::string& text, const std::string& series) {
+  const auto at = text.find(series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 1));
+}
+
+// Discovery changes the target set of a running probe: a target added is polled at once, a target
+// removed stops (also one blocked in a poll) and its series leave, and the target that stays keeps
+// its series and counts on.
+TEST_P(Polling, TargetsAddedAndRemovedWhileItRunsStartStopAndLeaveTheOthersAlone) {
+  FakePrimary primary;
+  FakeBackend backend(primary, {{"a", {milliseconds(0)}}, {"b", {milliseconds(5)}},
+                                {"stuck", {Duration(0), Behaviour::blocking}}});
+  backend.event_loop = GetParam();
+  ProbeConfig config;
+  config.name = "fake";
+  config.interval = milliseconds(20);
+  config.poll_interval = milliseconds(1);
+  config.timeout = milliseconds(500);
+  config.targets.push_back({"a", {}, std::nullopt});
+  PrometheusSink sink;
+  SteadyClock clock;
+  ReplicationProbe probe(config, backend, sink, clock);
+  std::stop_source stop;
+  std::jthread runner([&] { probe.run(stop.get_token()); });
+  auto count = [&](const std::string& target) {
+    return series_value(sink.render(), "ghostwatch_visibility_lag_seconds_count{probe=\"fake\",target=\"" + target + "\"}");
+  };
+  auto eventually = [](const std::function<bool()>& condition) {
+    for (int i = 0; i < 400 && !condition(); ++i) sleep_for(std::stop_token(), milliseconds(5));
+    return condition();
+  };
+  ASSERT_TRUE(eventually([&] { return count("a") >= 3; }));
+  ASSERT_TRUE(probe.add_target({"b", {}, std::nullopt}, TargetOrigin{"file", ""}));
+  ASSERT_TRUE(probe.add_target({"stuck", {}, std::nullopt}, TargetOrigin{"file", ""}));
+  EXPECT_FALSE(probe.add_target({"a", {}, std::nullopt}, TargetOrigin{"file", ""})) << "a name already there";
+  ASSERT_TRUE(eventually([&] { return count("b") >= 3; })) << sink.render();
+  EXPECT_EQ(probe.target_names(), (std::vector<std::string>{"a", "b", "stuck"}));
+
+  const double b_before = count("b");
+  const MonoTime removing = std::chrono::steady_clock::now();
+  EXPECT_TRUE(probe.remove_target("stuck"));
+  EXPECT_LT(std::chrono::steady_clock::now() - removing, milliseconds(1000)) << "a blocked poll does not hold it";
+  EXPECT_TRUE(probe.remove_target("a"));
+  EXPECT_FALSE(probe.remove_target("a"));
+  ASSERT_TRUE(eventually([&] { return sink.render().find("target=\"a\"") == std::string::npos; })) << sink.render();
+  ASSERT_TRUE(eventually([&] { return sink.render().find("target=\"stuck\"") == std::string::npos; }));
+  ASSERT_TRUE(eventually([&] { return count("b") >= b_before + 5; })) << "the target that stays counts on";
+  EXPECT_EQ(probe.target_names(), (std::vector<std::string>{"b"}));
+  stop.request_stop();
+  runner.join();
+  EXPECT_GE(count("b"), b_before + 5) << "its series survived the others' removal";
 }
 
 TEST_P(Polling, DurationLimitStopsWriting) {
