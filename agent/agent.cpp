@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "exporters/landing_page.h"
+#include "probes/discovery/discovery.h"
 
 namespace ghostwatch {
 
@@ -21,13 +22,20 @@ struct Agent::RunningProbe {
   std::string agent_id;
   std::unique_ptr<CanaryBackend> backend;
   std::unique_ptr<ReplicationProbe> probe;
-  std::jthread thread;  // last: stopped and joined first
+  std::jthread thread;
+  std::unique_ptr<discovery::ProbeDiscovery> discovery;  // null without a discovery: section
+  std::jthread discovery_thread;  // last: stopped and joined first, before the probe it changes
+  void request_stop() {
+    discovery_thread.request_stop();
+    thread.request_stop();
+  }
 };
 
 struct Agent::RunningReconciler {
   ReconcileConfig config;
   std::shared_ptr<ReconcileSink> sink;
   std::jthread thread;
+  void request_stop() { thread.request_stop(); }
 };
 
 namespace {
@@ -40,10 +48,10 @@ const char* reconcile_target(const ReconcileConfig& r) {
   return r.cache.kind == CacheTargetConfig::Kind::redis ? "redis" : "memcached";
 }
 
-// Stops every entry's thread at once, then joins them as the entries go.
+// Stops every entry's threads at once, then joins them as the entries go.
 template <class Map>
 void stop_entries(Map& running, const std::vector<std::string>& names) {
-  for (const std::string& name : names) running.at(name)->thread.request_stop();
+  for (const std::string& name : names) running.at(name)->request_stop();
   for (const std::string& name : names) running.erase(name);
 }
 
@@ -135,6 +143,10 @@ std::string Agent::apply(Loaded next) {
     r->backend = make_backend(p, c.agent.id);
     r->probe = make_probe(p, c.agent.id, *r->backend, sink_, clock_);
     r->thread = std::jthread([probe = r->probe.get()](std::stop_token stop) { probe->run(stop); });
+    r->discovery = discovery::make_discovery(p, *r->probe);
+    if (r->discovery) {
+      r->discovery_thread = std::jthread([d = r->discovery.get()](std::stop_token stop) { d->run(stop); });
+    }
     probes_[p.name] = std::move(r);
     ++started;
   }
@@ -178,8 +190,8 @@ Agent::ReloadOutcome Agent::reload() {
 
 void Agent::stop_all() {
   std::lock_guard lock(reload_mu_);
-  for (auto& [name, r] : probes_) r->thread.request_stop();
-  for (auto& [name, r] : reconcilers_) r->thread.request_stop();
+  for (auto& [name, r] : probes_) r->request_stop();
+  for (auto& [name, r] : reconcilers_) r->request_stop();
   probes_.clear();
   reconcilers_.clear();
 }

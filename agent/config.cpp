@@ -312,8 +312,107 @@ ProbeMode parse_probe_mode(const Cursor& at, const ProbeConfig& p) {
   return ProbeMode::position;
 }
 
+Duration parse_source_interval(const Cursor& at) {
+  if (!at.has("interval")) return 10s;
+  const Duration d = at.child("interval").as_duration();
+  check_at_least(at.child("interval"), d, 100ms);
+  return d;
+}
+
+DiscoverySourceConfig parse_patroni_source(const Cursor& at) {
+  at.check_keys({"urls", "interval", "ca_file", "username", "password_file"});
+  DiscoverySourceConfig s;
+  s.kind = DiscoverySourceConfig::Kind::patroni;
+  const Cursor urls = at.require("urls");
+  urls.expect_sequence();
+  if (urls.node().size() == 0) urls.fail("name at least one member's REST API (http://host:8008)");
+  for (std::size_t i = 0; i < urls.node().size(); ++i) {
+    std::string url = urls.item(i).as_string();
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      urls.item(i).fail("'" + url + "' is not an http:// or https:// URL");
+    }
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    s.urls.push_back(url);
+  }
+  if (at.has("ca_file")) s.ca_file = at.child("ca_file").as_string();
+  if (at.has("username")) s.username = at.child("username").as_string();
+  if (at.has("password_file")) {
+    if (s.username.empty()) at.child("password_file").fail("a password goes with a 'username'");
+    s.password = read_password_file(at.child("password_file"));
+    s.password_file = at.child("password_file").as_string();
+    register_secret(*s.password);
+  }
+  s.interval = parse_source_interval(at);
+  return s;
+}
+
+DiscoverySourceConfig parse_from_primary_source(const Cursor& at, ProbeKind kind) {
+  at.check_keys({"interval", "port", "ports"});
+  DiscoverySourceConfig s;
+  s.kind = DiscoverySourceConfig::Kind::from_primary;
+  s.interval = parse_source_interval(at);
+  if (kind == ProbeKind::mysql) {
+    for (const char* key : {"port", "ports"}) {
+      if (at.has(key)) at.child(key).fail("MySQL/MariaDB replicas report their own port (report_port)");
+    }
+    return s;
+  }
+  s.port = at.has("port") ? static_cast<int>(at.child("port").as_int(1, 65535)) : 5432;
+  if (at.has("ports")) {
+    const Cursor ports = at.child("ports");
+    ports.expect_map();
+    for (auto it = ports.node().begin(); it != ports.node().end(); ++it) {
+      const std::string name = it->first.Scalar();
+      s.ports[name] = static_cast<int>(ports.child(name).as_int(1, 65535));
+    }
+  }
+  return s;
+}
+
+DiscoverySourceConfig parse_file_source(const Cursor& at) {
+  at.check_keys({"path", "interval"});
+  DiscoverySourceConfig s;
+  s.kind = DiscoverySourceConfig::Kind::file;
+  s.path = at.require("path").as_string();
+  if (s.path.empty()) at.child("path").fail("the path is empty");
+  s.interval = parse_source_interval(at);
+  return s;
+}
+
+// discovery: {dsn_template, password_file, remove_after, patroni, from_primary, dns, file}
+DiscoveryConfig parse_discovery(const Cursor& at, ProbeKind kind) {
+  at.check_keys({"dsn_template", "password_file", "remove_after", "patroni", "from_primary", "dns", "file"});
+  DiscoveryConfig d;
+  const Cursor tmpl = at.require("dsn_template");
+  d.dsn_template = tmpl.as_string();
+  if (d.dsn_template.find("{host}") == std::string::npos) tmpl.fail("the template needs {host}");
+  register_secret(dsn_password(d.dsn_template));
+  if (at.has("password_file")) {
+    d.password = read_password_file(at.child("password_file"));
+    d.password_file = at.child("password_file").as_string();
+    register_secret(*d.password);
+  }
+  if (at.has("remove_after")) d.remove_after = static_cast<int>(at.child("remove_after").as_int(1, 1000));
+  if (at.has("patroni")) {
+    if (kind != ProbeKind::postgres) at.child("patroni").fail("Patroni runs PostgreSQL clusters: a postgres probe's source");
+    d.sources.push_back(parse_patroni_source(at.child("patroni")));
+  }
+  if (at.node()["from_primary"].IsDefined()) {
+    // `from_primary: {}` and a bare `from_primary:` both take the defaults.
+    const Cursor fp = at.child("from_primary");
+    if (!fp.node().IsNull() && !fp.node().IsMap()) fp.fail("expected a mapping such as {interval: 10s}");
+    d.sources.push_back(parse_from_primary_source(fp.node().IsNull() ? Cursor("", YAML::Node(YAML::NodeType::Map), fp.path()) : fp, kind));
+  }
+  if (at.has("dns")) {
+    at.child("dns").fail("the dns source is not available in this version (use file, from_primary or patroni)");
+  }
+  if (at.has("file")) d.sources.push_back(parse_file_source(at.child("file")));
+  if (d.sources.empty()) at.fail("name at least one source: patroni, from_primary or file");
+  return d;
+}
+
 ProbeConfig parse_probe(const Cursor& at) {
-  at.check_keys({"name", "kind", "primary", "targets", "schema", "database", "interval", "poll_interval",
+  at.check_keys({"name", "kind", "primary", "targets", "discovery", "schema", "database", "interval", "poll_interval",
                  "idle_poll_interval", "wait", "mode", "timeout", "connect_timeout", "query_timeout", "read_paths",
                  "read_delays", "stale_target"});
   ProbeConfig p;
@@ -354,11 +453,12 @@ ProbeConfig parse_probe(const Cursor& at) {
   else if (p.idle_poll_interval < p.poll_interval) {
     at.child("idle_poll_interval").fail("idle_poll_interval must be at least poll_interval");
   }
-  const Cursor targets = at.require("targets");
-  targets.expect_sequence();
-  if (targets.node().size() == 0) targets.fail("a probe needs at least one target");
+  if (at.node()["discovery"].IsDefined()) p.discovery = parse_discovery(at.child("discovery"), p.kind);
+  const Cursor targets = p.discovery && !at.has("targets") ? Cursor(at.child("targets")) : at.require("targets");
+  if (at.has("targets")) targets.expect_sequence();
+  if (at.has("targets") && targets.node().size() == 0 && !p.discovery) targets.fail("a probe needs at least one target");
   std::set<std::string> seen;
-  for (std::size_t i = 0; i < targets.node().size(); ++i) {
+  for (std::size_t i = 0; at.has("targets") && i < targets.node().size(); ++i) {
     TargetConfig t = parse_target(targets.item(i), p.kind);
     if (!seen.insert(t.name).second) targets.item(i).child("name").fail("duplicate target name '" + t.name + "'");
     p.targets.push_back(std::move(t));
@@ -512,6 +612,36 @@ Config parse_config(const std::string& text, const std::string& source) {
 Config load_config(const std::string& path) { return parse_config(read_config_file(path, "config file"), path); }
 
 namespace {
+void render_discovery(YAML::Emitter& out, const DiscoveryConfig& d) {
+  out << YAML::Key << "discovery" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "dsn_template" << YAML::Value << YAML::DoubleQuoted << redact_dsn(d.dsn_template);
+  if (d.password_file) out << YAML::Key << "password_file" << YAML::Value << *d.password_file;
+  out << YAML::Key << "remove_after" << YAML::Value << d.remove_after;
+  for (const DiscoverySourceConfig& s : d.sources) {
+    out << YAML::Key << to_string(s.kind) << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "interval" << YAML::Value << format_duration(s.interval);
+    switch (s.kind) {
+      case DiscoverySourceConfig::Kind::patroni:
+        out << YAML::Key << "urls" << YAML::Value << YAML::Flow << s.urls;
+        if (!s.ca_file.empty()) out << YAML::Key << "ca_file" << YAML::Value << s.ca_file;
+        if (!s.username.empty()) out << YAML::Key << "username" << YAML::Value << s.username;
+        if (s.password_file) out << YAML::Key << "password_file" << YAML::Value << *s.password_file;
+        break;
+      case DiscoverySourceConfig::Kind::from_primary:
+        if (s.port) out << YAML::Key << "port" << YAML::Value << s.port;
+        if (!s.ports.empty()) out << YAML::Key << "ports" << YAML::Value << YAML::Flow << s.ports;
+        break;
+      case DiscoverySourceConfig::Kind::dns:
+        if (!s.srv.empty()) out << YAML::Key << "srv" << YAML::Value << s.srv;
+        else out << YAML::Key << "name" << YAML::Value << s.name << YAML::Key << "port" << YAML::Value << s.port;
+        break;
+      case DiscoverySourceConfig::Kind::file: out << YAML::Key << "path" << YAML::Value << s.path; break;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+}
+
 void render_cache(YAML::Emitter& out, const CacheTargetConfig& c, bool with_mode = true) {
   const bool redis = c.kind == CacheTargetConfig::Kind::redis;
   out << YAML::Key << (redis ? "redis" : "memcached") << YAML::Value << c.host + ":" + std::to_string(c.port);
@@ -566,6 +696,7 @@ std::string render_config(const Config& c) {
       out << YAML::EndMap;
     }
     out << YAML::EndSeq;
+    if (p.discovery) render_discovery(out, *p.discovery);
     if (!p.read_paths.empty()) {
       out << YAML::Key << "read_paths" << YAML::Value << YAML::BeginSeq;
       for (const ReadPathConfig& r : p.read_paths) {

@@ -28,6 +28,7 @@ class TargetRouter final : public CanaryBackend {
   TargetRouter(const ProbeConfig& probe, const std::string& agent_id)
       : db_(make_database_backend(probe, agent_id)), probe_(settings_of(probe)), agent_id_(agent_id) {}
   std::unique_ptr<CanaryWriter> writer() override { return db_->writer(); }
+  Status check(const TargetConfig& t) const override { return t.cache ? ok_status() : db_->check(t); }
   std::unique_ptr<CanaryReader> reader(const TargetConfig& t, bool report_lag) override {
     if (t.cache) return cache::make_cache_reader(*t.cache, agent_id_, probe_);
     return db_->reader(t, report_lag);
@@ -68,6 +69,7 @@ ProbeSet::ProbeSet(const Config& config, ObservationSink& sink, const Clock& clo
   for (const ProbeConfig& p : config.probes) {
     backends_.push_back(make_backend(p, config.agent.id));
     probes_.push_back(make_probe(p, config.agent.id, *backends_.back(), sink, clock));
+    discoveries_.push_back(discovery::make_discovery(p, *probes_.back()));
   }
 }
 
@@ -104,18 +106,32 @@ void run_reconciler(const ReconcileConfig& config, ReconcileSink& sink, std::sto
   }
 }
 
+// Each probe on a thread of its own, and its discovery beside it until the probe is done.
 template <class Fn>
-void ProbeSet::each_in_thread(Fn fn) {
+void ProbeSet::each_in_thread(std::stop_token stop, Fn fn) {
   std::vector<std::jthread> threads;
-  for (auto& p : probes_) threads.emplace_back([&fn, &p] { fn(*p); });
+  for (std::size_t i = 0; i < probes_.size(); ++i) {
+    threads.emplace_back([&fn, stop, p = probes_[i].get(), d = discoveries_[i].get()] {
+      std::stop_source done;
+      std::stop_callback forward(stop, [&done] { done.request_stop(); });
+      std::jthread discovering;
+      if (d) discovering = std::jthread([d, tok = done.get_token()] { d->run(tok); });
+      fn(*p);
+      done.request_stop();
+    });
+  }
 }
 
 void ProbeSet::run(std::stop_token stop) {
-  each_in_thread([stop](ReplicationProbe& p) { p.run(stop); });
+  each_in_thread(stop, [stop](ReplicationProbe& p) { p.run(stop); });
 }
 
+// A one-shot run starts with the targets every source lists at its start.
 void ProbeSet::run_once(const RunOnceLimits& limits, std::stop_token stop) {
-  each_in_thread([&limits, stop](ReplicationProbe& p) { p.run_once(limits, stop); });
+  for (auto& d : discoveries_) {
+    if (d) d->first_rounds(stop);
+  }
+  each_in_thread(stop, [&limits, stop](ReplicationProbe& p) { p.run_once(limits, stop); });
 }
 
 }  // namespace ghostwatch

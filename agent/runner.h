@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "exporters/sink.h"
 #include "probes/canary_backend.h"
+#include "probes/discovery/discovery.h"
 #include "probes/reconcile/reconciler.h"
 #include "probes/replication_probe.h"
 
@@ -36,9 +37,10 @@ class ProbeSet {
 
  private:
   template <class Fn>
-  void each_in_thread(Fn fn);
+  void each_in_thread(std::stop_token stop, Fn fn);
   std::vector<std::unique_ptr<CanaryBackend>> backends_;
   std::vector<std::unique_ptr<ReplicationProbe>> probes_;
+  std::vector<std::unique_ptr<discovery::ProbeDiscovery>> discoveries_;  // by probe; null without discovery
 };
 
 }  // namespace ghostwatch

@@ -138,6 +138,8 @@ class CanaryBackend {
  public:
   virtual ~CanaryBackend() = default;
   virtual std::unique_ptr<CanaryWriter> writer() = 0;
+  // Whether a target's DSN can be used at all (a discovered one was not checked with the config).
+  virtual Status check(const TargetConfig&) const { return ok_status(); }
   // `report_lag`: also ask the server for its own lag figure (replication targets do; read
   // paths, which only want the canary, do not).
   virtual std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag = true) = 0;

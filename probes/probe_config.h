@@ -2,6 +2,7 @@
 // validation. Probes receive these structs and never see YAML or untyped strings.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,11 +83,45 @@ struct ReadDelay {
   bool operator==(const ReadDelay&) const = default;
 };
 
+// One discovery source of a probe (DESIGN.md's discovery section, README "Discovery").
+struct DiscoverySourceConfig {
+  enum class Kind { patroni, from_primary, dns, file };
+  Kind kind = Kind::file;
+  Duration interval = 10s;
+  // patroni: GET /cluster from the first URL that answers.
+  std::vector<std::string> urls;
+  std::string ca_file;                  // "" = the system's CAs
+  std::string username;                 // basic auth; "" = none
+  std::optional<std::string> password;  // from password_file
+  std::optional<std::string> password_file;
+  // from_primary: the port a PostgreSQL replica is reached at (pg_stat_replication has no port),
+  // and exceptions by member name; MySQL replicas report their own.
+  int port = 0;
+  std::map<std::string, int> ports;
+  // dns: A/AAAA records of `name` at `port`, or SRV records of `srv`.
+  std::string name, srv;
+  // file: a YAML or JSON list of {name, host, port}.
+  std::string path;
+  bool operator==(const DiscoverySourceConfig&) const = default;
+};
+
+struct DiscoveryConfig {
+  std::string dsn_template;             // {host}, {port}, {name}
+  std::optional<std::string> password;  // from password_file, kept apart from the DSN
+  std::optional<std::string> password_file;
+  int remove_after = 3;                 // rounds a member may be missing before it is removed
+  std::vector<DiscoverySourceConfig> sources;
+  bool operator==(const DiscoveryConfig&) const = default;
+};
+
+const char* to_string(DiscoverySourceConfig::Kind kind);
+
 struct ProbeConfig {
   std::string name;
   ProbeKind kind = ProbeKind::postgres;
   DsnConfig primary;
-  std::vector<TargetConfig> targets;
+  std::vector<TargetConfig> targets;  // static; discovery may add more while it runs
+  std::optional<DiscoveryConfig> discovery;
   std::string schema = "ghostwatch";
   Duration interval = 1s;          // canary write period
   Duration poll_interval = 10ms;   // per-target poll period while a canary is outstanding on it

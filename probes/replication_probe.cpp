@@ -221,6 +221,7 @@ std::vector<std::string> ReplicationProbe::target_names() const {
 }
 
 Status ReplicationProbe::add_target(TargetConfig target, TargetOrigin origin) {
+  if (Status usable = backend_.check(target); !usable) return Error{target.name + ": " + usable.error().message};
   std::lock_guard lock(targets_mu_);
   for (const auto& existing : *targets_) {
     // Checked before its sink handle exists: two handles of one name would share its series.

@@ -66,6 +66,7 @@ class ReplicationProbe {
   ReplicationProbe& operator=(const ReplicationProbe&) = delete;
 
   const std::string& name() const { return config_.name; }
+  ProbeSink& sink() { return *sink_; }
 
   // Whether each target has replayed `position` (in the backend's syntax: an LSN, a GTID list or
   // set), as of its last poll. An error names what is wrong with a position that does not parse.

@@ -505,6 +505,12 @@ std::unique_ptr<AsyncCanaryReader> MysqlBackend::async_reader(const TargetConfig
                                             probe_.mode == ProbeMode::canary);
 }
 
+Status MysqlBackend::check(const TargetConfig& target) const {
+  auto options = connect_options(target.dsn, probe_);
+  if (!options) return options.error();
+  return ok_status();
+}
+
 std::unique_ptr<CanaryReader> MysqlBackend::reader(const TargetConfig& target, bool report_lag) {
   return std::make_unique<MysqlReader>(target.name, connect_options(target.dsn, probe_).value(), probe_.schema,
                                        agent_id_, probe_.name, report_lag, probe_.mode == ProbeMode::canary);

@@ -17,6 +17,7 @@ class MysqlBackend final : public CanaryBackend {
  public:
   MysqlBackend(const ProbeConfig& probe, std::string agent_id);
   std::unique_ptr<CanaryWriter> writer() override;
+  Status check(const TargetConfig& target) const override;
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag) override;
   std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig& target) override;
   std::unique_ptr<PositionWaiter> waiter(const TargetConfig& target) override;

@@ -1,5 +1,7 @@
 #include "probes/postgres/pg_replication.h"
 
+#include "common/redact.h"
+
 #include <charconv>
 
 #include "common/parse_number.h"
@@ -369,6 +371,19 @@ std::unique_ptr<AsyncCanaryReader> PostgresBackend::async_reader(const TargetCon
 std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target, bool) {
   return std::make_unique<PgReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name,
                                     probe_.mode == ProbeMode::canary);
+}
+
+Status PostgresBackend::check(const TargetConfig& target) const {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(target.dsn.dsn.c_str(), &error);
+  if (options != nullptr) {
+    PQconninfoFree(options);
+    return ok_status();
+  }
+  std::string message = error ? error : "out of memory";
+  PQfreemem(error);
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  return Error{"bad PostgreSQL DSN: " + scrub(message)};
 }
 
 std::optional<double> PostgresBackend::position_behind(const Position& primary, const Position& target) const {

@@ -15,6 +15,7 @@ class PostgresBackend final : public CanaryBackend {
  public:
   PostgresBackend(const ProbeConfig& probe, std::string agent_id);
   std::unique_ptr<CanaryWriter> writer() override;
+  Status check(const TargetConfig& target) const override;
   std::unique_ptr<PositionWaiter> waiter(const TargetConfig&) override { return nullptr; }
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag) override;
   std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig& target) override;

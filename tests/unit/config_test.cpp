@@ -59,7 +59,7 @@ TEST(Config, AgentIdDefaultsToHostName) {
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
             "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
-            "targets, schema, database, interval, poll_interval, idle_poll_interval, wait, mode, timeout, "
+            "targets, discovery, schema, database, interval, poll_interval, idle_poll_interval, wait, mode, timeout, "
             "connect_timeout, query_timeout, read_paths, read_delays, stale_target)");
   EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
             std::string::npos);
@@ -426,6 +426,73 @@ TEST(Config, OnlyRegularFilesAreReadSoNoPathCanHangOrExhaustMemory) {
   } catch (const ConfigError& err) {
     EXPECT_NE(std::string(err.what()).find("is not a regular file"), std::string::npos) << err.what();
   }
+}
+
+// The issue's example, with the sources this version has, instead of static targets.
+const char* kDiscovering = R"(agent:
+  id: demo
+probes:
+  - name: pg
+    kind: postgres
+    primary: "host=127.0.0.1 port=5432 dbname=app user=ghostwatch"
+    discovery:
+      dsn_template: "host={host} port={port} dbname=app user=ghostwatch password=tmpl-secret-1"
+      remove_after: 2
+      patroni: {urls: ["http://10.0.0.1:8008/", "https://10.0.0.2:8008"], interval: 5s, ca_file: /etc/ca.pem}
+      from_primary: {interval: 10s, ports: {replica-2: 5433}}
+      file: {path: /etc/ghostwatch/targets/pg.yaml}
+)";
+
+TEST(Config, DiscoveryTakesTheIssuesShapeAndNeedsNoStaticTargets) {
+  Config c = parse_config(kDiscovering, "cfg.yaml");
+  const ProbeConfig& p = c.probes.at(0);
+  EXPECT_TRUE(p.targets.empty());
+  ASSERT_TRUE(p.discovery);
+  EXPECT_EQ(p.discovery->remove_after, 2);
+  ASSERT_EQ(p.discovery->sources.size(), 3u);
+  const DiscoverySourceConfig& patroni = p.discovery->sources[0];
+  EXPECT_EQ(patroni.kind, DiscoverySourceConfig::Kind::patroni);
+  EXPECT_EQ(patroni.urls, (std::vector<std::string>{"http://10.0.0.1:8008", "https://10.0.0.2:8008"}));
+  EXPECT_EQ(patroni.interval, std::chrono::seconds(5));
+  const DiscoverySourceConfig& from_primary = p.discovery->sources[1];
+  EXPECT_EQ(from_primary.port, 5432) << "PostgreSQL's default";
+  EXPECT_EQ(from_primary.ports.at("replica-2"), 5433);
+  EXPECT_EQ(p.discovery->sources[2].interval, std::chrono::seconds(10)) << "the default";
+  const std::string rendered = render_config(c);
+  EXPECT_EQ(rendered.find("tmpl-secret-1"), std::string::npos) << rendered;
+  // What /config shows parses again to the same sources.
+  const Config again = parse_config(rendered, "rendered");
+  EXPECT_EQ(again.probes.at(0).discovery->sources, p.discovery->sources) << rendered;
+}
+
+TEST(Config, DiscoveryErrorsNameTheField) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string text = kDiscovering;
+    return text.replace(text.find(from), from.size(), to);
+  };
+  EXPECT_NE(error_of(with("      dsn_template:", "      dsn_templat:")).find("probes[0].discovery.dsn_templat: unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("{host}", "h")).find("the template needs {host}"), std::string::npos);
+  EXPECT_NE(error_of(with("\"http://10.0.0.1:8008/\"", "\"10.0.0.1:8008\"")).find("probes[0].discovery.patroni.urls[0]: "
+                                                                                  "'10.0.0.1:8008' is not an http"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("remove_after: 2", "remove_after: 0")).find("probes[0].discovery.remove_after"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("      file: {path: /etc/ghostwatch/targets/pg.yaml}\n",
+                          "      dns: {name: pg.example, port: 5432}\n"))
+                .find("probes[0].discovery.dns: the dns source is not available"),
+            std::string::npos);
+  const std::string mysql = with("kind: postgres\n    primary: \"host=127.0.0.1 port=5432 dbname=app user=ghostwatch\"",
+                                 "kind: mysql\n    primary: \"mysql://ghostwatch@127.0.0.1:3306/app\"");
+  EXPECT_NE(error_of(mysql).find("probes[0].discovery.patroni: Patroni runs PostgreSQL"), std::string::npos)
+      << error_of(mysql);
+  const std::string no_source = "    discovery:\n      dsn_template: \"host={host}\"\n";
+  std::string text = kValid;
+  text.replace(text.find("    targets:\n"), 0, no_source);
+  EXPECT_NE(error_of(text).find("name at least one source"), std::string::npos) << error_of(text);
+  EXPECT_NE(error_of(with("      from_primary: {interval: 10s, ports: {replica-2: 5433}}\n", "      from_primary: 3\n"))
+                .find("probes[0].discovery.from_primary: expected a mapping"),
+            std::string::npos);
 }
 
 }  // namespace
