@@ -214,6 +214,18 @@ init_replica() {
   mark_initialised "$name"
 }
 
+# A replica's walreceiver names itself by cluster_name on the primary (pg_stat_replication's
+# application_name), which discovery's from_primary source reads. Kept in a file of its own so
+# that a sandbox made before it gets it at the next `up`.
+name_replica() {
+  local name=$1 d="$DIR/$1"
+  [ -f "$d/sandbox_name.conf" ] && return 0
+  echo "cluster_name = '$name'" | as_user tee "$d/sandbox_name.conf" >/dev/null
+  grep -q "sandbox_name.conf" "$d/postgresql.conf" ||
+    echo "include_if_exists = 'sandbox_name.conf'" | as_user tee -a "$d/postgresql.conf" >/dev/null
+  if pg_running "$name"; then pg_stop "$name"; fi
+}
+
 set_delay() {
   local name=$1 ms=$2
   [[ "$ms" =~ ^[0-9]+$ ]] || die "delay must be a whole number of milliseconds, got '$ms'"
@@ -277,19 +289,35 @@ innodb-buffer-pool-size = 32M
 max-connections = 600
 CONF
   # skip-slave-start: the sandbox starts replication itself, mid-second (see MASTER_DELAY below).
-  [ "$name" = maria-replica ] && printf 'read-only = 1\nskip-slave-start = 1\n'
+  # report-host/port: the primary lists the replica in SHOW REPLICA HOSTS (discovery's
+  # from_primary source).
+  [ "$name" = maria-replica ] &&
+    printf 'read-only = 1\nskip-slave-start = 1\nreport-host = 127.0.0.1\nreport-port = %s\n' "$port"
   return 0
+}
+
+# Written at every `up`, so that a sandbox made by an older script gets today's settings; a
+# running server that would change is restarted.
+write_maria_conf() {
+  local name=$1 port=$2 id=$3 new
+  new=$(maria_conf "$name" "$port" "$id")
+  [ -f "$DIR/$name.cnf" ] && [ "$new" = "$(cat "$DIR/$name.cnf")" ] && return 0
+  pid_stop "$name"
+  printf '%s\n' "$new" >"$DIR/$name.cnf"
+  chmod 644 "$DIR/$name.cnf"
 }
 
 init_maria() {
   local name=$1 port=$2 id=$3
-  initialised "$name" && return 0
+  if initialised "$name"; then
+    write_maria_conf "$name" "$port" "$id"
+    return 0
+  fi
   discard_partial "$name"
   # A replica of an older primary would follow GTIDs the new one never wrote.
   [ "$name" = maria-primary ] && discard_partial maria-replica
   say "initialising $name on port $port"
-  maria_conf "$name" "$port" "$id" >"$DIR/$name.cnf"
-  chmod 644 "$DIR/$name.cnf"
+  write_maria_conf "$name" "$port" "$id"
   as_user mariadb-install-db --no-defaults --user="$(run_user)" --datadir="$DIR/$name" \
     --auth-root-authentication-method=normal --skip-test-db >"$DIR/$name-install.log" 2>&1 ||
     die "mariadb-install-db for $name failed; see $DIR/$name-install.log"
@@ -682,6 +710,8 @@ cmd_up() {
     delay=${delay:-0}
   fi
   set_delay pg-replica-2 "$delay"
+  name_replica pg-replica-1
+  name_replica pg-replica-2
   pg_start pg-replica-1
   pg_start pg-replica-2
   wait_streaming

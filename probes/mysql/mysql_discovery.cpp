@@ -32,7 +32,7 @@ class MysqlReplicas final : public Source {
         break;
       }
     }
-    if (!rows) return Error{rows.error().message + " (the user needs REPLICATION SLAVE ADMIN on MariaDB, "
+    if (!rows) return Error{rows.error().message + " (the user needs REPLICATION MASTER ADMIN on MariaDB, "
                                                     "REPLICATION SLAVE on MySQL)"};
     std::vector<Member> out;
     for (std::size_t r = 0; r < rows->rows.size(); ++r) {
