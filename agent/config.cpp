@@ -411,6 +411,22 @@ DiscoveryConfig parse_discovery(const Cursor& at, ProbeKind kind) {
   return d;
 }
 
+// `primary:` may be left out when Patroni names the leader: the writer then follows it.
+void check_primary(const Cursor& at, const ProbeConfig& p) {
+  if (!p.primary.dsn.empty()) return;
+  const bool patroni = p.discovery && std::any_of(p.discovery->sources.begin(), p.discovery->sources.end(), [](const auto& s) {
+                         return s.kind == DiscoverySourceConfig::Kind::patroni;
+                       });
+  if (!patroni) at.require("primary");
+  const bool from_primary = std::any_of(p.discovery->sources.begin(), p.discovery->sources.end(), [](const auto& s) {
+    return s.kind == DiscoverySourceConfig::Kind::from_primary;
+  });
+  if (from_primary) at.child("discovery").child("from_primary").fail("from_primary asks the primary: set 'primary:'");
+  if (at.has("mode") && at.child("mode").as_string() == "position") {
+    at.child("mode").fail("mode: position samples a fixed primary: set 'primary:'");
+  }
+}
+
 ProbeConfig parse_probe(const Cursor& at) {
   at.check_keys({"name", "kind", "primary", "targets", "discovery", "schema", "database", "interval", "poll_interval",
                  "idle_poll_interval", "wait", "mode", "timeout", "connect_timeout", "query_timeout", "read_paths",
@@ -423,7 +439,7 @@ ProbeConfig parse_probe(const Cursor& at) {
   if (kind.as_string() == "postgres") p.kind = ProbeKind::postgres;
   else if (kind.as_string() == "mysql") p.kind = ProbeKind::mysql;
   else kind.fail("unknown probe kind '" + kind.as_string() + "' (known: postgres, mysql, reconcile)");
-  p.primary = parse_primary(at.require("primary"), p.kind);
+  if (at.has("primary")) p.primary = parse_primary(at.child("primary"), p.kind);
   // Where the canary table lives: a schema in PostgreSQL, a database in MySQL.
   const char* container = p.kind == ProbeKind::postgres ? "schema" : "database";
   const char* other = p.kind == ProbeKind::postgres ? "database" : "schema";
@@ -454,6 +470,7 @@ ProbeConfig parse_probe(const Cursor& at) {
     at.child("idle_poll_interval").fail("idle_poll_interval must be at least poll_interval");
   }
   if (at.node()["discovery"].IsDefined()) p.discovery = parse_discovery(at.child("discovery"), p.kind);
+  check_primary(at, p);
   const Cursor targets = p.discovery && !at.has("targets") ? Cursor(at.child("targets")) : at.require("targets");
   if (at.has("targets")) targets.expect_sequence();
   if (at.has("targets") && targets.node().size() == 0 && !p.discovery) targets.fail("a probe needs at least one target");
@@ -676,9 +693,11 @@ std::string render_config(const Config& c) {
     out << YAML::BeginMap;
     out << YAML::Key << "name" << YAML::Value << p.name;
     out << YAML::Key << "kind" << YAML::Value << to_string(p.kind);
-    out << YAML::Key << "primary" << YAML::Value << YAML::BeginMap;
-    dsn(p.primary);
-    out << YAML::EndMap;
+    if (!p.primary.dsn.empty()) {
+      out << YAML::Key << "primary" << YAML::Value << YAML::BeginMap;
+      dsn(p.primary);
+      out << YAML::EndMap;
+    }
     out << YAML::Key << (p.kind == ProbeKind::postgres ? "schema" : "database") << YAML::Value << p.schema;
     out << YAML::Key << "interval" << YAML::Value << format_duration(p.interval);
     out << YAML::Key << "poll_interval" << YAML::Value << format_duration(p.poll_interval);

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <functional>
 #include <set>
 #include <stop_token>
@@ -9,6 +10,7 @@
 #include "agent/config.h"
 #include "common/redact.h"
 #include "common/sql_quote.h"
+#include "probes/discovery/members.h"
 #include "probes/mysql/mysql_connection.h"
 #include "probes/mysql/mysql_replication.h"
 #include "probes/mysql/mysql_uri.h"
@@ -60,6 +62,30 @@ Account account_of(const DsnConfig& dsn, ProbeKind kind, const std::string& wher
   return a;
 }
 
+// Discovered targets log in as the template says (its user is the same for every member).
+std::optional<DsnConfig> discovered_dsn(const ProbeConfig& p) {
+  if (!p.discovery) return std::nullopt;
+  discovery::Member example;
+  example.name = "member";
+  example.host = "127.0.0.1";
+  example.port = p.kind == ProbeKind::postgres ? 5432 : 3306;
+  auto dsn = discovery::render_dsn(p.discovery->dsn_template, example);
+  if (!dsn) throw ConfigError("probe " + p.name + ", discovery.dsn_template: " + dsn.error().message);
+  return DsnConfig{dsn.value(), p.discovery->password, std::nullopt};
+}
+
+// The writer: the configured primary, or, following a Patroni leader, the template's user.
+Account writer_of(const ProbeConfig& p) {
+  if (p.primary.dsn.empty() && p.discovery) return account_of(*discovered_dsn(p), p.kind, "probe " + p.name + ", discovery");
+  return account_of(p.primary, p.kind, "probe " + p.name + ", primary");
+}
+
+bool discovers_from_primary(const ProbeConfig& p) {
+  return p.discovery && std::any_of(p.discovery->sources.begin(), p.discovery->sources.end(), [](const auto& s) {
+           return s.kind == DiscoverySourceConfig::Kind::from_primary;
+         });
+}
+
 // Users that only read the canary: targets (which also read replication status) and DSN read paths.
 struct Readers {
   std::vector<Account> targets, paths;
@@ -73,6 +99,10 @@ Readers readers_of(const ProbeConfig& p, const std::string& writer) {
     Account a = account_of(t.dsn, p.kind, "probe " + p.name + ", target " + t.name);
     if (seen.insert(a.user).second || a.user == writer) r.targets.push_back(a);
   }
+  if (auto dsn = discovered_dsn(p)) {
+    Account a = account_of(*dsn, p.kind, "probe " + p.name + ", discovery");
+    if (seen.insert(a.user).second || a.user == writer) r.targets.push_back(a);
+  }
   for (const ReadPathConfig& path : p.read_paths) {
     if (path.kind != ReadPathConfig::Kind::dsn) continue;
     Account a = account_of(path.dsn, p.kind, "probe " + p.name + ", read path " + path.name);
@@ -84,7 +114,7 @@ Readers readers_of(const ProbeConfig& p, const std::string& writer) {
 // mode: position: no schema, no table, no write anywhere; every role (primary and targets) gets
 // the monitoring role only (its position functions need none, pg_stat_replication does).
 void plan_postgres_position(InitPlan& plan, const ProbeConfig& p) {
-  const Account writer = account_of(p.primary, p.kind, "probe " + p.name + ", primary");
+  const Account writer = writer_of(p);
   std::vector<Account> accounts{writer};
   const Readers readers = readers_of(p, writer.user);
   for (const Account& a : readers.targets) {
@@ -100,7 +130,7 @@ void plan_postgres_position(InitPlan& plan, const ProbeConfig& p) {
 
 void plan_postgres(InitPlan& plan, const ProbeConfig& p) {
   if (p.mode == ProbeMode::position) return plan_postgres_position(plan, p);
-  const Account writer = account_of(p.primary, p.kind, "probe " + p.name + ", primary");
+  const Account writer = writer_of(p);
   const std::string schema = pg::quote_identifier(p.schema), table = pg::canary_table(p.schema);
   auto role = [&plan, &schema](const Account& a) {
     const std::string r = pg::quote_identifier(a.user);
@@ -115,6 +145,9 @@ void plan_postgres(InitPlan& plan, const ProbeConfig& p) {
   plan.statements.push_back("REVOKE ALL ON " + table + " FROM PUBLIC");
   const std::string w = role(writer);
   plan.statements.push_back("GRANT SELECT, INSERT, UPDATE ON " + table + " TO " + w);
+  // discovery's from_primary: pg_stat_replication shows other roles' walsenders' addresses only
+  // to pg_monitor (or pg_read_all_stats).
+  if (discovers_from_primary(p)) plan.statements.push_back("GRANT pg_monitor TO " + w);
   const Readers readers = readers_of(p, writer.user);
   for (const auto* list : {&readers.targets, &readers.paths}) {
     for (const Account& a : *list) {
@@ -125,7 +158,7 @@ void plan_postgres(InitPlan& plan, const ProbeConfig& p) {
 }
 
 void plan_mysql(InitPlan& plan, const ProbeConfig& p, const std::string& host) {
-  const Account writer = account_of(p.primary, p.kind, "probe " + p.name + ", primary");
+  const Account writer = writer_of(p);
   const std::string table = mysql::canary_table(p.schema);
   auto account = [&](const Account& a) {
     const std::string name = mysql_literal(a.user) + "@" + mysql_literal(host);
@@ -162,6 +195,11 @@ void plan_mysql(InitPlan& plan, const ProbeConfig& p, const std::string& host) {
     plan.statements.push_back("GRANT " + monitor + " ON *.* TO " + name);
   }
   if (writer_reads_targets) plan.statements.push_back("GRANT " + monitor + " ON *.* TO " + w);
+  // discovery's from_primary: SHOW REPLICA HOSTS (MariaDB) or SHOW REPLICAS (MySQL).
+  if (discovers_from_primary(p)) {
+    const char* hosts = plan.dialect == SqlDialect::mariadb ? "REPLICATION MASTER ADMIN" : "REPLICATION SLAVE";
+    plan.statements.push_back(std::string("GRANT ") + hosts + " ON *.* TO " + w);
+  }
   for (const Account& a : readers.paths) plan.statements.push_back("GRANT SELECT ON " + table + " TO " + account(a));
 }
 
@@ -180,7 +218,7 @@ InitPlan plan_init(const ProbeConfig& probe, SqlDialect dialect, const std::stri
   InitPlan plan;
   plan.probe = probe.name;
   plan.dialect = dialect;
-  plan.primary = probe.primary.redacted();
+  plan.primary = probe.primary.dsn.empty() ? "the Patroni leader" : probe.primary.redacted();
   plan.position_mode = probe.mode == ProbeMode::position;
   if (dialect == SqlDialect::postgres) plan_postgres(plan, probe);
   else plan_mysql(plan, probe, mysql_user_host);

@@ -57,6 +57,13 @@ class CanaryWriter {
   // The position of the last write's own transaction, as the last position() call learnt it,
   // for a server-side wait. nullopt when the backend cannot tell.
   virtual std::optional<Position> canary_position() const { return std::nullopt; }
+  // Writes to another primary from the next write on (discovery found a new leader), keeping the
+  // seq it has reached: seq never goes back, whatever the new primary's row says. An error when
+  // the writer cannot (mode: position samples).
+  virtual Status retarget(const DsnConfig& primary) {
+    (void)primary;
+    return Error{"this probe's writer cannot change its primary while it runs"};
+  }
 };
 
 // The longest single server-side wait a probe asks for; it asks again after one passes (the

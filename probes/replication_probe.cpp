@@ -187,7 +187,9 @@ class ReplicationProbe::PolledTarget final : public LoopTask {
 ReplicationProbe::ReplicationProbe(const ProbeConfig& config, CanaryBackend& backend, ObservationSink& sink,
                                    const Clock& clock, std::vector<std::unique_ptr<ReadPath>> read_paths)
     : config_(settings_of(config)), clock_(clock), backend_(backend),
-      sink_(sink.probe(config.name, to_string(config.kind))), writer_(backend.writer()) {
+      sink_(sink.probe(config.name, to_string(config.kind))), writer_(backend.writer()),
+      // A probe without `primary:` writes where discovery says the leader is (agent/config.cpp).
+      primary_known_(!(config.primary.dsn.empty() && config.discovery)) {
   if (!read_paths.empty()) read_back_ = std::make_unique<ReadBack>(config, std::move(read_paths), *sink_);
   auto list = std::make_shared<TargetList>();
   for (const TargetConfig& t : config.targets) list->push_back(make_target(t, TargetOrigin{}));
@@ -293,6 +295,27 @@ void ReplicationProbe::stop_target(const std::shared_ptr<Target>& t) {
   });
 }
 
+void ReplicationProbe::set_primary(DsnConfig primary) {
+  std::lock_guard lock(primary_mu_);
+  next_primary_ = std::move(primary);
+}
+
+bool ReplicationProbe::follow_primary() {
+  std::optional<DsnConfig> next;
+  {
+    std::lock_guard lock(primary_mu_);
+    next.swap(next_primary_);
+  }
+  if (!next) return primary_known_;
+  if (Status moved = writer_->retarget(*next); !moved) {
+    log::error("the writer cannot follow the primary " + next->redacted() + ": " + moved.error().message);
+    return primary_known_;
+  }
+  log::info("canaries are written to " + next->redacted() + " from now on");
+  primary_known_ = true;
+  return true;
+}
+
 void ReplicationProbe::run(std::stop_token stop) { run_threads(stop, RunOnceLimits{}, /*once=*/false); }
 
 void ReplicationProbe::run_once(const RunOnceLimits& limits, std::stop_token stop) {
@@ -364,6 +387,12 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
   while (!stop.stop_requested()) {
     if (limits.canaries > 0 && attempts >= limits.canaries) break;
     if (limits.duration > Duration(0) && steady_now() - start >= limits.duration) break;
+    if (!follow_primary()) {  // discovery has not named the primary yet
+      health.failed("no primary known yet: discovery has not listed a leader");
+      next = steady_now() + config_.interval;
+      sleep_until(stop, next);
+      continue;
+    }
     const MonoTime t0 = clock_.now();
     Result<int64_t> ack = writer_->write(stop);
     const MonoTime t_ack = clock_.now();

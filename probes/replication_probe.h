@@ -82,6 +82,8 @@ class ReplicationProbe {
   // The role its source reports now (a switchover), without touching its series.
   void set_target_role(const std::string& name, const std::string& role);
   std::vector<std::string> target_names() const;
+  // The writer's primary from discovery (a Patroni leader): taken before the next write.
+  void set_primary(DsnConfig primary);
 
   // Runs until `stop` is requested.
   void run(std::stop_token stop);
@@ -92,6 +94,7 @@ class ReplicationProbe {
   struct Target;
   class PolledTarget;
   void write_loop(std::stop_token stop, RunOnceLimits limits);
+  bool follow_primary();  // false while no primary is known
   void acked(std::stop_token stop, int64_t seq, MonoTime from, MonoTime t_ack);
   using TargetList = std::vector<std::shared_ptr<Target>>;
   std::shared_ptr<const TargetList> targets() const;  // a snapshot: safe while the set changes
@@ -139,6 +142,9 @@ class ReplicationProbe {
   CanaryBackend& backend_;
   std::shared_ptr<ProbeSink> sink_;
   std::unique_ptr<CanaryWriter> writer_;
+  std::mutex primary_mu_;
+  std::optional<DsnConfig> next_primary_;  // from set_primary, for the writer's thread
+  bool primary_known_;                     // the writer's thread only
   // Copied on change, never changed in place: readers take a snapshot under the lock.
   mutable std::mutex targets_mu_;
   std::shared_ptr<const TargetList> targets_;

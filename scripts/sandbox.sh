@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A local sandbox of real database servers on loopback, for the demo and the integration tests.
 #
-#   scripts/sandbox.sh up [--pg-delay-ms N] [--maria-delay-s N]
-#                                             start (or reconfigure) everything; idempotent
+#   scripts/sandbox.sh up [--pg-delay-ms N] [--maria-delay-s N] [--patroni]
+#                                             start (or reconfigure) everything; idempotent;
+#                                             --patroni adds etcd and a 3-member Patroni cluster
+#                                             (scripts/sandbox_patroni.sh), kept by later `up`s
 #   scripts/sandbox.sh status                 show what runs
 #   scripts/sandbox.sh down                   stop what this script started and delete its data
 #   scripts/sandbox.sh stop NAME | start NAME one server (see status for the names)
@@ -14,6 +16,11 @@
 #                                             ms from a write mid-second until the replica shows it
 #   scripts/sandbox.sh start-replication maria-replica
 #                                             start its stopped replication threads, then as above
+#   scripts/sandbox.sh patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN
+#                                             a Patroni member: clean stop (it leaves the DCS),
+#                                             start, SIGKILL with its PostgreSQL (a crash), a new
+#                                             member joining (pg-m3, pg-m4), removed for good
+#   scripts/sandbox.sh patroni-wait pg-mN...  until a leader runs and those members run or stream
 #
 # PostgreSQL 15: a primary and two hot-standby streaming replicas (pg_basebackup -R);
 # pg-replica-2 applies WAL --pg-delay-ms late (recovery_min_apply_delay).
@@ -53,6 +60,8 @@ PROMETHEUS_PORT="${GW_PROMETHEUS_PORT:-$((PG_PORT_PRIMARY + 22))}"
 AGENT_PORT="${GW_AGENT_PORT:-$((PG_PORT_PRIMARY + 23))}"
 AGENT_TLS_PORT="${GW_AGENT_TLS_PORT:-$((PG_PORT_PRIMARY + 24))}"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/sandbox_patroni.sh
+source "$REPO/scripts/sandbox_patroni.sh"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 # Never fails: a terminal closed under `down` (the demo's hangup) must not stop it halfway.
@@ -117,7 +126,7 @@ stray_pids() {
     [ "$pid" = "$$" ] && continue
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
     case "$comm" in
-      postgres|pg_basebackup|pg_ctl|initdb|mariadbd|mysqld|mariadb-install|mysql_install_d|redis-server|memcached|prometheus|haproxy) echo "$pid" ;;
+      postgres|pg_basebackup|pg_ctl|initdb|pg_rewind|mariadbd|mysqld|mariadb-install|mysql_install_d|redis-server|memcached|prometheus|haproxy|patroni|etcd) echo "$pid" ;;
     esac
   done
 }
@@ -629,10 +638,17 @@ check_ports() {
   for s in $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus; do
     server_running "$s" && continue
     port=$(server_port "$s")
-    if port_in_use "$port"; then
-      die "port $port (for $s) is in use by $(port_owner "$port"); stop it, or move the sandbox's ports with GW_PG_PORT_PRIMARY / GW_MARIA_PORT_PRIMARY (and GHOSTWATCH_SANDBOX_DIR for a second sandbox)"
-    fi
+    port_in_use "$port" && port_taken "$port" "$s"
   done
+  # Patroni's and etcd's, when the cluster is wanted and not running yet.
+  if [ "${1:-}" = patroni ] && [ -z "$(etcd_pid)" ]; then
+    for port in $(patroni_ports want); do port_in_use "$port" && port_taken "$port" "the Patroni cluster"; done
+  fi
+  return 0
+}
+
+port_taken() {
+  die "port $1 (for $2) is in use by $(port_owner "$1"); stop it, or move the sandbox's ports with GW_PG_PORT_PRIMARY / GW_MARIA_PORT_PRIMARY (and GHOSTWATCH_SANDBOX_DIR for a second sandbox)"
 }
 
 write_env() {
@@ -667,6 +683,7 @@ export GW_MARIA_ADMIN_PRIMARY_DSN='mysql://gwadmin:$(admin_password)@127.0.0.1:$
 export GW_MARIA_ADMIN_REPLICA_DSN='mysql://gwadmin:$(admin_password)@127.0.0.1:$MARIA_PORT_REPLICA/'
 export GW_MARIA_DELAY_S='$2'
 ENV
+  patroni_env >>"$tmp"
   mv "$tmp" "$ENV_FILE"
 }
 
@@ -681,19 +698,21 @@ wait_streaming() {
 }
 
 cmd_up() {
-  local delay="" maria_delay=""
+  local delay="" maria_delay="" patroni=""
   while [ $# -gt 0 ]; do
     case "$1" in
+      --patroni) patroni=patroni; shift ;;
       --pg-delay-ms) delay="${2:-}"; shift 2 ;;
       --pg-delay-ms=*) delay="${1#*=}"; shift ;;
       --maria-delay-s) maria_delay="${2:-}"; shift 2 ;;
       --maria-delay-s=*) maria_delay="${1#*=}"; shift ;;
-      *) die "up: unknown option '$1' (known: --pg-delay-ms N, --maria-delay-s N)" ;;
+      *) die "up: unknown option '$1' (known: --pg-delay-ms N, --maria-delay-s N, --patroni)" ;;
     esac
   done
   [ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 is not installed ($PG_BIN); run scripts/install-deps.sh"
   ensure_user
-  check_ports
+  { [ -n "$patroni" ] || patroni_enabled; } && patroni=patroni
+  check_ports "$patroni"
   mkdir -p "$DIR"
   printf 'GW_PG_PORT_PRIMARY=%s\nGW_MARIA_PORT_PRIMARY=%s\n' "$PG_PORT_PRIMARY" "$MARIA_PORT_PRIMARY" >"$DIR/ports.sh"
   [ "$(id -u)" -eq 0 ] && chown "$SBX_USER" "$DIR"
@@ -721,6 +740,7 @@ cmd_up() {
   tls_material
   prometheus_start
   up_maria "$maria_delay"
+  [ -n "$patroni" ] && patroni_up
   write_env "$delay" "$MARIA_DELAY"
   say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms)"
   say "up: haproxy :$HAPROXY_PORT (round-robin over pg-replica-1 and pg-replica-2)"
@@ -735,12 +755,14 @@ cmd_status() {
   for s in $PG_SERVERS haproxy redis memcached prometheus $MARIA_SERVERS; do
     if server_running "$s"; then echo "$s: running on 127.0.0.1:$(server_port "$s")"; else echo "$s: stopped"; rc=1; fi
   done
+  patroni_status
   [ -f "$ENV_FILE" ] && echo "env: $ENV_FILE"
   return $rc
 }
 
 cmd_down() {
   [ -d "$DIR" ] || { say "nothing to stop"; return 0; }
+  patroni_down
   for s in maria-replica maria-primary prometheus memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
     server_stop "$s" || say "could not stop $s"
   done
@@ -775,5 +797,6 @@ case "${1:-}" in
   start-replication)
     [ "${2:-}" = maria-replica ] || die "start-replication: NAME is maria-replica"
     resume_maria_replication ;;
-  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica" >&2; exit 2 ;;
+  patroni-*) patroni_command "$@" ;;
+  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica | patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN | patroni-wait pg-mN..." >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
 #include "probes/discovery/discovery.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "common/interruptible.h"
@@ -54,9 +55,9 @@ struct Discovery::PerSource {
 };
 
 Discovery::Discovery(std::string probe, const DiscoveryConfig& config, std::vector<SourceEntry> sources,
-                     TargetSet& targets, ProbeSink& sink, std::vector<std::string> static_names)
+                     TargetSet& targets, ProbeSink& sink, std::vector<std::string> static_names, bool follow_leader)
     : probe_(std::move(probe)), dsn_template_(config.dsn_template), password_(config.password), targets_(targets),
-      static_names_(static_names.begin(), static_names.end()) {
+      static_names_(static_names.begin(), static_names.end()), follow_leader_(follow_leader) {
   for (SourceEntry& e : sources) {
     const std::string kind = to_string(e.kind);
     sources_.push_back(std::unique_ptr<PerSource>(
@@ -100,13 +101,32 @@ void Discovery::round(std::size_t i, std::stop_token stop) {
   s.healthy = true;
   s.set.round(listed.value());
   s.sink->round(true, s.set.members().size());
+  complaints_this_round_.clear();
+  if (follow_leader_) follow_leader(listed.value());
   reconcile();
+  // A cause that went is said again should it come back.
+  std::erase_if(complaints_, [this](const std::string& key) { return !complaints_this_round_.count(key); });
+}
+
+// The writer goes to the member listed as primary, the others named after it (see
+// render_writer_dsn); nothing changes while a round lists no primary (an election under way).
+void Discovery::follow_leader(const std::vector<Member>& listed) {
+  auto leader = std::find_if(listed.begin(), listed.end(), [](const Member& m) { return m.role == "primary"; });
+  if (leader == listed.end()) return;
+  auto dsn = render_writer_dsn(dsn_template_, *leader, listed);
+  if (!dsn) {
+    complain_once("writer", "the writer's DSN: dsn_template: " + dsn.error().message);
+    return;
+  }
+  if (dsn.value() == writer_dsn_) return;
+  writer_dsn_ = dsn.value();
+  log::info("the writer follows the leader " + leader->name + " (" + address(*leader) + ")");
+  targets_.set_primary(DsnConfig{dsn.value(), password_, std::nullopt});
 }
 
 // The target set made to match the members every source lists now. A name taken by a static
 // target, or by an earlier source at another address, is left out (and said once).
 void Discovery::reconcile() {
-  complaints_this_round_.clear();
   std::map<std::string, Applied> want;
   for (const auto& s : sources_) {
     for (const Member& m : s->set.members()) {
@@ -133,7 +153,6 @@ void Discovery::reconcile() {
     it = applied_.erase(it);
   }
   for (const auto& [name, w] : want) apply(name, w);
-  std::erase_if(complaints_, [this](const std::string& key) { return !complaints_this_round_.count(key); });
 }
 
 // Makes target `name` what `want` says: added, moved to a new address (removed and added), or
@@ -206,7 +225,8 @@ std::vector<std::string> static_names(const ProbeConfig& probe) {
 
 ProbeDiscovery::ProbeDiscovery(const ProbeConfig& probe, ReplicationProbe& running)
     : targets_(running),
-      discovery_(probe.name, *probe.discovery, sources_of(probe), targets_, running.sink(), static_names(probe)),
+      discovery_(probe.name, *probe.discovery, sources_of(probe), targets_, running.sink(), static_names(probe),
+                 /*follow_leader=*/probe.primary.dsn.empty()),
       sources_(probe.discovery->sources.size()) {}
 
 void ProbeDiscovery::first_rounds(std::stop_token stop) {

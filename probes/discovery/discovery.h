@@ -35,6 +35,8 @@ class TargetSet {
   virtual Status add(TargetConfig target, TargetOrigin origin) = 0;
   virtual void remove(const std::string& name) = 0;
   virtual void set_role(const std::string& name, const std::string& role) = 0;
+  // The writer's DSN (a Patroni leader and the other members, for a probe without `primary:`).
+  virtual void set_primary(DsnConfig primary) = 0;
 };
 
 // A ReplicationProbe as a TargetSet.
@@ -44,6 +46,7 @@ class ProbeTargets final : public TargetSet {
   Status add(TargetConfig target, TargetOrigin origin) override { return probe_.add_target(std::move(target), std::move(origin)); }
   void remove(const std::string& name) override { probe_.remove_target(name); }
   void set_role(const std::string& name, const std::string& role) override { probe_.set_target_role(name, role); }
+  void set_primary(DsnConfig primary) override { probe_.set_primary(std::move(primary)); }
 
  private:
   ReplicationProbe& probe_;
@@ -71,9 +74,10 @@ std::unique_ptr<Source> mysql_replicas_source(const ProbeConfig& probe);
 class Discovery {
  public:
   // `static_names`: the probe's configured targets, which no discovered member may take the
-  // name of.
+  // name of. `follow_leader`: the probe has no `primary:`; its writer goes where the members
+  // listed as primary (a Patroni leader) are.
   Discovery(std::string probe, const DiscoveryConfig& config, std::vector<SourceEntry> sources, TargetSet& targets,
-            ProbeSink& sink, std::vector<std::string> static_names);
+            ProbeSink& sink, std::vector<std::string> static_names, bool follow_leader = false);
   ~Discovery();
 
   // Every source's rounds, each on a thread of its own, until `stop`.
@@ -88,6 +92,7 @@ class Discovery {
   };
   struct PerSource;
   void reconcile();  // with mu_ held
+  void follow_leader(const std::vector<Member>& listed);  // with mu_ held
   void apply(const std::string& name, const Applied& want);
   void complain_once(const std::string& key, const std::string& message);
 
@@ -97,7 +102,9 @@ class Discovery {
   TargetSet& targets_;
   std::vector<std::unique_ptr<PerSource>> sources_;
   std::set<std::string> static_names_;
+  const bool follow_leader_;
   std::mutex mu_;
+  std::string writer_dsn_;  // the last one given to the probe
   std::map<std::string, Applied> applied_;
   std::set<std::string> complaints_;  // logged once until the cause goes
   std::set<std::string> complaints_this_round_;

@@ -115,27 +115,53 @@ Status unique_names(const std::vector<Member>& members) {
   return ok_status();
 }
 
-Result<std::string> render_dsn(std::string_view dsn_template, const Member& member) {
-  const bool uri = dsn_template.rfind("mysql://", 0) == 0;
-  const bool ipv6 = member.host.find(':') != std::string::npos;
-  const std::string host = uri && ipv6 ? "[" + member.host + "]" : member.host;
+namespace {
+
+Result<std::string> substitute(std::string_view dsn_template, const std::string& host, const std::string& port,
+                               const std::string& name) {
   std::string out;
   std::size_t i = 0;
   while (i < dsn_template.size()) {
     const std::size_t open = dsn_template.find('{', i);
     if (open == std::string_view::npos) break;
     const std::size_t close = dsn_template.find('}', open);
-    if (close == std::string_view::npos) return Error{"dsn_template: '{' without '}'"};
+    if (close == std::string_view::npos) return Error{"'{' without '}'"};
     out.append(dsn_template.substr(i, open - i));
     const std::string_view key = dsn_template.substr(open + 1, close - open - 1);
     if (key == "host") out += host;
-    else if (key == "port") out += std::to_string(member.port);
-    else if (key == "name") out += member.name;
-    else return Error{"dsn_template: unknown placeholder {" + std::string(key) + "} (known: {host}, {port}, {name})"};
+    else if (key == "port") out += port;
+    else if (key == "name") out += name;
+    else return Error{"unknown placeholder {" + std::string(key) + "} (known: {host}, {port}, {name})"};
     i = close + 1;
   }
   out.append(dsn_template.substr(std::min(i, dsn_template.size())));
   return out;
+}
+
+bool is_uri(std::string_view dsn) { return dsn.find("://") != std::string_view::npos; }
+
+}  // namespace
+
+Result<std::string> render_dsn(std::string_view dsn_template, const Member& member) {
+  const bool uri = dsn_template.rfind("mysql://", 0) == 0;
+  const bool ipv6 = member.host.find(':') != std::string::npos;
+  return substitute(dsn_template, uri && ipv6 ? "[" + member.host + "]" : member.host, std::to_string(member.port),
+                    member.name);
+}
+
+Result<std::string> render_writer_dsn(std::string_view dsn_template, const Member& leader,
+                                      const std::vector<Member>& others) {
+  if (is_uri(dsn_template)) return render_dsn(dsn_template, leader);
+  std::string hosts = leader.host, ports = std::to_string(leader.port);
+  for (const Member& m : others) {
+    if (m.name == leader.name) continue;
+    hosts += "," + m.host;
+    ports += "," + std::to_string(m.port);
+  }
+  auto dsn = substitute(dsn_template, hosts, ports, leader.name);
+  if (!dsn) return dsn;
+  if (dsn.value().find("target_session_attrs") == std::string::npos) dsn.value() += " target_session_attrs=read-write";
+  return dsn;
 }
 
 MemberSet::MemberSet(int remove_after) : remove_after_(std::max(1, remove_after)) {}

@@ -40,6 +40,13 @@ Status unique_names(const std::vector<Member>& members);
 // host in brackets inside a mysql:// URI). An unknown {placeholder} is an error naming it.
 Result<std::string> render_dsn(std::string_view dsn_template, const Member& member);
 
+// The writer's DSN for a cluster led by `leader`: libpq's multi-host form, the leader first and
+// then `others`, with target_session_attrs=read-write (unless the template sets it), so that the
+// writer finds a new leader at its next connect even before discovery has seen the switchover.
+// A URI template names the leader alone.
+Result<std::string> render_writer_dsn(std::string_view dsn_template, const Member& leader,
+                                      const std::vector<Member>& others);
+
 // One source's members, round by round.
 class MemberSet {
  public:

@@ -45,7 +45,15 @@ CanaryPoll parse_poll(const Rows& rows) {
 class PgWriter final : public CanaryWriter {
  public:
   PgWriter(ConnectOptions options, std::string schema, std::string agent_id, std::string probe)
-      : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(probe)} {}
+      : options_(options), conn_(std::move(options)), schema_(std::move(schema)),
+        params_{std::move(agent_id), std::move(probe)} {}
+
+  Status retarget(const DsnConfig& primary) override {
+    options_.dsn = primary.dsn;
+    options_.password = primary.password;
+    conn_ = LazyPg(options_);
+    return ok_status();
+  }
 
   Result<int64_t> write(std::stop_token stop) override {
     auto seq = upsert(stop);
@@ -106,6 +114,7 @@ class PgWriter final : public CanaryWriter {
                  e.code};
   }
 
+  ConnectOptions options_;
   LazyPg conn_;
   std::string schema_;
   std::vector<std::string> params_;

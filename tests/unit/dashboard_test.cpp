@@ -34,6 +34,8 @@ std::set<std::string> exported_names() {
   target->reported_lag(1);
   target->received({1, std::chrono::milliseconds(1), std::chrono::milliseconds(1)});
   auto path = probe->read_path("r", {"0ms"});
+  auto discovery = probe->discovery("patroni");
+  target->origin("patroni", "replica");
   auto reconcile = sink.reconcile("c", "redis");  // held: a handle's series leave with it
   reconcile->swept(SweepObservation{});
   std::set<std::string> names;

@@ -32,7 +32,9 @@ class FakeTargets final : public TargetSet {
     ++removes;
   }
   void set_role(const std::string& name, const std::string& role) override { targets.at(name).role = role; }
+  void set_primary(DsnConfig primary) override { primaries.push_back(primary.dsn); }
   std::map<std::string, Added> targets;
+  std::vector<std::string> primaries;
   int adds = 0, removes = 0;
   std::string refuse;
 };
@@ -58,7 +60,7 @@ Member member(const std::string& name, const std::string& host, int port, const 
 }
 
 struct Rig {
-  explicit Rig(int sources = 1, std::vector<std::string> static_names = {}) {
+  explicit Rig(int sources = 1, std::vector<std::string> static_names = {}, bool follow_leader = false) {
     DiscoveryConfig config;
     config.dsn_template = "host={host} port={port} application_name={name}";
     config.remove_after = 2;
@@ -69,7 +71,8 @@ struct Rig {
       entries.push_back(SourceEntry{kinds[i], std::chrono::seconds(1), std::make_unique<FakeSource>(answers[i])});
     }
     probe_sink = sink.probe("pg", "postgres");
-    discovery = std::make_unique<Discovery>("pg", config, std::move(entries), targets, *probe_sink, static_names);
+    discovery = std::make_unique<Discovery>("pg", config, std::move(entries), targets, *probe_sink, static_names,
+                                            follow_leader);
   }
   void round(int source = 0) { discovery->round(source, std::stop_token()); }
   std::string metrics() const { return sink.render(); }
@@ -115,6 +118,26 @@ TEST(DiscoveryRounds, TheLiveSetFollowsTheSourceWithoutChurn) {
   EXPECT_FALSE(rig.targets.targets.count("pg-1"));
   EXPECT_NE(rig.metrics().find("ghostwatch_discovery_targets{probe=\"pg\",source=\"patroni\"} 1"), std::string::npos)
       << rig.metrics();
+}
+
+TEST(DiscoveryRounds, WithoutAPrimaryTheWriterFollowsTheLeader) {
+  Rig rig(1, {}, /*follow_leader=*/true);
+  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.1", 5432, "primary", false),
+                                      member("pg-2", "10.0.0.2", 5432)};
+  rig.round();
+  rig.round();
+  ASSERT_EQ(rig.targets.primaries.size(), 1u) << "given once, not at every round";
+  EXPECT_EQ(rig.targets.primaries[0],
+            "host=10.0.0.1,10.0.0.2 port=5432,5432 application_name=pg-1 target_session_attrs=read-write");
+  // An election under way: no leader listed, the writer stays where it is.
+  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.1", 5432), member("pg-2", "10.0.0.2", 5432)};
+  rig.round();
+  EXPECT_EQ(rig.targets.primaries.size(), 1u);
+  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.1", 5432), member("pg-2", "10.0.0.2", 5432, "primary", false)};
+  rig.round();
+  ASSERT_EQ(rig.targets.primaries.size(), 2u);
+  EXPECT_EQ(rig.targets.primaries[1],
+            "host=10.0.0.2,10.0.0.1 port=5432,5432 application_name=pg-2 target_session_attrs=read-write");
 }
 
 TEST(DiscoveryRounds, AFailingSourceKeepsItsLastMembersAndCountsErrors) {

@@ -103,8 +103,19 @@ TEST(Discovery, RendersAMembersDsnFromTheTemplate) {
             "mysql://ghostwatch@[fd00::2]:3306/");
   EXPECT_EQ(render_dsn("host={host} port={port}", member("r", "fd00::2", 5432)).value(), "host=fd00::2 port=5432");
   EXPECT_EQ(render_dsn("host={hots}", m).error().message,
-            "dsn_template: unknown placeholder {hots} (known: {host}, {port}, {name})");
-  EXPECT_EQ(render_dsn("host={host", m).error().message, "dsn_template: '{' without '}'");
+            "unknown placeholder {hots} (known: {host}, {port}, {name})");
+  EXPECT_EQ(render_dsn("host={host", m).error().message, "'{' without '}'");
+}
+
+TEST(Discovery, RendersTheWritersDsnLeaderFirstWithEveryMember) {
+  const std::vector<Member> all{member("pg-1", "10.0.0.1", 5432), member("pg-2", "10.0.0.2", 5433),
+                                member("pg-3", "10.0.0.3", 5434)};
+  EXPECT_EQ(render_writer_dsn("host={host} port={port} dbname=app", all[1], all).value(),
+            "host=10.0.0.2,10.0.0.1,10.0.0.3 port=5433,5432,5434 dbname=app target_session_attrs=read-write");
+  EXPECT_EQ(render_writer_dsn("host={host} port={port} target_session_attrs=primary", all[0], all).value(),
+            "host=10.0.0.1,10.0.0.2,10.0.0.3 port=5432,5433,5434 target_session_attrs=primary");
+  EXPECT_EQ(render_writer_dsn("postgresql://gw@{host}:{port}/app", all[2], all).value(), "postgresql://gw@10.0.0.3:5434/app")
+      << "a URI names the leader alone";
 }
 
 std::vector<std::string> names(const std::vector<Member>& members) {
