@@ -296,8 +296,11 @@ void ReplicationProbe::stop_target(const std::shared_ptr<Target>& t) {
 }
 
 void ReplicationProbe::set_primary(DsnConfig primary) {
-  std::lock_guard lock(primary_mu_);
-  next_primary_ = std::move(primary);
+  {
+    std::lock_guard lock(primary_mu_);
+    next_primary_ = std::move(primary);
+  }
+  primary_moved_.ring();
 }
 
 bool ReplicationProbe::follow_primary() {
@@ -424,6 +427,12 @@ void ReplicationProbe::write_loop(std::stop_token stop, RunOnceLimits limits) {
       sink_->canary_written(false, t_ack - t0, ack.error().message);
       health.failed(ack.error().message);
       next = std::max(next, steady_now() + backoff.next());
+      // A failover: discovery names the new primary while the writer backs off.
+      if (primary_moved_.wait_until(stop, next) && steady_now() < next) {
+        backoff.reset();
+        next = steady_now();
+      }
+      continue;
     }
     sleep_until(stop, next);
   }

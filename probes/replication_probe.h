@@ -20,6 +20,7 @@
 
 #include "common/backoff.h"
 #include "common/clock.h"
+#include "common/interruptible.h"
 #include "exporters/sink.h"
 #include "probes/canary_backend.h"
 #include "probes/probe_config.h"
@@ -144,6 +145,7 @@ class ReplicationProbe {
   std::unique_ptr<CanaryWriter> writer_;
   std::mutex primary_mu_;
   std::optional<DsnConfig> next_primary_;  // from set_primary, for the writer's thread
+  Alarm primary_moved_;  // ends the writer's back-off: the new primary is worth trying at once
   bool primary_known_;                     // the writer's thread only
   // Copied on change, never changed in place: readers take a snapshot under the lock.
   mutable std::mutex targets_mu_;

@@ -20,6 +20,8 @@ PACKAGES=(
   nftables clang libclang-rt-14-dev
   # bench/heartbeat_compare.sh: pt-heartbeat beside ghostwatch
   percona-toolkit
+  # the sandbox's HA cluster (up --patroni): discovery and switchovers against the real thing
+  patroni etcd-server
 )
 
 missing=()

@@ -24,9 +24,17 @@ member_pg_port() { echo $((PATRONI_PG_BASE + $(member_index "$1"))); }
 member_api_port() { echo $((PATRONI_API_BASE + $(member_index "$1"))); }
 member_api() { echo "http://127.0.0.1:$(member_api_port "$1")"; }
 
-# The process of a member's Patroni (its command line names its config file), or of etcd.
-patroni_pid() { pgrep -f -- "patroni $PATRONI_DIR/$1.yml" | head -1 || true; }
-etcd_pid() { pgrep -f -- "etcd --name gwsbx --data-dir $PATRONI_DIR/etcd" | head -1 || true; }
+# The process of a member's Patroni (its command line names its config file), or of etcd: the
+# program itself, not the runuser that started it (its command line says the same).
+program_pid() {  # COMM PATTERN
+  local pid
+  for pid in $(pgrep -f -- "$2" || true); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && { echo "$pid"; return 0; }
+  done
+  return 0
+}
+patroni_pid() { program_pid patroni "patroni $PATRONI_DIR/$1.yml"; }
+etcd_pid() { program_pid etcd "etcd --name gwsbx --data-dir $PATRONI_DIR/etcd"; }
 
 etcd_start() {
   [ -n "$(etcd_pid)" ] && return 0
@@ -188,6 +196,7 @@ export GW_PATRONI_URLS='$urls'
 export GW_PATRONI_CONFIG='$PATRONI_DIR/pg-m0.yml'
 export GW_PATRONI_PG_PORT_BASE='$PATRONI_PG_BASE'
 export GW_PATRONI_SCOPE='$PATRONI_SCOPE'
+export GW_PATRONI_ADMIN_PASSWORD='$(admin_password)'
 ENV
 }
 

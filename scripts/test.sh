@@ -18,7 +18,7 @@
 #   scripts/test.sh --fast    step 1 only
 #
 # The test sandbox uses its own directory and ports (PostgreSQL 26432-26434, MariaDB
-# 26306-26307, the rest up to 26457), so a demo sandbox can run beside it. They lie below the
+# 26306-26307, the rest up to 26473 with the Patroni cluster), so a demo sandbox can run beside it. They lie below the
 # ephemeral port range (32768-60999): no client socket can hold one when a server binds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +58,7 @@ export GHOSTWATCH_SANDBOX_DIR="${TMPDIR:-/tmp}/ghostwatch-test-sandbox"
 export GW_PG_PORT_PRIMARY=26432 GW_MARIA_PORT_PRIMARY=26306
 scripts/sandbox.sh down >/dev/null 2>&1 || true
 trap 'scripts/sandbox.sh down >/dev/null 2>&1' EXIT
-scripts/sandbox.sh up --pg-delay-ms 200 --maria-delay-s 1 >/dev/null
+scripts/sandbox.sh up --pg-delay-ms 200 --maria-delay-s 1 --patroni >/dev/null
 # shellcheck disable=SC1091
 source "$GHOSTWATCH_SANDBOX_DIR/env.sh"
 
