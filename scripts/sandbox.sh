@@ -641,8 +641,8 @@ check_ports() {
     port_in_use "$port" && port_taken "$port" "$s"
   done
   # Patroni's and etcd's, when the cluster is wanted and not running yet.
-  if [ "${1:-}" = patroni ] && [ -z "$(etcd_pid)" ]; then
-    for port in $(patroni_ports want); do port_in_use "$port" && port_taken "$port" "the Patroni cluster"; done
+  if [ "${1:-}" = patroni ]; then
+    for port in $(patroni_free_ports_needed); do port_in_use "$port" && port_taken "$port" "the Patroni cluster"; done
   fi
   return 0
 }

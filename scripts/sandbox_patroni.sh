@@ -107,6 +107,12 @@ patroni_member_start() {
   local name=$1
   [ -n "$(patroni_pid "$name")" ] && return 0
   command -v patroni >/dev/null || die "Patroni is not installed; run scripts/install-deps.sh"
+  # Its PostgreSQL outlived its Patroni (an interrupted `up`): stopped, so that Patroni starts
+  # it under its own control.
+  if member_postgres_running "$name"; then
+    as_user "$PG_BIN/pg_ctl" -D "$PATRONI_DIR/$name" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+      kill -KILL "$(member_postgres_pid "$name")" 2>/dev/null || true
+  fi
   # Only the servers' user may read it: it holds the cluster's passwords.
   patroni_conf "$name" | as_user tee "$PATRONI_DIR/$name.yml" >/dev/null
   chmod 600 "$PATRONI_DIR/$name.yml"
@@ -167,6 +173,14 @@ SQL
 
 patroni_up() {
   touch "$DIR/patroni.enabled"
+  # A cluster whose first bootstrap was interrupted may have its DCS say "initialised" without
+  # the users Patroni creates after initdb: it is made again, as the other servers are.
+  if [ -d "$PATRONI_DIR" ] && [ ! -f "$DIR/patroni.done" ]; then
+    say "the Patroni cluster's initialisation did not finish earlier; starting it over"
+    patroni_down
+    stop_strays "$PATRONI_DIR/"
+    rm -rf "${PATRONI_DIR:?}"
+  fi
   as_user mkdir -p "$PATRONI_DIR"
   etcd_start
   local m running=""
@@ -184,6 +198,7 @@ patroni_up() {
   done
   patroni_wait "$running"
   patroni_users
+  touch "$DIR/patroni.done"
   say "up: Patroni cluster $PATRONI_SCOPE:$running (PostgreSQL :$PATRONI_PG_BASE.., REST API :$PATRONI_API_BASE.., etcd :$ETCD_PORT); leader $(patroni_leader)"
 }
 
@@ -246,11 +261,20 @@ patroni_status() {
   patroni_members 2>/dev/null | sed 's/^/patroni /' || echo "patroni: no member answers"
 }
 
-patroni_ports() {
-  patroni_enabled || [ "${1:-}" = want ] || return 0
-  echo "$ETCD_PORT $ETCD_PEER_PORT"
-  for m in $PATRONI_MEMBERS; do echo "$(member_pg_port "$m") $(member_api_port "$m")"; done
+# The ports the cluster needs that none of its own programs holds yet (an interrupted `up` may
+# have left some running: they are reused, not reported as in the way).
+patroni_free_ports_needed() {
+  [ -n "$(etcd_pid)" ] || echo "$ETCD_PORT $ETCD_PEER_PORT"
+  local m
+  for m in $PATRONI_MEMBERS; do
+    [ -n "$(patroni_pid "$m")" ] && continue
+    member_postgres_running "$m" || echo "$(member_pg_port "$m")"
+    echo "$(member_api_port "$m")"
+  done
 }
+
+member_postgres_pid() { head -1 "$PATRONI_DIR/$1/postmaster.pid" 2>/dev/null || true; }
+member_postgres_running() { pid_alive "$(member_postgres_pid "$1")"; }
 
 # Commands: patroni-start|patroni-stop|patroni-kill|patroni-add|patroni-remove NAME, patroni-wait NAMES.
 patroni_command() {
