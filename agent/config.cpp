@@ -369,6 +369,30 @@ DiscoverySourceConfig parse_from_primary_source(const Cursor& at, ProbeKind kind
   return s;
 }
 
+// dns: {name: ..., port: N} (A/AAAA) or {srv: ...} (SRV), optionally from `server: host:port`.
+DiscoverySourceConfig parse_dns_source(const Cursor& at, ProbeKind kind) {
+  at.check_keys({"name", "port", "srv", "server", "interval"});
+  DiscoverySourceConfig s;
+  s.kind = DiscoverySourceConfig::Kind::dns;
+  if (at.has("name") == at.has("srv")) at.fail("name either 'name' (A/AAAA records, with 'port') or 'srv' (SRV records)");
+  if (at.has("name")) {
+    s.name = at.child("name").as_string();
+    if (s.name.empty()) at.child("name").fail("the name is empty");
+    s.port = at.has("port") ? static_cast<int>(at.child("port").as_int(1, 65535)) : kind == ProbeKind::postgres ? 5432 : 3306;
+  } else {
+    if (at.has("port")) at.child("port").fail("SRV records carry their own ports");
+    s.srv = at.child("srv").as_string();
+    if (s.srv.empty()) at.child("srv").fail("the name is empty");
+  }
+  if (at.has("server")) {
+    s.server = at.child("server").as_string();
+    static const std::regex host_port(R"((\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?)");
+    if (!std::regex_match(s.server, host_port)) at.child("server").fail("expected an IP address and port, such as 127.0.0.1:8600");
+  }
+  s.interval = parse_source_interval(at);
+  return s;
+}
+
 DiscoverySourceConfig parse_file_source(const Cursor& at) {
   at.check_keys({"path", "interval"});
   DiscoverySourceConfig s;
@@ -385,7 +409,9 @@ DiscoveryConfig parse_discovery(const Cursor& at, ProbeKind kind) {
   DiscoveryConfig d;
   const Cursor tmpl = at.require("dsn_template");
   d.dsn_template = tmpl.as_string();
-  if (d.dsn_template.find("{host}") == std::string::npos) tmpl.fail("the template needs {host}");
+  if (d.dsn_template.find("{host}") == std::string::npos && d.dsn_template.find("{address}") == std::string::npos) {
+    tmpl.fail("the template needs {host} (or {address})");
+  }
   register_secret(dsn_password(d.dsn_template));
   if (at.has("password_file")) {
     d.password = read_password_file(at.child("password_file"));
@@ -403,11 +429,9 @@ DiscoveryConfig parse_discovery(const Cursor& at, ProbeKind kind) {
     if (!fp.node().IsNull() && !fp.node().IsMap()) fp.fail("expected a mapping such as {interval: 10s}");
     d.sources.push_back(parse_from_primary_source(fp.node().IsNull() ? Cursor("", YAML::Node(YAML::NodeType::Map), fp.path()) : fp, kind));
   }
-  if (at.has("dns")) {
-    at.child("dns").fail("the dns source is not available in this version (use file, from_primary or patroni)");
-  }
+  if (at.has("dns")) d.sources.push_back(parse_dns_source(at.child("dns"), kind));
   if (at.has("file")) d.sources.push_back(parse_file_source(at.child("file")));
-  if (d.sources.empty()) at.fail("name at least one source: patroni, from_primary or file");
+  if (d.sources.empty()) at.fail("name at least one source: patroni, from_primary, dns or file");
   return d;
 }
 
@@ -651,6 +675,7 @@ void render_discovery(YAML::Emitter& out, const DiscoveryConfig& d) {
       case DiscoverySourceConfig::Kind::dns:
         if (!s.srv.empty()) out << YAML::Key << "srv" << YAML::Value << s.srv;
         else out << YAML::Key << "name" << YAML::Value << s.name << YAML::Key << "port" << YAML::Value << s.port;
+        if (!s.server.empty()) out << YAML::Key << "server" << YAML::Value << s.server;
         break;
       case DiscoverySourceConfig::Kind::file: out << YAML::Key << "path" << YAML::Value << s.path; break;
     }

@@ -98,8 +98,9 @@ struct DiscoverySourceConfig {
   // and exceptions by member name; MySQL replicas report their own.
   int port = 0;
   std::map<std::string, int> ports;
-  // dns: A/AAAA records of `name` at `port`, or SRV records of `srv`.
-  std::string name, srv;
+  // dns: A/AAAA records of `name` at `port`, or SRV records of `srv`; from `server` (host:port)
+  // instead of the system's resolvers when set (Consul's DNS interface, say).
+  std::string name, srv, server;
   // file: a YAML or JSON list of {name, host, port}.
   std::string path;
   bool operator==(const DiscoverySourceConfig&) const = default;

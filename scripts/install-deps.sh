@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libpq-dev prometheus-cpp-dev libboost-program-options-dev libyaml-cpp-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev zlib1g-dev
-  libhiredis-dev libmemcached-dev libcivetweb-dev libssl-dev libcrypt-dev libspdlog-dev
+  libhiredis-dev libmemcached-dev libcivetweb-dev libssl-dev libcrypt-dev libspdlog-dev libc-ares-dev
   # sandbox and integration tests
   default-libmysqlclient-dev
   postgresql-15 postgresql-client-15 mariadb-server mariadb-client haproxy redis-server memcached prometheus curl procps iproute2 util-linux passwd
@@ -22,6 +22,8 @@ PACKAGES=(
   percona-toolkit
   # the sandbox's HA cluster (up --patroni): discovery and switchovers against the real thing
   patroni etcd-server
+  # discovery's dns source against a real DNS server (A and SRV records)
+  dnsmasq
 )
 
 missing=()

@@ -24,7 +24,11 @@ namespace {
 
 constexpr std::size_t kMaxTargetFile = 4u << 20;
 
-std::string address(const Member& m) { return m.host + ":" + std::to_string(m.port); }
+// Where a member is reached: its host (and the address its source resolved it to) and port.
+std::string address(const Member& m) {
+  const bool resolved = !m.address.empty() && m.address != m.host;
+  return m.host + (resolved ? "/" + m.address : "") + ":" + std::to_string(m.port);
+}
 
 class FileSource final : public Source {
  public:
@@ -206,7 +210,7 @@ std::vector<SourceEntry> sources_of(const ProbeConfig& probe) {
         source = probe.kind == ProbeKind::postgres ? pg_replicas_source(probe, s) : mysql_replicas_source(probe);
         break;
       case DiscoverySourceConfig::Kind::file: source = file_source(s.path); break;
-      case DiscoverySourceConfig::Kind::dns: continue;  // refused by the config
+      case DiscoverySourceConfig::Kind::dns: source = dns_source(s, probe.connect_timeout); break;
     }
     out.push_back(SourceEntry{s.kind, s.interval, std::move(source)});
   }

@@ -64,6 +64,12 @@ std::unique_ptr<Source> file_source(const std::string& path);
 // leader is listed as role "primary" and does not join; a member already measured stays while
 // it is listed (a promoted replica is then shown as the primary).
 std::unique_ptr<Source> patroni_source(const DiscoverySourceConfig& config, Duration connect_timeout, Duration timeout);
+// dns: A/AAAA records of `config.name` (one member per address, named by it, at `config.port`),
+// or SRV records of `config.srv` (one per record, named by its target host, at its port, with
+// the address the same server gives for that host), from the system's resolver or
+// `config.server`; c-ares, within `timeout` per round (dns_source.cpp). NXDOMAIN and no records
+// are an answer (no members); SERVFAIL, a refusal or a timeout is a failure (the last set kept).
+std::unique_ptr<Source> dns_source(const DiscoverySourceConfig& config, Duration timeout);
 // from_primary: the replicas the probe's primary streams to. PostgreSQL's pg_stat_replication
 // (probes/postgres/pg_discovery.cpp: named by application_name, at client_addr and the
 // configured port); MySQL/MariaDB's SHOW REPLICA HOSTS (probes/mysql/mysql_discovery.cpp: at

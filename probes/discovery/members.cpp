@@ -16,7 +16,9 @@ bool label_char(char c) {
          c == '.' || c == ':';
 }
 
-bool same_place(const Member& a, const Member& b) { return a.host == b.host && a.port == b.port && a.role == b.role; }
+bool same_place(const Member& a, const Member& b) {
+  return a.host == b.host && a.address == b.address && a.port == b.port && a.role == b.role;
+}
 
 // Patroni says "running" for a replica that is up, and "streaming" (3.0.4+) once it streams.
 bool patroni_member_up(const std::string& state) { return state == "running" || state == "streaming"; }
@@ -117,8 +119,11 @@ Status unique_names(const std::vector<Member>& members) {
 
 namespace {
 
-Result<std::string> substitute(std::string_view dsn_template, const std::string& host, const std::string& port,
-                               const std::string& name) {
+struct Placeholders {
+  std::string host, address, port, name;
+};
+
+Result<std::string> substitute(std::string_view dsn_template, const Placeholders& with) {
   std::string out;
   std::size_t i = 0;
   while (i < dsn_template.size()) {
@@ -128,15 +133,18 @@ Result<std::string> substitute(std::string_view dsn_template, const std::string&
     if (close == std::string_view::npos) return Error{"'{' without '}'"};
     out.append(dsn_template.substr(i, open - i));
     const std::string_view key = dsn_template.substr(open + 1, close - open - 1);
-    if (key == "host") out += host;
-    else if (key == "port") out += port;
-    else if (key == "name") out += name;
-    else return Error{"unknown placeholder {" + std::string(key) + "} (known: {host}, {port}, {name})"};
+    if (key == "host") out += with.host;
+    else if (key == "address") out += with.address;
+    else if (key == "port") out += with.port;
+    else if (key == "name") out += with.name;
+    else return Error{"unknown placeholder {" + std::string(key) + "} (known: {host}, {address}, {port}, {name})"};
     i = close + 1;
   }
   out.append(dsn_template.substr(std::min(i, dsn_template.size())));
   return out;
 }
+
+std::string address_of(const Member& m) { return m.address.empty() ? m.host : m.address; }
 
 bool is_uri(std::string_view dsn) { return dsn.find("://") != std::string_view::npos; }
 
@@ -144,21 +152,24 @@ bool is_uri(std::string_view dsn) { return dsn.find("://") != std::string_view::
 
 Result<std::string> render_dsn(std::string_view dsn_template, const Member& member) {
   const bool uri = dsn_template.rfind("mysql://", 0) == 0;
-  const bool ipv6 = member.host.find(':') != std::string::npos;
-  return substitute(dsn_template, uri && ipv6 ? "[" + member.host + "]" : member.host, std::to_string(member.port),
-                    member.name);
+  auto bracketed = [uri](const std::string& host) {
+    return uri && host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  };
+  return substitute(dsn_template, {bracketed(member.host), bracketed(address_of(member)), std::to_string(member.port),
+                                   member.name});
 }
 
 Result<std::string> render_writer_dsn(std::string_view dsn_template, const Member& leader,
                                       const std::vector<Member>& others) {
   if (is_uri(dsn_template)) return render_dsn(dsn_template, leader);
-  std::string hosts = leader.host, ports = std::to_string(leader.port);
+  std::string hosts = leader.host, addresses = address_of(leader), ports = std::to_string(leader.port);
   for (const Member& m : others) {
     if (m.name == leader.name) continue;
     hosts += "," + m.host;
+    addresses += "," + address_of(m);
     ports += "," + std::to_string(m.port);
   }
-  auto dsn = substitute(dsn_template, hosts, ports, leader.name);
+  auto dsn = substitute(dsn_template, {hosts, addresses, ports, leader.name});
   if (!dsn) return dsn;
   if (dsn.value().find("target_session_attrs") == std::string::npos) dsn.value() += " target_session_attrs=read-write";
   return dsn;

@@ -16,6 +16,9 @@ namespace ghostwatch::discovery {
 struct Member {
   std::string name;  // a label value (label_value())
   std::string host;
+  // Where the source found it, when that differs from `host` (an SRV target's address, as the
+  // source's DNS server resolved the name); "" = the host itself.
+  std::string address;
   int port = 0;
   std::string role;  // as the source says it: leader, replica, sync_standby, standby_leader; "" unknown
   // Whether it may join now (Patroni: running or streaming). A member already in the set stays
@@ -36,8 +39,9 @@ Result<std::vector<Member>> parse_member_file(std::string_view text);
 // Member names are unique after label_value(): an error names both members that collide.
 Status unique_names(const std::vector<Member>& members);
 
-// A member's DSN from the probe's `dsn_template`: {host}, {port} and {name} replaced (an IPv6
-// host in brackets inside a mysql:// URI). An unknown {placeholder} is an error naming it.
+// A member's DSN from the probe's `dsn_template`: {host}, {address}, {port} and {name} replaced
+// (an IPv6 host in brackets inside a mysql:// URI). An unknown {placeholder} is an error naming
+// it.
 Result<std::string> render_dsn(std::string_view dsn_template, const Member& member);
 
 // The writer's DSN for a cluster led by `leader`: libpq's multi-host form, the leader first and

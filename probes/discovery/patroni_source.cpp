@@ -8,18 +8,18 @@ namespace {
 
 constexpr std::size_t kMaxAnswer = 1u << 20;
 
-std::size_t append_body(char* data, std::size_t size, std::size_t count, void* out) {
+std::size_t append_cluster_answer(char* data, std::size_t size, std::size_t count, void* out) {
   auto* body = static_cast<std::string*>(out);
   if (body->size() + size * count > kMaxAnswer) return 0;  // aborts the transfer
   body->append(data, size * count);
   return size * count;
 }
 
-int abort_on_stop(void* stop, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int abort_when_stopping(void* stop, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<std::stop_token*>(stop)->stop_requested() ? 1 : 0;
 }
 
-long milliseconds(Duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); }
+long whole_ms(Duration d) { return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); }
 
 // Patroni's roles in ghostwatch's words: its leader is the primary.
 void as_targets(std::vector<Member>& members) {
@@ -62,12 +62,12 @@ class PatroniSource final : public Source {
     CURL* c = curl.get();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(connect_timeout_));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, milliseconds(connect_timeout_ + timeout_));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &append_body);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, whole_ms(connect_timeout_));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, whole_ms(connect_timeout_ + timeout_));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &append_cluster_answer);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &abort_on_stop);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &abort_when_stopping);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &stop);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "ghostwatch/" GHOSTWATCH_VERSION);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

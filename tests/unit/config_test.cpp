@@ -440,6 +440,7 @@ probes:
       remove_after: 2
       patroni: {urls: ["http://10.0.0.1:8008/", "https://10.0.0.2:8008"], interval: 5s, ca_file: /etc/ca.pem}
       from_primary: {interval: 10s, ports: {replica-2: 5433}}
+      dns: {srv: _postgresql._tcp.pg.example, server: "127.0.0.1:8600", interval: 2s}
       file: {path: /etc/ghostwatch/targets/pg.yaml}
 )";
 
@@ -449,7 +450,7 @@ TEST(Config, DiscoveryTakesTheIssuesShapeAndNeedsNoStaticTargets) {
   EXPECT_TRUE(p.targets.empty());
   ASSERT_TRUE(p.discovery);
   EXPECT_EQ(p.discovery->remove_after, 2);
-  ASSERT_EQ(p.discovery->sources.size(), 3u);
+  ASSERT_EQ(p.discovery->sources.size(), 4u);
   const DiscoverySourceConfig& patroni = p.discovery->sources[0];
   EXPECT_EQ(patroni.kind, DiscoverySourceConfig::Kind::patroni);
   EXPECT_EQ(patroni.urls, (std::vector<std::string>{"http://10.0.0.1:8008", "https://10.0.0.2:8008"}));
@@ -457,13 +458,17 @@ TEST(Config, DiscoveryTakesTheIssuesShapeAndNeedsNoStaticTargets) {
   const DiscoverySourceConfig& from_primary = p.discovery->sources[1];
   EXPECT_EQ(from_primary.port, 5432) << "PostgreSQL's default";
   EXPECT_EQ(from_primary.ports.at("replica-2"), 5433);
-  EXPECT_EQ(p.discovery->sources[2].interval, std::chrono::seconds(10)) << "the default";
+  EXPECT_EQ(p.discovery->sources[2].srv, "_postgresql._tcp.pg.example");
+  EXPECT_EQ(p.discovery->sources[2].server, "127.0.0.1:8600");
+  EXPECT_EQ(p.discovery->sources[3].interval, std::chrono::seconds(10)) << "the default";
   const std::string rendered = render_config(c);
   EXPECT_EQ(rendered.find("tmpl-secret-1"), std::string::npos) << rendered;
   // What /config shows parses again to the same sources.
   const Config again = parse_config(rendered, "rendered");
   EXPECT_EQ(again.probes.at(0).discovery->sources, p.discovery->sources) << rendered;
 }
+
+const char* kDnsLine = "      dns: {srv: _postgresql._tcp.pg.example, server: \"127.0.0.1:8600\", interval: 2s}\n";
 
 TEST(Config, DiscoveryErrorsNameTheField) {
   auto with = [](const std::string& from, const std::string& to) {
@@ -472,15 +477,23 @@ TEST(Config, DiscoveryErrorsNameTheField) {
   };
   EXPECT_NE(error_of(with("      dsn_template:", "      dsn_templat:")).find("probes[0].discovery.dsn_templat: unknown key"),
             std::string::npos);
-  EXPECT_NE(error_of(with("{host}", "h")).find("the template needs {host}"), std::string::npos);
+  EXPECT_NE(error_of(with("{host}", "h")).find("the template needs {host} (or {address})"), std::string::npos);
   EXPECT_NE(error_of(with("\"http://10.0.0.1:8008/\"", "\"10.0.0.1:8008\"")).find("probes[0].discovery.patroni.urls[0]: "
                                                                                   "'10.0.0.1:8008' is not an http"),
             std::string::npos);
   EXPECT_NE(error_of(with("remove_after: 2", "remove_after: 0")).find("probes[0].discovery.remove_after"),
             std::string::npos);
-  EXPECT_NE(error_of(with("      file: {path: /etc/ghostwatch/targets/pg.yaml}\n",
-                          "      dns: {name: pg.example, port: 5432}\n"))
-                .find("probes[0].discovery.dns: the dns source is not available"),
+  EXPECT_NE(error_of(with(kDnsLine,
+                          "      dns: {name: pg.example, srv: _pg._tcp.example}\n"))
+                .find("probes[0].discovery.dns: name either 'name'"),
+            std::string::npos);
+  EXPECT_NE(error_of(with(kDnsLine,
+                          "      dns: {srv: _pg._tcp.example, port: 5432}\n"))
+                .find("probes[0].discovery.dns.port: SRV records carry their own ports"),
+            std::string::npos);
+  EXPECT_NE(error_of(with(kDnsLine,
+                          "      dns: {name: pg.example, server: consul.local}\n"))
+                .find("probes[0].discovery.dns.server: expected an IP address and port"),
             std::string::npos);
   const std::string mysql = with("kind: postgres\n    primary: \"host=127.0.0.1 port=5432 dbname=app user=ghostwatch\"",
                                  "kind: mysql\n    primary: \"mysql://ghostwatch@127.0.0.1:3306/app\"");

@@ -103,8 +103,13 @@ TEST(Discovery, RendersAMembersDsnFromTheTemplate) {
             "mysql://ghostwatch@[fd00::2]:3306/");
   EXPECT_EQ(render_dsn("host={host} port={port}", member("r", "fd00::2", 5432)).value(), "host=fd00::2 port=5432");
   EXPECT_EQ(render_dsn("host={hots}", m).error().message,
-            "unknown placeholder {hots} (known: {host}, {port}, {name})");
+            "unknown placeholder {hots} (known: {host}, {address}, {port}, {name})");
   EXPECT_EQ(render_dsn("host={host", m).error().message, "'{' without '}'");
+  Member srv = member("r1.db.consul", "r1.db.consul", 5432);
+  srv.address = "10.0.0.7";  // as the source's DNS server resolved it
+  EXPECT_EQ(render_dsn("host={host} hostaddr={address} port={port}", srv).value(),
+            "host=r1.db.consul hostaddr=10.0.0.7 port=5432");
+  EXPECT_EQ(render_dsn("host={address}", m).value(), "host=10.0.0.2") << "{address} is the host where no other is known";
 }
 
 TEST(Discovery, RendersTheWritersDsnLeaderFirstWithEveryMember) {
