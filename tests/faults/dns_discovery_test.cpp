@@ -20,19 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string port_of(const std::string& dsn) {
-  const auto at = dsn.find("port=");
-  return dsn.substr(at + 5, dsn.find(' ', at) - at - 5);
-}
-
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string fixed(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
-
 class DnsServer {
  public:
   DnsServer() : port_(free_port()), dir_("/tmp/ghostwatch-dns-" + std::to_string(getpid())) {
@@ -80,7 +67,7 @@ using DnsDiscovery = SandboxTest;
 
 TEST_F(DnsDiscovery, FollowsARecordsAndSrvRecordsAsTheyAreAddedAndRemoved) {
   ASSERT_EQ(access("/usr/sbin/dnsmasq", X_OK), 0) << "dnsmasq is not installed (scripts/install-deps.sh)";
-  const std::string p1 = port_of(require_env("GW_PG_REPLICA1_DSN")), p2 = port_of(require_env("GW_PG_REPLICA2_DSN"));
+  const std::string p1 = dsn_port(require_env("GW_PG_REPLICA1_DSN")), p2 = dsn_port(require_env("GW_PG_REPLICA2_DSN"));
   // One port on two addresses, as a headless Service's pods: relays to the two replicas.
   const int port = free_port();
   ChildProcess relay({TCP_RELAY, "127.0.0.2:" + std::to_string(port), "127.0.0.1:" + p1,
@@ -122,18 +109,18 @@ TEST_F(DnsDiscovery, FollowsARecordsAndSrvRecordsAsTheyAreAddedAndRemoved) {
   dns.hosts("127.0.0.2 replicas.gw.test\n127.0.0.3 replicas.gw.test\n127.0.0.1 r1.gw.test\n127.0.0.1 r2.gw.test\n");
   const auto a_added = Clock::now();
   ASSERT_TRUE(wait_for([&] { return count("dnsa", "127.0.0.3") >= 1; }, 10s)) << agent.log();
-  const double a_join = since(a_added);
+  const double a_join = seconds_since(a_added);
   dns.start({"_pg._tcp.gw.test,r1.gw.test," + p1, "_pg._tcp.gw.test,r2.gw.test," + p2});
   const auto srv_added = Clock::now();
   ASSERT_TRUE(wait_for([&] { return count("dnss", "r2.gw.test") >= 1; }, 10s)) << agent.log();
-  const double srv_join = since(srv_added);
+  const double srv_join = seconds_since(srv_added);
 
   // Removed: 127.0.0.2 leaves after remove_after (2) rounds; the other keeps counting.
   const double kept = count("dnsa", "127.0.0.3");
   dns.hosts("127.0.0.3 replicas.gw.test\n127.0.0.1 r1.gw.test\n127.0.0.1 r2.gw.test\n");
   const auto a_removed = Clock::now();
   ASSERT_TRUE(wait_for([&] { return !listed("dnsa", "127.0.0.2"); }, 10s)) << agent.log();
-  const double a_leave = since(a_removed);
+  const double a_leave = seconds_since(a_removed);
   EXPECT_GE(a_leave, 0.4) << "not at the first round that misses it";
   EXPECT_TRUE(wait_for([&] { return count("dnsa", "127.0.0.3") > kept + 3; }, 10s));
 
@@ -149,7 +136,7 @@ TEST_F(DnsDiscovery, FollowsARecordsAndSrvRecordsAsTheyAreAddedAndRemoved) {
   dns.start({});
   const auto emptied = Clock::now();
   ASSERT_TRUE(wait_for([&] { return !listed("dnss", "r1.gw.test") && !listed("dnsa", "127.0.0.3"); }, 15s)) << agent.log();
-  const double empty_leave = since(emptied);
+  const double empty_leave = seconds_since(emptied);
   EXPECT_EQ(metric_or(agent, "ghostwatch_discovery_targets{probe=\"dnsa\",source=\"dns\"}"), 0);
   record_figure("discovery dns source (dnsmasq, rounds of 0.5 s, remove_after 2): an A record added -> first sample " +
                 fixed(a_join) + " s; an SRV record added (dnsmasq restarted) -> first sample " + fixed(srv_join) +

@@ -79,14 +79,6 @@ std::string admin_dsn(int port) {
          require_env("GW_PATRONI_ADMIN_PASSWORD");
 }
 
-double since(Clock::time_point t0, Clock::time_point t = Clock::now()) { return std::chrono::duration<double>(t - t0).count(); }
-
-std::string fixed(double v, int digits = 1) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
 // /metrics every 250 ms while it lives, for the timeline of what the agent showed.
 class MetricsRecorder {
  public:
@@ -96,7 +88,7 @@ class MetricsRecorder {
             std::string text = agent.metrics();
             {
               std::lock_guard lock(mu_);
-              snapshots_.emplace_back(since(t0), std::move(text));
+              snapshots_.emplace_back(seconds_since(t0), std::move(text));
             }
             std::this_thread::sleep_for(250ms);
           }
@@ -246,29 +238,29 @@ TEST_F(Patroni, ASwitchoverIsFollowedAndNothingLies) {
                                "--candidate", candidate, "--force"},
                               60s);
   ASSERT_EQ(sw.exit_code, 0) << sw.out << sw.err;
-  const double returned_s = since(t0);
+  const double returned_s = seconds_since(t0);
   // The first canary written on the new leader: its own copy of the row moves past what it had.
   const int candidate_port = pg_port_of(candidate);
   const long seq_at_return = seq_on(candidate_port);
   double first_write_s = -1;
   ASSERT_TRUE(wait_for([&] {
     if (seq_on(candidate_port) <= seq_at_return || leader() != candidate) return false;
-    first_write_s = since(t0);
+    first_write_s = seconds_since(t0);
     return true;
   }, 30s)) << agent.log();
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, role_series(candidate, "primary")) == 1; }, 20s)) << agent.log();
-  const double shown_primary_s = since(t0);
+  const double shown_primary_s = seconds_since(t0);
   double old_leader_sample_s = -1;
   ASSERT_TRUE(wait_for([&] {
     if (metric_or(agent, count_of(old_leader)) < 1) return false;
-    old_leader_sample_s = since(t0);
+    old_leader_sample_s = seconds_since(t0);
     return true;
   }, 60s)) << agent.log();
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, count_of(old_leader)) >= 5; }, 30s));
   // Until the bystander has nothing outstanding (seen, or timed out after 10 s): the accounting
   // below is then complete.
   EXPECT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_pending_seconds", "ha", bystander)) == 0; }, 20s));
-  const double settled_s = since(t0);
+  const double settled_s = seconds_since(t0);
   recorder.stop();
   const std::string after = agent.metrics();
 
@@ -315,25 +307,25 @@ TEST_F(Patroni, AFailoverIsFollowedAndTheOldLeaderComesBackAsAReplica) {
     new_leader = leader();
     return !new_leader.empty() && new_leader != old_leader;
   }, 60s)) << "no new leader";
-  const double elected_s = since(t0);
+  const double elected_s = seconds_since(t0);
   const std::string stayed = new_leader == a ? b : a;
   const double ok_at_election = metric_or(agent, kWritesOk);
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, kWritesOk) > ok_at_election; }, 30s)) << agent.log();
-  const double writing_again_s = since(t0);
+  const double writing_again_s = seconds_since(t0);
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, role_series(new_leader, "primary")) == 1; }, 20s)) << agent.log();
-  const double shown_primary_s = since(t0);
+  const double shown_primary_s = seconds_since(t0);
 
   // The old leader's Patroni starts again: it rejoins as a replica (pg_rewind) under its name.
   ASSERT_EQ(run_sandbox({"patroni-start", old_leader}).exit_code, 0);
-  const double restarted_s = since(t0);
+  const double restarted_s = seconds_since(t0);
   double old_leader_sample_s = -1;
   ASSERT_TRUE(wait_for([&] {
     if (metric_or(agent, count_of(old_leader)) < 1) return false;
-    old_leader_sample_s = since(t0);
+    old_leader_sample_s = seconds_since(t0);
     return true;
   }, 90s)) << agent.log();
   EXPECT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_pending_seconds", "ha", stayed)) == 0; }, 20s));
-  const double settled_s = since(t0);
+  const double settled_s = seconds_since(t0);
   recorder.stop();
   const std::string after = agent.metrics();
   EXPECT_EQ(metric_or(agent, role_series(old_leader, "replica")), 1);
@@ -363,14 +355,14 @@ TEST_F(Patroni, AMemberThatJoinsIsMeasuredAndOneRemovedForGoodLeaves) {
   ASSERT_EQ(added.exit_code, 0) << added.err;
   const auto t_joined = Clock::now();  // running, as its REST API says
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, count_of("pg-m3")) >= 1; }, 30s)) << agent.log();
-  const double join_s = since(t_joined);
+  const double join_s = seconds_since(t_joined);
   EXPECT_EQ(metric_or(agent, role_series("pg-m3", "replica")), 1);
   EXPECT_LT(join_s, 5.0) << "a discovery round (1 s) and a canary (0.2 s) away";
 
   ASSERT_EQ(run_sandbox({"patroni-remove", "pg-m3"}).exit_code, 0);
   const auto t_removed = Clock::now();
   ASSERT_TRUE(wait_for([&] { return !has_target(agent, "pg-m3"); }, 30s)) << agent.log();
-  const double leave_s = since(t_removed);
+  const double leave_s = seconds_since(t_removed);
   EXPECT_GE(leave_s, 1.5) << "remove_after 3 rounds of 1 s: not at the first round that misses it";
   record_figure("patroni: pg-m3 joined (running) -> first sample " + fixed(join_s, 2) + " s; removed for good -> its series left /metrics " +
                 fixed(leave_s, 2) + " s later (rounds of 1 s, remove_after 3)");

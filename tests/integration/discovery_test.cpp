@@ -17,20 +17,7 @@ using namespace std::chrono_literals;
 using Discovery = SandboxTest;
 using Clock = std::chrono::steady_clock;
 
-std::string port_of(const std::string& dsn) {
-  const auto at = dsn.find("port=");
-  return dsn.substr(at + 5, dsn.find(' ', at) - at - 5);
-}
-
 std::string password_file(const std::string& password) { return write_temp_file(password + "\n", ".pw"); }
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string fixed(double v, int digits = 1) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 void write_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".new";
@@ -38,7 +25,7 @@ void write_file(const std::string& path, const std::string& text) {
   std::rename(tmp.c_str(), path.c_str());  // as tooling that writes target files does: never half a file
 }
 
-std::string member(const std::string& name, const std::string& port) {
+std::string target_line(const std::string& name, const std::string& port) {
   return "- {name: " + name + ", host: 127.0.0.1, port: " + port + "}\n";
 }
 
@@ -47,8 +34,8 @@ bool has_series_of(const Agent& agent, const std::string& target) {
 }
 
 TEST_F(Discovery, TheFileSourceAddsAndRemovesRealReplicasWhileTheAgentRuns) {
-  const std::string p1 = port_of(require_env("GW_PG_REPLICA1_DSN")), p2 = port_of(require_env("GW_PG_REPLICA2_DSN"));
-  const std::string targets = write_temp_file(member("replica-1", p1), ".yaml");
+  const std::string p1 = dsn_port(require_env("GW_PG_REPLICA1_DSN")), p2 = dsn_port(require_env("GW_PG_REPLICA2_DSN"));
+  const std::string targets = write_temp_file(target_line("replica-1", p1), ".yaml");
   const std::string pw = password_file(require_env("GW_PG_PASSWORD"));
   const std::string config = write_temp_file(agent_yaml() + R"(  - name: disc
     kind: postgres
@@ -69,7 +56,7 @@ TEST_F(Discovery, TheFileSourceAddsAndRemovesRealReplicasWhileTheAgentRuns) {
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, count1) >= 3; }, 20s)) << agent.log();
 
   // Added: replica-2 and a member nothing listens for (down, but listed: it stays).
-  write_file(targets, member("replica-1", p1) + member("replica-2", p2) + member("ghost", "1"));
+  write_file(targets, target_line("replica-1", p1) + target_line("replica-2", p2) + target_line("ghost", "1"));
   const auto added = Clock::now();
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, count2) >= 1; }, 10s)) << agent.log();
   const double join_s = seconds_since(added);
@@ -84,7 +71,7 @@ TEST_F(Discovery, TheFileSourceAddsAndRemovesRealReplicasWhileTheAgentRuns) {
   // Removed: replica-1 leaves after remove_after (2) rounds; replica-2 keeps counting; the
   // member that is down stays while it is listed.
   const double kept_before = metric_or(agent, count2);
-  write_file(targets, member("replica-2", p2) + member("ghost", "1"));
+  write_file(targets, target_line("replica-2", p2) + target_line("ghost", "1"));
   const auto removed = Clock::now();
   ASSERT_TRUE(wait_for([&] { return !has_series_of(agent, "replica-1"); }, 10s)) << agent.log();
   const double leave_s = seconds_since(removed);
@@ -107,9 +94,9 @@ TEST_F(Discovery, TheFileSourceAddsAndRemovesRealReplicasWhileTheAgentRuns) {
     ++warnings;
   }
   EXPECT_EQ(warnings, 1u) << "once per outage";
-  record_figure("discovery file source: replica-2 added -> first sample " + fixed(join_s, 2) +
+  record_figure("discovery file source: replica-2 added -> first sample " + fixed(join_s) +
                 " s (rounds of 0.5 s, canaries every 0.2 s); replica-1 removed -> its series left /metrics " +
-                fixed(leave_s, 2) + " s later (remove_after 2); a member listed but down stayed (target_up 0)");
+                fixed(leave_s) + " s later (remove_after 2); a member listed but down stayed (target_up 0)");
   agent.terminate(5s);
 }
 
@@ -123,11 +110,11 @@ void pg_discovery_role(const std::string& name, const std::string& password, boo
 }
 
 std::string pg_from_primary_probe(const std::string& user, const std::string& pw_file, const std::string& schema) {
-  const std::string p1 = port_of(require_env("GW_PG_REPLICA1_DSN")), p2 = port_of(require_env("GW_PG_REPLICA2_DSN"));
+  const std::string p1 = dsn_port(require_env("GW_PG_REPLICA1_DSN")), p2 = dsn_port(require_env("GW_PG_REPLICA2_DSN"));
   return R"(  - name: fp
     kind: postgres
     schema: )" + schema + R"(
-    primary: {dsn: "host=127.0.0.1 port=)" + port_of(require_env("GW_PG_PRIMARY_DSN")) + " dbname=app user=" + user +
+    primary: {dsn: "host=127.0.0.1 port=)" + dsn_port(require_env("GW_PG_PRIMARY_DSN")) + " dbname=app user=" + user +
          R"( connect_timeout=1", password_file: )" + pw_file + R"(}
     interval: 200ms
     timeout: 5s

@@ -119,6 +119,22 @@ PgWriteLoad::PgWriteLoad(std::chrono::microseconds period, Arrivals arrivals) {
 }
 PgWriteLoad::~PgWriteLoad() = default;
 
+std::string fixed(double value, int digits) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.*f", digits, value);
+  return out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string dsn_port(const std::string& dsn) {
+  const auto at = dsn.find("port=");
+  if (at == std::string::npos) return "";
+  return dsn.substr(at + 5, dsn.find(' ', at) - at - 5);
+}
+
 std::string ms(double seconds) {
   char out[32];
   std::snprintf(out, sizeof out, "%.1f ms", seconds * 1e3);

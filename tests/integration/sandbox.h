@@ -74,6 +74,12 @@ class PgWriteLoad {
 
 // "201.4 ms": seconds as milliseconds with one decimal, for figures.
 std::string ms(double seconds);
+// `value` with `digits` decimals, for figures.
+std::string fixed(double value, int digits = 2);
+// Seconds from `start` to now (steady clock).
+double seconds_since(std::chrono::steady_clock::time_point start);
+// The port=N of a libpq key=value DSN, as text.
+std::string dsn_port(const std::string& dsn);
 
 // `name{probe="probe",target="target"}`
 std::string series(const std::string& name, const std::string& probe, const std::string& target);

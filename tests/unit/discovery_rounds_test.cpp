@@ -48,7 +48,7 @@ class FakeSource final : public Source {
   Result<std::vector<Member>>& answer_;
 };
 
-Member member(const std::string& name, const std::string& host, int port, const std::string& role = "replica",
+Member listed(const std::string& name, const std::string& host, int port, const std::string& role = "replica",
               bool eligible = true) {
   Member m;
   m.name = name;
@@ -86,8 +86,8 @@ struct Rig {
 
 TEST(DiscoveryRounds, TheLiveSetFollowsTheSourceWithoutChurn) {
   Rig rig;
-  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.1", 5432, "primary", false),
-                                      member("pg-2", "10.0.0.2", 5432, "sync_standby")};
+  rig.answers[0] = std::vector<Member>{listed("pg-1", "10.0.0.1", 5432, "primary", false),
+                                      listed("pg-2", "10.0.0.2", 5432, "sync_standby")};
   rig.round();
   ASSERT_EQ(rig.targets.targets.size(), 1u) << "the leader is the writer, not a target";
   EXPECT_EQ(rig.targets.targets.at("pg-2").dsn, "host=10.0.0.2 port=5432 application_name=pg-2");
@@ -97,21 +97,21 @@ TEST(DiscoveryRounds, TheLiveSetFollowsTheSourceWithoutChurn) {
   EXPECT_EQ(rig.targets.adds, 1) << "a member that stays is not added again";
 
   // Switchover: pg-2 leads (it stays, shown as primary); pg-1 streams as a replica and joins.
-  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.1", 5432, "replica"),
-                                      member("pg-2", "10.0.0.2", 5432, "primary", false)};
+  rig.answers[0] = std::vector<Member>{listed("pg-1", "10.0.0.1", 5432, "replica"),
+                                      listed("pg-2", "10.0.0.2", 5432, "primary", false)};
   rig.round();
   EXPECT_EQ(rig.targets.targets.at("pg-2").role, "primary");
   EXPECT_EQ(rig.targets.targets.at("pg-1").role, "replica");
   EXPECT_EQ(rig.targets.removes, 0);
 
   // pg-1 moves (a rescheduled pod): a new address is a new target under the same name.
-  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.9", 5432), member("pg-2", "10.0.0.2", 5432, "primary", false)};
+  rig.answers[0] = std::vector<Member>{listed("pg-1", "10.0.0.9", 5432), listed("pg-2", "10.0.0.2", 5432, "primary", false)};
   rig.round();
   EXPECT_EQ(rig.targets.targets.at("pg-1").dsn, "host=10.0.0.9 port=5432 application_name=pg-1");
   EXPECT_EQ(rig.targets.removes, 1);
 
   // pg-1 leaves for good: kept for one round, removed at the second.
-  rig.answers[0] = std::vector<Member>{member("pg-2", "10.0.0.2", 5432, "primary", false)};
+  rig.answers[0] = std::vector<Member>{listed("pg-2", "10.0.0.2", 5432, "primary", false)};
   rig.round();
   EXPECT_TRUE(rig.targets.targets.count("pg-1"));
   rig.round();
@@ -122,18 +122,18 @@ TEST(DiscoveryRounds, TheLiveSetFollowsTheSourceWithoutChurn) {
 
 TEST(DiscoveryRounds, WithoutAPrimaryTheWriterFollowsTheLeader) {
   Rig rig(1, {}, /*follow_leader=*/true);
-  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.1", 5432, "primary", false),
-                                      member("pg-2", "10.0.0.2", 5432)};
+  rig.answers[0] = std::vector<Member>{listed("pg-1", "10.0.0.1", 5432, "primary", false),
+                                      listed("pg-2", "10.0.0.2", 5432)};
   rig.round();
   rig.round();
   ASSERT_EQ(rig.targets.primaries.size(), 1u) << "given once, not at every round";
   EXPECT_EQ(rig.targets.primaries[0],
             "host=10.0.0.1,10.0.0.2 port=5432,5432 application_name=pg-1 target_session_attrs=read-write");
   // An election under way: no leader listed, the writer stays where it is.
-  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.1", 5432), member("pg-2", "10.0.0.2", 5432)};
+  rig.answers[0] = std::vector<Member>{listed("pg-1", "10.0.0.1", 5432), listed("pg-2", "10.0.0.2", 5432)};
   rig.round();
   EXPECT_EQ(rig.targets.primaries.size(), 1u);
-  rig.answers[0] = std::vector<Member>{member("pg-1", "10.0.0.1", 5432), member("pg-2", "10.0.0.2", 5432, "primary", false)};
+  rig.answers[0] = std::vector<Member>{listed("pg-1", "10.0.0.1", 5432), listed("pg-2", "10.0.0.2", 5432, "primary", false)};
   rig.round();
   ASSERT_EQ(rig.targets.primaries.size(), 2u);
   EXPECT_EQ(rig.targets.primaries[1],
@@ -142,7 +142,7 @@ TEST(DiscoveryRounds, WithoutAPrimaryTheWriterFollowsTheLeader) {
 
 TEST(DiscoveryRounds, AFailingSourceKeepsItsLastMembersAndCountsErrors) {
   Rig rig;
-  rig.answers[0] = std::vector<Member>{member("pg-2", "10.0.0.2", 5432)};
+  rig.answers[0] = std::vector<Member>{listed("pg-2", "10.0.0.2", 5432)};
   rig.round();
   rig.answers[0] = Error{"connection refused"};
   for (int i = 0; i < 5; ++i) rig.round();
@@ -151,7 +151,7 @@ TEST(DiscoveryRounds, AFailingSourceKeepsItsLastMembersAndCountsErrors) {
   EXPECT_NE(rig.metrics().find("ghostwatch_discovery_errors_total{probe=\"pg\",source=\"patroni\"} 5"), std::string::npos);
   EXPECT_NE(rig.metrics().find("ghostwatch_discovery_targets{probe=\"pg\",source=\"patroni\"} 1"), std::string::npos);
   // Two members of one name in one answer: the round is refused as a whole.
-  rig.answers[0] = std::vector<Member>{member("pg-3", "10.0.0.3", 5432), member("pg-3", "10.0.0.4", 5432)};
+  rig.answers[0] = std::vector<Member>{listed("pg-3", "10.0.0.3", 5432), listed("pg-3", "10.0.0.4", 5432)};
   rig.round();
   EXPECT_FALSE(rig.targets.targets.count("pg-3"));
   EXPECT_TRUE(rig.targets.targets.count("pg-2"));
@@ -159,20 +159,20 @@ TEST(DiscoveryRounds, AFailingSourceKeepsItsLastMembersAndCountsErrors) {
 
 TEST(DiscoveryRounds, NamesTakenByStaticTargetsOrAnotherSourceAreRefused) {
   Rig rig(2, {"replica-1"});
-  rig.answers[0] = std::vector<Member>{member("replica-1", "10.0.0.1", 5432), member("pg-2", "10.0.0.2", 5432)};
-  rig.answers[1] = std::vector<Member>{member("pg-2", "10.0.0.2", 5432), member("pg-3", "10.0.0.3", 5432)};
+  rig.answers[0] = std::vector<Member>{listed("replica-1", "10.0.0.1", 5432), listed("pg-2", "10.0.0.2", 5432)};
+  rig.answers[1] = std::vector<Member>{listed("pg-2", "10.0.0.2", 5432), listed("pg-3", "10.0.0.3", 5432)};
   rig.round(0);
   rig.round(1);
   EXPECT_FALSE(rig.targets.targets.count("replica-1")) << "the static target keeps its name";
   EXPECT_EQ(rig.targets.targets.at("pg-2").source, "patroni") << "listed by both at one address: one target";
   EXPECT_EQ(rig.targets.targets.at("pg-3").source, "file");
   // The file now says pg-2 is elsewhere: the first source's address stands.
-  rig.answers[1] = std::vector<Member>{member("pg-2", "10.0.0.7", 5432), member("pg-3", "10.0.0.3", 5432)};
+  rig.answers[1] = std::vector<Member>{listed("pg-2", "10.0.0.7", 5432), listed("pg-3", "10.0.0.3", 5432)};
   rig.round(1);
   EXPECT_EQ(rig.targets.targets.at("pg-2").dsn, "host=10.0.0.2 port=5432 application_name=pg-2");
   // A target the probe refuses (a DSN it cannot use) is tried again at the next round.
   rig.targets.refuse = "pg-4";
-  rig.answers[1] = std::vector<Member>{member("pg-3", "10.0.0.3", 5432), member("pg-4", "10.0.0.4", 5432)};
+  rig.answers[1] = std::vector<Member>{listed("pg-3", "10.0.0.3", 5432), listed("pg-4", "10.0.0.4", 5432)};
   rig.round(1);
   EXPECT_FALSE(rig.targets.targets.count("pg-4"));
   rig.targets.refuse.clear();
