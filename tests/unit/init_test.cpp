@@ -64,6 +64,34 @@ TEST(Init, PositionModeGrantsMonitoringRightsOnly) {
             std::string::npos);
 }
 
+TEST(Init, DiscoveryGetsTheRightsItsSourcesNeed) {
+  // from_primary on PostgreSQL: pg_monitor (pg_stat_replication's addresses); discovered
+  // targets log in as the template says.
+  const Config pg = config_with(
+      "  - name: pg\n    kind: postgres\n    primary: \"host=p user=writer\"\n"
+      "    discovery:\n      dsn_template: \"host={host} port={port} user=reader\"\n      from_primary: {}\n");
+  const std::string pg_sql = render_init(plan_init(pg.probes[0], SqlDialect::postgres));
+  EXPECT_NE(pg_sql.find("GRANT pg_monitor TO \"writer\";"), std::string::npos) << pg_sql;
+  EXPECT_NE(pg_sql.find("GRANT SELECT ON \"ghostwatch\".canary TO \"reader\";"), std::string::npos) << pg_sql;
+  // Following a Patroni leader: the writer is the template's user; nothing needs pg_monitor.
+  const Config patroni = config_with(
+      "  - name: ha\n    kind: postgres\n"
+      "    discovery:\n      dsn_template: \"host={host} port={port} user=gw\"\n"
+      "      patroni: {urls: [\"http://10.0.0.1:8008\"]}\n");
+  const std::string ha_sql = render_init(plan_init(patroni.probes[0], SqlDialect::postgres));
+  EXPECT_NE(ha_sql.find("primary the Patroni leader"), std::string::npos) << ha_sql;
+  EXPECT_NE(ha_sql.find("GRANT SELECT, INSERT, UPDATE ON \"ghostwatch\".canary TO \"gw\";"), std::string::npos) << ha_sql;
+  EXPECT_EQ(ha_sql.find("pg_monitor"), std::string::npos) << ha_sql;
+  // MariaDB's SHOW REPLICA HOSTS wants REPLICATION MASTER ADMIN, MySQL's SHOW REPLICAS REPLICATION SLAVE.
+  const Config m = config_with(
+      "  - name: m\n    kind: mysql\n    primary: \"mysql://gw@p/\"\n"
+      "    discovery:\n      dsn_template: \"mysql://gw@{host}:{port}/\"\n      from_primary: {}\n");
+  EXPECT_NE(render_init(plan_init(m.probes[0], SqlDialect::mariadb, "%")).find("GRANT REPLICATION MASTER ADMIN ON *.* TO 'gw'@'%';"),
+            std::string::npos);
+  EXPECT_NE(render_init(plan_init(m.probes[0], SqlDialect::mysql, "%")).find("GRANT REPLICATION SLAVE ON *.* TO 'gw'@'%';"),
+            std::string::npos);
+}
+
 TEST(Init, ADsnWithoutAUserIsAnError) {
   const Config c = config_with("  - name: pg\n    kind: postgres\n    primary: \"host=p\"\n    targets:\n      - {name: r, dsn: \"host=r\"}\n");
   EXPECT_THROW(plan_init(c.probes[0], SqlDialect::postgres), ConfigError);
