@@ -179,7 +179,8 @@ class Patroni : public SandboxTest {
     run_sandbox({"patroni-wait", "pg-m0", "pg-m1", "pg-m2"});
   }
 
-  std::string config(const std::string& urls_yaml, const std::string& interval = "1s") {
+  // `extra`: more of the patroni source's settings (", ca_file: ...").
+  std::string config(const std::string& urls_yaml, const std::string& interval = "1s", const std::string& extra = "") {
     return write_temp_file(agent_yaml() + R"(  - name: ha
     kind: postgres
     interval: 200ms
@@ -191,7 +192,7 @@ class Patroni : public SandboxTest {
       dsn_template: "host={host} port={port} dbname=app user=ghostwatch connect_timeout=1"
       password_file: )" + write_temp_file(require_env("GW_PG_PASSWORD") + "\n", ".pw") + R"(
       remove_after: 3
-      patroni: {urls: )" + urls_yaml + ", interval: " + interval + R"(}
+      patroni: {urls: )" + urls_yaml + ", interval: " + interval + extra + R"(}
 )", ".yaml");
   }
   std::string urls_yaml() const {
@@ -389,6 +390,46 @@ TEST_F(Patroni, AnUnreachableRestApiKeepsTheLastTargets) {
   const std::string failed = "discovery source patroni failed";
   EXPECT_EQ(log.find(failed), log.rfind(failed)) << "logged once per outage:\n" << log;
   agent.terminate(10s);
+}
+
+// Patroni's REST API behind TLS and basic auth (restapi.certfile, restapi.authentication): a proxy
+// with the sandbox's certificate relays a real member's answers. The right CA and credentials
+// discover the cluster; the system's CAs or a wrong password are refused, and said so.
+TEST_F(Patroni, TheRestApiOverTlsWithBasicAuth) {
+  const std::string dir = require_env("GW_SANDBOX_DIR");
+  const int port = free_port();
+  ChildProcess proxy({"/usr/bin/python3", PATRONI_TLS_PROXY, std::to_string(port), dir + "/tls/agent.crt",
+                      dir + "/tls/agent.key", "gw", "s3cret-api", patroni_urls().at(0)});
+  std::this_thread::sleep_for(700ms);  // Python starts and listens
+  ASSERT_TRUE(proxy.alive()) << proxy.log();
+  const std::string url = "https://127.0.0.1:" + std::to_string(port);
+  auto agent_for = [&](const std::string& ca, const std::string& password) {
+    std::string extra = ", username: gw, password_file: " + write_temp_file(password + "\n", ".pw");
+    if (!ca.empty()) extra += ", ca_file: " + ca;
+    return config("[\"" + url + "\"]", "500ms", extra);
+  };
+  const std::string errors = "ghostwatch_discovery_errors_total{probe=\"ha\",source=\"patroni\"}";
+  {
+    Agent agent(agent_for(require_env("GW_TLS_CA"), "s3cret-api"), free_port());
+    for (const auto& r : replicas()) {
+      ASSERT_TRUE(wait_for([&] { return metric_or(agent, count_of(r)) >= 3; }, 30s)) << r << "\n" << agent.log();
+    }
+    EXPECT_EQ(agent.log().find("s3cret-api"), std::string::npos) << "the API's password never shows";
+    agent.terminate(10s);
+  }
+  {
+    Agent agent(agent_for("", "s3cret-api"), free_port());  // the system's CAs do not know it
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, errors) >= 2; }, 30s)) << agent.log();
+    EXPECT_NE(agent.log().find("SSL"), std::string::npos) << agent.log();
+    EXPECT_FALSE(has_target(agent, replicas().at(0)));
+    agent.terminate(10s);
+  }
+  {
+    Agent agent(agent_for(require_env("GW_TLS_CA"), "wrong"), free_port());
+    ASSERT_TRUE(wait_for([&] { return metric_or(agent, errors) >= 2; }, 30s)) << agent.log();
+    EXPECT_NE(agent.log().find("HTTP 401"), std::string::npos) << agent.log();
+    agent.terminate(10s);
+  }
 }
 
 }  // namespace
