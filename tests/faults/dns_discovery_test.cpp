@@ -22,7 +22,8 @@ using Clock = std::chrono::steady_clock;
 
 class DnsServer {
  public:
-  DnsServer() : port_(free_port()), dir_("/tmp/ghostwatch-dns-" + std::to_string(getpid())) {
+  explicit DnsServer(std::string address = "127.0.0.1", int port = free_port())
+      : address_(std::move(address)), port_(port), dir_("/tmp/ghostwatch-dns-" + std::to_string(getpid())) {
     std::filesystem::create_directories(dir_);
     std::filesystem::permissions(dir_, std::filesystem::perms::all);
   }
@@ -31,7 +32,8 @@ class DnsServer {
     std::filesystem::remove_all(dir_);
   }
   int port() const { return port_; }
-  std::string server() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string server() const { return address_ + ":" + std::to_string(port_); }
+  const std::string& dir() const { return dir_; }
 
   // A records (hosts file, re-read on SIGHUP) and SRV records (the config: a restart).
   void hosts(const std::string& lines) {
@@ -43,7 +45,7 @@ class DnsServer {
   void start(const std::vector<std::string>& srv_records) {
     stop();
     std::ofstream conf(dir_ + "/dnsmasq.conf");
-    conf << "port=" << port_ << "\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
+    conf << "port=" << port_ << "\nlisten-address=" << address_ << "\nbind-interfaces\nno-resolv\nno-hosts\n"
          << "addn-hosts=" << dir_ << "/hosts\nlocal=/gw.test/\nuser=root\n";
     for (const auto& r : srv_records) conf << "srv-host=" << r << "\n";
     conf.close();
@@ -58,6 +60,7 @@ class DnsServer {
   }
 
  private:
+  std::string address_;
   int port_;
   std::string dir_;
   std::unique_ptr<ChildProcess> process_;
@@ -143,6 +146,39 @@ TEST_F(DnsDiscovery, FollowsARecordsAndSrvRecordsAsTheyAreAddedAndRemoved) {
                 " s; an A record removed -> its series left /metrics " + fixed(a_leave) +
                 " s later; the server stopped: the last set kept; back without records: the targets left after " +
                 fixed(empty_leave) + " s");
+  agent.terminate(5s);
+}
+
+// Without `server:` the source asks the system's resolvers: the agent runs in a mount namespace
+// of its own whose /etc/resolv.conf names a dnsmasq on 127.0.0.153:53 (resolv.conf takes no
+// port), so the host's resolver configuration is never touched.
+TEST_F(DnsDiscovery, AsksTheSystemsResolversWithoutAServer) {
+  ASSERT_EQ(access("/usr/sbin/dnsmasq", X_OK), 0) << "dnsmasq is not installed (scripts/install-deps.sh)";
+  DnsServer dns("127.0.0.153", 53);
+  dns.hosts("127.0.0.1 r1.gw.test\n");
+  dns.start({"_pg._tcp.gw.test,r1.gw.test," + dsn_port(require_env("GW_PG_REPLICA1_DSN"))});
+  const std::string resolv = dns.dir() + "/resolv.conf";
+  std::ofstream(resolv) << "nameserver 127.0.0.153\noptions timeout:1 attempts:1\n";
+  const std::string pw = write_temp_file(require_env("GW_PG_PASSWORD") + "\n", ".pw");
+  const std::string config = write_temp_file(agent_yaml() + R"(  - name: sys
+    kind: postgres
+    primary: "${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}"
+    interval: 200ms
+    connect_timeout: 1s
+    query_timeout: 1s
+    discovery:
+      dsn_template: "host={address} port={port} dbname=app user=ghostwatch connect_timeout=1"
+      password_file: )" + pw + R"(
+      dns: {srv: _pg._tcp.gw.test, interval: 500ms}
+)", ".yaml");
+  Agent agent({"/usr/bin/unshare", "--mount", "/bin/sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"", resolv},
+              config, free_port());
+  ASSERT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_lag_seconds_count", "sys", "r1.gw.test")) >= 3; },
+                       20s))
+      << agent.log();
+  std::string host_resolv;
+  std::getline(std::ifstream("/etc/resolv.conf"), host_resolv, '\0');
+  EXPECT_EQ(host_resolv.find("127.0.0.153"), std::string::npos) << "the host's resolv.conf is untouched";
   agent.terminate(5s);
 }
 

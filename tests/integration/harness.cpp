@@ -225,6 +225,18 @@ Agent::Agent(const std::string& config_path, int port, const std::vector<std::st
   wait_for([this] { return !metrics().empty() || !alive(); }, std::chrono::seconds(10));
 }
 
+namespace {
+std::vector<std::string> wrapped(std::vector<std::string> wrapper, const std::vector<std::string>& argv) {
+  wrapper.insert(wrapper.end(), argv.begin(), argv.end());
+  return wrapper;
+}
+}  // namespace
+
+Agent::Agent(const std::vector<std::string>& wrapper, const std::string& config_path, int port)
+    : ChildProcess(wrapped(wrapper, run_argv(config_path, port, {}))), port_(port) {
+  wait_for([this] { return !metrics().empty() || !alive(); }, std::chrono::seconds(10));
+}
+
 std::string Agent::metrics() const { return http_get(port_, "/metrics"); }
 
 std::optional<double> metric_value(const std::string& metrics, const std::string& series) {

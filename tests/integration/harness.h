@@ -68,6 +68,8 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
 class Agent : public ChildProcess {
  public:
   Agent(const std::string& config_path, int port, const std::vector<std::string>& extra_args = {});
+  // Run through `wrapper` (a command that ends by running its arguments, such as unshare).
+  Agent(const std::vector<std::string>& wrapper, const std::string& config_path, int port);
   std::string metrics() const;  // "" when /metrics does not answer
   int port() const { return port_; }
 
