@@ -88,6 +88,9 @@ std::string e2e_config(const std::string& table, const std::string& key_prefix) 
       - name: haproxy
         dsn: "${GW_PG_HAPROXY_DSN} password=${GW_PG_PASSWORD}"
     read_delays: [0ms, 1s]
+    discovery:  # listing nothing: its source's series are there for the alert rules' checks
+      dsn_template: "host={host} port={port} dbname=app user=ghostwatch"
+      file: {path: )" + write_temp_file("[]\n", ".yaml") + R"(, interval: 1s}
 )" + maria_probe_yaml("500ms", "10s") + R"(  - name: users-cache
     kind: reconcile
     cache:

@@ -224,7 +224,7 @@ TEST_F(Service, TheLandingPageShowsLiveFiguresInABrowser) {
   // replica-2 applies WAL GW_PG_DELAY_MS late, counted from the commit's own timestamp, which
   // comes one write latency before the ack that ghostwatch counts from (several ms under the
   // sanitizers): one sample's lag is at least the delay less that.
-  const std::regex row(R"rx(<tr data-probe="pg" data-target="replica-2"><td>pg</td><td>replica-2</td><td class="up">up</td><td>([0-9]+\.[0-9])</td><td>([0-9]+\.[0-9])</td>)rx");
+  const std::regex row(R"rx(<tr data-probe="pg" data-target="replica-2"><td>pg</td><td>replica-2</td><td class="up">up</td><td class="role">replica</td><td class="source">static</td><td>([0-9]+\.[0-9])</td><td>([0-9]+\.[0-9])</td>)rx");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(dom, m, row)) << dom;
   const double last_ms = std::stod(m[1].str());
