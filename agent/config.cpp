@@ -12,8 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include <libpq-fe.h>
-
 #include "agent/duration.h"
 #include "agent/yaml_cursor.h"
 #include "common/log.h"
@@ -21,6 +19,7 @@
 #include "common/redact.h"
 #include "common/small_file.h"
 #include "probes/mysql/mysql_uri.h"
+#include "probes/postgres/pg_connection.h"
 
 namespace ghostwatch {
 namespace {
@@ -51,15 +50,7 @@ void check_dsn_syntax(const Cursor& at, const std::string& dsn, ProbeKind kind) 
     if (uri->password) register_secret(*uri->password);
     return;
   }
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
-  if (options == nullptr) {
-    std::string message = error ? error : "out of memory";
-    PQfreemem(error);
-    while (!message.empty() && message.back() == '\n') message.pop_back();
-    at.fail("bad PostgreSQL DSN: " + scrub(message));
-  }
-  PQconninfoFree(options);
+  if (Status parsed = pg::check_conninfo(dsn); !parsed) at.fail("bad PostgreSQL DSN: " + parsed.error().message);
 }
 
 DsnConfig parse_dsn_value(const Cursor& dsn_at, const Cursor* password_file_at, ProbeKind kind) {

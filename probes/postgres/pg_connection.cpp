@@ -103,6 +103,18 @@ std::vector<std::string> HostList::names() const {
   return out;
 }
 
+Status check_conninfo(const std::string& dsn) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (options != nullptr) {
+    PQconninfoFree(options);
+    return ok_status();
+  }
+  std::string message = error ? error : "out of memory";
+  PQfreemem(error);
+  return Error{scrub(trim(std::move(message)))};
+}
+
 std::optional<HostList> hosts_to_look_up(const std::string& dsn) {
   char* error = nullptr;
   PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);

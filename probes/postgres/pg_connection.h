@@ -96,6 +96,9 @@ struct HostList {
 // connect, and the DSN gives no hostaddr; unset too when libpq cannot parse the DSN (the
 // connection says why, off the loop).
 std::optional<HostList> hosts_to_look_up(const std::string& dsn);
+
+// Whether libpq can parse `dsn` (key=value or URI); the error is libpq's, secrets scrubbed.
+Status check_conninfo(const std::string& dsn);
 // The host, hostaddr (and port) keywords that make libpq try every address found for the names
 // (`addresses[i]` for `names[i]`), in order, each under its host name (which TLS verification and
 // the passfile still match); addresses and socket directories stand for themselves.

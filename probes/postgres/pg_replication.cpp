@@ -1,7 +1,5 @@
 #include "probes/postgres/pg_replication.h"
 
-#include "common/redact.h"
-
 #include <charconv>
 
 #include "common/parse_number.h"
@@ -383,16 +381,8 @@ std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target
 }
 
 Status PostgresBackend::check(const TargetConfig& target) const {
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(target.dsn.dsn.c_str(), &error);
-  if (options != nullptr) {
-    PQconninfoFree(options);
-    return ok_status();
-  }
-  std::string message = error ? error : "out of memory";
-  PQfreemem(error);
-  while (!message.empty() && message.back() == '\n') message.pop_back();
-  return Error{"bad PostgreSQL DSN: " + scrub(message)};
+  if (Status parsed = check_conninfo(target.dsn.dsn); !parsed) return Error{"bad PostgreSQL DSN: " + parsed.error().message};
+  return ok_status();
 }
 
 std::optional<double> PostgresBackend::position_behind(const Position& primary, const Position& target) const {
