@@ -1,7 +1,5 @@
 #include "probes/read_paths.h"
 
-#include <curl/curl.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -11,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/parse_number.h"
-#include "common/redact.h"
+#include "probes/http_get.h"
 
 namespace ghostwatch {
 namespace {
@@ -89,48 +87,20 @@ class TargetsPath final : public ReadPath {
   std::atomic<std::size_t> next_{0};
 };
 
-std::size_t append_body(char* data, std::size_t size, std::size_t n, void* out) {
-  auto* body = static_cast<std::string*>(out);
-  if (body->size() > (1u << 20)) return 0;  // a canary response is small; refuse a flood
-  body->append(data, size * n);
-  return size * n;
-}
-
-int abort_on_stop(void* stop, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<std::stop_token*>(stop)->stop_requested() ? 1 : 0;
-}
-
 // An application endpoint that exposes the canary through its normal read path. HTTP 404 means
 // "no canary here" (a stale read); any other status outside 2xx is an error.
 class HttpPath final : public ReadPath {
  public:
   HttpPath(ReadPathConfig config, std::string agent, std::string probe, Duration connect_timeout, Duration timeout)
       : config_(std::move(config)), agent_(std::move(agent)), probe_(std::move(probe)),
-        connect_timeout_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(connect_timeout).count()),
-        timeout_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) {}
+        options_{connect_timeout, timeout, "", "", ""} {}
 
   Result<std::optional<int64_t>> read(int64_t written, std::stop_token stop) override {
-    std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), &curl_easy_cleanup);
-    if (!curl) return Error{"curl_easy_init failed"};
-    const std::string url = expand_url(config_.http_url, agent_, probe_, written);
-    std::string body;
-    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout_ms_));
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms_));
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &append_body);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, &abort_on_stop);
-    curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &stop);
-    curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "ghostwatch/" GHOSTWATCH_VERSION);
-    const CURLcode rc = curl_easy_perform(curl.get());
-    if (rc != CURLE_OK) return Error{scrub(std::string("GET failed: ") + curl_easy_strerror(rc))};
-    long status = 0;
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-    if (status == 404) return std::optional<int64_t>();
-    if (status < 200 || status > 299) return Error{"GET answered HTTP " + std::to_string(status)};
-    auto seq = extract_seq(body, config_);
+    auto answer = http_get(expand_url(config_.http_url, agent_, probe_, written), options_, stop);
+    if (!answer) return Error{"GET failed: " + answer.error().message};
+    if (answer->status == 404) return std::optional<int64_t>();
+    if (answer->status < 200 || answer->status > 299) return Error{"GET answered HTTP " + std::to_string(answer->status)};
+    auto seq = extract_seq(answer->body, config_);
     if (!seq) return seq.error();
     return std::optional<int64_t>(seq.value());
   }
@@ -138,7 +108,7 @@ class HttpPath final : public ReadPath {
  private:
   ReadPathConfig config_;
   std::string agent_, probe_;
-  long long connect_timeout_ms_, timeout_ms_;
+  HttpGetOptions options_;
 };
 
 std::string percent_encode(const std::string& s) {
