@@ -210,6 +210,18 @@ class Patroni : public SandboxTest {
 
 const std::string kWritesOk = "ghostwatch_canary_writes_total{probe=\"ha\",result=\"ok\"}";
 
+struct Accounting {
+  double written, seen, timed_out;
+};
+
+// Between two scrapes: canaries written, and seen or timed out on `member`.
+Accounting accounting(const std::string& before, const std::string& after, const std::string& member) {
+  const std::string count = series("ghostwatch_visibility_lag_seconds_count", "ha", member);
+  const std::string timeouts = series("ghostwatch_visibility_timeouts_total", "ha", member);
+  return {value_in(after, kWritesOk) - value_in(before, kWritesOk), value_in(after, count) - value_in(before, count),
+          value_in(after, timeouts, 0) - value_in(before, timeouts, 0)};
+}
+
 // This test's agent's canary seq on `port` (the member's own copy of the row).
 long seq_on(int port) {
   std::string out, error;
@@ -272,10 +284,7 @@ TEST_F(Patroni, ASwitchoverIsFollowedAndNothingLies) {
   EXPECT_GT(seq_after, seq_before) << "seq never goes back";
   // Accounting on the member that stayed a replica throughout: every canary acked meanwhile was
   // seen there or timed out (a few may be in flight at either scrape).
-  const double written = value_in(after, kWritesOk) - value_in(before, kWritesOk);
-  const double seen = value_in(after, count_of(bystander)) - value_in(before, count_of(bystander));
-  const std::string timeouts = series("ghostwatch_visibility_timeouts_total", "ha", bystander);
-  const double timed_out = value_in(after, timeouts, 0) - value_in(before, timeouts, 0);
+  const auto [written, seen, timed_out] = accounting(before, after, bystander);
   EXPECT_NEAR(written, seen + timed_out, 3) << "written " << written << ", seen " << seen << ", timed out " << timed_out;
   const auto down = down_seconds(recorder, {old_leader, candidate, bystander});
   EXPECT_EQ(down.count(candidate), 0u) << "the promoted member never read down";
@@ -332,10 +341,7 @@ TEST_F(Patroni, AFailoverIsFollowedAndTheOldLeaderComesBackAsAReplica) {
   EXPECT_EQ(metric_or(agent, role_series(old_leader, "replica")), 1);
   const long seq_after = seq_on(pg_port_of(new_leader));
   EXPECT_GT(seq_after, seq_before) << "seq never goes back";
-  const double written = value_in(after, kWritesOk) - value_in(before, kWritesOk);
-  const double seen = value_in(after, count_of(stayed)) - value_in(before, count_of(stayed));
-  const std::string timeouts = series("ghostwatch_visibility_timeouts_total", "ha", stayed);
-  const double timed_out = value_in(after, timeouts, 0) - value_in(before, timeouts, 0);
+  const auto [written, seen, timed_out] = accounting(before, after, stayed);
   EXPECT_NEAR(written, seen + timed_out, 3) << "written " << written << ", seen " << seen << ", timed out " << timed_out;
   record_figure("patroni failover (" + old_leader + "'s Patroni and PostgreSQL SIGKILLed): " + new_leader +
                 " elected +" + fixed(elected_s, 2) + " s, canaries written again +" + fixed(writing_again_s, 2) + " s, " +
