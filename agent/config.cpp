@@ -1,5 +1,6 @@
 #include "agent/config.h"
 
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -209,7 +210,7 @@ void parse_http_read_path(const Cursor& at, ReadPathConfig& r) {
 
 ReadPathConfig parse_read_path(const Cursor& at, const ProbeConfig& probe) {
   at.check_keys({"name", "dsn", "password_file", "connection", "pool_size", "targets", "policy", "http", "seq",
-                 "seq_regex", "max_concurrent"});
+                 "seq_regex", "max_concurrent", "session"});
   ReadPathConfig r;
   const Cursor name = at.require("name");
   r.name = name.as_string();
@@ -225,6 +226,8 @@ ReadPathConfig parse_read_path(const Cursor& at, const ProbeConfig& probe) {
   only_with("policy", at.has("targets"), "'targets'");
   only_with("seq", at.has("http"), "'http'");
   only_with("seq_regex", at.has("http"), "'http'");
+  only_with("session", at.has("dsn"), "'dsn' (a session path writes and reads through one connection)");
+  if (at.has("session")) r.session = at.child("session").as_bool();
   if (at.has("max_concurrent")) r.max_concurrent = static_cast<int>(at.child("max_concurrent").as_int(1, 256));
   if (at.has("dsn")) {
     r.kind = ReadPathConfig::Kind::dsn;
@@ -259,6 +262,39 @@ ReadPathConfig parse_read_path(const Cursor& at, const ProbeConfig& probe) {
     parse_http_read_path(at, r);
   }
   return r;
+}
+
+// Checked against a short list: the writer's session must not be able to do more than change
+// what its commits (or reads) wait for.
+std::map<std::string, std::string> parse_session_settings(const Cursor& at, ProbeKind kind) {
+  at.expect_map();
+  std::map<std::string, std::string> settings;
+  const auto& allowed = allowed_session_settings(kind);
+  for (const auto& entry : at.node()) {
+    const std::string name = entry.first.as<std::string>();
+    const Cursor value = at.child(name);
+    auto known = std::find_if(allowed.begin(), allowed.end(), [&name](const AllowedSetting& a) { return name == a.name; });
+    if (known == allowed.end()) {
+      std::string names;
+      for (const AllowedSetting& a : allowed) names += std::string(names.empty() ? "" : ", ") + a.name;
+      value.fail("'" + name + "' is not a session setting a " + to_string(kind) + " probe may set (allowed: " + names + ")");
+    }
+    if (known->values.empty()) {
+      settings[name] = std::to_string(value.as_int(0, 15));
+      continue;
+    }
+    const std::string text = value.as_string();
+    auto match = std::find_if(known->values.begin(), known->values.end(), [&text](const std::string& v) {
+      return strcasecmp(v.c_str(), text.c_str()) == 0;
+    });
+    if (match == known->values.end()) {
+      std::string values;
+      for (const std::string& v : known->values) values += (values.empty() ? "" : ", ") + v;
+      value.fail("'" + text + "' is not a value of " + name + " (known: " + values + ")");
+    }
+    settings[name] = *match;
+  }
+  return settings;
 }
 
 void parse_read_your_writes(const Cursor& at, ProbeConfig& p) {
@@ -445,7 +481,7 @@ void check_primary(const Cursor& at, const ProbeConfig& p) {
 ProbeConfig parse_probe(const Cursor& at) {
   at.check_keys({"name", "kind", "primary", "targets", "discovery", "schema", "database", "interval", "poll_interval",
                  "idle_poll_interval", "wait", "mode", "timeout", "connect_timeout", "query_timeout", "read_paths",
-                 "read_delays", "stale_target"});
+                 "read_delays", "stale_target", "session_settings"});
   ProbeConfig p;
   const Cursor name = at.require("name");
   p.name = name.as_string();
@@ -497,6 +533,7 @@ ProbeConfig parse_probe(const Cursor& at) {
   }
   parse_read_your_writes(at, p);
   if (at.has("mode")) p.mode = parse_probe_mode(at, p);
+  if (at.has("session_settings")) p.session_settings = parse_session_settings(at.child("session_settings"), p.kind);
   return p;
 }
 
@@ -732,6 +769,11 @@ std::string render_config(const Config& c) {
     }
     out << YAML::EndSeq;
     if (p.discovery) render_discovery(out, *p.discovery);
+    if (!p.session_settings.empty()) {
+      out << YAML::Key << "session_settings" << YAML::Value << YAML::BeginMap;
+      for (const auto& [name, value] : p.session_settings) out << YAML::Key << name << YAML::Value << value;
+      out << YAML::EndMap;
+    }
     if (!p.read_paths.empty()) {
       out << YAML::Key << "read_paths" << YAML::Value << YAML::BeginSeq;
       for (const ReadPathConfig& r : p.read_paths) {
@@ -750,6 +792,7 @@ std::string render_config(const Config& c) {
           if (!r.seq_pointer.empty()) out << YAML::Key << "seq" << YAML::Value << r.seq_pointer;
           else out << YAML::Key << "seq_regex" << YAML::Value << YAML::DoubleQuoted << r.seq_regex;
         }
+        if (r.session) out << YAML::Key << "session" << YAML::Value << true;
         out << YAML::Key << "max_concurrent" << YAML::Value << r.max_concurrent << YAML::EndMap;
       }
       out << YAML::EndSeq << YAML::Key << "read_delays" << YAML::Value << YAML::Flow << YAML::BeginSeq;

@@ -37,6 +37,9 @@ class TargetRouter final : public CanaryBackend {
     if (t.cache) return cache::make_async_cache_reader(*t.cache, agent_id_, probe_);
     return db_->async_reader(t);
   }
+  std::unique_ptr<CanarySession> session(const TargetConfig& t, const std::string& key) override {
+    return db_->session(t, key);
+  }
   std::unique_ptr<PositionWaiter> waiter(const TargetConfig& t) override {
     if (t.cache) return nullptr;
     return db_->waiter(t);

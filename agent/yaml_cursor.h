@@ -89,6 +89,14 @@ class Cursor {
     return *v;
   }
 
+  bool as_bool() const {
+    if (!node_.IsScalar()) fail("expected true or false");
+    const std::string& v = node_.Scalar();
+    if (v == "true") return true;
+    if (v == "false") return false;
+    fail("expected true or false, got '" + v + "'");
+  }
+
   double as_double() const {
     if (!node_.IsScalar()) fail("expected a number");
     auto v = parse_number<double>(std::string_view(node_.Scalar()));

@@ -33,6 +33,9 @@ class FanoutReadPath final : public ReadPathSink {
   }
   void skipped(std::size_t d) override { for (auto& c : children_) c->skipped(d); }
   void schedule_offset(Duration offset) override { for (auto& c : children_) c->schedule_offset(offset); }
+  void written(bool ok, Duration latency, const std::string& e) override {
+    for (auto& c : children_) c->written(ok, latency, e);
+  }
 
  private:
   std::vector<std::shared_ptr<ReadPathSink>> children_;

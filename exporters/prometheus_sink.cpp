@@ -1,5 +1,7 @@
 #include "exporters/prometheus_sink.h"
 
+#include "probes/probe_config.h"
+
 #include <malloc.h>
 
 #include <functional>
@@ -206,11 +208,39 @@ const prometheus::Histogram::BucketBoundaries& offset_buckets() {
   return b;
 }
 
+// A session path's own marker writes, under its own probe label value (session_key()), so that
+// a probe's canary write count stays the canary's. Added at the first write: only session paths
+// write.
+class SessionWrites {
+ public:
+  SessionWrites(PrometheusSink::Families& f, std::string key) : f_(f), key_(std::move(key)) {}
+  void written(bool ok, Duration latency) {
+    std::lock_guard lock(mu_);
+    if (!ok_) {
+      ok_ = &series_.add(f_.writes, {{"probe", key_}, {"result", "ok"}});
+      error_ = &series_.add(f_.writes, {{"probe", key_}, {"result", "error"}});
+      seconds_ = &series_.add(f_.write_seconds, {{"probe", key_}}, write_buckets());
+    }
+    if (!ok) return error_->Increment();
+    ok_->Increment();
+    seconds_->Observe(to_seconds(latency));
+  }
+
+ private:
+  PrometheusSink::Families& f_;
+  std::string key_;
+  std::mutex mu_;
+  SeriesOwner series_;
+  prometheus::Counter* ok_ = nullptr;
+  prometheus::Counter* error_ = nullptr;
+  prometheus::Histogram* seconds_ = nullptr;
+};
+
 class PromReadPath final : public ReadPathSink {
  public:
   PromReadPath(PrometheusSink::Families& f, const std::string& probe, const std::string& path,
                const std::vector<std::string>& delays)
-      : latency_(series_.add(f.read_seconds, {{"probe", probe}, {"read_path", path}}, write_buckets())),
+      : session_writes_(f, session_key(probe, path)), latency_(series_.add(f.read_seconds, {{"probe", probe}, {"read_path", path}}, write_buckets())),
         offset_(series_.add(f.read_offset, {{"probe", probe}, {"read_path", path}}, offset_buckets())) {
     for (const std::string& delay : delays) {
       const prometheus::Labels labels{{"probe", probe}, {"read_path", path}, {"delay", delay}};
@@ -227,11 +257,13 @@ class PromReadPath final : public ReadPathSink {
   }
   void skipped(std::size_t d) override { per_delay_.at(d).skipped->Increment(); }
   void schedule_offset(Duration offset) override { offset_.Observe(std::max(0.0, to_seconds(offset))); }
+  void written(bool ok, Duration latency, const std::string&) override { session_writes_.written(ok, latency); }
 
  private:
   struct PerDelay {
     prometheus::Counter *reads, *stale, *errors, *skipped;
   };
+  SessionWrites session_writes_;
   SeriesOwner series_;
   prometheus::Histogram& latency_;
   prometheus::Histogram& offset_;

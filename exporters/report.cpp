@@ -29,6 +29,8 @@ struct ReadPathState {
   std::vector<DelaySummary> counts;  // by delay index
   std::vector<double> offsets;
   std::string last_error;
+  long writes_ok = 0, write_errors = 0;  // a session path's own marker writes
+  std::vector<double> write_latencies;
 };
 
 struct ReportSink::ProbeState {
@@ -115,6 +117,16 @@ class ReportReadPath final : public ReadPathSink {
   void schedule_offset(Duration offset) override {
     std::lock_guard lock(s_->mu);
     s_->offsets.push_back(to_seconds(offset));
+  }
+  void written(bool ok, Duration latency, const std::string& error) override {
+    std::lock_guard lock(s_->mu);
+    if (!ok) {
+      ++s_->write_errors;
+      s_->last_error = error;
+      return;
+    }
+    ++s_->writes_ok;
+    s_->write_latencies.push_back(to_seconds(latency));
   }
 
  private:
@@ -203,6 +215,11 @@ ReadPathSummary summarize_read_path(ReadPathState& r, double stale_target) {
   s.offset_p50 = percentile(r.offsets, 0.5);
   s.offset_p99 = percentile(r.offsets, 0.99);
   s.offset_max = r.offsets.empty() ? 0 : *std::max_element(r.offsets.begin(), r.offsets.end());
+  s.session = r.writes_ok + r.write_errors > 0;
+  s.writes_ok = r.writes_ok;
+  s.write_errors = r.write_errors;
+  s.write_p50 = percentile(r.write_latencies, 0.5);
+  s.write_p99 = percentile(r.write_latencies, 0.99);
   return s;
 }
 
@@ -261,6 +278,7 @@ std::vector<ProbeSummary> ReportSink::summarize() const {
     s.writes_ok = p->writes_ok;
     s.write_errors = p->write_errors;
     s.write_p50 = percentile(p->write_latencies, 0.5);
+    s.write_p99 = percentile(p->write_latencies, 0.99);
     s.last_write_error = p->last_write_error;
     for (const auto& t : p->targets) s.targets.push_back(summarize_target(*t));
     auto found = options_.find(p->name);
@@ -328,6 +346,12 @@ nlohmann::json read_path_json(const ReadPathSummary& r) {
                         {{"p50", rounded(r.offset_p50)}, {"p99", rounded(r.offset_p99)}, {"max", rounded(r.offset_max)}}},
                        {"recommended_window", r.recommended ? nlohmann::json(*r.recommended) : nlohmann::json()}};
   if (!r.last_error.empty()) jr["last_error"] = r.last_error;
+  if (r.session) {
+    jr["session_writes"] = {{"ok", r.writes_ok},
+                            {"errors", r.write_errors},
+                            {"p50_seconds", r.writes_ok ? nlohmann::json(rounded(r.write_p50)) : nlohmann::json()},
+                            {"p99_seconds", r.writes_ok ? nlohmann::json(rounded(r.write_p99)) : nlohmann::json()}};
+  }
   for (const DelaySummary& d : r.delays) {
     jr["delays"].push_back({{"delay", d.delay},
                             {"reads", d.reads},
@@ -361,6 +385,10 @@ void read_paths_table(std::ostringstream& out, const ProbeSummary& p) {
                     d.errors, percent(d.stale_ratio).c_str(), interval.c_str(),
                     d.skipped ? (" (" + std::to_string(d.skipped) + " skipped)").c_str() : "");
       out << line;
+    }
+    if (r.session) {
+      out << "    its own writes (session): " << r.writes_ok << " ok, " << r.write_errors << " failed, p50 " << ms(r.write_p50)
+          << " ms, p99 " << ms(r.write_p99) << " ms\n";
     }
     if (!r.answered) {
       out << "    no read through this path answered; last error: " << r.last_error << "\n";
@@ -438,6 +466,7 @@ nlohmann::json report_json(const std::vector<ProbeSummary>& probes) {
                          {"canaries_written", p.writes_ok},
                          {"write_errors", p.write_errors},
                          {"write_p50_seconds", rounded(p.write_p50)},
+                         {"write_p99_seconds", rounded(p.write_p99)},
                          {"targets", nlohmann::json::array()}};
     if (!p.last_write_error.empty()) jp["last_write_error"] = p.last_write_error;
     for (const TargetSummary& t : p.targets) {
@@ -492,7 +521,7 @@ std::string report_table(const std::vector<ProbeSummary>& probes) {
           << " samples of the primary's position advanced, " << p.write_errors << " sample errors\n";
     } else {
       out << "probe " << p.name << " (" << p.kind << "): " << p.writes_ok << " canaries written, " << p.write_errors
-          << " write errors, write p50 " << ms(p.write_p50) << " ms\n";
+          << " write errors, write p50 " << ms(p.write_p50) << " ms, p99 " << ms(p.write_p99) << " ms\n";
     }
     if (!p.last_write_error.empty()) out << "  last write error: " << p.last_write_error << '\n';
     char line[256];

@@ -54,6 +54,10 @@ struct ReadPathSummary {
   std::optional<std::string> recommended;  // shortest delay from which on the stale ratio <= target
   bool answered = false;                   // at least one read did not fail
   std::string last_error;                  // redacted
+  // A session path's own marker writes (its reads count from their acks).
+  bool session = false;
+  long writes_ok = 0, write_errors = 0;
+  double write_p50 = 0, write_p99 = 0;  // seconds
 };
 
 struct ProbeSummary {
@@ -61,7 +65,7 @@ struct ProbeSummary {
   std::string kind;
   int writes_ok = 0;
   int write_errors = 0;
-  double write_p50 = 0;  // seconds
+  double write_p50 = 0, write_p99 = 0;  // seconds
   std::string last_write_error;
   std::vector<TargetSummary> targets;
   std::vector<ReadPathSummary> read_paths;

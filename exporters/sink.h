@@ -77,6 +77,8 @@ class ReadPathSink {
   virtual void skipped(std::size_t delay_index) = 0;
   // How late a read-back was issued relative to its planned time (ack + delay).
   virtual void schedule_offset(Duration offset) = 0;
+  // A session path's own marker write (`error` redacted), whose ack its reads count from.
+  virtual void written(bool ok, Duration latency, const std::string& error) { (void)ok, (void)latency, (void)error; }
 };
 
 class ProbeSink {

@@ -95,6 +95,19 @@ class CanaryReader {
   virtual void want_received(bool) {}
 };
 
+// A session read path's connection (read_paths[].session): it writes the path's own marker row
+// and reads it back on the same connection, as an application that writes and reads through one
+// pooled connection does; a middleware's session guarantee (pgpool-II's
+// disable_load_balance_on_write) is kept, or not, there. Runs with the probe's session_settings.
+class CanarySession {
+ public:
+  virtual ~CanarySession() = default;
+  // Upserts the marker row and returns its seq once the commit is acknowledged.
+  virtual Result<int64_t> write(std::stop_token stop) = 0;
+  // The marker's seq as this connection shows it now; nullopt when it shows no row.
+  virtual Result<std::optional<int64_t>> read(std::stop_token stop) = 0;
+};
+
 // One step of a poll driven by an event loop (PollLoop): either the poll is over (`result`), or
 // it waits for its socket to be ready for reading and/or writing, until `deadline`.
 struct PollStep {
@@ -153,6 +166,12 @@ class CanaryBackend {
   // A reader for the event loop; null when the backend or the target has none (it is then polled
   // by a thread of its own through reader()).
   virtual std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig&) { return nullptr; }
+  // A session on `target` (a read path's DSN) whose marker row is keyed `key`; null when the
+  // backend has none.
+  virtual std::unique_ptr<CanarySession> session(const TargetConfig& target, const std::string& key) {
+    (void)target, (void)key;
+    return nullptr;
+  }
   // A server-side waiter for `target`; null when the backend or the target (a cache) has none.
   virtual std::unique_ptr<PositionWaiter> waiter(const TargetConfig& target) = 0;
   // The unit of position_behind(): WAL bytes, or transactions.

@@ -72,6 +72,10 @@ struct ReadPathConfig {
   std::string seq_pointer;           // JSON pointer to the seq in the response, or
   std::string seq_regex;             // a regular expression whose first group is the seq
   int max_concurrent = 8;            // reads in flight on this path at most
+  // dsn paths: the path writes its own marker row through its connection and reads it back on
+  // the same connection (a middleware's session guarantee); per_read is then a fresh connection
+  // per write-and-reads cycle, pool a set of long-lived sessions.
+  bool session = false;
   bool operator==(const ReadPathConfig&) const = default;
 };
 
@@ -135,6 +139,9 @@ struct ProbeConfig {
   std::vector<ReadPathConfig> read_paths;
   std::vector<ReadDelay> read_delays;  // set (to the defaults if absent) when read_paths is
   double stale_target = 0.001;         // the stale ratio a recommended read-from-primary window meets
+  // Session variables the canary writer (and session read paths) run with, e.g.
+  // synchronous_commit; names and values checked against allowed_session_settings().
+  std::map<std::string, std::string> session_settings;
   bool operator==(const ProbeConfig&) const = default;
 };
 
@@ -184,5 +191,20 @@ struct Config {
 };
 
 const char* to_string(ProbeKind kind);
+
+// The session variables a probe may set (session_settings), with the values each takes ({} for
+// an integer 0-15, wsrep_sync_wait's bitmask): settings that change what a commit waits for or
+// what a read waits for, and nothing that could harm the server.
+struct AllowedSetting {
+  const char* name;
+  std::vector<std::string> values;
+};
+const std::vector<AllowedSetting>& allowed_session_settings(ProbeKind kind);
+
+// The key under which a session read path writes its own marker: its own value of the canary
+// table's probe column and of ghostwatch_canary_writes_total's probe label.
+inline std::string session_key(const std::string& probe, const std::string& read_path) {
+  return probe + "/" + read_path;
+}
 
 }  // namespace ghostwatch

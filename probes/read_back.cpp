@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "common/interruptible.h"
+
 namespace ghostwatch {
 
 struct ReadBack::Path {
@@ -13,7 +15,13 @@ struct ReadBack::Path {
   std::condition_variable_any cv;
   std::deque<Task> queue;
   int busy = 0;
+  bool session = false;  // a session path: one cycle task per canary
 };
+
+namespace {
+// The delay index of a session path's cycle task: all the delays, on one session.
+constexpr std::size_t kWholeCycle = static_cast<std::size_t>(-1);
+}  // namespace
 
 ReadBack::ReadBack(const ProbeConfig& config, std::vector<std::unique_ptr<ReadPath>> readers, ProbeSink& sink)
     : config_(config) {
@@ -28,6 +36,7 @@ ReadBack::ReadBack(const ProbeConfig& config, std::vector<std::unique_ptr<ReadPa
     path->workers = c.kind == ReadPathConfig::Kind::dsn && c.connection == ReadPathConfig::Connection::pool
                         ? c.pool_size
                         : c.max_concurrent;
+    path->session = c.session;
     paths_.push_back(std::move(path));
   }
 }
@@ -48,6 +57,10 @@ void ReadBack::acked(int64_t seq, MonoTime t_ack) {
   {
     std::lock_guard lock(mu_);
     for (std::size_t p = 0; p < paths_.size(); ++p) {
+      if (paths_[p]->session) {
+        timers_.push(Task{t_ack, p, kWholeCycle, seq});
+        continue;
+      }
       for (std::size_t d = 0; d < config_.read_delays.size(); ++d) {
         timers_.push(Task{t_ack + config_.read_delays[d].delay, p, d, seq});
       }
@@ -94,7 +107,8 @@ void ReadBack::dispatch(const Task& task) {
   {
     std::lock_guard lock(path.mu);
     if (path.queue.size() >= static_cast<std::size_t>(path.workers)) {
-      path.sink->skipped(task.delay);
+      if (task.delay != kWholeCycle) path.sink->skipped(task.delay);
+      for (std::size_t d = 0; task.delay == kWholeCycle && d < config_.read_delays.size(); ++d) path.sink->skipped(d);
       return;
     }
     path.queue.push_back(task);
@@ -103,6 +117,7 @@ void ReadBack::dispatch(const Task& task) {
 }
 
 void ReadBack::worker_loop(std::stop_token stop, Path& path) {
+  std::unique_ptr<CanarySession> kept;  // a session path's pooled session, this worker's own
   while (true) {
     Task task;
     {
@@ -112,7 +127,8 @@ void ReadBack::worker_loop(std::stop_token stop, Path& path) {
       path.queue.pop_front();
       ++path.busy;
     }
-    perform(task, path, stop);
+    if (path.session) session_cycle(task, path, kept, stop);
+    else perform(task, path, stop);
     std::lock_guard lock(path.mu);
     --path.busy;
   }
@@ -124,12 +140,53 @@ void ReadBack::perform(const Task& task, Path& path, std::stop_token stop) {
   Result<std::optional<int64_t>> seen = path.reader->read(task.seq, stop);
   const Duration latency = std::chrono::steady_clock::now() - start;
   if (stop.stop_requested()) return;
+  record_read(path, task.delay, task.seq, seen, latency);
+}
+
+void ReadBack::record_read(Path& path, std::size_t delay, int64_t written, const Result<std::optional<int64_t>>& seen,
+                           Duration latency) {
   if (!seen) {
-    path.sink->read(task.delay, ReadOutcome::error, latency, seen.error().message);
+    path.sink->read(delay, ReadOutcome::error, latency, seen.error().message);
     return;
   }
-  const bool fresh = seen.value() && *seen.value() >= task.seq;
-  path.sink->read(task.delay, fresh ? ReadOutcome::fresh : ReadOutcome::stale, latency, "");
+  const bool fresh = seen.value() && *seen.value() >= written;
+  path.sink->read(delay, fresh ? ReadOutcome::fresh : ReadOutcome::stale, latency, "");
+}
+
+// The delays count from this session's own write's ack, not the probe's canary's: the task only
+// paces the cycles. A failed write leaves nothing to read back: each delay counts an error, and
+// the session is closed (the next cycle opens a new one).
+void ReadBack::session_cycle(const Task& task, Path& path, std::unique_ptr<CanarySession>& kept, std::stop_token stop) {
+  std::unique_ptr<CanarySession> session = kept ? std::move(kept) : path.reader->open_session();
+  if (!session) {
+    path.sink->written(false, Duration{0}, "this backend has no session read paths");
+    return;
+  }
+  const MonoTime start = std::chrono::steady_clock::now();
+  path.sink->schedule_offset(start - task.due);
+  const Result<int64_t> seq = session->write(stop);
+  const MonoTime ack = std::chrono::steady_clock::now();
+  if (stop.stop_requested()) return;
+  path.sink->written(static_cast<bool>(seq), ack - start, seq ? "" : seq.error().message);
+  if (!seq) {
+    for (std::size_t d = 0; d < config_.read_delays.size(); ++d) {
+      path.sink->read(d, ReadOutcome::error, Duration{0}, "the session's own write failed: " + seq.error().message);
+    }
+    return;
+  }
+  bool failed = false;
+  for (std::size_t d = 0; d < config_.read_delays.size(); ++d) {
+    const MonoTime due = ack + config_.read_delays[d].delay;
+    sleep_until(stop, due);
+    if (stop.stop_requested()) return;
+    const MonoTime read_start = std::chrono::steady_clock::now();
+    path.sink->schedule_offset(read_start - due);
+    const Result<std::optional<int64_t>> seen = session->read(stop);
+    if (stop.stop_requested()) return;
+    record_read(path, d, seq.value(), seen, std::chrono::steady_clock::now() - read_start);
+    failed = failed || !seen;
+  }
+  if (path.reader->keeps_sessions() && !failed) kept = std::move(session);
 }
 
 }  // namespace ghostwatch

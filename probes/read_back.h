@@ -6,6 +6,9 @@
 // One timer thread issues reads at their planned time (ack + delay) to each path's own workers;
 // each path has at most max_concurrent reads in flight and a queue as long, so a slow path
 // skips reads (counted) instead of piling up work, and never delays another path.
+//
+// A session path instead gets one task per acked canary, a cycle run by one worker on one
+// session: write the path's own marker, then read it back at every delay after that write's ack.
 #pragma once
 
 #include <condition_variable>
@@ -51,6 +54,9 @@ class ReadBack {
   void dispatch(const Task& task);
   void worker_loop(std::stop_token stop, Path& path);
   void perform(const Task& task, Path& path, std::stop_token stop);
+  void session_cycle(const Task& task, Path& path, std::unique_ptr<CanarySession>& kept, std::stop_token stop);
+  void record_read(Path& path, std::size_t delay, int64_t written, const Result<std::optional<int64_t>>& seen,
+                   Duration latency);
 
   const ProbeConfig config_;
   std::vector<std::unique_ptr<Path>> paths_;

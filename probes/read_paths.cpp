@@ -69,6 +69,25 @@ class PooledPath final : public ReadPath {
   ReaderPool pool_;
 };
 
+// A path that writes its own marker through a session and reads it back on it; the read-back
+// scheduler drives the cycle through open_session().
+class SessionPath final : public ReadPath {
+ public:
+  SessionPath(CanaryBackend& backend, TargetConfig target, std::string key, bool keep)
+      : backend_(backend), target_(std::move(target)), key_(std::move(key)), keep_(keep) {}
+  Result<std::optional<int64_t>> read(int64_t, std::stop_token) override {
+    return Error{"a session path reads through its sessions"};
+  }
+  std::unique_ptr<CanarySession> open_session() override { return backend_.session(target_, key_); }
+  bool keeps_sessions() const override { return keep_; }
+
+ private:
+  CanaryBackend& backend_;
+  TargetConfig target_;
+  std::string key_;
+  bool keep_;
+};
+
 // The probe's own targets, one chosen per read by the policy.
 class TargetsPath final : public ReadPath {
  public:
@@ -177,6 +196,10 @@ std::unique_ptr<ReadPath> make_read_path(const ProbeConfig& probe, const ReadPat
   switch (path.kind) {
     case ReadPathConfig::Kind::dsn: {
       const TargetConfig target{path.name, path.dsn, std::nullopt};
+      if (path.session) {
+        return std::make_unique<SessionPath>(backend, target, session_key(probe.name, path.name),
+                                             path.connection == ReadPathConfig::Connection::pool);
+      }
       ReaderFactory make = [&backend, target] { return backend.reader(target, /*report_lag=*/false); };
       if (path.connection == ReadPathConfig::Connection::per_read) return std::make_unique<PerReadPath>(make);
       return std::make_unique<PooledPath>(make, path.pool_size);

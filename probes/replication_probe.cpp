@@ -814,4 +814,16 @@ const char* to_string(ProbeKind kind) {
   return "unknown";
 }
 
+const std::vector<AllowedSetting>& allowed_session_settings(ProbeKind kind) {
+  // PostgreSQL: what a commit waits for. MySQL/MariaDB: Galera's causality checks (wsrep_sync_wait,
+  // a bitmask) and Group Replication's consistency level, both settable per session. MariaDB's
+  // semi-synchronous replication has no session variable: it is the server's setting.
+  static const std::vector<AllowedSetting> postgres{
+      {"synchronous_commit", {"off", "local", "remote_write", "on", "remote_apply"}}};
+  static const std::vector<AllowedSetting> mysql{
+      {"wsrep_sync_wait", {}},
+      {"group_replication_consistency", {"EVENTUAL", "BEFORE_ON_PRIMARY_FAILOVER", "BEFORE", "AFTER", "BEFORE_AND_AFTER"}}};
+  return kind == ProbeKind::postgres ? postgres : mysql;
+}
+
 }  // namespace ghostwatch

@@ -24,6 +24,9 @@ PACKAGES=(
   patroni etcd-server
   # discovery's dns source against a real DNS server (A and SRV records)
   dnsmasq
+  # the promises and the peers (tests/integration/promises_test.cpp, bench/peers.sh): a
+  # load-balancing pooler, and the exporters ghostwatch is compared with
+  pgpool2 prometheus-postgres-exporter prometheus-mysqld-exporter
 )
 
 missing=()

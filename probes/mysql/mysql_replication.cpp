@@ -2,7 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <map>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -98,11 +100,40 @@ Status ensure_canary_table(Connection& c, const std::string& database) {
   return ok_status();
 }
 
+// The probe's session_settings, each a SET SESSION. Names and values come from
+// allowed_session_settings(): integers stay bare, words are quoted.
+Status apply_settings(Connection& c, const std::map<std::string, std::string>& settings) {
+  for (const auto& [name, value] : settings) {
+    const bool number = !value.empty() && std::all_of(value.begin(), value.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    const std::string sql = "SET SESSION " + name + " = " + (number ? value : "'" + value + "'");
+    if (auto r = c.query(sql); !r) return Error{sql + " failed: " + r.error().message, r.error().code};
+  }
+  return ok_status();
+}
+
+// The upsert of a canary row, under `probe` (the probe's name, or a session path's key).
+// LAST_INSERT_ID(expr) hands the new seq back in the OK packet: one round trip, no RETURNING
+// needed (MySQL has none for updates). VALUES() is deprecated in MySQL 8.0.20+ but accepted by
+// MySQL 8 and MariaDB alike; the row-alias syntax is MySQL-only.
+Result<int64_t> upsert_canary(Connection& c, const std::string& database, const std::string& agent_id,
+                              const std::string& probe, int64_t& last_seq) {
+  auto r = c.execute(kWriteStatement,
+                     "INSERT INTO " + canary_table(database) +
+                         " (agent_id, probe, seq, written_at) VALUES (?, ?, LAST_INSERT_ID(?), NOW(6))"
+                         " ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(GREATEST(seq + 1, VALUES(seq))), written_at = NOW(6)",
+                     {agent_id, probe, std::to_string(last_seq + 1)});
+  if (!r) return r.error();
+  if (r->insert_id == 0) return Error{"canary upsert returned no seq"};
+  last_seq = static_cast<int64_t>(r->insert_id);
+  return last_seq;
+}
+
 class MysqlWriter final : public CanaryWriter {
  public:
-  MysqlWriter(ConnectOptions options, std::string database, std::string agent_id, std::string probe)
+  MysqlWriter(ConnectOptions options, std::string database, std::string agent_id, std::string probe,
+              std::map<std::string, std::string> settings)
       : conn_(std::move(options)), database_(std::move(database)), agent_id_(std::move(agent_id)),
-        probe_(std::move(probe)) {}
+        probe_(std::move(probe)), settings_(std::move(settings)) {}
 
   Result<int64_t> write(std::stop_token stop) override {
     auto seq = upsert(stop);
@@ -119,7 +150,7 @@ class MysqlWriter final : public CanaryWriter {
   // after the write contains it, and perhaps a few later transactions of other clients.
   Result<std::optional<Position>> position(std::stop_token stop) override {
     canary_position_.reset();
-    auto conn = conn_.get(stop, [this](Connection& c) { return ensure_canary_table(c, database_); });
+    auto conn = connection(stop);
     if (!conn) return conn.error();
     const bool mariadb = conn.value()->flavor() == Flavor::mariadb;
     auto r = conn.value()->query(mariadb ? "SELECT @@GLOBAL.gtid_binlog_pos, @@SESSION.last_gtid"
@@ -135,28 +166,59 @@ class MysqlWriter final : public CanaryWriter {
   std::optional<Position> canary_position() const override { return canary_position_; }
 
  private:
-  // LAST_INSERT_ID(expr) hands the new seq back in the OK packet: one round trip, no
-  // RETURNING needed (MySQL has none for updates). VALUES() is deprecated in MySQL 8.0.20+
-  // but accepted by MySQL 8 and MariaDB alike; the row-alias syntax is MySQL-only.
+  Result<Connection*> connection(std::stop_token stop) {
+    return conn_.get(stop, [this](Connection& c) {
+      if (Status s = ensure_canary_table(c, database_); !s) return s;
+      return apply_settings(c, settings_);
+    });
+  }
   Result<int64_t> upsert(std::stop_token stop) {
-    auto conn = conn_.get(stop, [this](Connection& c) { return ensure_canary_table(c, database_); });
+    auto conn = connection(stop);
     if (!conn) return conn.error();
-    auto r = conn.value()->execute(
-        kWriteStatement,
-        "INSERT INTO " + canary_table(database_) +
-            " (agent_id, probe, seq, written_at) VALUES (?, ?, LAST_INSERT_ID(?), NOW(6))"
-            " ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(GREATEST(seq + 1, VALUES(seq))), written_at = NOW(6)",
-        {agent_id_, probe_, std::to_string(last_seq_ + 1)});
-    if (!r) return r.error();
-    if (r->insert_id == 0) return Error{"canary upsert returned no seq"};
-    last_seq_ = static_cast<int64_t>(r->insert_id);
-    return last_seq_;
+    return upsert_canary(*conn.value(), database_, agent_id_, probe_, last_seq_);
   }
 
   LazyMysql conn_;
   std::string database_, agent_id_, probe_;
+  std::map<std::string, std::string> settings_;
   int64_t last_seq_ = 0;  // seq never goes back, even if the row is deleted while we run
   std::optional<Position> canary_position_;
+};
+
+// A session read path's connection: the writer's upsert under the path's own key, and a plain
+// SELECT of the row, on one connection.
+class MysqlSession final : public CanarySession {
+ public:
+  MysqlSession(ConnectOptions options, std::string database, std::string agent_id, std::string key,
+               std::map<std::string, std::string> settings)
+      : conn_(std::move(options)), database_(std::move(database)), agent_id_(std::move(agent_id)), key_(std::move(key)),
+        settings_(std::move(settings)) {}
+
+  Result<int64_t> write(std::stop_token stop) override {
+    auto conn = connection(stop);
+    if (!conn) return conn.error();
+    return upsert_canary(*conn.value(), database_, agent_id_, key_, last_seq_);
+  }
+
+  Result<std::optional<int64_t>> read(std::stop_token stop) override {
+    auto conn = connection(stop);
+    if (!conn) return conn.error();
+    auto rows = conn.value()->execute("session_read",
+                                      "SELECT seq FROM " + canary_table(database_) + " WHERE agent_id = ? AND probe = ?",
+                                      {agent_id_, key_});
+    if (!rows) return rows.error();
+    return parse_number<int64_t>(rows->get(0, 0));
+  }
+
+ private:
+  Result<Connection*> connection(std::stop_token stop) {
+    return conn_.get(stop, [this](Connection& c) { return apply_settings(c, settings_); });
+  }
+
+  LazyMysql conn_;
+  std::string database_, agent_id_, key_;
+  std::map<std::string, std::string> settings_;
+  int64_t last_seq_ = 0;
 };
 
 class MysqlReader final : public CanaryReader {
@@ -492,7 +554,12 @@ std::unique_ptr<CanaryWriter> MysqlBackend::writer() {
     return std::make_unique<PositionSampler>(std::move(sample), samples_per_canary(probe_));
   }
   return std::make_unique<MysqlWriter>(connect_options(probe_.primary, probe_).value(), probe_.schema, agent_id_,
-                                       probe_.name);
+                                       probe_.name, probe_.session_settings);
+}
+
+std::unique_ptr<CanarySession> MysqlBackend::session(const TargetConfig& target, const std::string& key) {
+  return std::make_unique<MysqlSession>(connect_options(target.dsn, probe_).value(), probe_.schema, agent_id_, key,
+                                        probe_.session_settings);
 }
 
 // A target reached by name whose certificate must name it (ssl-mode=verify_identity) stays on a

@@ -20,6 +20,7 @@ class MysqlBackend final : public CanaryBackend {
   Status check(const TargetConfig& target) const override;
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag) override;
   std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig& target) override;
+  std::unique_ptr<CanarySession> session(const TargetConfig& target, const std::string& key) override;
   std::unique_ptr<PositionWaiter> waiter(const TargetConfig& target) override;
   PositionUnit position_unit() const override { return PositionUnit::transactions; }
   // MariaDB GTID lists or MySQL GTID sets, recognised by their syntax.

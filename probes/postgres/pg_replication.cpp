@@ -1,6 +1,7 @@
 #include "probes/postgres/pg_replication.h"
 
 #include <charconv>
+#include <map>
 
 #include "common/parse_number.h"
 #include "common/resolver.h"
@@ -9,6 +10,10 @@
 #include "probes/postgres/pg_snapshot.h"
 
 namespace ghostwatch::pg {
+std::string read_statement(const std::string& schema) {
+  return "SELECT seq FROM " + canary_table(schema) + " WHERE agent_id = $1 AND probe = $2";
+}
+
 std::string poll_statement(const std::string& schema, bool canary) {
   // Without the canary: always NULL, touching no table, with the same two (typed) parameters.
   const std::string seq = canary ? "(SELECT seq FROM " + canary_table(schema) + " WHERE agent_id = $1 AND probe = $2)"
@@ -25,6 +30,8 @@ namespace {
 constexpr const char* kUndefinedTable = "42P01";
 constexpr const char* kWriteStatement = "ghostwatch_canary_write";
 constexpr const char* kPollStatement = "ghostwatch_canary_poll";
+constexpr const char* kSessionWriteStatement = "ghostwatch_session_write";
+constexpr const char* kSessionReadStatement = "ghostwatch_session_read";
 
 using LazyPg = LazyConnection<Connection, ConnectOptions>;
 
@@ -40,11 +47,35 @@ CanaryPoll parse_poll(const Rows& rows) {
   return poll;
 }
 
+// The upsert of a canary row: seq goes up by one whatever the row held ($3 is one past the
+// writer's own last seq, so a row deleted while it runs is re-created ahead of it). The writer
+// also captures the WAL insert position (see PgWriter::position); a session path needs none.
+std::string upsert_statement(const std::string& schema, bool with_position) {
+  return "INSERT INTO " + canary_table(schema) +
+         " AS c (agent_id, probe, seq, written_at) VALUES ($1, $2, $3, now())"
+         " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
+         " RETURNING c.seq" +
+         std::string(with_position ? ", pg_current_wal_insert_lsn()::text" : "");
+}
+
+// The probe's session_settings as plain SETs: a middleware such as pgpool-II sends a SET to
+// every backend and does not take the session for a writer, as it would after a function call
+// like set_config(). Names and values come from allowed_session_settings().
+Status apply_settings(Connection& c, const std::map<std::string, std::string>& settings) {
+  for (const auto& [name, value] : settings) {
+    if (auto r = c.exec("SET " + name + " = '" + value + "'"); !r) {
+      return Error{"SET " + name + " = '" + value + "' failed: " + r.error().message, r.error().code};
+    }
+  }
+  return ok_status();
+}
+
 class PgWriter final : public CanaryWriter {
  public:
-  PgWriter(ConnectOptions options, std::string schema, std::string agent_id, std::string probe)
+  PgWriter(ConnectOptions options, std::string schema, std::string agent_id, std::string probe,
+           std::map<std::string, std::string> settings)
       : options_(options), conn_(std::move(options)), schema_(std::move(schema)),
-        params_{std::move(agent_id), std::move(probe)} {}
+        params_{std::move(agent_id), std::move(probe)}, settings_(std::move(settings)) {}
 
   Status retarget(const DsnConfig& primary) override {
     options_.dsn = primary.dsn;
@@ -98,12 +129,8 @@ class PgWriter final : public CanaryWriter {
     if (!have_table) {
       if (auto r = c.exec(canary_table_ddl(schema_)); !r) return cannot_create(r.error());
     }
-    return c.prepare(kWriteStatement,
-                     "INSERT INTO " + canary_table(schema_) +
-                         " AS c (agent_id, probe, seq, written_at) VALUES ($1, $2, $3, now())"
-                         " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
-                         " RETURNING c.seq, pg_current_wal_insert_lsn()::text",
-                     3);
+    if (Status s = apply_settings(c, settings_); !s) return s;
+    return c.prepare(kWriteStatement, upsert_statement(schema_, /*with_position=*/true), 3);
   }
 
   Error cannot_create(const Error& e) const {
@@ -116,17 +143,62 @@ class PgWriter final : public CanaryWriter {
   LazyPg conn_;
   std::string schema_;
   std::vector<std::string> params_;
+  std::map<std::string, std::string> settings_;
   // A row deleted while we run is re-created with the next seq, not 1: seq never goes back,
   // so replicas still showing the old row cannot pass for having seen new canaries.
   int64_t last_seq_ = 0;
   std::optional<Position> position_;
 };
 
+// A session read path's connection: the same upsert under the path's own key, and a plain
+// SELECT of the row, which a load-balancing middleware may send to a replica (the poll statement
+// calls volatile functions, which pgpool-II would route to the primary).
+class PgSession final : public CanarySession {
+ public:
+  PgSession(ConnectOptions options, std::string schema, std::string agent_id, std::string key,
+            std::map<std::string, std::string> settings)
+      : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(key)},
+        settings_(std::move(settings)) {}
+
+  Result<int64_t> write(std::stop_token stop) override {
+    auto conn = connection(stop);
+    if (!conn) return conn.error();
+    auto rows = conn.value()->exec_prepared(kSessionWriteStatement, {params_[0], params_[1], std::to_string(last_seq_ + 1)});
+    if (!rows) return rows.error();
+    auto seq = parse_number<int64_t>(rows->get(0, 0));
+    if (!seq) return Error{"marker upsert returned no seq"};
+    return last_seq_ = *seq;
+  }
+
+  Result<std::optional<int64_t>> read(std::stop_token stop) override {
+    auto conn = connection(stop);
+    if (!conn) return conn.error();
+    auto rows = conn.value()->exec_prepared(kSessionReadStatement, params_);
+    if (!rows) return rows.error();
+    return parse_number<int64_t>(rows->get(0, 0));
+  }
+
+ private:
+  Result<Connection*> connection(std::stop_token stop) {
+    return conn_.get(stop, [this](Connection& c) {
+      if (Status s = apply_settings(c, settings_); !s) return s;
+      if (Status s = c.prepare(kSessionWriteStatement, upsert_statement(schema_, /*with_position=*/false), 3); !s) return s;
+      return c.prepare(kSessionReadStatement, read_statement(schema_), 2);
+    });
+  }
+
+  LazyPg conn_;
+  std::string schema_;
+  std::vector<std::string> params_;
+  std::map<std::string, std::string> settings_;
+  int64_t last_seq_ = 0;
+};
+
+// `statement`: the poll (a replication target), or the plain read (a read path).
 class PgReader final : public CanaryReader {
  public:
-  PgReader(ConnectOptions options, std::string schema, std::string agent_id, std::string probe, bool canary)
-      : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(probe)},
-        canary_(canary) {}
+  PgReader(ConnectOptions options, std::string statement, std::string agent_id, std::string probe)
+      : conn_(std::move(options)), statement_(std::move(statement)), params_{std::move(agent_id), std::move(probe)} {}
 
   Result<CanaryPoll> poll(std::stop_token stop) override {
     auto conn = conn_.get(stop, [this](Connection&) {
@@ -135,7 +207,7 @@ class PgReader final : public CanaryReader {
     });
     if (!conn) return conn.error();
     if (!prepared_) {
-      Status s = conn.value()->prepare(kPollStatement, poll_statement(schema_, canary_), 2);
+      Status s = conn.value()->prepare(kPollStatement, statement_, 2);
       // The table may not have replicated yet: the target answered, it just has no canary.
       if (!s && s.error().code == kUndefinedTable) return CanaryPoll{};
       if (!s) return s.error();
@@ -150,9 +222,8 @@ class PgReader final : public CanaryReader {
 
  private:
   LazyPg conn_;
-  std::string schema_;
+  std::string statement_;
   std::vector<std::string> params_;
-  bool canary_;
   bool prepared_ = false;
 };
 
@@ -364,7 +435,13 @@ std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
     };
     return std::make_unique<PositionSampler>(std::move(sample), samples_per_canary(probe_));
   }
-  return std::make_unique<PgWriter>(connect_options(probe_.primary, probe_), probe_.schema, agent_id_, probe_.name);
+  return std::make_unique<PgWriter>(connect_options(probe_.primary, probe_), probe_.schema, agent_id_, probe_.name,
+                                    probe_.session_settings);
+}
+
+std::unique_ptr<CanarySession> PostgresBackend::session(const TargetConfig& target, const std::string& key) {
+  return std::make_unique<PgSession>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, key,
+                                     probe_.session_settings);
 }
 
 // A target reached by name stays on a thread of its own: libpq resolves names with a blocking
@@ -374,10 +451,13 @@ std::unique_ptr<AsyncCanaryReader> PostgresBackend::async_reader(const TargetCon
                                          probe_.schema, agent_id_, probe_.name, probe_.mode == ProbeMode::canary);
 }
 
-// The replay timestamp comes with the same statement, so report_lag costs nothing to honour.
-std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target, bool) {
-  return std::make_unique<PgReader>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, probe_.name,
-                                    probe_.mode == ProbeMode::canary);
+// A read path (no report_lag) reads the row as an application would, with a plain SELECT: the
+// poll's volatile functions would make pgpool-II send every read to the primary.
+std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target, bool report_lag) {
+  const std::string statement = report_lag || probe_.mode != ProbeMode::canary
+                                    ? poll_statement(probe_.schema, probe_.mode == ProbeMode::canary)
+                                    : read_statement(probe_.schema);
+  return std::make_unique<PgReader>(connect_options(target.dsn, probe_), statement, agent_id_, probe_.name);
 }
 
 Status PostgresBackend::check(const TargetConfig& target) const {

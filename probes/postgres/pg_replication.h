@@ -16,6 +16,7 @@ class PostgresBackend final : public CanaryBackend {
   PostgresBackend(const ProbeConfig& probe, std::string agent_id);
   std::unique_ptr<CanaryWriter> writer() override;
   Status check(const TargetConfig& target) const override;
+  std::unique_ptr<CanarySession> session(const TargetConfig& target, const std::string& key) override;
   std::unique_ptr<PositionWaiter> waiter(const TargetConfig&) override { return nullptr; }
   std::unique_ptr<CanaryReader> reader(const TargetConfig& target, bool report_lag) override;
   std::unique_ptr<AsyncCanaryReader> async_reader(const TargetConfig& target) override;
@@ -38,5 +39,8 @@ std::string canary_table_ddl(const std::string& schema);
 // lag figure, whether the target takes writes and the received LSN. bench/poll_cost runs it as
 // well. Without `canary` the seq is always NULL and no table is read (mode: position).
 std::string poll_statement(const std::string& schema, bool canary = true);
+// A read path's read ($1 agent id, $2 probe): the canary's seq and nothing else, as an
+// application's SELECT, which a load-balancing middleware may send to a replica.
+std::string read_statement(const std::string& schema);
 
 }  // namespace ghostwatch::pg

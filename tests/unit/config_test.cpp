@@ -60,7 +60,7 @@ TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
             "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
             "targets, discovery, schema, database, interval, poll_interval, idle_poll_interval, wait, mode, timeout, "
-            "connect_timeout, query_timeout, read_paths, read_delays, stale_target)");
+            "connect_timeout, query_timeout, read_paths, read_delays, stale_target, session_settings)");
   EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
             std::string::npos);
 }
@@ -356,6 +356,72 @@ TEST(Config, BadReadPathsAreNamed) {
                 .find("expected a ratio between 0 and 1"),
             std::string::npos);
   EXPECT_NE(error_of(with_read_paths("    read_delays: [0ms]\n")).find("'read_delays' goes with 'read_paths'"),
+            std::string::npos);
+}
+
+TEST(Config, SessionPathsAndSessionSettings) {
+  Config c = parse_config(with_read_paths(R"(    session_settings:
+      synchronous_commit: remote_apply
+    read_paths:
+      - name: pgpool
+        dsn: "host=127.0.0.1 port=6432"
+        session: true
+      - name: pooled
+        dsn: "host=127.0.0.1 port=6432"
+        session: true
+        connection: pool
+        pool_size: 2
+)"), "cfg.yaml");
+  const ProbeConfig& p = c.probes[0];
+  EXPECT_EQ(p.session_settings, (std::map<std::string, std::string>{{"synchronous_commit", "remote_apply"}}));
+  EXPECT_TRUE(p.read_paths[0].session);
+  EXPECT_EQ(p.read_paths[1].connection, ReadPathConfig::Connection::pool);
+  // Rendered and parsed again: the same settings.
+  const Config again = parse_config(render_config(c), "rendered.yaml");
+  EXPECT_EQ(again.probes[0].session_settings, p.session_settings);
+  EXPECT_TRUE(again.probes[0].read_paths[1].session);
+  EXPECT_EQ(session_key("pg", "pgpool"), "pg/pgpool");
+  // YAML's bare on is the word PostgreSQL knows, not a boolean.
+  EXPECT_EQ(parse_config(with_read_paths("    session_settings: {synchronous_commit: on}\n"), "cfg.yaml")
+                .probes[0].session_settings.at("synchronous_commit"),
+            "on");
+}
+
+TEST(Config, BadSessionSettingsAndSessionPathsAreNamed) {
+  auto err = [](const std::string& extra) { return error_of(with_read_paths(extra)); };
+  EXPECT_NE(err("    session_settings: {work_mem: 1GB}\n")
+                .find("probes[0].session_settings.work_mem: 'work_mem' is not a session setting a postgres probe may set "
+                      "(allowed: synchronous_commit)"),
+            std::string::npos);
+  EXPECT_NE(err("    session_settings: {synchronous_commit: sometimes}\n")
+                .find("session_settings.synchronous_commit: 'sometimes' is not a value of synchronous_commit (known: off, "
+                      "local, remote_write, on, remote_apply)"),
+            std::string::npos);
+  EXPECT_NE(err("    session_settings: [synchronous_commit]\n").find("expected a mapping"), std::string::npos);
+  EXPECT_NE(err("    read_paths:\n      - {name: x, targets: [replica-1], session: true}\n")
+                .find("read_paths[0].session: 'session' goes with 'dsn'"),
+            std::string::npos);
+  EXPECT_NE(err("    read_paths:\n      - {name: x, dsn: \"host=a\", session: yes please}\n")
+                .find("read_paths[0].session: expected true or false"),
+            std::string::npos);
+}
+
+TEST(Config, MysqlSessionSettingsAreGalerasAndGroupReplications) {
+  const std::string mysql = R"(agent:
+  id: demo
+probes:
+  - name: m
+    kind: mysql
+    primary: "mysql://u@127.0.0.1:3306/"
+    targets:
+      - {name: r, dsn: "mysql://u@127.0.0.1:3307/"}
+)";
+  Config c = parse_config(mysql + "    session_settings: {wsrep_sync_wait: 3, group_replication_consistency: after}\n", "cfg.yaml");
+  EXPECT_EQ(c.probes[0].session_settings.at("wsrep_sync_wait"), "3");
+  EXPECT_EQ(c.probes[0].session_settings.at("group_replication_consistency"), "AFTER");
+  EXPECT_NE(error_of(mysql + "    session_settings: {wsrep_sync_wait: 16}\n").find("16 is outside 0..15"), std::string::npos);
+  EXPECT_NE(error_of(mysql + "    session_settings: {synchronous_commit: on}\n")
+                .find("not a session setting a mysql probe may set (allowed: wsrep_sync_wait, group_replication_consistency)"),
             std::string::npos);
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "common/interruptible.h"
@@ -61,8 +62,29 @@ ProbeConfig config_with(std::vector<std::string> paths, std::vector<int> delays_
   return c;
 }
 
-// Runs a ReadBack over `paths` (in config order), writes `n` canaries 30 ms apart to every
-// path and feeds them to it, waits until it is idle, and returns the probe's summary.
+// Runs a ReadBack over `paths` (in config order), feeds it `n` canaries `gap` apart, each
+// acked `acked_ago` before it is fed (after `before_ack(seq)`), waits until it is idle, and
+// returns the probe's summary.
+ProbeSummary run_paths(const ProbeConfig& config, std::vector<std::unique_ptr<ReadPath>> paths, int n, Duration gap,
+                       Duration acked_ago, const std::function<void(int64_t)>& before_ack = {}) {
+  ReportSink report({{config.name, ReportProbeOptions{.stale_target = 0.001}}});
+  auto probe_sink = report.probe(config.name, "fake");
+  ReadBack rb(config, std::move(paths), *probe_sink);
+  std::stop_source stop;
+  std::jthread runner([&] { rb.run(stop.get_token()); });
+  for (int seq = 1; seq <= n; ++seq) {
+    if (before_ack) before_ack(seq);
+    rb.acked(seq, std::chrono::steady_clock::now() - acked_ago);
+    sleep_for(std::stop_token(), gap);
+  }
+  for (int i = 0; i < 500 && !rb.idle(); ++i) sleep_for(std::stop_token(), milliseconds(10));
+  EXPECT_TRUE(rb.idle());
+  stop.request_stop();
+  runner.join();
+  return report.summarize().at(0);
+}
+
+// Writes `n` canaries 30 ms apart to every fake path, acked as they are written.
 ProbeSummary run_read_back(const ProbeConfig& config, std::vector<std::unique_ptr<FakePath>> fakes, int n) {
   std::vector<FakePath*> raw;
   std::vector<std::unique_ptr<ReadPath>> paths;
@@ -70,21 +92,9 @@ ProbeSummary run_read_back(const ProbeConfig& config, std::vector<std::unique_pt
     raw.push_back(f.get());
     paths.push_back(std::move(f));
   }
-  ReportSink report({{config.name, ReportProbeOptions{.stale_target = 0.001}}});
-  auto probe_sink = report.probe(config.name, "fake");
-  ReadBack rb(config, std::move(paths), *probe_sink);
-  std::stop_source stop;
-  std::jthread runner([&] { rb.run(stop.get_token()); });
-  for (int seq = 1; seq <= n; ++seq) {
+  return run_paths(config, std::move(paths), n, milliseconds(30), Duration(0), [&raw](int64_t seq) {
     for (FakePath* p : raw) p->written(seq);
-    rb.acked(seq, std::chrono::steady_clock::now());
-    sleep_for(std::stop_token(), milliseconds(30));
-  }
-  for (int i = 0; i < 500 && !rb.idle(); ++i) sleep_for(std::stop_token(), milliseconds(10));
-  EXPECT_TRUE(rb.idle());
-  stop.request_stop();
-  runner.join();
-  return report.summarize().at(0);
+  });
 }
 
 TEST(ReadBack, StaleUntilThePathCatchesUpThenFresh) {
@@ -136,6 +146,102 @@ TEST(ReadBack, StopEndsRunWithReadsStillPlanned) {
   EXPECT_FALSE(rb.idle());
   stop.request_stop();
   runner.join();  // would hang if the timer ignored the stop
+}
+
+// A session path whose store shows a write `lag` after it, except to the session that wrote it
+// when `sticky` (a middleware that keeps a writer's session on the primary). Counts the sessions
+// it opens.
+class FakeSessionPath final : public ReadPath {
+ public:
+  FakeSessionPath(Duration lag, bool sticky, bool keep, bool fail_writes = false)
+      : lag_(lag), sticky_(sticky), keep_(keep), fail_writes_(fail_writes) {}
+  Result<std::optional<int64_t>> read(int64_t, std::stop_token) override { return Error{"not a plain path"}; }
+  bool keeps_sessions() const override { return keep_; }
+  std::unique_ptr<CanarySession> open_session() override {
+    ++*opened;
+    return std::make_unique<Session>(*this);
+  }
+  std::shared_ptr<std::atomic<int>> opened = std::make_shared<std::atomic<int>>(0);
+
+ private:
+  struct Session final : CanarySession {
+    explicit Session(FakeSessionPath& p) : p(p) {}
+    Result<int64_t> write(std::stop_token) override {
+      if (p.fail_writes_) return Error{"read-only transaction"};
+      std::lock_guard lock(p.mu_);
+      own = ++p.seq_;
+      p.writes_.emplace_back(own, std::chrono::steady_clock::now());
+      return own;
+    }
+    Result<std::optional<int64_t>> read(std::stop_token) override {
+      std::lock_guard lock(p.mu_);
+      std::optional<int64_t> seen;
+      for (auto& [seq, at] : p.writes_) {
+        if (at + p.lag_ <= std::chrono::steady_clock::now() || (p.sticky_ && seq == own)) seen = std::max(seen.value_or(0), seq);
+      }
+      return seen;
+    }
+    FakeSessionPath& p;
+    int64_t own = 0;
+  };
+  Duration lag_;
+  bool sticky_, keep_, fail_writes_;
+  std::mutex mu_;
+  int64_t seq_ = 0;
+  std::vector<std::pair<int64_t, MonoTime>> writes_;
+};
+
+// Each canary acked a whole second before it is fed: a session path that counted its delays
+// from the canary's ack would read everything at once, and see it all stale.
+ProbeSummary run_sessions(const ProbeConfig& config, std::unique_ptr<ReadPath> path, int n) {
+  std::vector<std::unique_ptr<ReadPath>> paths;
+  paths.push_back(std::move(path));
+  return run_paths(config, std::move(paths), n, milliseconds(50), std::chrono::seconds(1));
+}
+
+ProbeConfig session_config(int max_concurrent) {
+  ProbeConfig c = config_with({"session"}, {0, 400}, max_concurrent);
+  c.read_paths[0].session = true;
+  return c;
+}
+
+TEST(ReadBack, ASessionPathReadsItsOwnWriteAtEachDelayAfterItsOwnAck) {
+  auto path = std::make_unique<FakeSessionPath>(milliseconds(200), /*sticky=*/false, /*keep=*/false);
+  const auto opened = path->opened;
+  const ProbeSummary s = run_sessions(session_config(8), std::move(path), 6);
+  const ReadPathSummary& r = s.read_paths.at(0);
+  EXPECT_TRUE(r.session);
+  EXPECT_EQ(r.writes_ok, 6);
+  EXPECT_EQ(r.write_errors, 0);
+  EXPECT_EQ(r.delays[0].reads, 6);
+  EXPECT_EQ(r.delays[0].stale, 6);  // at once: 0.2 s before its write shows
+  EXPECT_EQ(r.delays[1].reads, 6);
+  EXPECT_EQ(r.delays[1].stale, 0);  // 0.4 s after the session's own ack, not the canary's
+  EXPECT_EQ(opened->load(), 6);     // per_read: a new session every cycle
+  EXPECT_EQ(s.writes_ok, 0);        // the probe's canary count is the probe's own
+}
+
+TEST(ReadBack, ASessionKeptOnThePrimaryByTheMiddlewareReadsNoGhost) {
+  auto path = std::make_unique<FakeSessionPath>(milliseconds(200), /*sticky=*/true, /*keep=*/true);
+  const auto opened = path->opened;
+  const ProbeSummary s = run_sessions(session_config(2), std::move(path), 6);
+  const DelaySummary& at_once = s.read_paths.at(0).delays[0];
+  EXPECT_GT(at_once.reads, 0);
+  EXPECT_EQ(at_once.stale, 0);
+  // Two sessions, each busy 0.4 s a cycle, against a cycle every 50 ms: whole cycles skip.
+  EXPECT_EQ(at_once.reads + at_once.skipped, 6);
+  EXPECT_EQ(s.read_paths.at(0).delays[1].skipped, at_once.skipped);
+  EXPECT_LE(opened->load(), 2);  // pool: each worker keeps its session
+}
+
+TEST(ReadBack, ASessionWhoseWriteFailsCountsErrorsNotStaleReads) {
+  auto path = std::make_unique<FakeSessionPath>(Duration(0), false, false, /*fail_writes=*/true);
+  const ProbeSummary s = run_sessions(session_config(8), std::move(path), 3);
+  const ReadPathSummary& r = s.read_paths.at(0);
+  EXPECT_EQ(r.write_errors, 3);
+  EXPECT_EQ(r.delays[0].errors, 3);
+  EXPECT_EQ(r.delays[0].stale, 0);
+  EXPECT_NE(r.last_error.find("read-only transaction"), std::string::npos);
 }
 
 TEST(Wilson, KnownIntervals) {
