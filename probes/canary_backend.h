@@ -102,6 +102,9 @@ class CanaryReader {
 class CanarySession {
  public:
   virtual ~CanarySession() = default;
+  // Connects (and runs the session settings) unless connected, so that the write's timing is the
+  // write's alone.
+  virtual Status open(std::stop_token stop) = 0;
   // Upserts the marker row and returns its seq once the commit is acknowledged.
   virtual Result<int64_t> write(std::stop_token stop) = 0;
   // The marker's seq as this connection shows it now; nullopt when it shows no row.

@@ -162,9 +162,10 @@ void ReadBack::session_cycle(const Task& task, Path& path, std::unique_ptr<Canar
     path.sink->written(false, Duration{0}, "this backend has no session read paths");
     return;
   }
+  path.sink->schedule_offset(std::chrono::steady_clock::now() - task.due);
+  const Status opened = session->open(stop);
   const MonoTime start = std::chrono::steady_clock::now();
-  path.sink->schedule_offset(start - task.due);
-  const Result<int64_t> seq = session->write(stop);
+  const Result<int64_t> seq = opened ? session->write(stop) : Result<int64_t>(opened.error());
   const MonoTime ack = std::chrono::steady_clock::now();
   if (stop.stop_requested()) return;
   path.sink->written(static_cast<bool>(seq), ack - start, seq ? "" : seq.error().message);

@@ -16,6 +16,12 @@
 #                                             ms from a write mid-second until the replica shows it
 #   scripts/sandbox.sh start-replication maria-replica
 #                                             start its stopped replication threads, then as above
+#   scripts/sandbox.sh pgpool-set KEY=VALUE... | defaults
+#                                             pgpool's sr_check_period, delay_threshold,
+#                                             disable_load_balance_on_write,
+#                                             statement_level_load_balance; restarts it
+#   scripts/sandbox.sh semisync on|off        MariaDB semi-synchronous replication
+#   scripts/sandbox.sh start pt-heartbeat     pt-heartbeat --update on maria-primary (not at up)
 #   scripts/sandbox.sh patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN
 #                                             a Patroni member: clean stop (it leaves the DCS),
 #                                             start, SIGKILL with its PostgreSQL (a crash), a new
@@ -27,6 +33,8 @@
 # MariaDB: a primary and a read-only replica with GTID replication (MASTER_USE_GTID=slave_pos),
 # delayed by --maria-delay-s (MASTER_DELAY).
 # HAProxy: TCP round-robin over the two PostgreSQL replicas, as a load-balanced read path.
+# pgpool-II, a synchronous standby, semi-synchronous MariaDB, postgres_exporter, mysqld_exporter
+# and pt-heartbeat: see scripts/sandbox_promises.sh.
 # Redis and memcached: caches for cache targets (the tests bring their own canary pipeline).
 # Prometheus: scrapes an agent at GW_AGENT_ADDR every second with alerts/ghostwatch.rules.yml,
 # and one at GW_AGENT_TLS_ADDR over HTTPS with basic auth (job ghostwatch-tls), with the
@@ -62,6 +70,8 @@ AGENT_TLS_PORT="${GW_AGENT_TLS_PORT:-$((PG_PORT_PRIMARY + 24))}"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/sandbox_patroni.sh
 source "$REPO/scripts/sandbox_patroni.sh"
+# shellcheck source=scripts/sandbox_promises.sh
+source "$REPO/scripts/sandbox_promises.sh"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 # Never fails: a terminal closed under `down` (the demo's hangup) must not stop it halfway.
@@ -90,7 +100,11 @@ server_port() {
     redis) echo "$REDIS_PORT" ;;
     memcached) echo "$MEMCACHED_PORT" ;;
     prometheus) echo "$PROMETHEUS_PORT" ;;
-    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy redis memcached)" ;;
+    pgpool) echo "$PGPOOL_PORT" ;;
+    postgres-exporter) echo "$PG_EXPORTER_PORT" ;;
+    mysqld-exporter) echo "$MYSQLD_EXPORTER_PORT" ;;
+    pt-heartbeat) echo "-" ;;
+    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus $PROMISE_SERVERS pt-heartbeat)" ;;
   esac
 }
 
@@ -126,7 +140,7 @@ stray_pids() {
     [ "$pid" = "$$" ] && continue
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
     case "$comm" in
-      postgres|pg_basebackup|pg_ctl|initdb|pg_rewind|mariadbd|mysqld|mariadb-install|mysql_install_d|redis-server|memcached|prometheus|haproxy|patroni|etcd) echo "$pid" ;;
+      postgres|pg_basebackup|pg_ctl|initdb|pg_rewind|mariadbd|mysqld|mariadb-install|mysql_install_d|redis-server|memcached|prometheus|haproxy|patroni|etcd|pgpool|prometheus-post|prometheus-mysq|pt-heartbeat) echo "$pid" ;;
     esac
   done
 }
@@ -244,7 +258,9 @@ set_delay() {
 
 # --- servers with a pid file (MariaDB, Redis, memcached) ------------------------------------
 
-pid_running() { [ -f "$DIR/$1.pid" ] && pid_alive "$(cat "$DIR/$1.pid")"; }
+# pgpool pads its pid file with NUL bytes.
+pid_of() { tr -d '\0' <"$DIR/$1.pid" 2>/dev/null; }
+pid_running() { [ -f "$DIR/$1.pid" ] && pid_alive "$(pid_of "$1")"; }
 
 # TERM, and KILL after 30 s: one server that does not stop must not keep `down` from the rest.
 pid_stop() {
@@ -603,7 +619,7 @@ CONF
 
 server_running() {
   case "$1" in
-    pg-*) pg_running "$1" ;; haproxy) haproxy_running ;; *) pid_running "$1" ;;
+    pg-*) pg_running "$1" ;; haproxy) haproxy_running ;; pgpool) pgpool_running ;; *) pid_running "$1" ;;
   esac
 }
 server_start() {
@@ -611,11 +627,13 @@ server_start() {
     pg-*) pg_start "$1" ;; maria-primary) maria_start "$1" ;; haproxy) haproxy_start ;;
     maria-replica) maria_start "$1"; maria_replication_configured && resume_maria_replication ;;
     redis) redis_start ;; memcached) memcached_start ;; prometheus) prometheus_start ;;
+    pgpool) pgpool_start ;; postgres-exporter) postgres_exporter_start ;; mysqld-exporter) mysqld_exporter_start ;;
+    pt-heartbeat) pt_heartbeat_start ;;
   esac
 }
 server_stop() {
   case "$1" in
-    pg-*) pg_stop "$1" ;; haproxy) haproxy_stop ;; *) pid_stop "$1" ;;
+    pg-*) pg_stop "$1" ;; haproxy) haproxy_stop ;; pgpool) pgpool_stop ;; *) pid_stop "$1" ;;
   esac
 }
 
@@ -635,7 +653,7 @@ port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 # Before anything starts: every server this sandbox has not already started needs its port free.
 check_ports() {
   local s port
-  for s in $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus; do
+  for s in $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus $PROMISE_SERVERS; do
     server_running "$s" && continue
     port=$(server_port "$s")
     port_in_use "$port" && port_taken "$port" "$s"
@@ -683,6 +701,7 @@ export GW_MARIA_ADMIN_PRIMARY_DSN='mysql://gwadmin:$(admin_password)@127.0.0.1:$
 export GW_MARIA_ADMIN_REPLICA_DSN='mysql://gwadmin:$(admin_password)@127.0.0.1:$MARIA_PORT_REPLICA/'
 export GW_MARIA_DELAY_S='$2'
 ENV
+  promises_env >>"$tmp"
   patroni_env >>"$tmp"
   mv "$tmp" "$ENV_FILE"
 }
@@ -733,6 +752,7 @@ cmd_up() {
   name_replica pg-replica-2
   pg_start pg-replica-1
   pg_start pg-replica-2
+  sync_standby_conf
   wait_streaming
   haproxy_start
   redis_start
@@ -740,21 +760,24 @@ cmd_up() {
   tls_material
   prometheus_start
   up_maria "$maria_delay"
+  promises_up
   [ -n "$patroni" ] && patroni_up
   write_env "$delay" "$MARIA_DELAY"
   say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms)"
   say "up: haproxy :$HAPROXY_PORT (round-robin over pg-replica-1 and pg-replica-2)"
   say "up: redis :$REDIS_PORT, memcached :$MEMCACHED_PORT, prometheus :$PROMETHEUS_PORT (scraping an agent at :$AGENT_PORT)"
   say "up: maria-primary :$MARIA_PORT_PRIMARY, maria-replica :$MARIA_PORT_REPLICA (MASTER_DELAY ${MARIA_DELAY}s); servers run as $(run_user)"
+  say "up: pgpool :$PGPOOL_PORT (load balancing over the three; pg-replica-1 is the synchronous standby), postgres_exporter :$PG_EXPORTER_PORT, mysqld_exporter :$MYSQLD_EXPORTER_PORT"
   echo "source $ENV_FILE"
   grep -E '^export GW_(PG|MARIA)_.*_DSN' "$ENV_FILE" | grep -v ADMIN | sed 's/^export /  /'
 }
 
 cmd_status() {
   local rc=0
-  for s in $PG_SERVERS haproxy redis memcached prometheus $MARIA_SERVERS; do
+  for s in $PG_SERVERS haproxy redis memcached prometheus $MARIA_SERVERS $PROMISE_SERVERS; do
     if server_running "$s"; then echo "$s: running on 127.0.0.1:$(server_port "$s")"; else echo "$s: stopped"; rc=1; fi
   done
+  if server_running pt-heartbeat; then echo "pt-heartbeat: running"; fi
   patroni_status
   [ -f "$ENV_FILE" ] && echo "env: $ENV_FILE"
   return $rc
@@ -763,7 +786,7 @@ cmd_status() {
 cmd_down() {
   [ -d "$DIR" ] || { say "nothing to stop"; return 0; }
   patroni_down
-  for s in maria-replica maria-primary prometheus memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
+  for s in pt-heartbeat mysqld-exporter postgres-exporter pgpool maria-replica maria-primary prometheus memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
     server_stop "$s" || say "could not stop $s"
   done
   stop_strays "$DIR/"
@@ -798,5 +821,7 @@ case "${1:-}" in
     [ "${2:-}" = maria-replica ] || die "start-replication: NAME is maria-replica"
     resume_maria_replication ;;
   patroni-*) patroni_command "$@" ;;
-  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica | patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN | patroni-wait pg-mN..." >&2; exit 2 ;;
+  pgpool-set) shift; pgpool_set "$@" ;;
+  semisync) semisync "${2:-}" ;;
+  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica | pgpool-set KEY=VALUE... | semisync on|off | patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN | patroni-wait pg-mN..." >&2; exit 2 ;;
 esac

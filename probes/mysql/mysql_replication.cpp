@@ -194,6 +194,12 @@ class MysqlSession final : public CanarySession {
       : conn_(std::move(options)), database_(std::move(database)), agent_id_(std::move(agent_id)), key_(std::move(key)),
         settings_(std::move(settings)) {}
 
+  Status open(std::stop_token stop) override {
+    auto conn = connection(stop);
+    if (!conn) return conn.error();
+    return ok_status();
+  }
+
   Result<int64_t> write(std::stop_token stop) override {
     auto conn = connection(stop);
     if (!conn) return conn.error();

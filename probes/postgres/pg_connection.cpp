@@ -192,6 +192,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, st
   if (PQsetnonblocking(conn, 1) != 0) return cleanup(PQerrorMessage(conn));
   std::unique_ptr<Connection> c(new Connection(conn, o.query_timeout, stop));
   // The server-side limit backs up the client deadline: a query we gave up on does not run on.
+  if (!o.server_timeout) return c;
   auto set = c->exec(statement_timeout_sql(o.query_timeout));
   if (!set) return set.error();
   return c;

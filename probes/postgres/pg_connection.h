@@ -23,6 +23,11 @@ struct ConnectOptions {
   std::optional<std::string> password;  // from password_file; overrides the DSN's
   Duration connect_timeout = std::chrono::seconds(5);
   Duration query_timeout = std::chrono::seconds(5);  // client deadline and statement_timeout
+  // Backs the client deadline up with SET statement_timeout. Off for a read path's sessions: a
+  // load-balancing middleware may take any SET for a write (pgpool-II's
+  // disable_load_balance_on_write = always then sends the session's reads to the primary), and
+  // an application's reads rarely SET anything.
+  bool server_timeout = true;
 };
 
 // libpq keywords with their values.

@@ -30,8 +30,6 @@ namespace {
 constexpr const char* kUndefinedTable = "42P01";
 constexpr const char* kWriteStatement = "ghostwatch_canary_write";
 constexpr const char* kPollStatement = "ghostwatch_canary_poll";
-constexpr const char* kSessionWriteStatement = "ghostwatch_session_write";
-constexpr const char* kSessionReadStatement = "ghostwatch_session_read";
 
 using LazyPg = LazyConnection<Connection, ConnectOptions>;
 
@@ -151,19 +149,28 @@ class PgWriter final : public CanaryWriter {
 };
 
 // A session read path's connection: the same upsert under the path's own key, and a plain
-// SELECT of the row, which a load-balancing middleware may send to a replica (the poll statement
-// calls volatile functions, which pgpool-II would route to the primary).
+// SELECT of the row, each an unnamed statement parsed when it is sent, as most drivers do. (A
+// statement prepared before the write stays on the node that parsed it: pgpool-II would then
+// read from a replica whatever disable_load_balance_on_write says.) The reader's poll statement
+// is no model either: its volatile functions would make pgpool-II send every read to the primary.
 class PgSession final : public CanarySession {
  public:
   PgSession(ConnectOptions options, std::string schema, std::string agent_id, std::string key,
             std::map<std::string, std::string> settings)
-      : conn_(std::move(options)), schema_(std::move(schema)), params_{std::move(agent_id), std::move(key)},
+      : conn_(std::move(options)), upsert_(upsert_statement(schema, /*with_position=*/false)),
+        read_(read_statement(schema)), agent_id_(std::move(agent_id)), key_(std::move(key)),
         settings_(std::move(settings)) {}
+
+  Status open(std::stop_token stop) override {
+    auto conn = connection(stop);
+    if (!conn) return conn.error();
+    return ok_status();
+  }
 
   Result<int64_t> write(std::stop_token stop) override {
     auto conn = connection(stop);
     if (!conn) return conn.error();
-    auto rows = conn.value()->exec_prepared(kSessionWriteStatement, {params_[0], params_[1], std::to_string(last_seq_ + 1)});
+    auto rows = conn.value()->exec_params(upsert_, {agent_id_, key_, std::to_string(last_seq_ + 1)});
     if (!rows) return rows.error();
     auto seq = parse_number<int64_t>(rows->get(0, 0));
     if (!seq) return Error{"marker upsert returned no seq"};
@@ -173,23 +180,18 @@ class PgSession final : public CanarySession {
   Result<std::optional<int64_t>> read(std::stop_token stop) override {
     auto conn = connection(stop);
     if (!conn) return conn.error();
-    auto rows = conn.value()->exec_prepared(kSessionReadStatement, params_);
+    auto rows = conn.value()->exec_params(read_, {agent_id_, key_});
     if (!rows) return rows.error();
     return parse_number<int64_t>(rows->get(0, 0));
   }
 
  private:
   Result<Connection*> connection(std::stop_token stop) {
-    return conn_.get(stop, [this](Connection& c) {
-      if (Status s = apply_settings(c, settings_); !s) return s;
-      if (Status s = c.prepare(kSessionWriteStatement, upsert_statement(schema_, /*with_position=*/false), 3); !s) return s;
-      return c.prepare(kSessionReadStatement, read_statement(schema_), 2);
-    });
+    return conn_.get(stop, [this](Connection& c) { return apply_settings(c, settings_); });
   }
 
   LazyPg conn_;
-  std::string schema_;
-  std::vector<std::string> params_;
+  std::string upsert_, read_, agent_id_, key_;
   std::map<std::string, std::string> settings_;
   int64_t last_seq_ = 0;
 };
@@ -440,8 +442,9 @@ std::unique_ptr<CanaryWriter> PostgresBackend::writer() {
 }
 
 std::unique_ptr<CanarySession> PostgresBackend::session(const TargetConfig& target, const std::string& key) {
-  return std::make_unique<PgSession>(connect_options(target.dsn, probe_), probe_.schema, agent_id_, key,
-                                     probe_.session_settings);
+  ConnectOptions options = connect_options(target.dsn, probe_);
+  options.server_timeout = false;
+  return std::make_unique<PgSession>(std::move(options), probe_.schema, agent_id_, key, probe_.session_settings);
 }
 
 // A target reached by name stays on a thread of its own: libpq resolves names with a blocking
@@ -457,7 +460,9 @@ std::unique_ptr<CanaryReader> PostgresBackend::reader(const TargetConfig& target
   const std::string statement = report_lag || probe_.mode != ProbeMode::canary
                                     ? poll_statement(probe_.schema, probe_.mode == ProbeMode::canary)
                                     : read_statement(probe_.schema);
-  return std::make_unique<PgReader>(connect_options(target.dsn, probe_), statement, agent_id_, probe_.name);
+  ConnectOptions options = connect_options(target.dsn, probe_);
+  options.server_timeout = report_lag;
+  return std::make_unique<PgReader>(std::move(options), statement, agent_id_, probe_.name);
 }
 
 Status PostgresBackend::check(const TargetConfig& target) const {

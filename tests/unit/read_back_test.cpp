@@ -166,6 +166,7 @@ class FakeSessionPath final : public ReadPath {
  private:
   struct Session final : CanarySession {
     explicit Session(FakeSessionPath& p) : p(p) {}
+    Status open(std::stop_token) override { return ok_status(); }
     Result<int64_t> write(std::stop_token) override {
       if (p.fail_writes_) return Error{"read-only transaction"};
       std::lock_guard lock(p.mu_);
