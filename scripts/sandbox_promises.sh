@@ -29,7 +29,8 @@ PGPOOL_DEFAULTS="sr_check_period=10 delay_threshold=0 disable_load_balance_on_wr
 
 sync_standby_conf() {
   local d="$DIR/pg-primary" want
-  want=$(printf "synchronous_standby_names = 'pg-replica-1'\nsynchronous_commit = local\n")
+  # The name double-quoted: unquoted, a standby name cannot hold a hyphen.
+  want=$(printf "synchronous_standby_names = '\"pg-replica-1\"'\nsynchronous_commit = local\n")
   [ -f "$d/sandbox_sync.conf" ] && [ "$(cat "$d/sandbox_sync.conf")" = "$want" ] && return 0
   printf '%s\n' "$want" | as_user tee "$d/sandbox_sync.conf" >/dev/null
   grep -q "sandbox_sync.conf" "$d/postgresql.conf" ||

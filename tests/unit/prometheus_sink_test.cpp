@@ -48,6 +48,26 @@ TEST(PrometheusSink, ATargetsRoleIsOneSeriesThatFollowsTheRole) {
   EXPECT_EQ(text.find("source=\"patroni\""), std::string::npos) << text;
 }
 
+TEST(PrometheusSink, ASessionPathsWritesCountUnderTheirOwnProbeLabel) {
+  PrometheusSink sink;
+  auto probe = sink.probe("pg", "postgres");
+  probe->canary_written(true, std::chrono::milliseconds(2), "");
+  auto plain = probe->read_path("lb", {"0ms"});
+  EXPECT_EQ(sink.render().find("probe=\"pg/lb\""), std::string::npos);  // a plain path writes nothing
+  {
+    auto session = probe->read_path("pgpool", {"0ms"});
+    session->written(true, std::chrono::milliseconds(3), "");
+    session->written(true, std::chrono::milliseconds(4), "");
+    session->written(false, std::chrono::milliseconds(0), "read-only transaction");
+    const std::string text = sink.render();
+    EXPECT_NE(text.find("ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("ghostwatch_canary_writes_total{probe=\"pg/pgpool\",result=\"ok\"} 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("ghostwatch_canary_writes_total{probe=\"pg/pgpool\",result=\"error\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("ghostwatch_canary_write_seconds_count{probe=\"pg/pgpool\"} 2\n"), std::string::npos) << text;
+  }
+  EXPECT_EQ(sink.render().find("pg/pgpool"), std::string::npos);  // gone with its path
+}
+
 TEST(PrometheusSink, ReportsConfigReloads) {
   PrometheusSink sink;
   sink.config_applied(true, 1000);
