@@ -150,6 +150,10 @@ echo "--- bench/poll_cost --mysql 3 1 10 (the same against the MariaDB connector
 build/bench/poll_cost --mysql 3 1 10 || echo "(the benchmark did not complete)"
 echo "--- bench/heartbeat_compare.sh 5 1 (pt-heartbeat beside ghostwatch on the MASTER_DELAY replica) ---"
 bench/heartbeat_compare.sh 5 1 || echo "(the benchmark did not complete)"
+echo "--- bench/promises.sh 10 (pgpool-II, synchronous_commit, semi-sync: a smoke run; the README's table is 200) ---"
+bench/promises.sh 10 || { status=1; verdicts+=("bench/promises.sh: FAILED"); }
+echo "--- bench/peers.sh 3 (postgres_exporter, mysqld_exporter, pt-heartbeat beside ghostwatch: a smoke run) ---"
+bench/peers.sh 3 || { status=1; verdicts+=("bench/peers.sh: FAILED"); }
 stage_done "benchmarks"
 echo "--- time per stage ---"
 printf '%s\n' "${stage_times[@]}"
