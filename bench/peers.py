@@ -51,9 +51,15 @@ def sandbox(*args):
     subprocess.run([SANDBOX, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+class QueryError(Exception):
+    """A failed query, said without its DSN (which holds a password)."""
+
+
 def psql(dsn, sql):
     out = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql],
-                         check=True, capture_output=True, text=True, timeout=30)
+                         capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise QueryError(f"psql: {sql}: {out.stderr.strip()}")
     return out.stdout.strip()
 
 
@@ -67,8 +73,10 @@ def maria_uri_args(uri):
 
 def maria(uri, sql):
     args, extra = maria_uri_args(uri)
-    out = subprocess.run(args + ["-N", "-e", sql], check=True, capture_output=True, text=True, timeout=30,
+    out = subprocess.run(args + ["-N", "-e", sql], capture_output=True, text=True, timeout=30,
                          env={**os.environ, **extra})
+    if out.returncode != 0:
+        raise QueryError(f"mariadb: {sql}: {out.stderr.strip()}")
     return out.stdout.strip()
 
 
@@ -137,10 +145,15 @@ class WriteLoad:
 
 
 def drain_seconds(read_primary, read_replica, limit=120.0):
-    """Seconds from now until the replica shows the primary's newest row (None past `limit`)."""
+    """Seconds from now until the replica shows the primary's newest row (None past `limit`).
+    A replica without the table yet (just created on the primary) shows no row."""
     newest, start = int(read_primary()), time.monotonic()
     while time.monotonic() - start < limit:
-        if int(read_replica() or 0) >= newest:
+        try:
+            seen = int(read_replica() or 0)
+        except QueryError:
+            seen = 0
+        if seen >= newest:
             return time.monotonic() - start
         time.sleep(0.02)
     return None
@@ -337,8 +350,17 @@ def summarize(kind, name, tool, readings, cpu, size, elapsed, drains):
 
 
 def main():
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
-    scenarios = sys.argv[2].split(",") if len(sys.argv) > 2 else ["steady", "idle", "paused", "cut", "burst"]
+    try:
+        seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
+    except ValueError:
+        sys.exit(f"SECONDS must be a number, got '{sys.argv[1]}'")
+    if seconds <= 0:
+        sys.exit(f"SECONDS must be positive, got '{sys.argv[1]}'")
+    known = ["steady", "idle", "paused", "cut", "burst"]
+    scenarios = sys.argv[2].split(",") if len(sys.argv) > 2 else known
+    unknown = [s for s in scenarios if s not in known]
+    if unknown:
+        sys.exit(f"unknown scenario {', '.join(unknown)} (known: {','.join(known)})")
     pg_delay = float(env("GW_PG_DELAY_MS")) / 1000
     maria_delay = float(env("GW_MARIA_DELAY_S"))
     pg_exporter, mysqld_exporter = env("GW_PG_EXPORTER_URL"), env("GW_MYSQLD_EXPORTER_URL")
@@ -424,4 +446,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except QueryError as e:
+        sys.exit(f"peers: {e}")

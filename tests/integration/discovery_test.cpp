@@ -133,11 +133,15 @@ TEST_F(Discovery, FromPrimaryFindsThePostgresReplicasByTheirApplicationName) {
   const std::string pw = password_file(password);
   const std::string config = write_temp_file(agent_yaml() + pg_from_primary_probe("gw_discover", pw, "gw_discover"), ".yaml");
   Agent agent(config, free_port());
-  for (const char* replica : {"pg-replica-1", "pg-replica-2"}) {
+  // pg-replica-1 is the sandbox primary's synchronous standby: pg_stat_replication says "sync".
+  for (const auto& [replica, role] : {std::pair{"pg-replica-1", "sync_standby"}, std::pair{"pg-replica-2", "replica"}}) {
     ASSERT_TRUE(wait_for([&] { return metric_or(agent, series("ghostwatch_visibility_lag_seconds_count", "fp", replica)) >= 3; },
                          20s))
         << replica << "\n" << agent.log();
-    EXPECT_EQ(metric_or(agent, "ghostwatch_target_role{probe=\"fp\",role=\"replica\",target=\"" + std::string(replica) + "\"}"), 1);
+    EXPECT_EQ(metric_or(agent, "ghostwatch_target_role{probe=\"fp\",role=\"" + std::string(role) + "\",target=\"" +
+                                   std::string(replica) + "\"}"),
+              1)
+        << agent.metrics();
   }
   EXPECT_EQ(metric_or(agent, "ghostwatch_discovery_targets{probe=\"fp\",source=\"from_primary\"}"), 2);
   const std::string log = agent.log();

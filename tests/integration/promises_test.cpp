@@ -199,5 +199,21 @@ TEST_F(Promises, MariadbSemiSyncWaitsForReceiptSoTheLateReplicaStillReadsStale) 
   EXPECT_EQ(answered(session, "0ms"), 15);
 }
 
+TEST_F(Promises, BadSandboxSettingsAreRefusedAndChangeNothing) {
+  const std::string pgpool = require_env("GW_PGPOOL_DSN") + " password=" + require_env("GW_PG_PASSWORD");
+  const std::string before = admin_query(pgpool, "PGPOOL SHOW disable_load_balance_on_write");
+  auto refused = [](const std::vector<std::string>& args, const std::string& why) {
+    const CommandResult r = run_sandbox(args);
+    EXPECT_NE(r.exit_code, 0) << args.at(0);
+    EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+  };
+  refused({"pgpool-set", "work_mem=1GB"},
+          "KEY one of: sr_check_period delay_threshold disable_load_balance_on_write statement_level_load_balance");
+  refused({"pgpool-set", "delay_threshold=lots"}, "delay_threshold must be a whole number, got 'lots'");
+  refused({"pgpool-set", "disable_load_balance_on_write=sometimes"}, "got 'sometimes'");
+  refused({"semisync", "maybe"}, "semisync: on or off, got 'maybe'");
+  EXPECT_EQ(admin_query(pgpool, "PGPOOL SHOW disable_load_balance_on_write"), before) << "pgpool kept its settings";
+}
+
 }  // namespace
 }  // namespace ghostwatch::testing
