@@ -150,9 +150,10 @@ def drain_seconds(read_primary, read_replica, limit=120.0):
     newest, start = int(read_primary()), time.monotonic()
     while time.monotonic() - start < limit:
         try:
-            seen = int(read_replica() or 0)
+            answer = read_replica()
         except QueryError:
-            seen = 0
+            answer = ""
+        seen = int(answer) if answer.isdigit() else 0  # "NULL": the table there is still empty
         if seen >= newest:
             return time.monotonic() - start
         time.sleep(0.02)
@@ -164,10 +165,10 @@ def catch_up():
     pg, maria_primary = env("GW_PG_ADMIN_PRIMARY_DSN"), env("GW_MARIA_ADMIN_PRIMARY_DSN")
     psql(pg, "INSERT INTO gw_peers_load DEFAULT VALUES")
     maria(maria_primary, "INSERT INTO gw_peers.load () VALUES ()")
-    for db, waited in (("PostgreSQL", drain_seconds(lambda: psql(pg, "SELECT max(id) FROM gw_peers_load"),
-                                                    lambda: psql(env("GW_PG_ADMIN_REPLICA2_DSN"), "SELECT max(id) FROM gw_peers_load"))),
-                       ("MariaDB", drain_seconds(lambda: maria(maria_primary, "SELECT MAX(id) FROM gw_peers.load"),
-                                                 lambda: maria(env("GW_MARIA_ADMIN_REPLICA_DSN"), "SELECT MAX(id) FROM gw_peers.load")))):
+    for db, waited in (("PostgreSQL", drain_seconds(lambda: psql(pg, "SELECT coalesce(max(id), 0) FROM gw_peers_load"),
+                                                    lambda: psql(env("GW_PG_ADMIN_REPLICA2_DSN"), "SELECT coalesce(max(id), 0) FROM gw_peers_load"))),
+                       ("MariaDB", drain_seconds(lambda: maria(maria_primary, "SELECT COALESCE(MAX(id), 0) FROM gw_peers.load"),
+                                                 lambda: maria(env("GW_MARIA_ADMIN_REPLICA_DSN"), "SELECT COALESCE(MAX(id), 0) FROM gw_peers.load")))):
         if waited is None:
             sys.exit(f"the {db} replica did not catch up within 120 s")
 
