@@ -31,8 +31,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The password through the environment of each client (MYSQL_PWD, which the client library and
+# pt-heartbeat's DBD::mysql read): on a command line ps would show it to every user. Not exported
+# to the script: the sandbox script's root logins go by socket, without a password.
 sql() { MYSQL_PWD=$admin_password mysql -h127.0.0.1 -P"$1" -u"$admin_user" -N -e "$2"; }
-pt_dsn() { echo "h=127.0.0.1,P=$1,u=$admin_user,p=$admin_password"; }
+pt_dsn() { echo "h=127.0.0.1,P=$1,u=$admin_user"; }
 
 # p50, p90 and |p50 - truth| of seconds, one per line on stdin; then samples per second.
 summarise() {
@@ -52,11 +55,11 @@ summarise() {
 start_pt_heartbeat() {
   local interval=$1 db=$2
   sql "$primary_port" "CREATE DATABASE IF NOT EXISTS $db"
-  pt-heartbeat --update --create-table --interval "$interval" --run-time $((seconds + 10)) \
+  MYSQL_PWD=$admin_password pt-heartbeat --update --create-table --interval "$interval" --run-time $((seconds + 10)) \
     -D "$db" "$(pt_dsn "$primary_port")" >"$work/update-$db.log" 2>&1 &
   pids+=($!)
   sleep 4  # the table and the first beats reach the (delayed) replica
-  pt-heartbeat --monitor --interval "$interval" --run-time "$seconds" --master-server-id "$server_id" \
+  MYSQL_PWD=$admin_password pt-heartbeat --monitor --interval "$interval" --run-time "$seconds" --master-server-id "$server_id" \
     -D "$db" "$(pt_dsn "$replica_port")" >"$work/monitor-$db.log" 2>&1 &
   pids+=($!)
 }

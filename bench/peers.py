@@ -55,9 +55,19 @@ class QueryError(Exception):
     """A failed query, said without its DSN (which holds a password)."""
 
 
+def pg_client(dsn):
+    """psql's arguments for a key=value DSN and its environment: the password goes in PGPASSWORD,
+    never on a command line (ps shows those to every user)."""
+    words = dsn.split()
+    password = [w[len("password="):] for w in words if w.startswith("password=")]
+    rest = " ".join(w for w in words if not w.startswith("password="))
+    return ["psql", "-X", "-q", rest], ({"PGPASSWORD": password[0]} if password else {})
+
+
 def psql(dsn, sql):
-    out = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql],
-                         capture_output=True, text=True, timeout=30)
+    client, extra = pg_client(dsn)
+    out = subprocess.run(client + ["-tA", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True,
+                         timeout=30, env={**os.environ, **extra})
     if out.returncode != 0:
         raise QueryError(f"psql: {sql}: {out.stderr.strip()}")
     return out.stdout.strip()
@@ -126,7 +136,8 @@ class WriteLoad:
         maria(env("GW_MARIA_ADMIN_PRIMARY_DSN"), "CREATE DATABASE IF NOT EXISTS gw_peers; CREATE TABLE IF NOT EXISTS "
               "gw_peers.load (id BIGINT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6) DEFAULT NOW(6))")
         args, extra = maria_uri_args(env("GW_MARIA_ADMIN_PRIMARY_DSN"))
-        for client, sql, extra_env in ((["psql", "-X", "-q", pg], "INSERT INTO gw_peers_load DEFAULT VALUES;", {}),
+        pg_args, pg_extra = pg_client(pg)
+        for client, sql, extra_env in ((pg_args, "INSERT INTO gw_peers_load DEFAULT VALUES;", pg_extra),
                                        (args, "INSERT INTO gw_peers.load () VALUES ();", extra)):
             loop = f"while :; do echo '{sql}'; sleep 0.1; done"
             feeder = subprocess.Popen(["bash", "-c", loop], stdout=subprocess.PIPE, start_new_session=True)
@@ -199,8 +210,8 @@ def burst(worst, stop):
             stop.wait(0.05)
 
     args, extra = maria_uri_args(env("GW_MARIA_ADMIN_PRIMARY_DSN"))
-    threads = [threading.Thread(target=write, args=(["psql", "-X", "-q", env("GW_PG_ADMIN_PRIMARY_DSN")],
-                                                    "INSERT INTO gw_peers_load DEFAULT VALUES;", {})),
+    pg_args, pg_extra = pg_client(env("GW_PG_ADMIN_PRIMARY_DSN"))
+    threads = [threading.Thread(target=write, args=(pg_args, "INSERT INTO gw_peers_load DEFAULT VALUES;", pg_extra)),
                threading.Thread(target=write, args=(args, "INSERT INTO gw_peers.load () VALUES ();", extra)),
                threading.Thread(target=sample_truth, args=("PostgreSQL",)),
                threading.Thread(target=sample_truth, args=("MariaDB",))]
