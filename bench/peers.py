@@ -278,7 +278,7 @@ def scenario_truth(kind, base, since_stop):
     return base + since_stop if kind in ("paused", "cut") else base
 
 
-def run_scenario(kind, seconds, tools, load, agent):  # noqa: C901 (one scenario, start to end)
+def run_scenario(kind, seconds, tools, load, agent):
     pg_replica = env("GW_PG_ADMIN_REPLICA2_DSN")
     maria_replica = env("GW_MARIA_ADMIN_REPLICA_DSN")
     saved_conninfo = None
