@@ -106,6 +106,7 @@ std::string Agent::apply(Loaded next) {
               "unauthenticated paths are applied now)");
   }
   apply_logging(c);
+  for (const std::string& warning : tls_warnings(c)) log::warn(warning);
 
   int unchanged = 0, restarted = 0, started = 0, stopped = 0;
   std::vector<std::string> going;

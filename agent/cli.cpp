@@ -156,6 +156,7 @@ int cmd_check_config(const std::vector<std::string>& args) {
   if (!vm) return 0;
   Config c = load_config((*vm)["config"].as<std::string>());
   if (!c.agent.web_config.empty()) load_web_config(c.agent.web_config);
+  for (const std::string& warning : tls_warnings(c)) std::cerr << "warning: " << warning << "\n";
   std::cout << render_config(c);
   return 0;
 }

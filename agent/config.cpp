@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -97,6 +98,33 @@ void parse_address(const Cursor& at, CacheTargetConfig& c) {
   c.port = *port;
 }
 
+// tls: {ca_file, cert_file, key_file, server_name}, every key optional: `tls: {}` verifies the
+// server against the system's CAs and its host name. The files are loaded now, so that a wrong
+// path or a key that does not match its certificate is a config error, not a target down.
+TlsClientFiles parse_tls_client(const Cursor& at) {
+  at.expect_map();
+  at.check_keys({"ca_file", "cert_file", "key_file", "server_name"});
+  TlsClientFiles f;
+  for (auto [key, field] : {std::pair{"ca_file", &f.ca_file}, {"cert_file", &f.cert_file}, {"key_file", &f.key_file},
+                            {"server_name", &f.server_name}}) {
+    if (!at.has(key)) continue;
+    *field = at.child(key).as_string();
+    if (field->empty()) at.child(key).fail("expected a non-empty value or no key at all");
+  }
+  if (f.cert_file.empty() != f.key_file.empty()) {
+    at.child(f.cert_file.empty() ? "key_file" : "cert_file").fail("cert_file and key_file go together");
+  }
+  auto loaded = TlsClientContext::load(f);
+  if (!loaded) {
+    const std::string& why = loaded.error().message;
+    for (const char* key : {"ca_file", "cert_file", "key_file"}) {
+      if (why.rfind(std::string("tls.") + key + ":", 0) == 0) at.child(key).fail(why.substr(why.find(':') + 2));
+    }
+    at.fail(why);
+  }
+  return f;
+}
+
 CacheTargetConfig parse_cache_target(const Cursor& at) {
   CacheTargetConfig c;
   const bool redis = at.has("redis");
@@ -129,12 +157,15 @@ CacheTargetConfig parse_cache_target(const Cursor& at) {
   if (at.has("password")) c.password = at.child("password").as_string();
   if (at.has("password_file")) c.password = read_password_file(at.child("password_file"));
   if (c.password) register_secret(*c.password);
+  if (at.has("tls") || (at.node()["tls"].IsDefined() && at.node()["tls"].IsNull())) {
+    c.tls = at.has("tls") ? parse_tls_client(at.child("tls")) : TlsClientFiles{};
+  }
   return c;
 }
 
 TargetConfig parse_target(const Cursor& at, ProbeKind kind) {
   at.check_keys({"name", "dsn", "password_file", "redis", "memcached", "key", "format", "field", "mode", "db",
-                 "password"});
+                 "password", "tls"});
   TargetConfig t;
   const Cursor name = at.require("name");
   t.name = name.as_string();
@@ -146,7 +177,7 @@ TargetConfig parse_target(const Cursor& at, ProbeKind kind) {
     t.cache = parse_cache_target(at);
     return t;
   }
-  for (const char* key : {"key", "format", "field", "mode", "db", "password"}) {
+  for (const char* key : {"key", "format", "field", "mode", "db", "password", "tls"}) {
     if (at.has(key)) at.child(key).fail(std::string("'") + key + "' goes with a cache target (redis or memcached)");
   }
   const Cursor pf = at.child("password_file");
@@ -545,9 +576,13 @@ ReconcileConfig parse_reconcile(const Cursor& at, const std::vector<ProbeConfig>
   r.name = name.as_string();
   check_name(name, r.name);
   const Cursor cache = at.require("cache");
-  cache.check_keys({"redis", "memcached", "key", "format", "field", "db", "password", "password_file"});
+  cache.check_keys({"redis", "memcached", "key", "format", "field", "db", "password", "password_file", "tls"});
   if (int(cache.has("redis")) + int(cache.has("memcached")) != 1) cache.fail("the cache needs exactly one of 'redis' or 'memcached'");
   r.cache = parse_cache_target(cache);
+  // libmemcached, which the reconciler's memcached side uses, has no TLS.
+  if (r.cache.tls && r.cache.kind == CacheTargetConfig::Kind::memcached) {
+    cache.child("tls").fail("the reconciler reads memcached through libmemcached, which has no TLS; use a Redis cache or a plain connection");
+  }
   const auto first = r.cache.key.find("{id}");
   if (first == std::string::npos || r.cache.key.find("{id}", first + 1) != std::string::npos) {
     cache.child("key").fail("the key pattern needs {id} exactly once, e.g. user:{id}");
@@ -724,6 +759,14 @@ void render_cache(YAML::Emitter& out, const CacheTargetConfig& c, bool with_mode
   }
   if (redis && c.db != 0) out << YAML::Key << "db" << YAML::Value << c.db;
   if (c.password) out << YAML::Key << "password" << YAML::Value << std::string(kRedacted);
+  if (c.tls) {
+    out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
+    for (auto [key, value] : {std::pair{"ca_file", &c.tls->ca_file}, {"cert_file", &c.tls->cert_file},
+                              {"key_file", &c.tls->key_file}, {"server_name", &c.tls->server_name}}) {
+      if (!value->empty()) out << YAML::Key << key << YAML::Value << *value;
+    }
+    out << YAML::EndMap;
+  }
 }
 }  // namespace
 
@@ -822,6 +865,90 @@ std::string render_config(const Config& c) {
   }
   out << YAML::EndSeq << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace ghostwatch
+
+namespace ghostwatch {
+namespace {
+
+// Why a DSN asks for TLS without verifying the server, or "" when it verifies or asks for none.
+std::string unverified_reason(ProbeKind kind, const std::string& mode, const std::string& ca) {
+  if (kind == ProbeKind::postgres && mode == "require" && ca.empty()) {
+    return "sslmode=require encrypts but does not verify the server (add sslrootcert=CA-FILE and sslmode=verify-full)";
+  }
+  if (kind == ProbeKind::mysql && (mode == "required" || mode == "preferred") && ca.empty()) {
+    return "ssl-mode=" + mode + " encrypts but does not verify the server (add ssl-ca=CA-FILE and ssl-mode=verify_identity)";
+  }
+  return "";
+}
+
+// The TLS settings of a DSN: its mode, and its CA, certificate and key files by option name.
+struct DsnTls {
+  std::string mode, ca;
+  std::vector<std::pair<std::string, std::string>> files;
+};
+
+DsnTls dsn_tls(const DsnConfig& d, ProbeKind kind) {
+  DsnTls t;
+  if (kind == ProbeKind::postgres) {
+    t.mode = pg::conninfo_value(d.dsn, "sslmode").value_or("");
+    for (const char* key : {"sslrootcert", "sslcert", "sslkey"}) {
+      const std::string value = pg::conninfo_value(d.dsn, key).value_or("");
+      if (!value.empty() && value != "system") t.files.emplace_back(key, value);
+      if (std::string_view(key) == "sslrootcert") t.ca = value;
+    }
+    return t;
+  }
+  auto uri = mysql::parse_uri(d.dsn);
+  if (!uri) return t;
+  t.mode = uri.value().ssl_mode;
+  t.ca = uri.value().ssl_ca;
+  for (auto [key, value] : {std::pair{"ssl-ca", &uri.value().ssl_ca}, {"ssl-cert", &uri.value().ssl_cert},
+                            {"ssl-key", &uri.value().ssl_key}}) {
+    if (!value->empty()) t.files.emplace_back(key, *value);
+  }
+  return t;
+}
+
+// A DSN's TLS warnings: unverified, or naming a file this process cannot read (the driver's
+// own words for that are poor: libpq quotes garbage, the MariaDB connector says "not found").
+std::vector<std::string> dsn_warnings(const DsnConfig& d, ProbeKind kind) {
+  std::vector<std::string> out;
+  const DsnTls t = dsn_tls(d, kind);
+  if (std::string why = unverified_reason(kind, t.mode, t.ca); !why.empty()) out.push_back(why);
+  for (const auto& [key, path] : t.files) {
+    if (::access(path.c_str(), R_OK) != 0) {
+      out.push_back(key + " '" + path + "' cannot be read by this user: " + std::strerror(errno) +
+                    " (the connection will fail)");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> tls_warnings(const Config& c) {
+  std::vector<std::string> out;
+  auto check = [&out](const std::string& where, const DsnConfig& d, ProbeKind kind) {
+    for (const std::string& why : dsn_warnings(d, kind)) out.push_back(where + ": " + why);
+  };
+  for (std::size_t i = 0; i < c.probes.size(); ++i) {
+    const ProbeConfig& p = c.probes[i];
+    const std::string at = "probes[" + std::to_string(i) + "]";
+    check(at + ".primary", p.primary, p.kind);
+    for (std::size_t j = 0; j < p.targets.size(); ++j) {
+      if (!p.targets[j].cache) check(at + ".targets[" + std::to_string(j) + "].dsn", p.targets[j].dsn, p.kind);
+    }
+    for (std::size_t j = 0; j < p.read_paths.size(); ++j) {
+      if (p.read_paths[j].kind == ReadPathConfig::Kind::dsn) {
+        check(at + ".read_paths[" + std::to_string(j) + "].dsn", p.read_paths[j].dsn, p.kind);
+      }
+    }
+    if (p.discovery) check(at + ".discovery.dsn_template", DsnConfig{p.discovery->dsn_template, {}, {}}, p.kind);
+  }
+  for (const ReconcileConfig& r : c.reconcilers) check("reconciler " + r.name + ".source", r.source, r.source_kind);
+  return out;
 }
 
 }  // namespace ghostwatch

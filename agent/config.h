@@ -29,4 +29,11 @@ std::vector<ReadDelay> default_read_pattern();
 // The effective config as YAML, with every DSN redacted.
 std::string render_config(const Config& config);
 
+// The DSNs that ask for TLS without verifying the server (sslmode=require without sslrootcert,
+// ssl-mode=required without ssl-ca), or that name a certificate or key file this process cannot
+// read: "probes[0].primary: sslmode=require encrypts but ...". Warnings, not errors: such a
+// connection is encrypted, only not safe from an impostor; and check-config may be run by
+// another user than the service's.
+std::vector<std::string> tls_warnings(const Config& config);
+
 }  // namespace ghostwatch

@@ -134,8 +134,42 @@ void forget_secrets() {
   g_secrets.clear();
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at `at`, 0 when it is not one.
+std::size_t utf8_length(std::string_view text, std::size_t at) {
+  const auto c = static_cast<unsigned char>(text[at]);
+  const std::size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+  if (n == 0 || at + n > text.size()) return 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    if ((static_cast<unsigned char>(text[at + i]) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      out += (c < 0x20 && c != '\n' && c != '\t') || c == 0x7F ? '?' : static_cast<char>(c);
+      ++i;
+    } else if (const std::size_t n = utf8_length(text, i); n > 0) {
+      out.append(text.substr(i, n));
+      i += n;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string scrub(std::string_view text) {
-  std::string out(text);
+  std::string out = printable(text);
   std::lock_guard lock(g_mu);
   // Masking can make a new occurrence from a secret's own asterisks and its neighbours
   // ("x**" in "xx**" becomes "x***", which holds "x**" again), so repeat until none is left.

@@ -24,8 +24,12 @@ void register_secret(std::string_view secret);
 // Forgets every registered secret (tests and fuzzing, which parse many configs in one process).
 void forget_secrets();
 
-// Replaces every registered secret in `text` with ***; the result holds none of them.
+// Replaces every registered secret in `text` with ***; the result holds none of them. Bytes that
+// are not printable text (control characters, invalid UTF-8: libpq quotes OpenSSL's reason for
+// an unreadable key file as raw memory) become '?' first, so that an error can always be logged
+// and put in a JSON report.
 std::string scrub(std::string_view text);
+std::string printable(std::string_view text);
 
 // Extracts the password from a DSN, if any (for registration); empty when there is none.
 std::string dsn_password(std::string_view dsn);

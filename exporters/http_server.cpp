@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "common/log.h"
+#include "common/tls_client.h"
 #include "exporters/tls_compat.h"
 
 namespace ghostwatch {
@@ -32,17 +33,6 @@ const char* reason_phrase(int status) {
     case 503: return "Service Unavailable";
   }
   return "Status";
-}
-
-std::string openssl_errors() {
-  std::string out;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
 }
 
 // civetweb's "listening_ports" syntax: host:port, with an 's' for TLS.

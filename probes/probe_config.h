@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/tls_client.h"
 
 namespace ghostwatch {
 
@@ -37,6 +38,7 @@ struct CacheTargetConfig {
   Mode mode = Mode::update;
   int db = 0;                            // redis
   std::optional<std::string> password;   // redis AUTH (inline ${ENV} or password_file)
+  std::optional<TlsClientFiles> tls;     // TLS, verified, before AUTH or any key is sent
   bool operator==(const CacheTargetConfig&) const = default;
 };
 

@@ -27,6 +27,9 @@ PACKAGES=(
   # the promises and the peers (tests/integration/promises_test.cpp, bench/peers.sh): a
   # load-balancing pooler, and the exporters ghostwatch is compared with
   pgpool2 prometheus-postgres-exporter prometheus-mysqld-exporter
+  # TLS to every server (tests/integration/tls_test.cpp): a TLS tunnel for the reference cache
+  # pipeline, and the impostor servers' Python
+  socat python3
 )
 
 missing=()

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A local sandbox of real database servers on loopback, for the demo and the integration tests.
 #
-#   scripts/sandbox.sh up [--pg-delay-ms N] [--maria-delay-s N] [--patroni]
+#   scripts/sandbox.sh up [--pg-delay-ms N] [--maria-delay-s N] [--patroni] [--tls]
 #                                             start (or reconfigure) everything; idempotent;
 #                                             --patroni adds etcd and a 3-member Patroni cluster
-#                                             (scripts/sandbox_patroni.sh), kept by later `up`s
+#                                             (scripts/sandbox_patroni.sh), --tls TLS on every
+#                                             server (scripts/sandbox_tls.sh); both kept by later `up`s
 #   scripts/sandbox.sh status                 show what runs
 #   scripts/sandbox.sh down                   stop what this script started and delete its data
 #   scripts/sandbox.sh stop NAME | start NAME one server (see status for the names)
@@ -22,6 +23,7 @@
 #                                             statement_level_load_balance; restarts it
 #   scripts/sandbox.sh semisync on|off        MariaDB semi-synchronous replication
 #   scripts/sandbox.sh start pt-heartbeat     pt-heartbeat --update on maria-primary (not at up)
+#   scripts/sandbox.sh tls-require on|off     MariaDB's require_secure_transport (with --tls)
 #   scripts/sandbox.sh patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN
 #                                             a Patroni member: clean stop (it leaves the DCS),
 #                                             start, SIGKILL with its PostgreSQL (a crash), a new
@@ -72,6 +74,8 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 source "$REPO/scripts/sandbox_patroni.sh"
 # shellcheck source=scripts/sandbox_promises.sh
 source "$REPO/scripts/sandbox_promises.sh"
+# shellcheck source=scripts/sandbox_tls.sh
+source "$REPO/scripts/sandbox_tls.sh"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 # Never fails: a terminal closed under `down` (the demo's hangup) must not stop it halfway.
@@ -104,7 +108,9 @@ server_port() {
     postgres-exporter) echo "$PG_EXPORTER_PORT" ;;
     mysqld-exporter) echo "$MYSQLD_EXPORTER_PORT" ;;
     pt-heartbeat) echo "-" ;;
-    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus $PROMISE_SERVERS pt-heartbeat)" ;;
+    redis-tls) echo "$REDIS_TLS_PORT" ;;
+    memcached-tls) echo "$MEMCACHED_TLS_PORT" ;;
+    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus $PROMISE_SERVERS pt-heartbeat $TLS_SERVERS)" ;;
   esac
 }
 
@@ -313,6 +319,7 @@ innodb-buffer-pool-size = 32M
 # before them (151 by default).
 max-connections = 600
 CONF
+  maria_tls_conf
   # skip-slave-start: the sandbox starts replication itself, mid-second (see MASTER_DELAY below).
   # report-host/port: the primary lists the replica in SHOW REPLICA HOSTS (discovery's
   # from_primary source).
@@ -629,6 +636,7 @@ server_start() {
     redis) redis_start ;; memcached) memcached_start ;; prometheus) prometheus_start ;;
     pgpool) pgpool_start ;; postgres-exporter) postgres_exporter_start ;; mysqld-exporter) mysqld_exporter_start ;;
     pt-heartbeat) pt_heartbeat_start ;;
+    redis-tls) redis_tls_start ;; memcached-tls) memcached_tls_start ;;
   esac
 }
 server_stop() {
@@ -653,7 +661,7 @@ port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 # Before anything starts: every server this sandbox has not already started needs its port free.
 check_ports() {
   local s port
-  for s in $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus $PROMISE_SERVERS; do
+  for s in $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus $PROMISE_SERVERS $(tls_servers); do
     server_running "$s" && continue
     port=$(server_port "$s")
     port_in_use "$port" && port_taken "$port" "$s"
@@ -702,6 +710,7 @@ export GW_MARIA_ADMIN_REPLICA_DSN='mysql://gwadmin:$(admin_password)@127.0.0.1:$
 export GW_MARIA_DELAY_S='$2'
 ENV
   promises_env >>"$tmp"
+  tls_env >>"$tmp"
   patroni_env >>"$tmp"
   mv "$tmp" "$ENV_FILE"
 }
@@ -721,11 +730,12 @@ cmd_up() {
   while [ $# -gt 0 ]; do
     case "$1" in
       --patroni) patroni=patroni; shift ;;
+      --tls) TLS_WANTED=1; shift ;;
       --pg-delay-ms) delay="${2:-}"; shift 2 ;;
       --pg-delay-ms=*) delay="${1#*=}"; shift ;;
       --maria-delay-s) maria_delay="${2:-}"; shift 2 ;;
       --maria-delay-s=*) maria_delay="${1#*=}"; shift ;;
-      *) die "up: unknown option '$1' (known: --pg-delay-ms N, --maria-delay-s N, --patroni)" ;;
+      *) die "up: unknown option '$1' (known: --pg-delay-ms N, --maria-delay-s N, --patroni, --tls)" ;;
     esac
   done
   [ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 is not installed ($PG_BIN); run scripts/install-deps.sh"
@@ -739,6 +749,10 @@ cmd_up() {
   for f in admin.pw agent.pw; do
     [ -s "$DIR/$f" ] || { new_password >"$DIR/$f"; chmod 644 "$DIR/$f"; }
   done
+  if [ -n "${TLS_WANTED:-}" ]; then
+    tls_ca_material
+    touch "$DIR/tls.enabled"
+  fi
   init_primary
   pg_start pg-primary
   init_replica pg-replica-1 "$PG_PORT_REPLICA1"
@@ -761,6 +775,7 @@ cmd_up() {
   prometheus_start
   up_maria "$maria_delay"
   promises_up
+  tls_up
   [ -n "$patroni" ] && patroni_up
   write_env "$delay" "$MARIA_DELAY"
   say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms)"
@@ -768,13 +783,16 @@ cmd_up() {
   say "up: redis :$REDIS_PORT, memcached :$MEMCACHED_PORT, prometheus :$PROMETHEUS_PORT (scraping an agent at :$AGENT_PORT)"
   say "up: maria-primary :$MARIA_PORT_PRIMARY, maria-replica :$MARIA_PORT_REPLICA (MASTER_DELAY ${MARIA_DELAY}s); servers run as $(run_user)"
   say "up: pgpool :$PGPOOL_PORT (load balancing over the three; pg-replica-1 is the synchronous standby), postgres_exporter :$PG_EXPORTER_PORT, mysqld_exporter :$MYSQLD_EXPORTER_PORT"
+  if tls_enabled; then
+    say "up: TLS on every server (CA $DIR/tls/ca.crt): PostgreSQL role ghostwatch_cert by certificate, MariaDB user ghostwatch_x509 REQUIRE X509, redis-tls :$REDIS_TLS_PORT, memcached-tls :$MEMCACHED_TLS_PORT"
+  fi
   echo "source $ENV_FILE"
   grep -E '^export GW_(PG|MARIA)_.*_DSN' "$ENV_FILE" | grep -v ADMIN | sed 's/^export /  /'
 }
 
 cmd_status() {
   local rc=0
-  for s in $PG_SERVERS haproxy redis memcached prometheus $MARIA_SERVERS $PROMISE_SERVERS; do
+  for s in $PG_SERVERS haproxy redis memcached prometheus $MARIA_SERVERS $PROMISE_SERVERS $(tls_servers); do
     if server_running "$s"; then echo "$s: running on 127.0.0.1:$(server_port "$s")"; else echo "$s: stopped"; rc=1; fi
   done
   if server_running pt-heartbeat; then echo "pt-heartbeat: running"; fi
@@ -786,7 +804,7 @@ cmd_status() {
 cmd_down() {
   [ -d "$DIR" ] || { say "nothing to stop"; return 0; }
   patroni_down
-  for s in pt-heartbeat mysqld-exporter postgres-exporter pgpool maria-replica maria-primary prometheus memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
+  for s in memcached-tls redis-tls pt-heartbeat mysqld-exporter postgres-exporter pgpool maria-replica maria-primary prometheus memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
     server_stop "$s" || say "could not stop $s"
   done
   stop_strays "$DIR/"
@@ -823,5 +841,6 @@ case "${1:-}" in
   patroni-*) patroni_command "$@" ;;
   pgpool-set) shift; pgpool_set "$@" ;;
   semisync) semisync "${2:-}" ;;
-  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica | pgpool-set KEY=VALUE... | semisync on|off | patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN | patroni-wait pg-mN..." >&2; exit 2 ;;
+  tls-require) maria_tls_require "${2:-}" ;;
+  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] [--patroni] [--tls] | tls-require on|off | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica | pgpool-set KEY=VALUE... | semisync on|off | patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN | patroni-wait pg-mN..." >&2; exit 2 ;;
 esac

@@ -58,7 +58,7 @@ export GHOSTWATCH_SANDBOX_DIR="${TMPDIR:-/tmp}/ghostwatch-test-sandbox"
 export GW_PG_PORT_PRIMARY=26432 GW_MARIA_PORT_PRIMARY=26306
 scripts/sandbox.sh down >/dev/null 2>&1 || true
 trap 'scripts/sandbox.sh down >/dev/null 2>&1' EXIT
-scripts/sandbox.sh up --pg-delay-ms 200 --maria-delay-s 1 --patroni >/dev/null
+scripts/sandbox.sh up --pg-delay-ms 200 --maria-delay-s 1 --patroni --tls >/dev/null
 # shellcheck disable=SC1091
 source "$GHOSTWATCH_SANDBOX_DIR/env.sh"
 

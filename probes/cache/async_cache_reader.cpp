@@ -20,6 +20,7 @@
 #include "common/parse_number.h"
 #include "common/redact.h"
 #include "common/resolver.h"
+#include "common/tls_client.h"
 #include "probes/cache/cache_reader.h"
 
 namespace ghostwatch::cache {
@@ -202,27 +203,29 @@ class AsyncCacheReader final : public AsyncCanaryReader {
         return connect_next(label_ + ": " + std::strerror(error));  // the host's next address, if any
       }
       connecting_ = false;
-      return send_request(/*with_setup=*/true);
+      return start_session();
     }
-    if (!flush()) return drop(std::strerror(errno));
+    if (handshaking_) return handshake();
+    if (!flush()) return drop(stream_->error());
     return receive();
   }
 
   Error expire() override {
-    const char* what = lookup_ ? "name lookup" : connecting_ ? "connect" : "query";
-    const Duration limit = lookup_ || connecting_ ? connect_timeout_ : timeout_;
+    const char* what = lookup_ ? "name lookup" : connecting_ ? "connect" : handshaking_ ? "TLS handshake" : "query";
+    const Duration limit = lookup_ || connecting_ || handshaking_ ? connect_timeout_ : timeout_;
     lookup_.reset();
     close_socket();
     return Error{label_ + ": " + timed_out(what, limit)};
   }
-  bool connected() const override { return fd_ >= 0 && !connecting_; }
+  bool connected() const override { return fd_ >= 0 && !connecting_ && !handshaking_; }
   int socket() const override { return fd_; }
   // Nothing is expected between polls: a close, an error or stray bytes end the connection.
+  // Over TLS a record that carries no data (a session ticket) is read and the connection kept.
   void drain() override {
-    if (fd_ < 0) return;
+    if (fd_ < 0 || !stream_) return;
     char byte;
-    const ssize_t n = recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    std::size_t got = 0;
+    if (stream_->receive(&byte, 1, got) == Io::want_read) return;
     close_socket();
   }
 
@@ -281,34 +284,58 @@ class AsyncCacheReader final : public AsyncCanaryReader {
     return false;
   }
 
+  // A connected socket: plain, or TLS whose handshake (and the certificate's verification) comes
+  // before a byte of the session; the context is the files' as they are now (rotation).
+  PollStep start_session() {
+    if (!config_.tls) {
+      stream_ = plain_stream(fd_);
+      return send_request(/*with_setup=*/true);
+    }
+    auto context = tls_client_context(*config_.tls);
+    if (!context) return drop(context.error().message);
+    auto stream = tls_stream(fd_, context.value(), *config_.tls, config_.host);
+    if (!stream) return drop(stream.error().message);
+    stream_ = std::move(stream.value());
+    handshaking_ = true;
+    return handshake();
+  }
+  PollStep handshake() {
+    const Io io = stream_->handshake();
+    if (io == Io::done) {
+      handshaking_ = false;
+      return send_request(/*with_setup=*/true);
+    }
+    if (io == Io::want_read || io == Io::want_write) return PollStep{std::nullopt, fd_, io == Io::want_read, io == Io::want_write, deadline_};
+    return drop(stream_->error());
+  }
   PollStep send_request(bool with_setup) {
     protocol_->restart(with_setup);
     out_ = with_setup ? protocol_->session_setup() + protocol_->request() : protocol_->request();
     sent_ = 0;
     deadline_ = steady_now() + timeout_;
-    if (!flush()) return drop(std::strerror(errno));
+    if (!flush()) return drop(stream_->error());
     return waiting();
   }
   // Sends what is left of out_; false on a socket error.
   bool flush() {
     while (sent_ < out_.size()) {
-      const ssize_t n = ::send(fd_, out_.data() + sent_, out_.size() - sent_, MSG_NOSIGNAL);
-      if (n < 0) return errno == EAGAIN || errno == EINTR;
-      sent_ += static_cast<std::size_t>(n);
+      std::size_t n = 0;
+      const Io io = stream_->send(out_.data() + sent_, out_.size() - sent_, n);
+      sent_ += n;
+      if (io == Io::want_write || io == Io::want_read) return true;
+      if (io != Io::done) return false;
     }
     return true;
   }
   PollStep receive() {
     char buffer[4096];
     for (;;) {
-      const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
-      if (n == 0) return drop("connection closed by the server");
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) return waiting();
-        return drop(std::strerror(errno));
-      }
-      Parsed parsed = protocol_->feed(buffer, static_cast<std::size_t>(n));
+      std::size_t n = 0;
+      const Io io = stream_->receive(buffer, sizeof buffer, n);
+      if (io == Io::closed) return drop("connection closed by the server");
+      if (io == Io::want_read || io == Io::want_write) return waiting();
+      if (io == Io::failed) return drop(stream_->error());
+      Parsed parsed = protocol_->feed(buffer, n);
       if (parsed.state == Parsed::State::broken) return drop(parsed.error);
       if (parsed.state == Parsed::State::complete) {
         if (!parsed.fetched) return finish(Error{label_ + ": " + parsed.fetched.error().message});
@@ -323,9 +350,11 @@ class AsyncCacheReader final : public AsyncCanaryReader {
   }
   static PollStep finish(Result<CanaryPoll> result) { return PollStep{std::move(result)}; }
   void close_socket() {
+    stream_.reset();  // before its descriptor
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     connecting_ = false;
+    handshaking_ = false;
     out_.clear();
     sent_ = 0;
   }
@@ -340,6 +369,8 @@ class AsyncCacheReader final : public AsyncCanaryReader {
   std::size_t next_address_ = 0;
   int fd_ = -1;
   bool connecting_ = false;
+  bool handshaking_ = false;
+  std::unique_ptr<ByteStream> stream_;  // over fd_ once connected
   std::string out_;
   std::size_t sent_ = 0;
   MonoTime deadline_{};

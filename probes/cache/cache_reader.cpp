@@ -7,7 +7,7 @@
 
 #include "common/parse_number.h"
 #include "common/timestamp.h"
-#include "probes/cache/redis_connect.h"
+#include "probes/cache/redis_link.h"
 
 namespace ghostwatch::cache {
 namespace {
@@ -18,22 +18,20 @@ std::string_view trimmed(std::string_view s) {
   return s;
 }
 
-// One hiredis connection with connect and read/write timeouts, re-opened after any error.
+// One Redis connection (RedisLink), re-opened after any error.
 class RedisClient {
  public:
   RedisClient(const CacheTargetConfig& c, Duration connect_timeout, Duration timeout)
-      : config_(c), connect_timeout_(connect_timeout), timeout_(timeout) {}
-  ~RedisClient() { reset(); }
+      : config_(c), link_(c, connect_timeout, timeout) {}
 
   Fetched fetch(const std::string& key) {
-    if (!ctx_) {
-      if (Status s = connect(); !s) return s.error();
-    }
-    auto* reply = static_cast<redisReply*>(
-        config_.format == CacheTargetConfig::Format::hash
-            ? redisCommand(ctx_, "HGET %b %b", key.data(), key.size(), config_.field.data(), config_.field.size())
-            : redisCommand(ctx_, "GET %b", key.data(), key.size()));
-    if (reply == nullptr) return failure();
+    if (Status s = link_.connect(); !s) return s.error();
+    if (config_.format == CacheTargetConfig::Format::hash) link_.append({"HGET", key, config_.field});
+    else link_.append({"GET", key});
+    if (Status s = link_.flush(); !s) return s.error();
+    auto raw = link_.reply("GET");
+    if (!raw) return raw.error();
+    auto* reply = static_cast<redisReply*>(raw.value());
     Fetched out = std::optional<std::string>();
     if (reply->type == REDIS_REPLY_STRING) out = std::optional<std::string>(std::string(reply->str, reply->len));
     else if (reply->type == REDIS_REPLY_ERROR) out = Error{"redis: " + std::string(reply->str, reply->len)};
@@ -43,25 +41,8 @@ class RedisClient {
   }
 
  private:
-  Status connect() {
-    auto ctx = redis_connect(config_, connect_timeout_, timeout_);
-    if (!ctx) return ctx.error();
-    ctx_ = ctx.value();
-    return ok_status();
-  }
-  Fetched failure() {
-    Error e = redis_error(config_, nullptr, ctx_);
-    reset();
-    return e;
-  }
-  void reset() {
-    if (ctx_) redisFree(ctx_);
-    ctx_ = nullptr;
-  }
-
   CacheTargetConfig config_;
-  Duration connect_timeout_, timeout_;
-  redisContext* ctx_ = nullptr;
+  RedisLink link_;
 };
 
 class MemcachedClient {

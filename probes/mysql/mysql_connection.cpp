@@ -84,11 +84,16 @@ void set_options(MYSQL* mysql, const ConnectOptions& o) {
   mysql_options(mysql, MYSQL_OPT_WRITE_TIMEOUT, &rw);
   mysql_options(mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
   mysql_options4(mysql, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "ghostwatch");
+  // The connector reads the files at each connect: a rotated certificate is used by the next one.
   if (!o.uri.ssl_ca.empty()) mysql_options(mysql, MYSQL_OPT_SSL_CA, o.uri.ssl_ca.c_str());
+  if (!o.uri.ssl_cert.empty()) mysql_options(mysql, MYSQL_OPT_SSL_CERT, o.uri.ssl_cert.c_str());
+  if (!o.uri.ssl_key.empty()) mysql_options(mysql, MYSQL_OPT_SSL_KEY, o.uri.ssl_key.c_str());
   const my_bool yes = 1, no = 0;
-  if (o.uri.ssl_mode == "required" || o.uri.ssl_mode == "verify_identity") {
+  const std::string& mode = o.uri.ssl_mode;
+  if (mode == "required" || mode == "verify_ca" || mode == "verify_identity") {
     mysql_options(mysql, MYSQL_OPT_SSL_ENFORCE, &yes);
-    mysql_options(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, o.uri.ssl_mode == "verify_identity" ? &yes : &no);
+    // With a CA the connector verifies the server's chain; this adds the check of its name.
+    mysql_options(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, mode == "verify_identity" ? &yes : &no);
   }
 }
 
@@ -170,6 +175,13 @@ std::string trimmed_error(std::string message) {
   return scrub(message);
 }
 
+std::string connect_error(MYSQL* handle, const ConnectOptions& o) {
+  const std::string message = trimmed_error(mysql_error(handle));
+  const std::string server = o.uri.socket.empty() ? o.uri.host + ":" + std::to_string(o.uri.port) : o.uri.socket;
+  const std::string where = o.uri.socket.empty() ? o.uri.host : o.uri.socket;
+  return message.find(where) == std::string::npos ? server + ": " + message : message;
+}
+
 Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, std::stop_token stop) {
   MYSQL* mysql = new_handle(o);
   if (mysql == nullptr) return Error{"out of memory creating a MySQL connection"};
@@ -179,7 +191,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectOptions& o, st
       mysql, deadline, stop, [&] { return connect_start(&ret, mysql, o); },
       [&](int ready) { return mysql_real_connect_cont(&ret, mysql, ready); });
   if (w != Wait::ready || ret == nullptr) {
-    std::string message = w != Wait::ready ? wait_failure(w, "connect", o.connect_timeout) : mysql_error(mysql);
+    std::string message = w != Wait::ready ? wait_failure(w, "connect", o.connect_timeout) : connect_error(mysql, o);
     mysql_close(mysql);
     return Error{scrub(message)};
   }

@@ -84,6 +84,9 @@ Flavor flavor_of(MYSQL* connected);
 Rows to_rows(MYSQL_RES* res);
 // The connector's error text as an error message: no trailing newline, no secrets.
 std::string trimmed_error(std::string message);
+// A failed connect's error, naming the server ("127.0.0.1:3306: TLS/SSL error: ..."): the
+// connector's TLS errors do not.
+std::string connect_error(MYSQL* handle, const ConnectOptions& options);
 std::string statement_limit_sql(Flavor flavor, Duration query_timeout);
 bool transport_error(unsigned code);
 

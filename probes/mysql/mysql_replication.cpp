@@ -387,7 +387,7 @@ class MysqlAsyncReader final : public AsyncCanaryReader {
       close();
       return connect_next();
     }
-    if (connected_ == nullptr) return drop(mysql_error(mysql_));
+    if (connected_ == nullptr) return drop(connect_error(mysql_, connecting_to_));
     flavor_ = flavor_of(mysql_);
     poll_sql_ = poll_statement();
     deadline_ = steady_now() + options_.query_timeout;

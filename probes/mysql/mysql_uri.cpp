@@ -26,13 +26,16 @@ std::optional<std::string> percent_decode(std::string_view s) {
 Status apply_option(Uri& uri, std::string_view key, std::string_view value) {
   if (key == "socket") uri.socket = std::string(value);
   else if (key == "ssl-ca") uri.ssl_ca = std::string(value);
+  else if (key == "ssl-cert") uri.ssl_cert = std::string(value);
+  else if (key == "ssl-key") uri.ssl_key = std::string(value);
   else if (key == "ssl-mode") {
-    if (value != "disabled" && value != "preferred" && value != "required" && value != "verify_identity") {
-      return Error{"ssl-mode must be disabled, preferred, required or verify_identity"};
+    if (value != "disabled" && value != "preferred" && value != "required" && value != "verify_ca" &&
+        value != "verify_identity") {
+      return Error{"ssl-mode must be disabled, preferred, required, verify_ca or verify_identity"};
     }
     uri.ssl_mode = std::string(value);
   } else {
-    return Error{"unknown URI option '" + std::string(key) + "' (known: socket, ssl-mode, ssl-ca)"};
+    return Error{"unknown URI option '" + std::string(key) + "' (known: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key)"};
   }
   return ok_status();
 }
@@ -103,6 +106,10 @@ Result<Uri> parse_uri(std::string_view text) {
     auto value = percent_decode(option.substr(eq + 1));
     if (!value) return Error{"bad percent-encoding in URI option '" + std::string(option.substr(0, eq)) + "'"};
     if (Status s = apply_option(uri, option.substr(0, eq), *value); !s) return s.error();
+  }
+  if (uri.ssl_cert.empty() != uri.ssl_key.empty()) return Error{"ssl-cert and ssl-key go together"};
+  if ((uri.ssl_mode == "verify_ca" || uri.ssl_mode == "verify_identity") && uri.ssl_ca.empty()) {
+    return Error{"ssl-mode=" + uri.ssl_mode + " needs ssl-ca (the CA that signed the server's certificate)"};
   }
   return uri;
 }

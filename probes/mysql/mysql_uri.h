@@ -17,8 +17,11 @@ struct Uri {
   unsigned port = 3306;
   std::string database;
   std::string socket;   // ?socket=/path: a unix socket instead of TCP
-  std::string ssl_mode; // ?ssl-mode=disabled|preferred|required|verify_identity ("" = connector default)
-  std::string ssl_ca;   // ?ssl-ca=/path
+  // ?ssl-mode=disabled|preferred|required|verify_ca|verify_identity ("" = connector default)
+  std::string ssl_mode;
+  std::string ssl_ca;    // ?ssl-ca=/path: the CA that signed the server's certificate
+  std::string ssl_cert;  // ?ssl-cert=/path and ?ssl-key=/path: a client certificate (REQUIRE X509)
+  std::string ssl_key;
 };
 
 // Errors name the offending part and never quote the password.

@@ -115,6 +115,19 @@ Status check_conninfo(const std::string& dsn) {
   return Error{scrub(trim(std::move(message)))};
 }
 
+std::optional<std::string> conninfo_value(const std::string& dsn, std::string_view keyword) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  PQfreemem(error);
+  if (options == nullptr) return std::nullopt;
+  std::optional<std::string> value;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && keyword == o->keyword) value = o->val;
+  }
+  PQconninfoFree(options);
+  return value;
+}
+
 std::optional<HostList> hosts_to_look_up(const std::string& dsn) {
   char* error = nullptr;
   PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);

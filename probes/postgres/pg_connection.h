@@ -104,6 +104,8 @@ std::optional<HostList> hosts_to_look_up(const std::string& dsn);
 
 // Whether libpq can parse `dsn` (key=value or URI); the error is libpq's, secrets scrubbed.
 Status check_conninfo(const std::string& dsn);
+// The value of one keyword in `dsn`, nullopt when unset or when the DSN does not parse.
+std::optional<std::string> conninfo_value(const std::string& dsn, std::string_view keyword);
 // The host, hostaddr (and port) keywords that make libpq try every address found for the names
 // (`addresses[i]` for `names[i]`), in order, each under its host name (which TLS verification and
 // the passfile still match); addresses and socket directories stand for themselves.

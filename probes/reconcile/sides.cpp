@@ -8,7 +8,7 @@
 #include <deque>
 
 #include "common/parse_number.h"
-#include "probes/cache/redis_connect.h"
+#include "probes/cache/redis_link.h"
 #include "probes/lazy_connection.h"
 #include "probes/mysql/mysql_connection.h"
 #include "probes/mysql/mysql_replication.h"
@@ -75,48 +75,27 @@ void flat_free(void*) {}  // the FlatReply belongs to its connection
 
 redisReplyObjectFunctions kFlatReplyFunctions{flat_string, flat_array, flat_integer, flat_nil, flat_free};
 
-// One hiredis connection with connect and read/write timeouts, re-opened after any error. Every
-// reply is read into a FlatReply.
+// One Redis connection (RedisLink), re-opened after any error. Every reply is read into a
+// FlatReply.
 class RedisConnection {
  public:
-  explicit RedisConnection(const ReconcileConfig& c) : config_(c) {}
-  ~RedisConnection() { close(); }
-  RedisConnection(const RedisConnection&) = delete;
-  RedisConnection& operator=(const RedisConnection&) = delete;
+  explicit RedisConnection(const ReconcileConfig& c) : link_(c.cache, c.connect_timeout, c.query_timeout) {
+    link_.set_reply_functions(&kFlatReplyFunctions, &reply_);
+  }
 
-  Result<redisContext*> get() {
-    if (ctx_) return ctx_;
-    auto ctx = cache::redis_connect(config_.cache, config_.connect_timeout, config_.query_timeout);
-    if (!ctx) return ctx.error();
-    ctx_ = ctx.value();
-    ctx_->reader->fn = &kFlatReplyFunctions;
-    ctx_->reader->privdata = &reply_;
-    return ctx_;
-  }
-  // Writes every appended command out (blocking, with the write timeout).
-  Status flush() {
-    int done = 0;
-    while (!done) {
-      if (redisBufferWrite(ctx_, &done) != REDIS_OK) return failure("write");
-    }
-    return ok_status();
-  }
+  Status connect() { return link_.connect(); }
+  void append(const std::vector<std::string_view>& argv) { link_.append(argv); }
+  Status flush() { return link_.flush(); }
   // The next reply; valid until the next call.
   Result<const FlatReply*> reply(const char* what) {
     reply_.clear();
-    void* raw = nullptr;
-    if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) return failure(what);
+    auto raw = link_.reply(what);
+    if (!raw) return raw.error();
     return &reply_;
   }
   // A command and its reply, which must not be an error.
-  Status command(const char* what, const std::vector<std::string>& argv) {
-    std::vector<const char*> args;
-    std::vector<size_t> lengths;
-    for (const std::string& a : argv) {
-      args.push_back(a.data());
-      lengths.push_back(a.size());
-    }
-    redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lengths.data());
+  Status command(const char* what, const std::vector<std::string_view>& argv) {
+    append(argv);
     if (Status s = flush(); !s) return s;
     auto r = reply(what);
     if (!r) return r.error();
@@ -124,19 +103,11 @@ class RedisConnection {
     return ok_status();
   }
   // Closes the connection, with whatever it had queued, and names what failed (no secret).
-  Error failure(const char* what) {
-    Error e = cache::redis_error(config_.cache, what, ctx_);
-    close();
-    return e;
-  }
-  void close() {
-    if (ctx_) redisFree(ctx_);
-    ctx_ = nullptr;
-  }
+  Error failure(const char* what) { return link_.failure(what, ""); }
+  void close() { link_.close(); }
 
  private:
-  const ReconcileConfig& config_;
-  redisContext* ctx_ = nullptr;
+  cache::RedisLink link_;
   FlatReply reply_;
 };
 
@@ -151,8 +122,7 @@ class RedisSide final : public CacheSide {
   // The next page's SCAN is sent before `page` sees this one, so that it runs while the page is
   // being reconciled.
   Status scan(const std::function<bool(const StringBatch&)>& page) override {
-    auto ctx = scanner_.get();
-    if (!ctx) return ctx.error();
+    if (Status s = scanner_.connect(); !s) return s;
     const std::string glob = glob_of(config_.cache.key), count = std::to_string(config_.batch);
     std::string cursor = "0";
     StringBatch keys;
@@ -178,21 +148,13 @@ class RedisSide final : public CacheSide {
   }
 
   Status send_read(const StringBatch& keys) override {
-    auto ctx = reader_.get();
-    if (!ctx) return ctx.error();
+    if (Status s = reader_.connect(); !s) return s;
     if (hash()) {
-      for (std::size_t i = 0; i < keys.size(); ++i) {
-        redisAppendCommand(ctx.value(), "HGET %b %b", keys[i].data(), keys[i].size(), config_.cache.field.data(),
-                           config_.cache.field.size());
-      }
+      for (std::size_t i = 0; i < keys.size(); ++i) reader_.append({"HGET", keys[i], config_.cache.field});
     } else {
       argv_.assign(1, "MGET");
-      lengths_.assign(1, 4);
-      for (std::size_t i = 0; i < keys.size(); ++i) {
-        argv_.push_back(keys[i].data());
-        lengths_.push_back(keys[i].size());
-      }
-      redisAppendCommandArgv(ctx.value(), static_cast<int>(argv_.size()), argv_.data(), lengths_.data());
+      for (std::size_t i = 0; i < keys.size(); ++i) argv_.push_back(keys[i]);
+      reader_.append(argv_);
     }
     queued_.push_back(keys.size());
     return reader_.flush();
@@ -232,9 +194,8 @@ class RedisSide final : public CacheSide {
   }
 
   Status remove(const std::vector<std::string>& keys) override {
-    auto ctx = reader_.get();
-    if (!ctx) return ctx.error();
-    std::vector<std::string> argv{"DEL"};
+    if (Status s = reader_.connect(); !s) return s;
+    std::vector<std::string_view> argv{"DEL"};
     argv.insert(argv.end(), keys.begin(), keys.end());
     return reader_.command("DEL", argv);
   }
@@ -242,17 +203,15 @@ class RedisSide final : public CacheSide {
  private:
   bool hash() const { return config_.cache.format == CacheTargetConfig::Format::hash; }
   Status send_scan(const std::string& cursor, const std::string& glob, const std::string& count) {
-    auto ctx = scanner_.get();
-    if (!ctx) return ctx.error();
-    redisAppendCommand(ctx.value(), "SCAN %s MATCH %s COUNT %s", cursor.c_str(), glob.c_str(), count.c_str());
+    if (Status s = scanner_.connect(); !s) return s;
+    scanner_.append({"SCAN", cursor, "MATCH", glob, "COUNT", count});
     return scanner_.flush();
   }
 
   ReconcileConfig config_;
   RedisConnection scanner_, reader_;
   std::deque<std::size_t> queued_;  // the sizes of the reads sent and not yet received
-  std::vector<const char*> argv_;
-  std::vector<size_t> lengths_;
+  std::vector<std::string_view> argv_;
 };
 
 // The positions of a batch's entries, sorted by text, to place answers that come back by name

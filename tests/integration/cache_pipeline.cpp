@@ -9,12 +9,15 @@
 //   memcached: set  canary:<agent>:<probe> <seq>
 //
 //   cache_pipeline PG_DSN AGENT PROBE DELAY_MS REDIS_HOST:PORT MEMCACHED_HOST:PORT
+//
+// CACHE_PIPELINE_REDIS_PASSWORD in the environment: Redis is sent AUTH with it first.
 #include <hiredis/hiredis.h>
 #include <libmemcached/memcached.h>
 #include <libpq-fe.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <string>
 #include <thread>
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot connect: %s\n", PQerrorMessage(pg));
     return 1;
   }
+  if (const char* password = std::getenv("CACHE_PIPELINE_REDIS_PASSWORD")) redis_command(redis, "AUTH %s", password);
   const char* params[] = {argv[2], argv[3]};
   std::string last;
   std::deque<Change> queue;

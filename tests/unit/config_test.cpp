@@ -576,3 +576,80 @@ TEST(Config, DiscoveryErrorsNameTheField) {
 
 }  // namespace
 }  // namespace ghostwatch
+
+namespace ghostwatch {
+namespace {
+
+// A CA, and a client certificate and key it signed, made by the openssl CLI in a temporary
+// directory; `other.key` is a key that matches nothing.
+class CacheTls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::filesystem::temp_directory_path() / ("gw-tls-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    const std::string d = dir_.string();
+    const std::string script =
+        "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout ca.key -out ca.crt"
+        " && openssl req -newkey rsa:2048 -nodes -subj /CN=c -keyout c.key -out c.csr"
+        " && openssl x509 -req -in c.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out c.crt"
+        " && openssl genpkey -algorithm RSA -out other.key";
+    ASSERT_EQ(std::system((script + " >/dev/null 2>&1").c_str()), 0) << "openssl could not make test certificates";
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+  static std::string file(const std::string& name) { return (dir_ / name).string(); }
+  static std::string config_with_tls(const std::string& tls) {
+    return valid_with("        dsn: \"host=127.0.0.1 port=5433 dbname=app user=ghostwatch\"\n",
+                      "        dsn: \"host=127.0.0.1 port=5433 dbname=app user=ghostwatch\"\n"
+                      "      - name: cache\n        redis: 127.0.0.1:6380\n        key: k\n        tls: " + tls + "\n");
+  }
+  static inline std::filesystem::path dir_;
+};
+
+TEST_F(CacheTls, ACacheTargetTakesItsTlsFiles) {
+  Config c = parse_config(config_with_tls("{ca_file: " + file("ca.crt") + ", cert_file: " + file("c.crt") +
+                                          ", key_file: " + file("c.key") + ", server_name: cache.example}"),
+                          "cfg.yaml");
+  const auto& tls = c.probes[0].targets[1].cache->tls;
+  ASSERT_TRUE(tls.has_value());
+  EXPECT_EQ(tls->ca_file, file("ca.crt"));
+  EXPECT_EQ(tls->server_name, "cache.example");
+  EXPECT_NE(render_config(c).find("server_name: cache.example"), std::string::npos);
+  Config system_cas = parse_config(config_with_tls("{}"), "cfg.yaml");
+  ASSERT_TRUE(system_cas.probes[0].targets[1].cache->tls.has_value());
+  EXPECT_TRUE(system_cas.probes[0].targets[1].cache->tls->ca_file.empty());
+}
+
+TEST_F(CacheTls, BadTlsFilesAreConfigErrorsThatNameTheKeyAndTheFile) {
+  EXPECT_EQ(error_of(config_with_tls("{cert_file: " + file("c.crt") + "}")),
+            "cfg.yaml:14:26: probes[0].targets[1].tls.cert_file: cert_file and key_file go together");
+  EXPECT_EQ(error_of(config_with_tls("{ca_file: " + file("missing.crt") + "}")),
+            "cfg.yaml:14:24: probes[0].targets[1].tls.ca_file: cannot read '" + file("missing.crt") +
+                "': No such file or directory");
+  EXPECT_EQ(error_of(config_with_tls("{ca_file: " + file("c.key") + "}")),
+            "cfg.yaml:14:24: probes[0].targets[1].tls.ca_file: '" + file("c.key") + "' holds no PEM certificate");
+  EXPECT_EQ(error_of(config_with_tls("{cert_file: " + file("c.crt") + ", key_file: " + file("other.key") + "}")),
+            "cfg.yaml:14:" + std::to_string(38 + file("c.crt").size()) + ": probes[0].targets[1].tls.key_file: '" +
+                file("other.key") + "' does not match the certificate '" + file("c.crt") + "'");
+  EXPECT_NE(error_of(config_with_tls("{ca_fil: x}")).find("unknown key 'ca_fil'"), std::string::npos);
+}
+
+TEST(Config, UnverifiedTlsIsAWarningNamingWhere) {
+  Config c = parse_config(valid_with("port=5433 dbname=app user=ghostwatch\"", "port=5433 dbname=app user=ghostwatch sslmode=require\""),
+                          "cfg.yaml");
+  EXPECT_EQ(tls_warnings(c),
+            std::vector<std::string>{"probes[0].targets[0].dsn: sslmode=require encrypts but does not verify the server "
+                                     "(add sslrootcert=CA-FILE and sslmode=verify-full)"});
+  Config verified = parse_config(
+      valid_with("port=5433 dbname=app user=ghostwatch\"", "port=5433 dbname=app user=ghostwatch sslmode=require sslrootcert=/dev/null\""),
+      "cfg.yaml");
+  EXPECT_TRUE(tls_warnings(verified).empty()) << "with a CA, require verifies the chain";
+  Config missing = parse_config(
+      valid_with("port=5433 dbname=app user=ghostwatch\"", "port=5433 dbname=app user=ghostwatch sslkey=/nonexistent/k\""),
+      "cfg.yaml");
+  EXPECT_EQ(tls_warnings(missing),
+            std::vector<std::string>{"probes[0].targets[0].dsn: sslkey '/nonexistent/k' cannot be read by this user: No "
+                                     "such file or directory (the connection will fail)"});
+}
+
+}  // namespace
+}  // namespace ghostwatch

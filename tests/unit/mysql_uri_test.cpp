@@ -46,6 +46,17 @@ TEST(MysqlUri, RejectsBadInputWithoutQuotingThePassword) {
   }
 }
 
+TEST(MysqlUri, TakesAClientCertificateAndTheVerifyModes) {
+  auto u = parse_uri("mysql://gw@db/x?ssl-mode=verify_ca&ssl-ca=/ca.pem&ssl-cert=/c.pem&ssl-key=/c.key");
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(u->ssl_mode, "verify_ca");
+  EXPECT_EQ(u->ssl_cert, "/c.pem");
+  EXPECT_EQ(u->ssl_key, "/c.key");
+  EXPECT_EQ(parse_uri("mysql://gw@db/x?ssl-cert=/c.pem").error().message, "ssl-cert and ssl-key go together");
+  EXPECT_EQ(parse_uri("mysql://gw@db/x?ssl-mode=verify_identity").error().message,
+            "ssl-mode=verify_identity needs ssl-ca (the CA that signed the server's certificate)");
+}
+
 TEST(MysqlQuoteIdentifier, DoublesBackticks) {
   EXPECT_EQ(quote_identifier("ghostwatch"), "`ghostwatch`");
   EXPECT_EQ(quote_identifier("a`; DROP DATABASE x; --"), "`a``; DROP DATABASE x; --`");

@@ -71,3 +71,15 @@ TEST(RedactDsn, AKeyValueDsnWithAUrlInAValueIsStillKeyValue) {
 
 }  // namespace
 }  // namespace ghostwatch
+
+namespace ghostwatch {
+namespace {
+
+TEST(Scrub, NonPrintableBytesBecomeQuestionMarksAndUtf8Stays) {
+  EXPECT_EQ(scrub("key file \"/k\": \x01\xff\xfe" "A\x7f"), "key file \"/k\": ???A?");
+  EXPECT_EQ(scrub("r\xc3\xa9plica\n\tok"), "r\xc3\xa9plica\n\tok");
+  EXPECT_EQ(scrub("cut \xe2\x82"), "cut ??");
+}
+
+}  // namespace
+}  // namespace ghostwatch

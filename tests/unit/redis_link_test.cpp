@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/redact.h"
-#include "probes/cache/redis_connect.h"
+#include "probes/cache/redis_link.h"
 #include "tests/unit/scripted_server.h"
 
 namespace ghostwatch::cache {
@@ -24,7 +24,7 @@ CacheTargetConfig redis_at(int port) {
   return c;
 }
 
-TEST(RedisConnect, LogsInAndSelectsTheDatabase) {
+TEST(RedisLink, LogsInAndSelectsTheDatabase) {
   ScriptedServer server([](ScriptedServer& s, int fd) {
     if (!s.read_until(fd, kAuth)) return;
     ScriptedServer::send_all(fd, "+OK\r\n");
@@ -35,13 +35,14 @@ TEST(RedisConnect, LogsInAndSelectsTheDatabase) {
   auto c = redis_at(server.port());
   c.password = "s3cret-pw";
   c.db = 3;
-  auto ctx = redis_connect(c, 1s, 1s);
-  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
-  redisFree(ctx.value());
+  RedisLink link(c, 1s, 1s);
+  Status s = link.connect();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  link.close();
   EXPECT_EQ(server.received(), kAuth + kSelect);
 }
 
-TEST(RedisConnect, ARefusedPasswordNamesTheServersReasonButNotThePassword) {
+TEST(RedisLink, ARefusedPasswordNamesTheServersReasonButNotThePassword) {
   ScriptedServer server([](ScriptedServer& s, int fd) {
     if (!s.read_until(fd, kAuth)) return;
     ScriptedServer::send_all(fd, "-WRONGPASS invalid username-password pair\r\n");
@@ -50,13 +51,14 @@ TEST(RedisConnect, ARefusedPasswordNamesTheServersReasonButNotThePassword) {
   auto c = redis_at(server.port());
   c.password = "s3cret-pw";
   register_secret(*c.password);
-  auto ctx = redis_connect(c, 1s, 1s);
+  RedisLink link(c, 1s, 1s);
+  Status ctx = link.connect();
   ASSERT_FALSE(ctx.ok());
   EXPECT_EQ(ctx.error().message,
             "redis 127.0.0.1:" + std::to_string(server.port()) + ": AUTH failed: WRONGPASS invalid username-password pair");
 }
 
-TEST(RedisConnect, ADatabaseOutOfRangeIsRefusedAtSelect) {
+TEST(RedisLink, ADatabaseOutOfRangeIsRefusedAtSelect) {
   ScriptedServer server([](ScriptedServer& s, int fd) {
     if (!s.read_until(fd, kSelect)) return;
     ScriptedServer::send_all(fd, "-ERR DB index is out of range\r\n");
@@ -64,18 +66,20 @@ TEST(RedisConnect, ADatabaseOutOfRangeIsRefusedAtSelect) {
   });
   auto c = redis_at(server.port());
   c.db = 3;
-  auto ctx = redis_connect(c, 1s, 1s);
+  RedisLink link(c, 1s, 1s);
+  Status ctx = link.connect();
   ASSERT_FALSE(ctx.ok());
   EXPECT_EQ(ctx.error().message,
             "redis 127.0.0.1:" + std::to_string(server.port()) + ": SELECT failed: ERR DB index is out of range");
 }
 
-TEST(RedisConnect, ASilentServerFailsAtTheQueryTimeout) {
+TEST(RedisLink, ASilentServerFailsAtTheConnectTimeout) {
   ScriptedServer server([](ScriptedServer& s, int fd) { s.read_until(fd, "never sent"); });
   auto c = redis_at(server.port());
   c.password = "s3cret-pw";
   const auto start = std::chrono::steady_clock::now();
-  auto ctx = redis_connect(c, 1s, 200ms);
+  RedisLink link(c, 200ms, 1s);
+  Status ctx = link.connect();
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(ctx.ok());
   EXPECT_EQ(ctx.error().message.rfind("redis 127.0.0.1:" + std::to_string(server.port()) + ": AUTH failed: ", 0), 0u)
@@ -84,13 +88,14 @@ TEST(RedisConnect, ASilentServerFailsAtTheQueryTimeout) {
   EXPECT_LT(took, 10s) << "bounded by the timeout, not by the server";
 }
 
-TEST(RedisConnect, ARefusedConnectionNamesTheAddress) {
+TEST(RedisLink, ARefusedConnectionNamesTheAddress) {
   int port = 0;
   {
     ScriptedServer closed([](ScriptedServer&, int) {});
     port = closed.port();
   }
-  auto ctx = redis_connect(redis_at(port), 1s, 1s);
+  RedisLink link(redis_at(port), 1s, 1s);
+  Status ctx = link.connect();
   ASSERT_FALSE(ctx.ok());
   EXPECT_EQ(ctx.error().message, "redis 127.0.0.1:" + std::to_string(port) + ": Connection refused");
 }
