@@ -55,6 +55,14 @@ void stop_entries(Map& running, const std::vector<std::string>& names) {
   for (const std::string& name : names) running.erase(name);
 }
 
+// A restart whose only cause is certificates, keys or CAs that changed behind the same paths.
+template <class Config>
+void log_tls_rotation(const std::string& what, const Config& running, Config next) {
+  if (next.tls_files_digest == running.tls_files_digest) return;
+  next.tls_files_digest = running.tls_files_digest;
+  if (next == running) log::info(what + ": its TLS files changed; restarting it so that every connection uses them");
+}
+
 HttpResponse text(int status, std::string body) { return {status, "text/plain; charset=utf-8", std::move(body), {}}; }
 
 }  // namespace
@@ -86,6 +94,25 @@ Agent::Loaded Agent::load() const {
   return l;
 }
 
+// The certificate and key are re-read at every reload (a rotated certificate keeps its path);
+// turning TLS on or off, or its minimum version, takes a restart.
+void Agent::apply_web_tls(const WebConfig& web) {
+  if (!tls_ || !web.tls || web.tls->min_tls13 != tls_->min_tls13) {
+    if (web.tls != tls_) {
+      log::warn("the web config's TLS settings changed: turning TLS on or off or changing its min_version takes "
+                "effect at the next restart (users and unauthenticated paths are applied now)");
+    }
+    return;
+  }
+  std::string error;
+  const bool changed = http_.reload_tls(*web.tls, error);
+  if (!error.empty()) {
+    log::error("the agent's TLS certificate was not re-read, still serving the previous one: " + error);
+    return;
+  }
+  if (changed) log::info("the agent's TLS certificate was re-read from " + web.tls->cert_file + ": new connections get it");
+}
+
 void Agent::apply_logging(const Config& c) const {
   log::Level level = log::Level::info;
   log::parse_level(c.agent.log_level, level);
@@ -101,10 +128,7 @@ std::string Agent::apply(Loaded next) {
     log::warn("agent.listen changed from " + listen_ + " to " + c.agent.listen +
               ": it takes effect at the next restart; still serving on " + listen_);
   }
-  if (next.web.tls != tls_) {
-    log::warn("the web config's TLS settings changed: they take effect at the next restart (users and "
-              "unauthenticated paths are applied now)");
-  }
+  apply_web_tls(next.web);
   apply_logging(c);
   for (const std::string& warning : tls_warnings(c)) log::warn(warning);
 
@@ -118,6 +142,7 @@ std::string Agent::apply(Loaded next) {
       ++unchanged;
       continue;
     }
+    if (it != c.probes.end()) log_tls_rotation("probe " + name, running.config, *it);
     going.push_back(name);
     (it == c.probes.end() ? stopped : restarted) += 1;
   }
@@ -131,6 +156,7 @@ std::string Agent::apply(Loaded next) {
       ++unchanged;
       continue;
     }
+    if (it != c.reconcilers.end()) log_tls_rotation("reconciler " + name, entry.second->config, *it);
     going.push_back(name);
     (it == c.reconcilers.end() ? stopped : restarted) += 1;
   }

@@ -60,6 +60,7 @@ class Agent {
 
   Loaded load() const;
   void apply_logging(const Config& config) const;
+  void apply_web_tls(const WebConfig& web);
   std::string apply(Loaded next);  // returns a summary of what changed
   void stop_all();
   void install_routes();
@@ -75,7 +76,8 @@ class Agent {
 
   std::unique_ptr<Loaded> initial_;  // loaded by the constructor, applied by run()
   std::mutex reload_mu_;  // serializes reloads; guards the running sets
-  // Fixed for the process: a changed agent.listen or TLS setting takes effect at a restart.
+  // Fixed for the process: a changed agent.listen, or TLS turned on or off, takes effect at a
+  // restart; the certificate and key are re-read at each reload.
   std::string listen_;
   std::optional<TlsFiles> tls_;
   std::map<std::string, std::unique_ptr<RunningProbe>> probes_;

@@ -710,6 +710,8 @@ Config parse_config(const std::string& text, const std::string& source) {
       if (!names.insert(name).second) item.child("name").fail("duplicate probe name '" + name + "'");
     }
   }
+  for (ProbeConfig& p : c.probes) p.tls_files_digest = files_digest(tls_files(p));
+  for (ReconcileConfig& r : c.reconcilers) r.tls_files_digest = files_digest(tls_files(r));
   return c;
 }
 
@@ -927,6 +929,40 @@ std::vector<std::string> dsn_warnings(const DsnConfig& d, ProbeKind kind) {
 }
 
 }  // namespace
+
+namespace {
+
+void add_dsn_files(std::vector<std::string>& out, const DsnConfig& d, ProbeKind kind) {
+  for (const auto& [key, path] : dsn_tls(d, kind).files) out.push_back(path);
+}
+
+void add_cache_files(std::vector<std::string>& out, const CacheTargetConfig& c) {
+  if (!c.tls) return;
+  for (const std::string* f : {&c.tls->ca_file, &c.tls->cert_file, &c.tls->key_file}) {
+    if (!f->empty()) out.push_back(*f);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> tls_files(const ProbeConfig& p) {
+  std::vector<std::string> out;
+  add_dsn_files(out, p.primary, p.kind);
+  for (const TargetConfig& t : p.targets) {
+    if (t.cache) add_cache_files(out, *t.cache);
+    else add_dsn_files(out, t.dsn, p.kind);
+  }
+  for (const ReadPathConfig& r : p.read_paths) add_dsn_files(out, r.dsn, p.kind);
+  if (p.discovery) add_dsn_files(out, DsnConfig{p.discovery->dsn_template, {}, {}}, p.kind);
+  return out;
+}
+
+std::vector<std::string> tls_files(const ReconcileConfig& r) {
+  std::vector<std::string> out;
+  add_cache_files(out, r.cache);
+  add_dsn_files(out, r.source, r.source_kind);
+  return out;
+}
 
 std::vector<std::string> tls_warnings(const Config& c) {
   std::vector<std::string> out;

@@ -36,4 +36,11 @@ std::string render_config(const Config& config);
 // another user than the service's.
 std::vector<std::string> tls_warnings(const Config& config);
 
+// The certificate, key and CA files a probe's (or reconciler's) connections read: DSN options
+// (sslrootcert, sslcert, sslkey; ssl-ca, ssl-cert, ssl-key) and caches' tls files. Their
+// digest (tls_files_digest) is taken when the config loads, so that a reload tells a rotated
+// certificate behind an unchanged config from no change at all.
+std::vector<std::string> tls_files(const ProbeConfig& probe);
+std::vector<std::string> tls_files(const ReconcileConfig& reconciler);
+
 }  // namespace ghostwatch

@@ -29,7 +29,14 @@
 // replica also reads SHOW REPLICA STATUS, as the agent's reader does, and the floors do not:
 // the ratio includes that second statement while one is outstanding.
 //
-//   build/bench/poll_cost [--mysql] [SECONDS=10] [N...=1 10 100]
+// With --tls every N is measured twice, in the clear and over TLS (the sandbox's up --tls:
+// PostgreSQL's ghostwatch_cert role with verify-full and a client certificate, MariaDB's
+// ghostwatch_x509 user with verify_identity and one), the floors' connections likewise, and
+// the table gains the RSS each TLS target adds. TLS costs most at connect (the handshake), once
+// per connection: a table before the runs gives the client CPU and wall time per connect, in
+// the clear and over TLS, over 50 sequential connects by this process.
+//
+//   build/bench/poll_cost [--mysql] [--tls] [SECONDS=10] [N...=1 10 100]
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <mysql.h>
@@ -66,6 +73,8 @@ using Clock = std::chrono::steady_clock;
 using ghostwatch::bench::connect_pg;
 using ghostwatch::bench::process_cpu_seconds;
 using ghostwatch::bench::sandbox_env;
+
+bool g_tls = false;  // the floors' connections and the agent's targets over TLS
 
 
 // One blocking connection to a replica that runs the agent's poll statement.
@@ -117,10 +126,14 @@ void pg_ensure_canary_table() {
   PQfinish(replica);
 }
 
+std::string pg_replica_dsn(int replica) {
+  if (g_tls) return sandbox_env(replica == 1 ? "GW_PG_TLS_REPLICA1_DSN" : "GW_PG_TLS_REPLICA2_DSN");
+  return sandbox_env(replica == 1 ? "GW_PG_REPLICA1_DSN" : "GW_PG_REPLICA2_DSN") + pg_password();
+}
+
 class PgPollClient final : public PollClient {
  public:
-  explicit PgPollClient(int replica)
-      : conn_(connect_pg(sandbox_env(replica == 1 ? "GW_PG_REPLICA1_DSN" : "GW_PG_REPLICA2_DSN") + pg_password())) {
+  explicit PgPollClient(int replica) : conn_(connect_pg(pg_replica_dsn(replica))) {
     PGresult* prepared = PQprepare(conn_, "poll", ghostwatch::pg::poll_statement("ghostwatch").c_str(), 2, nullptr);
     if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
       std::fprintf(stderr, "prepare: %s", PQerrorMessage(conn_));
@@ -145,10 +158,11 @@ class PgPollClient final : public PollClient {
 
 std::string pg_probe_yaml(int targets) {
   std::ostringstream y;
-  y << "    primary: \"${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}\"\n    targets:\n";
+  if (g_tls) y << "    primary: \"${GW_PG_TLS_PRIMARY_DSN}\"\n    targets:\n";
+  else y << "    primary: \"${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}\"\n    targets:\n";
   for (int i = 0; i < targets; ++i) {
-    y << "      - name: t" << i << "\n        dsn: \"${GW_PG_REPLICA" << (i % 2 + 1)
-      << "_DSN} password=${GW_PG_PASSWORD}\"\n";
+    if (g_tls) y << "      - name: t" << i << "\n        dsn: \"${GW_PG_TLS_REPLICA" << (i % 2 + 1) << "_DSN}\"\n";
+    else y << "      - name: t" << i << "\n        dsn: \"${GW_PG_REPLICA" << (i % 2 + 1) << "_DSN} password=${GW_PG_PASSWORD}\"\n";
   }
   return y.str();
 }
@@ -162,7 +176,18 @@ MYSQL* connect_mysql(const char* addr_variable) {
   MYSQL* c = mysql_init(nullptr);
   const unsigned timeout = 5;
   mysql_options(c, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-  if (!mysql_real_connect(c, host.c_str(), "ghostwatch", sandbox_env("GW_MARIA_PASSWORD"), nullptr, port, nullptr, 0)) {
+  const std::string tls = g_tls ? sandbox_env("GW_TLS_DIR") : "";
+  if (g_tls) {  // as the agent's ssl-mode=verify_identity with a client certificate
+    const std::string ca = tls + "/ca.crt", cert = tls + "/client.crt", key = tls + "/client.key";
+    const my_bool yes = 1;
+    mysql_options(c, MYSQL_OPT_SSL_CA, ca.c_str());
+    mysql_options(c, MYSQL_OPT_SSL_CERT, cert.c_str());
+    mysql_options(c, MYSQL_OPT_SSL_KEY, key.c_str());
+    mysql_options(c, MYSQL_OPT_SSL_ENFORCE, &yes);
+    mysql_options(c, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
+  }
+  if (!mysql_real_connect(c, host.c_str(), g_tls ? "ghostwatch_x509" : "ghostwatch", sandbox_env("GW_MARIA_PASSWORD"),
+                          nullptr, port, nullptr, 0)) {
     std::fprintf(stderr, "mariadb %s: %s\n", addr.c_str(), mysql_error(c));
     std::exit(1);
   }
@@ -218,9 +243,12 @@ class MysqlPollClient final : public PollClient {
 
 std::string mysql_probe_yaml(int targets) {
   std::ostringstream y;
-  y << "    primary: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_PRIMARY_ADDR}/\"\n    targets:\n";
+  const std::string password = "\n        password_file: \"${GW_SANDBOX_DIR}/agent.pw\"\n";
+  if (g_tls) y << "    primary: {dsn: \"${GW_MARIA_TLS_PRIMARY_DSN}\", password_file: \"${GW_SANDBOX_DIR}/agent.pw\"}\n    targets:\n";
+  else y << "    primary: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_PRIMARY_ADDR}/\"\n    targets:\n";
   for (int i = 0; i < targets; ++i) {
-    y << "      - name: t" << i << "\n        dsn: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/\"\n";
+    if (g_tls) y << "      - name: t" << i << "\n        dsn: \"${GW_MARIA_TLS_REPLICA_DSN}\"" << password;
+    else y << "      - name: t" << i << "\n        dsn: \"mysql://ghostwatch:${GW_MARIA_PASSWORD}@${GW_MARIA_REPLICA_ADDR}/\"\n";
   }
   return y.str();
 }
@@ -402,36 +430,87 @@ AgentFigures measure_agent(const Kind& kind, int targets, double seconds) {
   return f;
 }
 
+// The client's CPU and wall time per connect (and close) to replica 1, over `count` sequential
+// connects: the handshake is where TLS costs, once per connection.
+std::pair<double, double> connect_cost(const Kind& kind, int count) {
+  const double cpu0 = process_cpu_seconds();
+  const auto t0 = Clock::now();
+  for (int i = 0; i < count; ++i) kind.connect(1).reset();
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  return {(process_cpu_seconds() - cpu0) / count, wall / count};
+}
+
+double kilobytes(const std::string& status_value) { return std::atof(status_value.c_str()); }
+
+void print_row(const char* connections, int n, const AgentFigures& f, double paced, double back_to_back) {
+  std::printf("%6s %8d %10.0f %10.0f %10.1f %13.1f %13.1f %7.2fx %8.2fx %10s %8s %7.1f ms %4zu kB %6.1f s\n", connections,
+              n, f.polls_per_second, f.configured_per_second, f.cpu_per_poll * 1e6, paced * 1e6, back_to_back * 1e6,
+              f.cpu_per_poll / paced, f.cpu_per_poll / back_to_back, f.rss.c_str() + f.rss.find_first_not_of(" \t"),
+              f.threads.c_str() + f.threads.find_first_not_of(" \t"), f.metrics_ms, f.metrics_bytes / 1024,
+              f.warm_up_seconds);
+}
+
+struct Row {
+  AgentFigures agent;
+  double paced = 0, back_to_back = 0;
+};
+
+// Both floors right before the agent's run, so that all three see the same machine.
+Row measure(const Kind& kind, int n, double seconds) {
+  Row r;
+  r.back_to_back = back_to_back_cpu_per_poll(kind, seconds);
+  r.paced = paced_cpu_per_poll(kind, seconds, n, poll_ms_for(n));
+  r.agent = measure_agent(kind, n, seconds);
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int arg = 1;
-  const bool mysql = argc > arg && std::string(argv[arg]) == "--mysql";
-  if (mysql) ++arg;
+  bool mysql = false;
+  for (; argc > arg && std::string(argv[arg]).rfind("--", 0) == 0; ++arg) {
+    const std::string flag = argv[arg];
+    if (flag == "--mysql") mysql = true;
+    else if (flag == "--tls") g_tls = true;
+    else {
+      std::fprintf(stderr, "poll_cost: unknown option %s (known: --mysql, --tls)\n", flag.c_str());
+      return 2;
+    }
+  }
+  const bool tls = g_tls;
   const Kind& kind = mysql ? kMysql : kPostgres;
   const double seconds = argc > arg ? std::atof(argv[arg]) : 10;
   std::vector<int> counts;
   for (int i = arg + 1; i < argc; ++i) counts.push_back(std::atoi(argv[i]));
   if (counts.empty()) counts = {1, 10, 100};
   if (seconds <= 0 || std::any_of(counts.begin(), counts.end(), [&](int n) { return n < 1 || n > 500 * kind.replicas; })) {
-    std::fprintf(stderr, "usage: poll_cost [--mysql] [SECONDS > 0] [N...], N from 1 to %d (the sandbox's replicas take 600 connections each)\n",
+    std::fprintf(stderr, "usage: poll_cost [--mysql] [--tls] [SECONDS > 0] [N...], N from 1 to %d (the sandbox's replicas take 600 connections each)\n",
                  500 * kind.replicas);
     return 2;
   }
   kind.ensure_canary_table();
-  std::printf("%8s %10s %10s %10s %13s %13s %8s %8s %10s %8s %16s %8s\n", "targets", "polls/s", "configured",
-              "us CPU/poll", "paced us/poll", "b2b us/poll", "ratio", "b2b ratio", "RSS", "threads", "/metrics",
-              "all up");
+  if (tls) {
+    g_tls = false;
+    const auto [plain_cpu, plain_wall] = connect_cost(kind, 50);
+    g_tls = true;
+    const auto [tls_cpu, tls_wall] = connect_cost(kind, 50);
+    std::printf("connect and close, 50 in a row: in the clear %.0f us CPU, %.1f ms wall each; over TLS %.0f us CPU, "
+                "%.1f ms wall each (client side)\n\n",
+                plain_cpu * 1e6, plain_wall * 1e3, tls_cpu * 1e6, tls_wall * 1e3);
+  }
+  std::printf("%6s %8s %10s %10s %10s %13s %13s %8s %8s %10s %8s %16s %8s\n", "conn", "targets", "polls/s", "configured",
+              "us CPU/poll", "paced us/poll", "b2b us/poll", "ratio", "b2b ratio", "RSS", "threads", "/metrics", "all up");
   for (int n : counts) {
-    // Both floors right before each agent run, so that all three see the same machine.
-    const double back_to_back = back_to_back_cpu_per_poll(kind, seconds);
-    const double paced = paced_cpu_per_poll(kind, seconds, n, poll_ms_for(n));
-    const AgentFigures f = measure_agent(kind, n, seconds);
-    std::printf("%8d %10.0f %10.0f %10.1f %13.1f %13.1f %7.2fx %8.2fx %10s %8s %7.1f ms %4zu kB %6.1f s\n", n,
-                f.polls_per_second, f.configured_per_second, f.cpu_per_poll * 1e6, paced * 1e6, back_to_back * 1e6,
-                f.cpu_per_poll / paced, f.cpu_per_poll / back_to_back, f.rss.c_str() + f.rss.find_first_not_of(" \t"),
-                f.threads.c_str() + f.threads.find_first_not_of(" \t"), f.metrics_ms, f.metrics_bytes / 1024,
-                f.warm_up_seconds);
+    g_tls = false;
+    const Row plain = measure(kind, n, seconds);
+    print_row("plain", n, plain.agent, plain.paced, plain.back_to_back);
+    if (!tls) continue;
+    g_tls = true;
+    const Row secure = measure(kind, n, seconds);
+    print_row("tls", n, secure.agent, secure.paced, secure.back_to_back);
+    std::printf("%6s %8d RSS per TLS target: %+.1f kB (TLS run minus the plain run, over %d targets)\n", "", n,
+                (kilobytes(secure.agent.rss) - kilobytes(plain.agent.rss)) / n, n);
   }
   return 0;
 }

@@ -13,6 +13,7 @@
 
 #include <civetweb.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "common/log.h"
@@ -109,28 +110,90 @@ int HttpServer::on_request(mg_connection* conn) {
   return response.status;
 }
 
-// civetweb's own loading takes one PEM holding both; the web config names two files.
+// The certificate (with its chain) and key each handshake presents, read from the web config's
+// two files (civetweb's own loading takes one PEM holding both). Handshakes take the current one
+// (on_handshake), so that a reload can replace it while the server runs.
+struct HttpServer::ServerCertificate {
+  X509* leaf = nullptr;
+  STACK_OF(X509)* chain = nullptr;
+  EVP_PKEY* key = nullptr;
+  std::string digest;  // of the two files' contents
+  ~ServerCertificate() {
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(key);
+  }
+};
+
+std::shared_ptr<const HttpServer::ServerCertificate> HttpServer::load_certificate(const TlsFiles& tls,
+                                                                                  std::string& error) {
+  auto c = std::make_shared<ServerCertificate>();
+  ERR_clear_error();
+  auto read = [](const std::string& path) -> std::unique_ptr<BIO, decltype(&BIO_free)> {
+    return {BIO_new_file(path.c_str(), "r"), &BIO_free};
+  };
+  auto certs = read(tls.cert_file);
+  c->leaf = certs ? PEM_read_bio_X509_AUX(certs.get(), nullptr, nullptr, nullptr) : nullptr;
+  if (c->leaf == nullptr) {
+    error = "cannot load the TLS certificate '" + tls.cert_file + "': " + openssl_errors();
+    return nullptr;
+  }
+  c->chain = sk_X509_new_null();
+  while (X509* next = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr)) sk_X509_push(c->chain, next);
+  ERR_clear_error();  // the end of the chain reads as an error
+  auto key = read(tls.key_file);
+  c->key = key ? PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr) : nullptr;
+  if (c->key == nullptr) {
+    error = "cannot load the TLS key '" + tls.key_file + "': " + openssl_errors();
+    return nullptr;
+  }
+  if (X509_check_private_key(c->leaf, c->key) != 1) {
+    ERR_clear_error();
+    error = "the TLS key '" + tls.key_file + "' does not match the certificate '" + tls.cert_file + "'";
+    return nullptr;
+  }
+  c->digest = files_digest({tls.cert_file, tls.key_file});
+  return c;
+}
+
 int HttpServer::on_init_ssl(void* ssl_ctx, void* user_data) {
   auto* self = static_cast<HttpServer*>(user_data);
   auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
-  ERR_clear_error();
-  if (SSL_CTX_use_certificate_chain_file(ctx, self->tls_->cert_file.c_str()) != 1) {
-    self->start_error_ = "cannot load the TLS certificate '" + self->tls_->cert_file + "': " + openssl_errors();
-    return -1;
+  auto certificate = load_certificate(*self->tls_, self->start_error_);
+  if (!certificate) return -1;
+  {
+    std::lock_guard lock(self->certificate_mu_);
+    self->certificate_ = std::move(certificate);
   }
-  const bool key_loaded = SSL_CTX_use_PrivateKey_file(ctx, self->tls_->key_file.c_str(), SSL_FILETYPE_PEM) == 1;
-  const std::string key_error = key_loaded ? "" : openssl_errors();
-  if (!key_loaded && key_error.find("key values mismatch") == std::string::npos) {
-    self->start_error_ = "cannot load the TLS key '" + self->tls_->key_file + "': " + key_error;
-    return -1;
-  }
-  if (!key_loaded || SSL_CTX_check_private_key(ctx) != 1) {
-    self->start_error_ = "the TLS key '" + self->tls_->key_file + "' does not match the certificate '" +
-                         self->tls_->cert_file + "'";
-    return -1;
-  }
+  SSL_CTX_set_cert_cb(ctx, &HttpServer::on_handshake, self);
   SSL_CTX_set_min_proto_version(ctx, self->tls_->min_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
   return 1;
+}
+
+int HttpServer::on_handshake(SSL* ssl, void* user_data) {
+  auto* self = static_cast<HttpServer*>(user_data);
+  std::shared_ptr<const ServerCertificate> c;
+  {
+    std::lock_guard lock(self->certificate_mu_);
+    c = self->certificate_;
+  }
+  if (!c) return 0;
+  return SSL_use_cert_and_key(ssl, c->leaf, c->key, c->chain, /*override=*/1) == 1 ? 1 : 0;
+}
+
+bool HttpServer::reload_tls(const TlsFiles& files, std::string& error) {
+  if (!tls_) {
+    error = "the server was started without TLS";
+    return false;
+  }
+  auto certificate = load_certificate(files, error);
+  if (!certificate) return false;
+  std::lock_guard lock(certificate_mu_);
+  const bool changed = !certificate_ || certificate_->digest != certificate->digest;
+  certificate_ = std::move(certificate);
+  tls_->cert_file = files.cert_file;
+  tls_->key_file = files.key_file;
+  return changed;
 }
 
 int HttpServer::on_log_message(const mg_connection* conn, const char* message) {

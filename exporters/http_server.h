@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 
 struct mg_context;
 struct mg_connection;
+struct ssl_st;
 
 namespace ghostwatch {
 
@@ -57,6 +59,11 @@ class HttpServer {
   // Listens on host:port (IPv4, or [IPv6]:port). Throws std::runtime_error naming the cause
   // (port in use, unreadable certificate, key not matching the certificate).
   void start(const std::string& listen, const std::optional<TlsFiles>& tls);
+  // Re-reads the certificate and key (the same files or others) for the handshakes from now on,
+  // without a restart; connections already made keep theirs. On an error (unreadable, not PEM,
+  // a key that does not match) the certificate in use stays, and the error says why. Returns
+  // whether the certificate changed.
+  bool reload_tls(const TlsFiles& files, std::string& error);
   // Stops promptly (civetweb polls its listening socket every 2 s; we wake it).
   void stop();
   // The bound ports (useful with port 0).
@@ -67,8 +74,11 @@ class HttpServer {
     std::vector<std::string> methods;
     Handler handler;
   };
+  struct ServerCertificate;
   static int on_request(mg_connection* conn);
   static int on_init_ssl(void* ssl_ctx, void* user_data);
+  static int on_handshake(::ssl_st* ssl, void* self);
+  static std::shared_ptr<const ServerCertificate> load_certificate(const TlsFiles& tls, std::string& error);
   static int on_log_message(const mg_connection* conn, const char* message);
   HttpResponse dispatch(const HttpRequest& request) const;
 
@@ -77,6 +87,8 @@ class HttpServer {
   std::optional<TlsFiles> tls_;
   std::string listen_;
   std::string start_error_;  // what civetweb or OpenSSL said while starting
+  mutable std::mutex certificate_mu_;
+  std::shared_ptr<const ServerCertificate> certificate_;  // what each handshake presents
   mg_context* ctx_ = nullptr;
 };
 

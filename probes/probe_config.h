@@ -144,6 +144,10 @@ struct ProbeConfig {
   // Session variables the canary writer (and session read paths) run with, e.g.
   // synchronous_commit; names and values checked against allowed_session_settings().
   std::map<std::string, std::string> session_settings;
+  // What the TLS files its connections read held when the config loaded (agent/config.h's
+  // tls_files): a reload that finds them changed restarts the probe, so that every connection is
+  // made again with the new certificates.
+  std::string tls_files_digest;
   bool operator==(const ProbeConfig&) const = default;
 };
 
@@ -173,6 +177,7 @@ struct ReconcileConfig {
   int batch = 500;              // keys per cache round trip and DB query
   Duration connect_timeout = 5s;
   Duration query_timeout = 5s;
+  std::string tls_files_digest;  // as ProbeConfig's
   bool operator==(const ReconcileConfig&) const = default;
 };
 

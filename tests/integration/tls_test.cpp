@@ -9,7 +9,11 @@
 
 #include <hiredis/hiredis.h>
 
+#include <csignal>
+#include <cstdio>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "probes/cache/redis_link.h"
@@ -320,6 +324,133 @@ TEST_F(Tls, TheReconcilerReadsRedisOverTls) {
   EXPECT_EQ(static_cast<redisReply*>(exists.value())->integer, 1) << "7 repaired (deleted), 8 left";
   freeReplyObject(exists.value());
   admin_query(admin, "DROP TABLE " + table);
+}
+
+// Makes NAME.crt and NAME.key in `dir`, signed by the sandbox's CA with serial `serial`, then
+// moves them over the files in use (as a certificate manager does: never half-written).
+void issue(const std::string& dir, const std::string& name, const std::string& subject, int serial) {
+  const std::string ca = require_env("GW_TLS_DIR");
+  const std::string script =
+      "set -e; cd '" + dir + "'; openssl req -newkey rsa:2048 -nodes -subj '" + subject + "' -keyout new.key -out new.csr;"
+      " printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > new.ext;"
+      " openssl x509 -req -in new.csr -CA '" + ca + "/ca.crt' -CAkey '" + ca + "/ca.key' -set_serial " +
+      std::to_string(serial) + " -days 2 -extfile new.ext -out new.crt;"
+      " chmod 600 new.key; mv new.key " + name + ".key; mv new.crt " + name + ".crt; rm -f new.csr new.ext";
+  auto r = run_command({"/bin/sh", "-c", script}, 30s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// The serial numbers (decimal) of the client certificates the agent's sessions on a replica
+// logged in with, as the server saw them.
+std::set<std::string> client_serials(const std::string& admin_dsn) {
+  std::set<std::string> out;
+  std::istringstream rows(admin_query(admin_dsn,
+                                      "SELECT s.client_serial FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                                      "WHERE a.usename = 'ghostwatch_cert' AND a.application_name = 'ghostwatch'"));
+  for (std::string line; std::getline(rows, line);) {
+    if (!line.empty()) out.insert(line);
+  }
+  return out;
+}
+
+// The serial (hex) of the certificate the agent's HTTPS endpoint presents to a new connection.
+std::string served_serial(int port) {
+  auto r = run_command({"/bin/sh", "-c",
+                        "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                            " </dev/null 2>/dev/null | openssl x509 -noout -serial"},
+                       10s);
+  return r.out.substr(0, r.out.find('\n'));
+}
+
+double metric_in(const std::string& text, const std::string& series) { return metric_value(text, series).value_or(-1); }
+
+// Client certificates, the CA file and the agent's own HTTPS certificate rotated behind
+// unchanged paths while the agent runs: after SIGHUP every new connection uses the new ones,
+// and the samples go on.
+TEST_F(Tls, RotatedCertificatesAreUsedAfterAReloadAndSamplesGoOn) {
+  const std::string tls = require_env("GW_TLS_DIR");
+  const std::string dir = write_temp_file("", ".dir");
+  std::remove(dir.c_str());
+  ASSERT_EQ(run_command({"/bin/sh", "-c", "mkdir -m 700 '" + dir + "' && cp '" + tls + "/ca.crt' '" + dir + "/'"}, 5s)
+                .exit_code,
+            0);
+  issue(dir, "client", "/CN=ghostwatch_cert", 1001);
+  issue(dir, "agent", "/CN=localhost", 2001);
+  const std::string files = "{ca_file: " + dir + "/ca.crt, cert_file: " + dir + "/client.crt, key_file: " + dir +
+                            "/client.key}";
+  const std::string replica = "host=localhost port=" + dsn_port(require_env("GW_PG_TLS_REPLICA1_DSN")) +
+                              " dbname=app user=ghostwatch_cert sslmode=verify-full sslrootcert=" + dir +
+                              "/ca.crt sslcert=" + dir + "/client.crt sslkey=" + dir + "/client.key";
+  // The cache holds a seq no canary reaches: each canary is seen at its first poll, a sample each.
+  CacheTargetConfig cache;
+  cache.host = host_of(require_env("GW_REDIS_TLS_ADDR"));
+  cache.port = std::stoi(port_of(require_env("GW_REDIS_TLS_ADDR")));
+  cache.password = require_env("GW_PG_PASSWORD");
+  cache.tls = TlsClientFiles{tls + "/ca.crt", tls + "/client.crt", tls + "/client.key", ""};
+  cache::RedisLink redis(cache, 5s, 5s);  // the test's own connection, with the sandbox's files
+  ASSERT_TRUE(redis.connect().ok());
+  redis.append({"SET", "canary:" + agent_id() + ":pgtls", "999999999"});
+  ASSERT_TRUE(redis.flush().ok());
+  auto set = redis.reply("SET");
+  ASSERT_TRUE(set.ok());
+  freeReplyObject(set.value());
+  const std::string config = write_temp_file(agent_yaml() + R"(  - name: pgtls
+    kind: postgres
+    primary: "${GW_PG_TLS_PRIMARY_DSN}"
+    interval: 200ms
+    targets:
+      - name: replica-1
+        dsn: ")" + replica + R"("
+      - name: redis
+        redis: "${GW_REDIS_TLS_ADDR}"
+        key: "canary:{agent}:{probe}"
+        password_file: ${GW_SANDBOX_DIR}/agent.pw
+        tls: )" + files + R"(
+)",
+                                             ".yaml");
+  const std::string web = write_temp_file("tls_server_config:\n  cert_file: " + dir + "/agent.crt\n  key_file: " + dir +
+                                              "/agent.key\n",
+                                          ".yml");
+  const int port = free_port();
+  ChildProcess agent({ghostwatch_binary(), "run", "--config", config, "--listen", "127.0.0.1:" + std::to_string(port),
+                      "--web-config", web});
+  const std::string admin = require_env("GW_PG_ADMIN_REPLICA1_DSN");
+  auto metrics = [&] {
+    return run_command({"/usr/bin/curl", "-s", "--cacert", tls + "/ca.crt", "https://localhost:" + std::to_string(port) + "/metrics"},
+                       10s)
+        .out;
+  };
+  const std::string replica_samples = series("ghostwatch_visibility_lag_seconds_count", "pgtls", "replica-1");
+  const std::string redis_samples = series("ghostwatch_visibility_lag_seconds_count", "pgtls", "redis");
+  ASSERT_TRUE(wait_for([&] { return metric_in(metrics(), redis_samples) >= 3 && metric_in(metrics(), replica_samples) >= 3; }, 20s))
+      << agent.log();
+  EXPECT_EQ(client_serials(admin), std::set<std::string>{"1001"});
+  EXPECT_EQ(served_serial(port), "serial=07D1");  // 2001
+
+  issue(dir, "client", "/CN=ghostwatch_cert", 1002);
+  issue(dir, "agent", "/CN=localhost", 2002);
+  ASSERT_EQ(run_command({"/bin/sh", "-c", "cat '" + tls + "/other-ca.crt' >> '" + dir + "/ca.crt'"}, 5s).exit_code, 0);
+  const std::string before = metrics();
+  const auto reloaded = std::chrono::steady_clock::now();
+  agent.signal(SIGHUP);
+  EXPECT_TRUE(wait_for([&] { return client_serials(admin) == std::set<std::string>{"1002"}; }, 20s))
+      << "the replica's sessions still show the old certificate: " << ::testing::PrintToString(client_serials(admin))
+      << agent.log();
+  const double switched = seconds_since(reloaded);
+  EXPECT_EQ(served_serial(port), "serial=07D2");  // 2002
+  EXPECT_TRUE(wait_for([&] {
+    const std::string now = metrics();
+    return metric_in(now, redis_samples) >= metric_in(before, redis_samples) + 3 &&
+           metric_in(now, replica_samples) >= metric_in(before, replica_samples) + 3;
+  }, 20s)) << "samples stopped after the rotation\n" << agent.log();
+  record_figure("TLS rotation: the replica saw only the new client certificate " + ms(switched) +
+                " after SIGHUP; the agent's HTTPS endpoint served serial 2002 to the next connection; samples went on: " +
+                "replica-1 " + fixed(metric_in(before, replica_samples), 0) + " -> " +
+                fixed(metric_in(metrics(), replica_samples), 0) + ", redis " + fixed(metric_in(before, redis_samples), 0) +
+                " -> " + fixed(metric_in(metrics(), redis_samples), 0));
+  EXPECT_NE(agent.log().find("probe pgtls: its TLS files changed; restarting it"), std::string::npos) << agent.log();
+  EXPECT_NE(agent.log().find("the agent's TLS certificate was re-read"), std::string::npos) << agent.log();
+  run_command({"/bin/rm", "-rf", dir}, 5s);
 }
 
 TEST_F(Tls, CheckConfigWarnsOfAnUnverifiedServer) {
