@@ -90,7 +90,8 @@ TEST_F(Tls, EveryConnectionKindVerifiesItsServerAndMeasuresAsInTheClear) {
   const std::string pw = require_env("GW_SANDBOX_DIR") + "/agent.pw";
   // PostgreSQL: the role ghostwatch_cert logs in by its certificate only (hostssl ... cert;
   // hostnossl rejects it), by the name localhost (verify-full checks it). MariaDB: the user
-  // ghostwatch_x509 REQUIRE X509, verify_identity against 127.0.0.1. redis-tls and
+  // ghostwatch_x509 REQUIRE X509, verify_identity against 127.0.0.1, polled on the event loop
+  // (mariatls) and waited on by a thread (mariawait). redis-tls and
   // memcached-tls have no plain port.
   const std::string config = agent_yaml() + R"(  - name: pgtls
     kind: postgres
@@ -126,12 +127,22 @@ TEST_F(Tls, EveryConnectionKindVerifiesItsServerAndMeasuresAsInTheClear) {
       - name: replica
         dsn: "${GW_MARIA_TLS_REPLICA_DSN}"
         password_file: )" + pw + R"(
+  - name: mariawait
+    kind: mysql
+    primary: {dsn: "${GW_MARIA_TLS_PRIMARY_DSN}", password_file: )" + pw + R"(}
+    interval: 300ms
+    wait: server
+    timeout: 10s
+    targets:
+      - name: replica
+        dsn: "${GW_MARIA_TLS_REPLICA_DSN}"
+        password_file: )" + pw + R"(
 )";
   ASSERT_EQ(run_sandbox({"check-delay", "maria-replica"}).exit_code, 0);
   const nlohmann::json report = probe_report(config, 12, 0);
   for (const auto& [probe, target] : std::vector<std::pair<std::string, std::string>>{
            {"pgtls", "replica-1"}, {"pgtls", "replica-2"}, {"pgtls", "redis"}, {"pgtls", "memcached"},
-           {"mariatls", "replica"}}) {
+           {"mariatls", "replica"}, {"mariawait", "replica"}}) {
     const auto& t = report_target(report, probe, target);
     EXPECT_EQ(t.at("samples").get<int>(), 12) << probe << "/" << target << ": " << t.dump();
     EXPECT_EQ(t.at("errors").get<int>(), 0) << probe << "/" << target << ": " << t.dump();
@@ -145,6 +156,8 @@ TEST_F(Tls, EveryConnectionKindVerifiesItsServerAndMeasuresAsInTheClear) {
   EXPECT_GE(report_target(report, "pgtls", "redis").at("p50_seconds").get<double>(), 0.045);
   EXPECT_GE(report_target(report, "pgtls", "memcached").at("p50_seconds").get<double>(), 0.045);
   EXPECT_GE(report_target(report, "mariatls", "replica").at("p50_seconds").get<double>(), 0.9);
+  // wait: server waits on a connection of a thread of its own, over TLS as well.
+  EXPECT_GE(report_target(report, "mariawait", "replica").at("p50_seconds").get<double>(), 0.9);
   const auto& path = named(named(report.at("probes"), "pgtls").at("read_paths"), "replica-2");
   const auto& at_once = path.at("delays").at(0);
   EXPECT_EQ(at_once.at("errors").get<int>(), 0) << path.dump();
