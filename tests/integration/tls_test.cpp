@@ -466,6 +466,42 @@ TEST_F(Tls, RotatedCertificatesAreUsedAfterAReloadAndSamplesGoOn) {
   run_command({"/bin/rm", "-rf", dir}, 5s);
 }
 
+// require_secure_transport on both MariaDB servers for the test's duration (sandbox tls-require).
+class SecureTransportRequired {
+ public:
+  SecureTransportRequired() { EXPECT_EQ(run_sandbox({"tls-require", "on"}).exit_code, 0); }
+  ~SecureTransportRequired() { EXPECT_EQ(run_sandbox({"tls-require", "off"}).exit_code, 0); }
+};
+
+TEST_F(Tls, WithRequireSecureTransportPlainTcpIsRefusedAndTlsMeasures) {
+  const std::string pw = require_env("GW_SANDBOX_DIR") + "/agent.pw";
+  const std::string config = agent_yaml() + R"(  - name: mariatls
+    kind: mysql
+    primary: {dsn: "${GW_MARIA_TLS_PRIMARY_DSN}", password_file: )" + pw + R"(}
+    interval: 300ms
+    timeout: 5s
+    targets:
+      - name: replica
+        dsn: "${GW_MARIA_TLS_REPLICA_DSN}"
+        password_file: )" + pw + R"(
+      - name: replica-plain
+        dsn: "${GW_MARIA_REPLICA_DSN}"
+        password_file: )" + pw + R"(
+)";
+  {
+    SecureTransportRequired required;
+    const nlohmann::json report = probe_report(config, 5, 1);
+    EXPECT_EQ(report_target(report, "mariatls", "replica").at("samples").get<int>(), 5) << report.dump();
+    const auto& plain = report_target(report, "mariatls", "replica-plain");
+    EXPECT_EQ(plain.at("samples").get<int>(), 0);
+    // MariaDB says nothing of TLS when it refuses a plain connection for want of it.
+    EXPECT_NE(plain.value("last_error", "").find("Access denied for user 'ghostwatch'"), std::string::npos) << plain.dump();
+  }
+  const nlohmann::json after = probe_report(config, 3, 0);
+  EXPECT_EQ(report_target(after, "mariatls", "replica-plain").at("samples").get<int>(), 3)
+      << "the same plain target measures once TLS is no longer required: " << after.dump();
+}
+
 TEST_F(Tls, CheckConfigWarnsOfAnUnverifiedServer) {
   const std::string config = write_temp_file(agent_yaml() + R"(  - name: pg
     kind: postgres
