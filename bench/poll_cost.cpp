@@ -126,9 +126,13 @@ void pg_ensure_canary_table() {
   PQfinish(replica);
 }
 
+// libpq's default (sslmode=prefer) takes TLS wherever the server offers it, as the sandbox's does
+// with up --tls: the plain rows say so.
+constexpr const char* kPgPlain = " sslmode=disable";
+
 std::string pg_replica_dsn(int replica) {
   if (g_tls) return sandbox_env(replica == 1 ? "GW_PG_TLS_REPLICA1_DSN" : "GW_PG_TLS_REPLICA2_DSN");
-  return sandbox_env(replica == 1 ? "GW_PG_REPLICA1_DSN" : "GW_PG_REPLICA2_DSN") + pg_password();
+  return sandbox_env(replica == 1 ? "GW_PG_REPLICA1_DSN" : "GW_PG_REPLICA2_DSN") + pg_password() + kPgPlain;
 }
 
 class PgPollClient final : public PollClient {
@@ -159,10 +163,10 @@ class PgPollClient final : public PollClient {
 std::string pg_probe_yaml(int targets) {
   std::ostringstream y;
   if (g_tls) y << "    primary: \"${GW_PG_TLS_PRIMARY_DSN}\"\n    targets:\n";
-  else y << "    primary: \"${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}\"\n    targets:\n";
+  else y << "    primary: \"${GW_PG_PRIMARY_DSN} password=${GW_PG_PASSWORD}" << kPgPlain << "\"\n    targets:\n";
   for (int i = 0; i < targets; ++i) {
     if (g_tls) y << "      - name: t" << i << "\n        dsn: \"${GW_PG_TLS_REPLICA" << (i % 2 + 1) << "_DSN}\"\n";
-    else y << "      - name: t" << i << "\n        dsn: \"${GW_PG_REPLICA" << (i % 2 + 1) << "_DSN} password=${GW_PG_PASSWORD}\"\n";
+    else y << "      - name: t" << i << "\n        dsn: \"${GW_PG_REPLICA" << (i % 2 + 1) << "_DSN} password=${GW_PG_PASSWORD}" << kPgPlain << "\"\n";
   }
   return y.str();
 }
