@@ -7,16 +7,17 @@
 #   ghostwatch (its default role), so that the canary table stays ghostwatch's whoever made it;
 # - MariaDB: ssl-ca/ssl-cert/ssl-key on both servers; the user ghostwatch_x509 REQUIRE X509;
 #   `tls-require on|off` switches require_secure_transport (TCP without TLS refused for all);
-# - Redis (redis-tls, B+25): a second server on its tls-port only, client certificates required
+# - Redis (redis-tls, B+26): a second server on its tls-port only, client certificates required
 #   (tls-auth-clients yes), with a password (requirepass: AUTH must travel encrypted);
-# - memcached (memcached-tls, B+26): Debian's memcached is built with TLS (-Z); client
+# - memcached (memcached-tls, B+27): Debian's memcached is built with TLS (-Z); client
 #   certificates required (ssl_verify_mode=2);
 # - certificates a client must refuse, for the tests' impostor servers: one from another CA for
 #   localhost, one from the right CA for another name (wrong.example), one expired.
 # The plain servers and users stay as they are, so every other test runs unchanged beside these.
 
-REDIS_TLS_PORT=$((PG_PORT_PRIMARY + 25))
-MEMCACHED_TLS_PORT=$((PG_PORT_PRIMARY + 26))
+# B+25 is the package check's agent (scripts/package-check.sh).
+REDIS_TLS_PORT=$((PG_PORT_PRIMARY + 26))
+MEMCACHED_TLS_PORT=$((PG_PORT_PRIMARY + 27))
 TLS_SERVERS="redis-tls memcached-tls"
 
 tls_enabled() { [ -n "${TLS_WANTED:-}" ] || [ -f "$DIR/tls.enabled" ]; }
