@@ -33,8 +33,10 @@
 // PostgreSQL's ghostwatch_cert role with verify-full and a client certificate, MariaDB's
 // ghostwatch_x509 user with verify_identity and one), the floors' connections likewise, and
 // the table gains the RSS each TLS target adds. TLS costs most at connect (the handshake), once
-// per connection: a table before the runs gives the client CPU and wall time per connect, in
-// the clear and over TLS, over 50 sequential connects by this process.
+// per connection: a table before the runs gives this client's CPU and wall time per connect
+// over 50 sequential connects: PostgreSQL in the clear and over TLS with the same password role
+// (the handshake alone), and with the certificate role (no SCRAM); MariaDB in the clear and over
+// TLS.
 //
 //   build/bench/poll_cost [--mysql] [--tls] [SECONDS=10] [N...=1 10 100]
 #include <arpa/inet.h>
@@ -434,14 +436,39 @@ AgentFigures measure_agent(const Kind& kind, int targets, double seconds) {
   return f;
 }
 
-// The client's CPU and wall time per connect (and close) to replica 1, over `count` sequential
-// connects: the handshake is where TLS costs, once per connection.
-std::pair<double, double> connect_cost(const Kind& kind, int count) {
+// The client's CPU and wall time per connect (and close), over `count` sequential connects: the
+// handshake is where TLS costs, once per connection.
+template <class Connect>
+std::pair<double, double> connect_cost(int count, Connect connect) {
   const double cpu0 = process_cpu_seconds();
   const auto t0 = Clock::now();
-  for (int i = 0; i < count; ++i) kind.connect(1).reset();
+  for (int i = 0; i < count; ++i) connect();
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   return {(process_cpu_seconds() - cpu0) / count, wall / count};
+}
+
+void print_connect_cost(const char* what, std::pair<double, double> cost) {
+  std::printf("  %-44s %6.0f us CPU, %5.1f ms wall\n", what, cost.first * 1e6, cost.second * 1e3);
+}
+
+// PostgreSQL: the same role and password in the clear and over TLS (verify-full), which isolates
+// the handshake; then the certificate role, which needs no password (SCRAM's key derivation is
+// the client's largest connect cost in the clear).
+void print_connect_costs(const Kind& kind, int count) {
+  std::printf("connect and close, %d in a row to replica 1, this client's cost each:\n", count);
+  if (&kind == &kMysql) {
+    g_tls = false;
+    print_connect_cost("in the clear, password", connect_cost(count, [&] { kind.connect(1).reset(); }));
+    g_tls = true;
+    print_connect_cost("TLS verify_identity, certificate and password", connect_cost(count, [&] { kind.connect(1).reset(); }));
+    return;
+  }
+  const std::string plain = sandbox_env("GW_PG_REPLICA1_DSN") + pg_password();
+  const std::string verified = plain + " sslmode=verify-full sslrootcert=" + sandbox_env("GW_TLS_DIR") + "/ca.crt";
+  auto pg = [](const std::string& dsn) { return [dsn] { PQfinish(connect_pg(dsn)); }; };
+  print_connect_cost("in the clear, password (SCRAM)", connect_cost(count, pg(plain + kPgPlain)));
+  print_connect_cost("TLS verify-full, password (SCRAM)", connect_cost(count, pg(verified)));
+  print_connect_cost("TLS verify-full, client certificate (cert)", connect_cost(count, pg(sandbox_env("GW_PG_TLS_REPLICA1_DSN"))));
 }
 
 double kilobytes(const std::string& status_value) { return std::atof(status_value.c_str()); }
@@ -495,13 +522,8 @@ int main(int argc, char** argv) {
   }
   kind.ensure_canary_table();
   if (tls) {
-    g_tls = false;
-    const auto [plain_cpu, plain_wall] = connect_cost(kind, 50);
-    g_tls = true;
-    const auto [tls_cpu, tls_wall] = connect_cost(kind, 50);
-    std::printf("connect and close, 50 in a row: in the clear %.0f us CPU, %.1f ms wall each; over TLS %.0f us CPU, "
-                "%.1f ms wall each (client side)\n\n",
-                plain_cpu * 1e6, plain_wall * 1e3, tls_cpu * 1e6, tls_wall * 1e3);
+    print_connect_costs(kind, 50);
+    std::printf("\n");
   }
   std::printf("%6s %8s %10s %10s %10s %13s %13s %8s %8s %10s %8s %16s %8s\n", "conn", "targets", "polls/s", "configured",
               "us CPU/poll", "paced us/poll", "b2b us/poll", "ratio", "b2b ratio", "RSS", "threads", "/metrics", "all up");
