@@ -120,7 +120,7 @@ TEST_F(Tls, EveryConnectionKindVerifiesItsServerAndMeasuresAsInTheClear) {
   - name: mariatls
     kind: mysql
     primary: {dsn: "${GW_MARIA_TLS_PRIMARY_DSN}", password_file: )" + pw + R"(}
-    interval: 300ms
+    interval: 1200ms
     poll_interval: 5ms
     timeout: 10s
     targets:
@@ -130,7 +130,7 @@ TEST_F(Tls, EveryConnectionKindVerifiesItsServerAndMeasuresAsInTheClear) {
   - name: mariawait
     kind: mysql
     primary: {dsn: "${GW_MARIA_TLS_PRIMARY_DSN}", password_file: )" + pw + R"(}
-    interval: 300ms
+    interval: 1200ms
     wait: server
     timeout: 10s
     targets:
@@ -139,12 +139,14 @@ TEST_F(Tls, EveryConnectionKindVerifiesItsServerAndMeasuresAsInTheClear) {
         password_file: )" + pw + R"(
 )";
   ASSERT_EQ(run_sandbox({"check-delay", "maria-replica"}).exit_code, 0);
-  const nlohmann::json report = probe_report(config, 12, 0);
+  // MariaDB canaries further apart than MASTER_DELAY, so that each is applied after exactly the
+  // delay (closer ones are applied in batches, earlier: see mysql_replication_test.cpp).
+  const nlohmann::json report = probe_report(config, 8, 0);
   for (const auto& [probe, target] : std::vector<std::pair<std::string, std::string>>{
            {"pgtls", "replica-1"}, {"pgtls", "replica-2"}, {"pgtls", "redis"}, {"pgtls", "memcached"},
            {"mariatls", "replica"}, {"mariawait", "replica"}}) {
     const auto& t = report_target(report, probe, target);
-    EXPECT_EQ(t.at("samples").get<int>(), 12) << probe << "/" << target << ": " << t.dump();
+    EXPECT_EQ(t.at("samples").get<int>(), 8) << probe << "/" << target << ": " << t.dump();
     EXPECT_EQ(t.at("errors").get<int>(), 0) << probe << "/" << target << ": " << t.dump();
   }
   if (report_target(report, "pgtls", "redis").at("samples").get<int>() == 0) {
@@ -155,13 +157,13 @@ TEST_F(Tls, EveryConnectionKindVerifiesItsServerAndMeasuresAsInTheClear) {
   EXPECT_GE(report_target(report, "pgtls", "replica-2").at("p50_seconds").get<double>(), kLeastApplyDelayLag);
   EXPECT_GE(report_target(report, "pgtls", "redis").at("p50_seconds").get<double>(), 0.045);
   EXPECT_GE(report_target(report, "pgtls", "memcached").at("p50_seconds").get<double>(), 0.045);
-  EXPECT_GE(report_target(report, "mariatls", "replica").at("p50_seconds").get<double>(), 0.9);
+  EXPECT_GE(report_target(report, "mariatls", "replica").at("p50_seconds").get<double>(), 0.95);
   // wait: server waits on a connection of a thread of its own, over TLS as well.
-  EXPECT_GE(report_target(report, "mariawait", "replica").at("p50_seconds").get<double>(), 0.9);
+  EXPECT_GE(report_target(report, "mariawait", "replica").at("p50_seconds").get<double>(), 0.95);
   const auto& path = named(named(report.at("probes"), "pgtls").at("read_paths"), "replica-2");
   const auto& at_once = path.at("delays").at(0);
   EXPECT_EQ(at_once.at("errors").get<int>(), 0) << path.dump();
-  EXPECT_GE(at_once.at("stale").get<int>(), 10) << "replica-2 is 200 ms behind: reads at once are stale " << path.dump();
+  EXPECT_GE(at_once.at("stale").get<int>(), 7) << "replica-2 is 200 ms behind: reads at once are stale " << path.dump();
   EXPECT_EQ(path.at("delays").at(1).at("stale").get<int>(), 0) << path.dump();
   record_figure("TLS, every kind verified: replica-2 p50 " +
                 ms(report_target(report, "pgtls", "replica-2").at("p50_seconds").get<double>()) + ", redis p50 " +
