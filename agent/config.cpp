@@ -114,7 +114,7 @@ TlsClientFiles parse_tls_client(const Cursor& at) {
   if (f.cert_file.empty() != f.key_file.empty()) {
     at.child(f.cert_file.empty() ? "key_file" : "cert_file").fail("cert_file and key_file go together");
   }
-  auto loaded = TlsClientContext::load(f);
+  auto loaded = tls_client_context(f);  // shared with the readers: loaded once per set of files
   if (!loaded) {
     const std::string& why = loaded.error().message;
     for (const char* key : {"ca_file", "cert_file", "key_file"}) {

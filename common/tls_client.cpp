@@ -256,12 +256,11 @@ std::string files_digest(const std::vector<std::string>& paths) {
   return text;
 }
 
-Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::load(const TlsClientFiles& f) {
+Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::load(const TlsClientFiles& f, std::string digest) {
   if (f.cert_file.empty() != f.key_file.empty()) return Error{"tls: cert_file and key_file go together"};
-  const std::string digest = files_digest({f.ca_file, f.cert_file, f.key_file});
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (ctx == nullptr) return Error{"tls: cannot create an OpenSSL context: " + openssl_errors()};
-  std::shared_ptr<const TlsClientContext> out(new TlsClientContext(ctx, digest));
+  std::shared_ptr<const TlsClientContext> out(new TlsClientContext(ctx, std::move(digest)));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -282,7 +281,7 @@ Result<std::shared_ptr<const TlsClientContext>> tls_client_context(const TlsClie
   std::lock_guard lock(mu);
   auto it = loaded.find(key);
   if (it != loaded.end() && it->second->digest() == digest) return it->second;
-  auto context = TlsClientContext::load(files);
+  auto context = TlsClientContext::load(files, digest);
   if (!context) return context.error();
   loaded[key] = context.value();
   return context;

@@ -30,7 +30,8 @@ struct TlsClientFiles {
 // file and what is wrong with it (unreadable, not PEM, a key that does not match).
 class TlsClientContext {
  public:
-  static Result<std::shared_ptr<const TlsClientContext>> load(const TlsClientFiles& files);
+  // `digest`: files_digest of the three files, taken by the caller (tls_client_context).
+  static Result<std::shared_ptr<const TlsClientContext>> load(const TlsClientFiles& files, std::string digest);
   ~TlsClientContext();
   TlsClientContext(const TlsClientContext&) = delete;
   TlsClientContext& operator=(const TlsClientContext&) = delete;
