@@ -26,6 +26,7 @@
 #include "agent/freshness.h"
 #include "agent/runner.h"
 #include "agent/signals.h"
+#include "agent/slo.h"
 #include "agent/terminal.h"
 #include "common/interruptible.h"
 #include "common/log.h"
@@ -52,6 +53,7 @@ constexpr const char* kUsage =
     "  reconcile      sweep the reconcile probes once and list cache entries inconsistent with the DB\n"
     "  check-config   validate a config file and print the effective config, secrets redacted\n"
     "  init           print (or apply) the SQL that sets up each probe's canary table and least-privilege roles\n"
+    "  rules          print the Prometheus rules (recording rules, burn-rate alerts) of the config's staleness SLOs\n"
     "  wait           wait until a probe's replicas have replayed a position (e.g. after a migration)\n"
     "  version        print the version\n"
     "\n"
@@ -341,6 +343,22 @@ int cmd_probe(const std::vector<std::string>& args) {
   return report_exit_code(summary);
 }
 
+int cmd_rules(const std::vector<std::string>& args) {
+  po::options_description d("rules options");
+  d.add_options()("help,h", "show this help")("config,c", po::value<std::string>()->required(),
+                                                 "an agent config with slos:, or a file with only slos:");
+  auto vm = parse("rules", d, args,
+                  "Prints a Prometheus rules file for the staleness SLOs the config declares (slos:): the share of\n"
+                  "canaries late or lost over the burn-rate windows and the SLO's period, the error budget left, and\n"
+                  "multi-window multi-burn-rate alerts with severity page (14.4x over 1h and 5m, 6x over 6h and 30m)\n"
+                  "and ticket (3x over 1d and 2h, 1x over 3d and 6h). Load it in the Prometheus that evaluates the\n"
+                  "ghostwatch rules (in a fleet, the central one).");
+  if (!vm) return 0;
+  const std::string path = (*vm)["config"].as<std::string>();
+  std::cout << render_slo_rules(load_slos(path), path);
+  return 0;
+}
+
 int cmd_wait(const std::vector<std::string>& args) {
   po::options_description d = common_options("wait options");
   d.add_options()("probe,p", po::value<std::string>()->required(), "the postgres or mysql probe whose replicas to wait for")(
@@ -388,6 +406,7 @@ int cli_main(int argc, char** argv) {
     if (command == "init") return cmd_init(args);
     if (command == "reconcile") return cmd_reconcile(args);
     if (command == "wait") return cmd_wait(args);
+    if (command == "rules") return cmd_rules(args);
     std::cerr << "ghostwatch: unknown command '" << command << "'\n\n" << kUsage;
     return kExitUsage;
   } catch (const ConfigError& e) {

@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "agent/duration.h"
+#include "agent/slo.h"
 #include "agent/yaml_cursor.h"
 #include "common/log.h"
 #include "common/parse_number.h"
@@ -682,7 +683,7 @@ Config parse_config(const std::string& text, const std::string& source) {
   const YAML::Node root = load_yaml(text, source);
   Cursor top(source, root, "");
   if (!root.IsDefined() || root.IsNull()) top.fail("the config is empty");
-  top.check_keys({"agent", "probes"});
+  top.check_keys({"agent", "probes", "slos"});
   Config c;
   c.source = source;
   c.agent = parse_agent(top.child("agent"));
@@ -712,6 +713,11 @@ Config parse_config(const std::string& text, const std::string& source) {
   }
   for (ProbeConfig& p : c.probes) p.tls_files_digest = files_digest(tls_files(p));
   for (ReconcileConfig& r : c.reconcilers) r.tls_files_digest = files_digest(tls_files(r));
+  // The agent does not use its SLOs (`ghostwatch rules` does); they are checked here so that
+  // check-config and a reload refuse a bad one too.
+  std::vector<std::string> probe_names;
+  for (const ProbeConfig& p : c.probes) probe_names.push_back(p.name);
+  parse_slos(top.child("slos"), &probe_names);
   return c;
 }
 
