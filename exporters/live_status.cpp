@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::size_t kRecent = 100;
 
-struct TargetState {
+struct LiveTargetState {
   std::mutex mu;
   TargetStatus status;
   std::optional<bool> polled_primary;
@@ -19,14 +19,14 @@ struct TargetState {
   RecentLags recent{kRecent}, received{kRecent};
 };
 
-struct ReadPathState {
+struct LiveReadPathState {
   std::mutex mu;
   ReadPathStatus status;
 };
 
 class LiveTarget final : public TargetSink {
  public:
-  explicit LiveTarget(std::shared_ptr<TargetState> s) : s_(std::move(s)) {}
+  explicit LiveTarget(std::shared_ptr<LiveTargetState> s) : s_(std::move(s)) {}
   void visible(const VisibilitySample& sample) override {
     std::lock_guard lock(s_->mu);
     const double lag = to_seconds(sample.lag);
@@ -76,12 +76,12 @@ class LiveTarget final : public TargetSink {
   }
 
  private:
-  std::shared_ptr<TargetState> s_;
+  std::shared_ptr<LiveTargetState> s_;
 };
 
 class LiveReadPath final : public ReadPathSink {
  public:
-  explicit LiveReadPath(std::shared_ptr<ReadPathState> s) : s_(std::move(s)) {}
+  explicit LiveReadPath(std::shared_ptr<LiveReadPathState> s) : s_(std::move(s)) {}
   void read(std::size_t d, ReadOutcome outcome, Duration, const std::string&) override {
     std::lock_guard lock(s_->mu);
     ++s_->status.reads.at(d);
@@ -92,7 +92,7 @@ class LiveReadPath final : public ReadPathSink {
   void schedule_offset(Duration) override {}
 
  private:
-  std::shared_ptr<ReadPathState> s_;
+  std::shared_ptr<LiveReadPathState> s_;
 };
 
 }  // namespace
@@ -103,8 +103,8 @@ struct LiveStatus::ProbeState {
   long writes_ok = 0, write_errors = 0;
   std::string last_write_error;
   bool position_sampled = false;
-  std::vector<std::weak_ptr<TargetState>> targets;  // a removed target (discovery) leaves the views
-  std::vector<std::shared_ptr<ReadPathState>> read_paths;
+  std::vector<std::weak_ptr<LiveTargetState>> targets;  // a removed target (discovery) leaves the views
+  std::vector<std::shared_ptr<LiveReadPathState>> read_paths;
 };
 
 struct LiveStatus::ReconcileState {
@@ -130,14 +130,14 @@ class LiveProbe final : public ProbeSink {
     }
   }
   std::shared_ptr<TargetSink> target(const std::string& name) override {
-    auto t = std::make_shared<TargetState>();
+    auto t = std::make_shared<LiveTargetState>();
     t->status.name = name;
     std::lock_guard lock(s_->mu);
     s_->targets.push_back(t);
     return std::make_shared<LiveTarget>(t);
   }
   std::shared_ptr<ReadPathSink> read_path(const std::string& name, const std::vector<std::string>& delays) override {
-    auto r = std::make_shared<ReadPathState>();
+    auto r = std::make_shared<LiveReadPathState>();
     r->status.name = name;
     r->status.delays = delays;
     r->status.reads.assign(delays.size(), 0);
@@ -169,7 +169,7 @@ class LiveReconcile final : public ReconcileSink {
   std::shared_ptr<LiveStatus::ReconcileState> s_;
 };
 
-TargetStatus snapshot_of(TargetState& t) {
+TargetStatus snapshot_of(LiveTargetState& t) {
   std::lock_guard lock(t.mu);
   TargetStatus s = t.status;
   s.p50 = t.recent.percentile(0.5);
