@@ -19,45 +19,11 @@ namespace {
 using namespace std::chrono_literals;
 using WithPrometheus = SandboxTest;
 
-std::size_t append(char* data, std::size_t size, std::size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 nlohmann::json prometheus_get(const std::string& path_and_query) {
-  CURL* curl = curl_easy_init();
-  std::string body;
-  const std::string url = require_env("GW_PROMETHEUS_URL") + path_and_query;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_perform(curl);
-  curl_easy_cleanup(curl);
-  return nlohmann::json::parse(body, nullptr, false);
+  return ghostwatch::testing::prometheus_get(require_env("GW_PROMETHEUS_URL"), path_and_query);
 }
 
-nlohmann::json instant_query(const std::string& expr) {
-  char* escaped = curl_easy_escape(nullptr, expr.c_str(), static_cast<int>(expr.size()));
-  auto result = prometheus_get("/api/v1/query?query=" + std::string(escaped));
-  curl_free(escaped);
-  return result;
-}
-
-bool has_data(const std::string& expr) {
-  const auto r = instant_query(expr);
-  return !r.is_discarded() && r.value("status", "") == "success" && !r.at("data").at("result").empty();
-}
-
-std::string substitute(std::string expr) {
-  for (const auto& [from, to] : {std::pair<std::string, std::string>{"$probe", ".*"}, {"$target", ".*"},
-                                 {"$__rate_interval", "1m"}}) {
-    for (std::size_t at = expr.find(from); at != std::string::npos; at = expr.find(from, at + to.size())) {
-      expr.replace(at, from.size(), to);
-    }
-  }
-  return expr;
-}
+bool has_data(const std::string& expr) { return !prometheus_query(require_env("GW_PROMETHEUS_URL"), expr).empty(); }
 
 // The state of the stalled alert for `target` ("" when absent).
 std::string stalled_state(const std::string& target) {
@@ -121,17 +87,12 @@ TEST_F(WithPrometheus, EveryDashboardQueryHasDataAndTheStalledAlertFiresAndClear
       << "Prometheus never had the recording rule's data";
   ASSERT_TRUE(wait_for([] { return has_data("ghostwatch_cache_consistency_ratio"); }, 30s));
   ASSERT_TRUE(wait_for([] { return has_data("ghostwatch:stale_read_ratio:rate5m"); }, 30s));
+  // The default SLO's budget is evaluated once a minute.
+  ASSERT_TRUE(wait_for([] { return has_data("ghostwatch:slo_error_budget_remaining:ratio"); }, 90s));
 
-  std::ifstream in(std::string(GHOSTWATCH_SOURCE_DIR) + "/dashboards/ghostwatch.json");
-  const auto dashboard = nlohmann::json::parse(in);
-  int queries = 0;
-  for (const auto& panel : dashboard.at("panels")) {
-    for (const auto& t : panel.at("targets")) {
-      const std::string expr = substitute(t.at("expr"));
-      EXPECT_TRUE(wait_for([&] { return has_data(expr); }, 20s)) << panel.at("title") << ": " << expr;
-      ++queries;
-    }
-  }
+  const auto dashboard = dashboard_json();
+  const int queries = expect_every_panel_query_has_data(require_env("GW_PROMETHEUS_URL"));
+  EXPECT_GT(queries, 20);
   // Every raw metric a panel names is in the agent's /metrics (recorded ones are in Prometheus).
   const std::string metrics = agent.metrics();
   static const std::regex metric("ghostwatch_[A-Za-z0-9_]*");

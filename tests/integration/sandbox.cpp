@@ -1,9 +1,11 @@
 #include "tests/integration/sandbox.h"
 
+#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
@@ -170,6 +172,65 @@ StoppedReplicaThread::StoppedReplicaThread(std::string thread) : thread_(std::mo
   maria_admin_query(require_env("GW_MARIA_ADMIN_REPLICA_DSN"), "STOP SLAVE " + thread_);
 }
 StoppedReplicaThread::~StoppedReplicaThread() { start(); }
+namespace {
+std::size_t append_body(char* data, std::size_t size, std::size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+}  // namespace
+
+nlohmann::json prometheus_get(const std::string& base_url, const std::string& path_and_query) {
+  CURL* curl = curl_easy_init();
+  std::string body;
+  const std::string url = base_url + path_and_query;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &append_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_perform(curl);
+  curl_easy_cleanup(curl);
+  return nlohmann::json::parse(body, nullptr, false);
+}
+
+nlohmann::json prometheus_query(const std::string& base_url, const std::string& expr) {
+  char* escaped = curl_easy_escape(nullptr, expr.c_str(), static_cast<int>(expr.size()));
+  const auto r = prometheus_get(base_url, "/api/v1/query?query=" + std::string(escaped));
+  curl_free(escaped);
+  if (r.is_discarded() || r.value("status", "") != "success") return nlohmann::json::array();
+  return r.at("data").at("result");
+}
+
+namespace {
+std::string all_variables(std::string expr) {
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"$cluster", ".*"}, {"$probe", ".*"},
+                                 {"$target", ".*"}, {"$__rate_interval", "1m"}}) {
+    for (std::size_t at = expr.find(from); at != std::string::npos; at = expr.find(from, at + to.size())) {
+      expr.replace(at, from.size(), to);
+    }
+  }
+  return expr;
+}
+}  // namespace
+
+nlohmann::json dashboard_json() {
+  std::ifstream in(std::string(GHOSTWATCH_SOURCE_DIR) + "/dashboards/ghostwatch.json");
+  return nlohmann::json::parse(in);
+}
+
+int expect_every_panel_query_has_data(const std::string& base_url) {
+  int queries = 0;
+  const nlohmann::json dashboard = dashboard_json();  // a temporary's member would dangle in the loop
+  for (const auto& panel : dashboard.at("panels")) {
+    for (const auto& t : panel.at("targets")) {
+      const std::string expr = all_variables(t.at("expr"));
+      EXPECT_TRUE(wait_for([&] { return !prometheus_query(base_url, expr).empty(); }, std::chrono::seconds(20)))
+          << panel.at("title") << ": " << expr;
+      ++queries;
+    }
+  }
+  return queries;
+}
+
 CommandResult run_sandbox(const std::vector<std::string>& args, std::chrono::milliseconds deadline) {
   std::vector<std::string> argv{"/usr/bin/env", "GHOSTWATCH_SANDBOX_DIR=" + require_env("GW_SANDBOX_DIR"), "/bin/bash",
                                 sandbox_script()};

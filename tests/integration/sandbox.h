@@ -110,6 +110,17 @@ class StoppedReplicaThread {
   bool stopped_ = true;
 };
 
+// GET BASE_URL + path_and_query from a Prometheus' HTTP API: its JSON, or discarded JSON when it
+// did not answer.
+nlohmann::json prometheus_get(const std::string& base_url, const std::string& path_and_query);
+// The result vector of an instant query; empty when there is none or the query failed.
+nlohmann::json prometheus_query(const std::string& base_url, const std::string& expr);
+// dashboards/ghostwatch.json.
+nlohmann::json dashboard_json();
+// Fails the test for every panel query (variables matching everything) that has no data in the
+// Prometheus at `base_url` within 20 s; returns how many queries there are.
+int expect_every_panel_query_has_data(const std::string& base_url);
+
 // scripts/sandbox.sh ARGS on the sandbox whose env.sh the tests run with (GW_SANDBOX_DIR), not
 // the one the caller's GHOSTWATCH_SANDBOX_DIR may name.
 CommandResult run_sandbox(const std::vector<std::string>& args,

@@ -22,7 +22,11 @@ nlohmann::json dashboard() {
   return nlohmann::json::parse(in);
 }
 
-YAML::Node rules() { return YAML::LoadFile(std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/ghostwatch.rules.yml"); }
+// The shipped rules: the hand-written ones and the default SLO's generated ones.
+std::vector<YAML::Node> rule_files() {
+  const std::string dir = std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/";
+  return {YAML::LoadFile(dir + "ghostwatch.rules.yml"), YAML::LoadFile(dir + "ghostwatch.slo.rules.yml")};
+}
 
 // Every series name the exporter can produce, histogram and counter suffixes included.
 std::set<std::string> exported_names() {
@@ -45,9 +49,11 @@ std::set<std::string> exported_names() {
       for (const char* suffix : {"_bucket", "_sum", "_count"}) names.insert(family.name + suffix);
     }
   }
-  for (const auto& group : rules()["groups"]) {
-    for (const auto& rule : group["rules"]) {
-      if (rule["record"]) names.insert(rule["record"].as<std::string>());
+  for (const YAML::Node& file : rule_files()) {
+    for (const auto& group : file["groups"]) {
+      for (const auto& rule : group["rules"]) {
+        if (rule["record"]) names.insert(rule["record"].as<std::string>());
+      }
     }
   }
   return names;
@@ -83,7 +89,7 @@ TEST(Dashboard, PanelsAreWellFormed) {
   }
   std::set<std::string> variables;
   for (const auto& v : d.at("templating").at("list")) variables.insert(v.at("name").get<std::string>());
-  EXPECT_EQ(variables, (std::set<std::string>{"datasource", "probe", "target"}));
+  EXPECT_EQ(variables, (std::set<std::string>{"datasource", "cluster", "probe", "target"}));
 }
 
 TEST(Dashboard, EveryMetricAPanelNamesIsExportedOrRecorded) {
@@ -104,24 +110,26 @@ TEST(Dashboard, EveryMetricAPanelNamesIsExportedOrRecorded) {
 TEST(AlertRules, EveryMetricARuleNamesIsExportedOrRecorded) {
   const auto known = exported_names();
   std::set<std::string> alerts;
-  const YAML::Node all = rules();
-  for (const auto& group : all["groups"]) {
-    for (const auto& rule : group["rules"]) {
-      for (const std::string& name : referenced(rule["expr"].as<std::string>())) {
-        EXPECT_TRUE(known.count(name)) << name;
-      }
-      if (rule["alert"]) {
-        alerts.insert(rule["alert"].as<std::string>());
-        EXPECT_TRUE(rule["labels"]["severity"]) << rule["alert"].as<std::string>();
-        EXPECT_TRUE(rule["annotations"]["summary"] && rule["annotations"]["description"]);
+  for (const YAML::Node& file : rule_files()) {
+    for (const auto& group : file["groups"]) {
+      for (const auto& rule : group["rules"]) {
+        for (const std::string& name : referenced(rule["expr"].as<std::string>())) {
+          EXPECT_TRUE(known.count(name)) << name;
+        }
+        if (rule["alert"]) {
+          alerts.insert(rule["alert"].as<std::string>());
+          EXPECT_TRUE(rule["labels"]["severity"]) << rule["alert"].as<std::string>();
+          EXPECT_TRUE(rule["annotations"]["summary"] && rule["annotations"]["description"]);
+        }
       }
     }
   }
   // Every alert is tested by promtool and has a runbook entry in the README.
   std::stringstream tests, readme;
-  tests << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/ghostwatch.rules.test.yml").rdbuf();
+  tests << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/ghostwatch.rules.test.yml").rdbuf()
+        << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/ghostwatch.slo.rules.test.yml").rdbuf();
   readme << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/README.md").rdbuf();
-  EXPECT_GE(alerts.size(), 8u);
+  EXPECT_GE(alerts.size(), 12u);
   for (const std::string& alert : alerts) {
     EXPECT_NE(tests.str().find("alertname: " + alert + "\n"), std::string::npos) << alert << " has no promtool test";
     EXPECT_NE(readme.str().find("- **" + alert + "**"), std::string::npos) << alert << " has no runbook in README.md";
