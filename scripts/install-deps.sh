@@ -30,6 +30,8 @@ PACKAGES=(
   # TLS to every server (tests/integration/tls_test.cpp): a TLS tunnel for the reference cache
   # pipeline, and the impostor servers' Python
   socat python3
+  # the fleet sandbox (up --fleet, tests/fleet): alerts delivered by a real Alertmanager
+  prometheus-alertmanager
 )
 
 missing=()

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A local sandbox of real database servers on loopback, for the demo and the integration tests.
 #
-#   scripts/sandbox.sh up [--pg-delay-ms N] [--maria-delay-s N] [--patroni] [--tls]
+#   scripts/sandbox.sh up [--pg-delay-ms N] [--maria-delay-s N] [--patroni] [--tls] [--fleet]
 #                                             start (or reconfigure) everything; idempotent;
 #                                             --patroni adds etcd and a 3-member Patroni cluster
 #                                             (scripts/sandbox_patroni.sh), --tls TLS on every
-#                                             server (scripts/sandbox_tls.sh); both kept by later `up`s
+#                                             server (scripts/sandbox_tls.sh), --fleet agents,
+#                                             edge and central Prometheus and Alertmanager
+#                                             (scripts/sandbox_fleet.sh); all kept by later `up`s
+#   scripts/sandbox.sh fleet-up | fleet-down  add the fleet to a running sandbox, or remove it
 #   scripts/sandbox.sh status                 show what runs
 #   scripts/sandbox.sh down                   stop what this script started and delete its data
 #   scripts/sandbox.sh stop NAME | start NAME one server (see status for the names)
@@ -76,6 +79,8 @@ source "$REPO/scripts/sandbox_patroni.sh"
 source "$REPO/scripts/sandbox_promises.sh"
 # shellcheck source=scripts/sandbox_tls.sh
 source "$REPO/scripts/sandbox_tls.sh"
+# shellcheck source=scripts/sandbox_fleet.sh
+source "$REPO/scripts/sandbox_fleet.sh"
 
 die() { echo "sandbox: $*" >&2; exit 1; }
 # Never fails: a terminal closed under `down` (the demo's hangup) must not stop it halfway.
@@ -110,7 +115,8 @@ server_port() {
     pt-heartbeat) echo "-" ;;
     redis-tls) echo "$REDIS_TLS_PORT" ;;
     memcached-tls) echo "$MEMCACHED_TLS_PORT" ;;
-    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus $PROMISE_SERVERS pt-heartbeat $TLS_SERVERS)" ;;
+    fleet-*|alertmanager|agent-*) fleet_server_port "$1" || die "unknown fleet server '$1' (known: $FLEET_SERVERS)" ;;
+    *) die "unknown server '$1' (known: $PG_SERVERS $MARIA_SERVERS haproxy redis memcached prometheus $PROMISE_SERVERS pt-heartbeat $TLS_SERVERS $FLEET_SERVERS)" ;;
   esac
 }
 
@@ -585,14 +591,15 @@ prometheus_start() {
   pid_running prometheus && return 0
   command -v prometheus >/dev/null || die "Prometheus is not installed; run scripts/install-deps.sh"
   # A copy of the rules, readable by the sandbox user wherever the repository lives.
-  cp "$REPO/alerts/ghostwatch.rules.yml" "$DIR/ghostwatch.rules.yml"
-  chmod 644 "$DIR/ghostwatch.rules.yml"
+  cp "$REPO/alerts/ghostwatch.rules.yml" "$REPO/alerts/ghostwatch.slo.rules.yml" "$DIR/"
+  chmod 644 "$DIR/ghostwatch.rules.yml" "$DIR/ghostwatch.slo.rules.yml"
   cat >"$DIR/prometheus.yml" <<CONF
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files:
   - $DIR/ghostwatch.rules.yml
+  - $DIR/ghostwatch.slo.rules.yml
 scrape_configs:
   - job_name: ghostwatch
     static_configs:
@@ -637,6 +644,7 @@ server_start() {
     pgpool) pgpool_start ;; postgres-exporter) postgres_exporter_start ;; mysqld-exporter) mysqld_exporter_start ;;
     pt-heartbeat) pt_heartbeat_start ;;
     redis-tls) redis_tls_start ;; memcached-tls) memcached_tls_start ;;
+    fleet-*|alertmanager|agent-*) fleet_start_server "$1" ;;
   esac
 }
 server_stop() {
@@ -712,6 +720,7 @@ ENV
   promises_env >>"$tmp"
   tls_env >>"$tmp"
   patroni_env >>"$tmp"
+  fleet_env >>"$tmp"
   mv "$tmp" "$ENV_FILE"
 }
 
@@ -726,22 +735,24 @@ wait_streaming() {
 }
 
 cmd_up() {
-  local delay="" maria_delay="" patroni=""
+  local delay="" maria_delay="" patroni="" fleet=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --patroni) patroni=patroni; shift ;;
       --tls) TLS_WANTED=1; shift ;;
+      --fleet) fleet=fleet; shift ;;
       --pg-delay-ms) delay="${2:-}"; shift 2 ;;
       --pg-delay-ms=*) delay="${1#*=}"; shift ;;
       --maria-delay-s) maria_delay="${2:-}"; shift 2 ;;
       --maria-delay-s=*) maria_delay="${1#*=}"; shift ;;
-      *) die "up: unknown option '$1' (known: --pg-delay-ms N, --maria-delay-s N, --patroni, --tls)" ;;
+      *) die "up: unknown option '$1' (known: --pg-delay-ms N, --maria-delay-s N, --patroni, --tls, --fleet)" ;;
     esac
   done
   [ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 is not installed ($PG_BIN); run scripts/install-deps.sh"
   ensure_user
   { [ -n "$patroni" ] || patroni_enabled; } && patroni=patroni
   check_ports "$patroni"
+  { [ -n "$fleet" ] || fleet_enabled; } && fleet_check_ports
   mkdir -p "$DIR"
   printf 'GW_PG_PORT_PRIMARY=%s\nGW_MARIA_PORT_PRIMARY=%s\n' "$PG_PORT_PRIMARY" "$MARIA_PORT_PRIMARY" >"$DIR/ports.sh"
   [ "$(id -u)" -eq 0 ] && chown "$SBX_USER" "$DIR"
@@ -777,6 +788,7 @@ cmd_up() {
   promises_up
   tls_up
   [ -n "$patroni" ] && patroni_up
+  { [ -n "$fleet" ] || fleet_enabled; } && fleet_up
   write_env "$delay" "$MARIA_DELAY"
   say "up: pg-primary :$PG_PORT_PRIMARY, pg-replica-1 :$PG_PORT_REPLICA1, pg-replica-2 :$PG_PORT_REPLICA2 (apply delay ${delay}ms)"
   say "up: haproxy :$HAPROXY_PORT (round-robin over pg-replica-1 and pg-replica-2)"
@@ -792,7 +804,7 @@ cmd_up() {
 
 cmd_status() {
   local rc=0
-  for s in $PG_SERVERS haproxy redis memcached prometheus $MARIA_SERVERS $PROMISE_SERVERS $(tls_servers); do
+  for s in $PG_SERVERS haproxy redis memcached prometheus $MARIA_SERVERS $PROMISE_SERVERS $(tls_servers) $(fleet_servers); do
     if server_running "$s"; then echo "$s: running on 127.0.0.1:$(server_port "$s")"; else echo "$s: stopped"; rc=1; fi
   done
   if server_running pt-heartbeat; then echo "pt-heartbeat: running"; fi
@@ -804,6 +816,7 @@ cmd_status() {
 cmd_down() {
   [ -d "$DIR" ] || { say "nothing to stop"; return 0; }
   patroni_down
+  fleet_down
   for s in memcached-tls redis-tls pt-heartbeat mysqld-exporter postgres-exporter pgpool maria-replica maria-primary prometheus memcached redis haproxy pg-replica-2 pg-replica-1 pg-primary; do
     server_stop "$s" || say "could not stop $s"
   done
@@ -842,5 +855,12 @@ case "${1:-}" in
   pgpool-set) shift; pgpool_set "$@" ;;
   semisync) semisync "${2:-}" ;;
   tls-require) maria_tls_require "${2:-}" ;;
-  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] [--patroni] [--tls] | tls-require on|off | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica | pgpool-set KEY=VALUE... | semisync on|off | patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN | patroni-wait pg-mN..." >&2; exit 2 ;;
+  fleet-up)
+    [ -f "$ENV_FILE" ] || die "fleet-up: the sandbox is not up ($DIR); run: $0 up --fleet"
+    # shellcheck disable=SC1090
+    delay=$(source "$ENV_FILE"; echo "$GW_PG_DELAY_MS") maria=$(source "$ENV_FILE"; echo "$GW_MARIA_DELAY_S")
+    fleet_up
+    write_env "$delay" "$maria" ;;
+  fleet-down) fleet_down; [ -f "$ENV_FILE" ] && write_env "$(source "$ENV_FILE"; echo "$GW_PG_DELAY_MS")" "$(source "$ENV_FILE"; echo "$GW_MARIA_DELAY_S")"; say "fleet-down: the fleet's agents, Prometheus servers and Alertmanager are stopped" ;;
+  *) echo "usage: $0 up [--pg-delay-ms N] [--maria-delay-s N] [--patroni] [--tls] [--fleet] | fleet-up | fleet-down | tls-require on|off | status | down | stop NAME | start NAME | set-delay NAME N | measure-delay maria-replica | check-delay maria-replica [N] | start-replication maria-replica | pgpool-set KEY=VALUE... | semisync on|off | patroni-stop|patroni-start|patroni-kill|patroni-add|patroni-remove pg-mN | patroni-wait pg-mN..." >&2; exit 2 ;;
 esac
