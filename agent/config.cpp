@@ -512,8 +512,8 @@ void check_primary(const Cursor& at, const ProbeConfig& p) {
 
 ProbeConfig parse_probe(const Cursor& at) {
   at.check_keys({"name", "kind", "primary", "targets", "discovery", "schema", "database", "interval", "poll_interval",
-                 "idle_poll_interval", "wait", "mode", "timeout", "connect_timeout", "query_timeout", "read_paths",
-                 "read_delays", "stale_target", "session_settings"});
+                 "idle_poll_interval", "prediction", "wait", "mode", "timeout", "connect_timeout", "query_timeout",
+                 "read_paths", "read_delays", "stale_target", "session_settings"});
   ProbeConfig p;
   const Cursor name = at.require("name");
   p.name = name.as_string();
@@ -548,6 +548,7 @@ ProbeConfig parse_probe(const Cursor& at) {
   }
   if (p.timeout < p.poll_interval) at.child("timeout").fail("timeout must be at least poll_interval");
   if (at.has("wait")) p.wait = parse_wait_mode(at.child("wait"), p.kind);
+  if (at.has("prediction")) p.prediction = at.child("prediction").as_choice({"on", "off"}) == 0;
   if (!at.has("idle_poll_interval")) p.idle_poll_interval = std::max(p.idle_poll_interval, p.poll_interval);
   else if (p.idle_poll_interval < p.poll_interval) {
     at.child("idle_poll_interval").fail("idle_poll_interval must be at least poll_interval");
@@ -806,6 +807,7 @@ std::string render_config(const Config& c) {
     out << YAML::Key << "interval" << YAML::Value << format_duration(p.interval);
     out << YAML::Key << "poll_interval" << YAML::Value << format_duration(p.poll_interval);
     out << YAML::Key << "idle_poll_interval" << YAML::Value << format_duration(p.idle_poll_interval);
+    out << YAML::Key << "prediction" << YAML::Value << (p.prediction ? "on" : "off");
     out << YAML::Key << "wait" << YAML::Value << (p.wait == WaitMode::server ? "server" : "poll");
     out << YAML::Key << "mode" << YAML::Value << (p.mode == ProbeMode::position ? "position" : "canary");
     out << YAML::Key << "timeout" << YAML::Value << format_duration(p.timeout);

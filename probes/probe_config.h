@@ -133,6 +133,9 @@ struct ProbeConfig {
   Duration interval = 1s;          // canary write period
   Duration poll_interval = 10ms;   // per-target poll period while a canary is outstanding on it
   Duration idle_poll_interval = 1s;  // otherwise: enough for target_up, positions, reported lag
+  // Sleep after an ack until shortly before the canary is expected (ArrivalPredictor), then poll
+  // at poll_interval; off: poll at poll_interval from the ack.
+  bool prediction = true;
   WaitMode wait = WaitMode::poll;
   ProbeMode mode = ProbeMode::canary;
   Duration timeout = 60s;          // a canary unseen this long is a timeout

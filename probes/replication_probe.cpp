@@ -8,6 +8,7 @@
 #include "common/interruptible.h"
 #include "common/log.h"
 #include "common/recent_lags.h"
+#include "probes/arrival_predictor.h"
 #include "probes/poll_loop.h"
 #include "probes/position_sampler.h"
 #include "probes/visibility_tracker.h"
@@ -63,6 +64,9 @@ struct ReplicationProbe::Target {
   std::shared_ptr<TargetSink> sink;
   VisibilityTracker tracker;
   Alarm canary_written;  // rung by the writer: poll now, and fast until the canary is seen
+  ArrivalPredictor arrival;  // when the next canary should show (prediction: on, event loop)
+  ArrivalPredictor arrival_received;  // when its commit position should reach the target
+  std::atomic<bool> poll_now{false};  // a freshness question: poll at once, whatever the prediction
   std::unique_ptr<PositionWaiter> waiter;  // wait: server on a replica; null: polled
   std::unique_ptr<AsyncCanaryReader> async;  // polled by the event loop when set
   // While the loop polls it: wake it there instead of ringing (read by HTTP threads too).
@@ -93,6 +97,13 @@ class ReplicationProbe::PolledTarget final : public LoopTask {
         return idle();
       }
       if (why == Wakeup::woken && in_backoff_) return idle();  // a failed target keeps its pace
+      if (why == Wakeup::woken && !t_.poll_now.exchange(false)) {
+        // A canary was acked: its first poll may wait until shortly before it should show.
+        if (const auto predicted = probe_.predicted_poll(t_); predicted && *predicted > steady_now()) {
+          next_ = *predicted;
+          return idle();
+        }
+      }
       return begin(why == Wakeup::timer);
     }
     if (why == Wakeup::woken) {
@@ -168,6 +179,8 @@ class ReplicationProbe::PolledTarget final : public LoopTask {
     } else {
       backoff_.reset();
       next_ = rung_ ? steady_now() : scheduled_ + probe_.poll_pace(t_);
+      if (t_.poll_now.exchange(false)) next_ = steady_now();
+      else if (const auto predicted = probe_.predicted_poll(t_)) next_ = std::max(next_, *predicted);
     }
     return idle();
   }
@@ -448,6 +461,7 @@ void ReplicationProbe::acked(std::stop_token stop, int64_t seq, MonoTime from, M
     if (t->received && t->received->acked(seq, from, window)) {
       // Already shown by a poll (synchronous replication): received no later than seen.
       t->sink->received(VisibilitySample{seq, Duration(0), Duration(0)});
+      t->arrival_received.observe(Duration(0), Duration(0));
     }
   }
   PollLoop* loop = nullptr;  // one per probe
@@ -455,6 +469,7 @@ void ReplicationProbe::acked(std::stop_token stop, int64_t seq, MonoTime from, M
   for (auto& t : *list) {
     if (auto sample = t->tracker.acked(seq, from, window)) {
       t->sink->visible(*sample);
+      t->arrival.observe(sample->lag, sample->resolution);
     } else if (t->loop) {
       loop = t->loop;
       to_wake.push_back(t->loop_id);
@@ -495,7 +510,10 @@ Status ReplicationProbe::record_poll(Target& t, const Result<CanaryPoll>& poll, 
   }
   const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
                                                           : t.tracker.polled(seen, sent, recv);
-  for (const VisibilitySample& s : samples) t.sink->visible(s);
+  for (const VisibilitySample& s : samples) {
+    t.sink->visible(s);
+    t.arrival.observe(s.lag, s.resolution);
+  }
   remember_poll(t, poll->position, recv, samples);
   if (t.received && poll->received) record_received(t, *poll->received, seen, sent, recv);
   return ok_status_after_poll(t, poll.value());
@@ -521,7 +539,10 @@ void ReplicationProbe::record_received(Target& t, const Position& received, std:
   // neither counted nor ruled out, unless the row shows it: this poll is then no evidence for it,
   // and counting the ones before it would narrow its window.
   if (upto.undetermined && (!covered || *covered < *upto.undetermined)) return;
-  for (const VisibilitySample& s : t.received->polled(covered, sent, recv)) t.sink->received(s);
+  for (const VisibilitySample& s : t.received->polled(covered, sent, recv)) {
+    t.sink->received(s);
+    t.arrival_received.observe(s.lag, s.resolution);
+  }
 }
 
 // The newest canary outstanding in `tracker` whose position `at` covers (positions grow with
@@ -556,6 +577,22 @@ bool ReplicationProbe::ask_received(Target& t) const {
   if (want == t.wants_received) return false;
   t.wants_received = want;
   return true;
+}
+
+// When the next event to resolve for the oldest unseen canary should come, on the steady clock:
+// its receipt while its commit position has not reached the target (received vs applied stays
+// resolved), else its visibility; nullopt when nothing is outstanding or predicted.
+std::optional<MonoTime> ReplicationProbe::predicted_poll(const Target& t) const {
+  if (!config_.prediction) return std::nullopt;
+  const auto unseen = t.tracker.oldest_outstanding();
+  if (!unseen) return std::nullopt;
+  const auto unreceived = t.received ? t.received->oldest_outstanding() : std::nullopt;
+  const bool receipt_next = unreceived && *unreceived <= *unseen;
+  const Duration lead = (receipt_next ? t.arrival_received : t.arrival).lead(config_.poll_interval);
+  if (lead <= Duration(0)) return std::nullopt;
+  const auto ack = (receipt_next ? *t.received : t.tracker).oldest_outstanding_ack();
+  if (!ack) return std::nullopt;
+  return steady_now() + (*ack + lead - clock_.now());
 }
 
 // Fast only while there is something to see.
@@ -748,7 +785,10 @@ Result<std::vector<TargetFreshness>> ReplicationProbe::freshness(const Position&
   out.reserve(list->size());
   for (const auto& t : *list) {
     out.push_back(freshness_of(*t, position, now));
-    if (out.back().reached == false && !t->waiter) wake(*t);
+    if (out.back().reached == false && !t->waiter) {
+      t->poll_now = true;
+      wake(*t);
+    }
   }
   return out;
 }

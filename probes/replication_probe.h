@@ -109,6 +109,7 @@ class ReplicationProbe {
   Status record_poll(Target& target, const Result<CanaryPoll>& poll, MonoTime sent, MonoTime recv);
   void wake(Target& target);
   Duration poll_pace(const Target& target) const;  // from one poll's start to the next
+  std::optional<MonoTime> predicted_poll(const Target& target) const;
   Backoff poll_backoff() const;
   Duration timer_slack() const;  // how late the event loop may run a poll's timer
   struct CanaryToWaitFor {

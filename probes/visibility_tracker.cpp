@@ -86,6 +86,12 @@ std::optional<int64_t> VisibilityTracker::oldest_outstanding() const {
   return entries_[timed_out_].seq;
 }
 
+std::optional<MonoTime> VisibilityTracker::oldest_outstanding_ack() const {
+  std::lock_guard lock(mu_);
+  if (timed_out_ >= entries_.size()) return std::nullopt;
+  return entries_[timed_out_].t_ack;
+}
+
 int VisibilityTracker::expire(MonoTime now) {
   std::lock_guard lock(mu_);
   int expired = 0;

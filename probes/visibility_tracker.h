@@ -56,6 +56,8 @@ class VisibilityTracker {
 
   // The oldest acked canary not yet seen and not yet timed out.
   std::optional<int64_t> oldest_outstanding() const;
+  // Its ack time.
+  std::optional<MonoTime> oldest_outstanding_ack() const;
 
   // Counts canaries unseen for longer than the timeout, once each. Returns how many expired now.
   int expire(MonoTime now);

@@ -35,6 +35,16 @@ std::string valid_with(const std::string& from, const std::string& to) {
   return text.replace(pos, from.size(), to);
 }
 
+TEST(Config, PredictionIsOnUnlessSwitchedOff) {
+  EXPECT_TRUE(parse_config(kValid, "cfg.yaml").probes[0].prediction);
+  const Config off = parse_config(valid_with("    timeout: 60s\n", "    timeout: 60s\n    prediction: off\n"), "cfg.yaml");
+  EXPECT_FALSE(off.probes[0].prediction);
+  EXPECT_NE(render_config(off).find("prediction: off"), std::string::npos);
+  EXPECT_NE(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    prediction: maybe\n"))
+                .find("probes[0].prediction: 'maybe' is not one of: on, off"),
+            std::string::npos);
+}
+
 TEST(Config, ValidConfigParsesWithDefaults) {
   Config c = parse_config(kValid, "cfg.yaml");
   EXPECT_EQ(c.agent.id, "demo");
@@ -59,7 +69,7 @@ TEST(Config, AgentIdDefaultsToHostName) {
 TEST(Config, UnknownKeyNamesFileLineAndKey) {
   EXPECT_EQ(error_of(valid_with("    timeout: 60s\n", "    timeout: 60s\n    intervall: 2s\n")),
             "cfg.yaml:14:5: probes[0].intervall: unknown key 'intervall' (allowed here: name, kind, primary, "
-            "targets, discovery, schema, database, interval, poll_interval, idle_poll_interval, wait, mode, timeout, "
+            "targets, discovery, schema, database, interval, poll_interval, idle_poll_interval, prediction, wait, mode, timeout, "
             "connect_timeout, query_timeout, read_paths, read_delays, stale_target, session_settings)");
   EXPECT_NE(error_of(valid_with("agent:\n", "agnet: {}\nagent:\n")).find("cfg.yaml:1:1: agnet: unknown key"),
             std::string::npos);
