@@ -152,6 +152,8 @@ echo "--- bench/heartbeat_compare.sh 5 1 (pt-heartbeat beside ghostwatch on the 
 bench/heartbeat_compare.sh 5 1 || echo "(the benchmark did not complete)"
 echo "--- bench/promises.sh 10 (pgpool-II, synchronous_commit, semi-sync: a smoke run; the README's table is 200) ---"
 bench/promises.sh 10 || { status=1; verdicts+=("bench/promises.sh: FAILED"); }
+echo "--- bench/footprint.sh 3 (what the agent costs the databases: statements, CPU, WAL and binlog bytes beside pt-heartbeat, the canary table; a smoke run) ---"
+timeout 300 bench/footprint.sh 3 || echo "(the benchmark did not complete)"
 echo "--- bench/peers.sh 3 (postgres_exporter, mysqld_exporter, pt-heartbeat beside ghostwatch: a smoke run) ---"
 bench/peers.sh 3 || { status=1; verdicts+=("bench/peers.sh: FAILED"); }
 stage_done "benchmarks"

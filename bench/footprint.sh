@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# What ghostwatch costs the databases it watches, measured on the sandbox's servers.
+#
+#   bench/footprint.sh [SECONDS=60]
+#
+# 1. Per target and hour, at the default settings (interval 1s, poll_interval 10ms) and at 1 ms
+#    polling: the statements each server ran for the agent and the CPU time of what served it.
+#    PostgreSQL: transactions in pg_stat_database (each poll and each canary write is one) and
+#    the utime+stime of the agent's own backends (/proc/<pid>/stat; found by application_name).
+#    MariaDB: `Questions` and the whole mariadbd's CPU (no process per connection), each less an
+#    idle period of the same length measured just before.
+# 2. WAL bytes (PostgreSQL) and binlog bytes (MariaDB) per canary at interval 1s, beside
+#    pt-heartbeat's per beat at --interval 1, in the same run; an idle period's bytes are shown
+#    beside them, not subtracted (PostgreSQL's background WAL comes in bursts: a checkpoint in
+#    one period and not the other would make a difference meaningless).
+# 3. The canary table after SECONDS of canaries every 10 ms: its size, dead tuples, HOT updates.
+#
+# Needs a running sandbox (scripts/sandbox.sh up; source its env.sh) and a release build. A
+# benchmark, not a test: the method and a run's figures are in bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+: "${GW_PG_ADMIN_PRIMARY_DSN:?source the sandbox env.sh first}"
+command -v pt-heartbeat >/dev/null || { echo "pt-heartbeat is missing (apt-get install percona-toolkit)" >&2; exit 2; }
+[ -x build/ghostwatch ] || { echo "build/ghostwatch is missing: build first" >&2; exit 2; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Passwords through the environment (PGPASSWORD, MYSQL_PWD), never on a command line.
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+pg_password=$(field password "$GW_PG_ADMIN_PRIMARY_DSN")
+pg_port_primary=$(field port "$GW_PG_ADMIN_PRIMARY_DSN")
+pg_port_replica1=$(field port "$GW_PG_ADMIN_REPLICA1_DSN")
+pg_port_replica2=$(field port "$GW_PG_ADMIN_REPLICA2_DSN")
+maria_admin=${GW_MARIA_ADMIN_PRIMARY_DSN#mysql://}
+maria_user=${maria_admin%%:*}
+maria_password=${maria_admin#*:}
+maria_password=${maria_password%@*}
+maria_port_primary=${GW_MARIA_PRIMARY_ADDR##*:}
+maria_port_replica=${GW_MARIA_REPLICA_ADDR##*:}
+
+pg() { PGPASSWORD=$pg_password psql -XAtq -h 127.0.0.1 -p "$1" -U gwadmin -d app -c "$2"; }
+maria() { MYSQL_PWD=$maria_password mysql -h127.0.0.1 -P"$1" -u"$maria_user" -N -e "$2"; }
+
+app_transactions() { pg "$1" "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'app'"; }
+wal_lsn() { pg "$pg_port_primary" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
+binlog_bytes() { maria "$maria_port_primary" "SHOW BINARY LOGS" | awk '{ s += $2 } END { print s + 0 }'; }
+questions() { maria "$1" "SHOW GLOBAL STATUS LIKE 'Questions'" | awk '{ print $2 }'; }
+# utime + stime in clock ticks of the given pids (0 for none).
+cpu_ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+agent_backends() { pg "$1" "SELECT pid FROM pg_stat_activity WHERE application_name = 'gw-footprint'"; }
+mariadbd_pid() { maria "$1" "SELECT @@pid_file" | xargs cat; }
+ticks=$(getconf CLK_TCK)
+
+pg_dsn() { echo "host=127.0.0.1 port=$1 dbname=app user=ghostwatch password=\${GW_PG_PASSWORD} application_name=gw-footprint"; }
+maria_dsn() { echo "mysql://ghostwatch:\${GW_MARIA_PASSWORD}@127.0.0.1:$1/"; }
+
+agent_config() {  # INTERVAL POLL_INTERVAL [pg|maria|both]
+  printf 'agent:\n  id: footprint\n  listen: 127.0.0.1:0\nprobes:\n'
+  if [ "$3" != maria ]; then
+    printf '  - name: pg\n    kind: postgres\n    primary: "%s"\n    interval: %s\n    poll_interval: %s\n    targets:\n' \
+      "$(pg_dsn "$pg_port_primary")" "$1" "$2"
+    printf '      - name: replica-1\n        dsn: "%s"\n      - name: replica-2\n        dsn: "%s"\n' \
+      "$(pg_dsn "$pg_port_replica1")" "$(pg_dsn "$pg_port_replica2")"
+  fi
+  if [ "$3" != pg ]; then
+    printf '  - name: maria\n    kind: mysql\n    primary: "%s"\n    interval: %s\n    poll_interval: %s\n    targets:\n' \
+      "$(maria_dsn "$maria_port_primary")" "$1" "$2"
+    printf '      - name: replica\n        dsn: "%s"\n' "$(maria_dsn "$maria_port_replica")"
+  fi
+}
+
+# Runs the agent on a config for `seconds`; the canary writes it made, per probe, go to
+# $work/writes-<probe>.
+run_agent() {  # CONFIG
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  sed -i "s/listen: 127.0.0.1:0/listen: 127.0.0.1:$port/" "$1"
+  build/ghostwatch run --config "$1" --log-level warn >"$work/agent.log" 2>&1 &
+  local agent=$!
+  pids+=("$agent")
+  sleep 1
+  on_agent_started
+  sleep "$seconds"
+  curl -sf "http://127.0.0.1:$port/metrics" >"$work/metrics" || true
+  on_agent_stopping
+  kill "$agent"
+  wait "$agent" 2>/dev/null || true
+  local probe
+  for probe in pg maria; do
+    awk -v p="ghostwatch_canary_writes_total{probe=\"$probe\",result=\"ok\"}" '$1 == p { print $2 + 0 }' "$work/metrics" >"$work/writes-$probe"
+  done
+}
+
+per_hour() { awk -v n="$1" -v s="$seconds" 'BEGIN { printf "%.0f", n * 3600 / s }'; }
+cpu_ms_per_hour() { awk -v t="$1" -v hz="$ticks" -v s="$seconds" 'BEGIN { printf "%.0f", t * 1000 / hz * 3600 / s }'; }
+
+# --- 1. per target and hour ---------------------------------------------------------------------
+echo "### Per target and hour ($seconds s per setting; PostgreSQL replica-2 is 200 ms behind)"
+echo
+echo "| poll_interval | server | statements per hour | CPU ms per hour (what served the agent) |"
+echo "| --- | --- | --- | --- |"
+ports_pg="$pg_port_primary $pg_port_replica1 $pg_port_replica2"
+names_pg="pg-primary pg-replica-1 pg-replica-2"
+for poll in 10ms 1ms; do
+  # An idle period first: MariaDB's figures are the whole server's, less these.
+  idle_q0=$(questions "$maria_port_primary"); idle_r0=$(questions "$maria_port_replica")
+  mp=$(mariadbd_pid "$maria_port_primary"); mr=$(mariadbd_pid "$maria_port_replica")
+  idle_c0=$(cpu_ticks "$mp"); idle_cr0=$(cpu_ticks "$mr")
+  sleep "$seconds"
+  idle_q=$(( $(questions "$maria_port_primary") - idle_q0 - 1 )); idle_r=$(( $(questions "$maria_port_replica") - idle_r0 - 1 ))
+  idle_c=$(( $(cpu_ticks "$mp") - idle_c0 )); idle_cr=$(( $(cpu_ticks "$mr") - idle_cr0 ))
+
+  agent_config 1s "$poll" both >"$work/agent.yaml"
+  declare -A tx0 backends cpu0
+  on_agent_started() {
+    local port
+    for port in $ports_pg; do
+      tx0[$port]=$(app_transactions "$port")
+      backends[$port]=$(agent_backends "$port" | tr '\n' ' ')
+      # shellcheck disable=SC2086
+      cpu0[$port]=$(cpu_ticks ${backends[$port]})
+    done
+    q0=$(questions "$maria_port_primary"); r0=$(questions "$maria_port_replica")
+    c0=$(cpu_ticks "$mp"); cr0=$(cpu_ticks "$mr")
+  }
+  on_agent_stopping() {
+    local port name i=0
+    set -- $names_pg
+    for port in $ports_pg; do
+      name=$1; shift
+      # The bench's own two statements on the server are not the agent's.
+      local tx=$(( $(app_transactions "$port") - tx0[$port] - 2 ))
+      # shellcheck disable=SC2086
+      local cpu=$(( $(cpu_ticks ${backends[$port]}) - cpu0[$port] ))
+      echo "| $poll | $name | $(per_hour "$tx") | $(cpu_ms_per_hour "$cpu") |"
+    done
+    local q=$(( $(questions "$maria_port_primary") - q0 - 1 - idle_q )) r=$(( $(questions "$maria_port_replica") - r0 - 1 - idle_r ))
+    local c=$(( $(cpu_ticks "$mp") - c0 - idle_c )) cr=$(( $(cpu_ticks "$mr") - cr0 - idle_cr ))
+    echo "| $poll | maria-primary | $(per_hour "$q") | $(cpu_ms_per_hour "$c") (whole server, less idle) |"
+    echo "| $poll | maria-replica | $(per_hour "$r") | $(cpu_ms_per_hour "$cr") (whole server, less idle) |"
+  }
+  run_agent "$work/agent.yaml"
+done
+echo
+
+# --- 2. WAL and binlog bytes per canary beside pt-heartbeat -------------------------------------
+echo "### Bytes written to the WAL and the binlog per canary (interval 1s) and per pt-heartbeat beat (--interval 1)"
+echo
+idle_wal0=$(wal_lsn); idle_bin0=$(binlog_bytes)
+sleep "$seconds"
+idle_wal=$(( $(wal_lsn) - idle_wal0 )); idle_bin=$(( $(binlog_bytes) - idle_bin0 ))
+
+on_agent_started() { wal0=$(wal_lsn); bin0=$(binlog_bytes); }
+on_agent_stopping() { wal=$(( $(wal_lsn) - wal0 )); bin=$(( $(binlog_bytes) - bin0 )); }
+agent_config 1s 10ms both >"$work/agent.yaml"
+run_agent "$work/agent.yaml"
+gw_wal=$wal gw_bin=$bin
+gw_pg_writes=$(cat "$work/writes-pg"); gw_maria_writes=$(cat "$work/writes-maria")
+
+# pt-heartbeat in databases of its own, on both primaries at once.
+maria "$maria_port_primary" "CREATE DATABASE IF NOT EXISTS footprint_heartbeat"
+wal0=$(wal_lsn); bin0=$(binlog_bytes)
+PGPASSWORD=$pg_password pt-heartbeat --dbi-driver Pg --update --create-table --interval 1 --run-time "$seconds" \
+  -D app --table footprint_heartbeat "h=127.0.0.1,P=$pg_port_primary,u=gwadmin" >"$work/pt-pg.log" 2>&1 &
+pids+=($!); pt_pg=$!
+MYSQL_PWD=$maria_password pt-heartbeat --update --create-table --interval 1 --run-time "$seconds" \
+  -D footprint_heartbeat "h=127.0.0.1,P=$maria_port_primary,u=$maria_user" >"$work/pt-maria.log" 2>&1 &
+pids+=($!); pt_maria=$!
+# One beat a second for the run: an update of its row each.
+pt_pg_beats=$seconds pt_maria_beats=$seconds
+wait "$pt_pg" || { echo "(pt-heartbeat on PostgreSQL failed: $(tail -1 "$work/pt-pg.log"))"; pt_pg_beats=0; }
+wait "$pt_maria" || { echo "(pt-heartbeat on MariaDB failed: $(tail -1 "$work/pt-maria.log"))"; pt_maria_beats=0; }
+pt_wal=$(( $(wal_lsn) - wal0 )); pt_bin=$(( $(binlog_bytes) - bin0 ))
+pg "$pg_port_primary" "DROP TABLE IF EXISTS footprint_heartbeat" >/dev/null 2>&1 || true
+maria "$maria_port_primary" "DROP DATABASE footprint_heartbeat" || true
+
+ratio() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", a / n; else printf "-" }'; }
+echo "| writer | PostgreSQL WAL bytes per write | MariaDB binlog bytes per write | writes |"
+echo "| --- | --- | --- | --- |"
+echo "| ghostwatch canary (interval 1s) | $(ratio "$gw_wal" "$gw_pg_writes") | $(ratio "$gw_bin" "$gw_maria_writes") | $gw_pg_writes / $gw_maria_writes |"
+echo "| pt-heartbeat --update --interval 1 | $(ratio "$pt_wal" "$pt_pg_beats") | $(ratio "$pt_bin" "$pt_maria_beats") | about $seconds each |"
+echo "| nothing (an idle period of $seconds s) | $idle_wal bytes in all | $idle_bin bytes in all | - |"
+echo
+
+# --- 3. the canary table under canaries every 10 ms ---------------------------------------------
+echo "### The canary table after canaries every 10 ms for $seconds s"
+echo
+on_agent_started() { :; }
+on_agent_stopping() { :; }
+agent_config 10ms 10ms pg >"$work/agent.yaml"
+run_agent "$work/agent.yaml"
+sleep 2  # backends flush their statistics within a second
+table=$(pg "$pg_port_primary" "SELECT relid::regclass FROM pg_stat_user_tables WHERE schemaname = 'ghostwatch' AND relname LIKE '%canary%' LIMIT 1")
+echo "| canaries written | size on disk | live / dead tuples | updates (HOT) | autovacuums |"
+echo "| --- | --- | --- | --- | --- |"
+pg "$pg_port_primary" "SELECT '| $(cat "$work/writes-pg") | ' || pg_size_pretty(pg_total_relation_size(relid)) || ' | ' || n_live_tup || ' / ' || n_dead_tup
+  || ' | ' || n_tup_upd || ' (' || n_tup_hot_upd || ') | ' || autovacuum_count || ' |'
+  FROM pg_stat_user_tables WHERE relid = '$table'::regclass"
