@@ -618,15 +618,22 @@ CONF
   as_user mkdir -p "$DIR/prometheus-data"
   as_user setsid prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/prometheus-data" \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" </dev/null >"$DIR/prometheus.log" 2>&1 &
-  for _ in $(seq 1 100); do
-    if curl -sf "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null 2>&1; then
-      # The server itself, not the runuser wrapper that started it.
-      pgrep -n -f -- "--config.file=$DIR/prometheus.yml" >"$DIR/prometheus.pid"
+  wait_http_ready prometheus "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" "--config.file=$DIR/prometheus.yml" \
+    "$DIR/prometheus.log"
+}
+
+# Waits (up to 15 s) for a server started in the background to answer `url`, then records the
+# pid of the process whose command line holds `marker`: the server itself, not the runuser
+# wrapper that started it.
+wait_http_ready() {  # NAME URL MARKER LOG
+  for _ in $(seq 1 150); do
+    if curl -sf -o /dev/null --max-time 1 "$2"; then
+      pgrep -n -f -- "$3" >"$DIR/$1.pid"
       return 0
     fi
     sleep 0.1
   done
-  die "prometheus did not become ready; see $DIR/prometheus.log"
+  die "$1 did not become ready at $2; see $4"
 }
 
 # --- all ------------------------------------------------------------------------------------

@@ -53,20 +53,6 @@ fleet_agent_bin() {
   echo "$bin"
 }
 
-# Waits for an HTTP endpoint to answer, then records the pid of the process whose command line
-# holds `marker` (the server itself, not a runuser wrapper).
-fleet_wait_ready() {  # NAME URL MARKER
-  local name=$1 url=$2 marker=$3
-  for _ in $(seq 1 150); do
-    if curl -sf -o /dev/null --max-time 1 "$url"; then
-      pgrep -n -f -- "$marker" >"$DIR/$name.pid"
-      return 0
-    fi
-    sleep 0.1
-  done
-  die "$name did not become ready at $url; see $FLEET_DIR/$name.log"
-}
-
 # The fleet's SLOs, written as a user writes them, and their rules made by `ghostwatch rules`:
 # orders' replicas within 250 ms (replica-2 applies WAL 200 ms late), billing's within 2 s (its
 # replica's MASTER_DELAY is 1 s in the test sandbox).
@@ -125,7 +111,7 @@ fleet_central_start() {
   as_user setsid prometheus --config.file="$FLEET_DIR/central.yml" --storage.tsdb.path="$FLEET_DIR/central-data" \
     --web.enable-remote-write-receiver --web.listen-address="127.0.0.1:$FLEET_CENTRAL_PORT" \
     </dev/null >"$FLEET_DIR/fleet-prometheus.log" 2>&1 &
-  fleet_wait_ready fleet-prometheus "http://127.0.0.1:$FLEET_CENTRAL_PORT/-/ready" "--config.file=$FLEET_DIR/central.yml"
+  wait_http_ready fleet-prometheus "http://127.0.0.1:$FLEET_CENTRAL_PORT/-/ready" "--config.file=$FLEET_DIR/central.yml" "$FLEET_DIR/fleet-prometheus.log"
 }
 
 fleet_clusters_arrived() {
@@ -176,7 +162,7 @@ CONF
   as_user setsid prometheus --enable-feature=agent --config.file="$FLEET_DIR/edge-$cluster.yml" \
     --storage.agent.path="$FLEET_DIR/edge-$cluster-data" --web.listen-address="127.0.0.1:$port" \
     </dev/null >"$FLEET_DIR/$name.log" 2>&1 &
-  fleet_wait_ready "$name" "http://127.0.0.1:$port/-/ready" "--config.file=$FLEET_DIR/edge-$cluster.yml"
+  wait_http_ready "$name" "http://127.0.0.1:$port/-/ready" "--config.file=$FLEET_DIR/edge-$cluster.yml" "$FLEET_DIR/$name.log"
 }
 
 fleet_alertmanager_start() {
@@ -212,7 +198,7 @@ CONF
   as_user setsid prometheus-alertmanager --config.file="$FLEET_DIR/alertmanager.yml" \
     --storage.path="$FLEET_DIR/alertmanager-data" --web.listen-address="127.0.0.1:$ALERTMANAGER_PORT" \
     --cluster.listen-address= </dev/null >"$FLEET_DIR/alertmanager.log" 2>&1 &
-  fleet_wait_ready alertmanager "http://127.0.0.1:$ALERTMANAGER_PORT/-/ready" "--config.file=$FLEET_DIR/alertmanager.yml"
+  wait_http_ready alertmanager "http://127.0.0.1:$ALERTMANAGER_PORT/-/ready" "--config.file=$FLEET_DIR/alertmanager.yml" "$FLEET_DIR/alertmanager.log"
 }
 
 fleet_webhook_start() {
@@ -223,7 +209,7 @@ fleet_webhook_start() {
   chmod 644 "$FLEET_DIR/fleet_webhook.py"
   as_user setsid python3 "$FLEET_DIR/fleet_webhook.py" "$FLEET_WEBHOOK_PORT" "$FLEET_DIR/notifications.jsonl" \
     </dev/null >"$FLEET_DIR/fleet-webhook.log" 2>&1 &
-  fleet_wait_ready fleet-webhook "http://127.0.0.1:$FLEET_WEBHOOK_PORT/healthz" "fleet_webhook.py $FLEET_WEBHOOK_PORT"
+  wait_http_ready fleet-webhook "http://127.0.0.1:$FLEET_WEBHOOK_PORT/healthz" "fleet_webhook.py $FLEET_WEBHOOK_PORT" "$FLEET_DIR/fleet-webhook.log"
 }
 
 fleet_pg_dsn() { echo "host=127.0.0.1 port=$1 dbname=app user=ghostwatch password=\${GW_PG_PASSWORD} connect_timeout=2"; }

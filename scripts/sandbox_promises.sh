@@ -186,14 +186,7 @@ exporter_start() {  # NAME PORT COMMAND...
   shift 2
   pid_running "$name" && return 0
   as_user setsid "$@" --web.listen-address="127.0.0.1:$port" </dev/null >"$DIR/$name.log" 2>&1 &
-  for _ in $(seq 1 100); do
-    if curl -sf "http://127.0.0.1:$port/metrics" >/dev/null 2>&1; then
-      pgrep -n -f -- "--web.listen-address=127.0.0.1:$port" >"$DIR/$name.pid"
-      return 0
-    fi
-    sleep 0.1
-  done
-  die "$name did not start; see $DIR/$name.log"
+  wait_http_ready "$name" "http://127.0.0.1:$port/metrics" "--web.listen-address=127.0.0.1:$port" "$DIR/$name.log"
 }
 
 # Its replication lag comes from the pg_replication query of the exporter's example
