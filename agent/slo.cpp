@@ -66,12 +66,14 @@ void check_regex(const Cursor& at) {
   }
 }
 
+// A bucket boundary or threshold in seconds as the config writes durations ("250ms").
+std::string duration_text(double seconds) {
+  return format_duration(Duration(static_cast<Duration::rep>(std::llround(seconds * 1e9))));
+}
+
 std::string bucket_list() {
   std::string list;
-  for (double b : lag_buckets()) {
-    list += (list.empty() ? "" : ", ") +
-            format_duration(Duration(static_cast<Duration::rep>(std::llround(b * 1e9))));
-  }
+  for (double b : lag_buckets()) list += (list.empty() ? "" : ", ") + duration_text(b);
   return list;
 }
 
@@ -187,8 +189,6 @@ std::string percent(double share) {
 std::string alert_rule(const SloConfig& s, const BurnAlert& a) {
   const BurnWindow& first = a.windows[0];
   const BurnWindow& second = a.windows[1];
-  const std::string threshold = format_duration(
-      Duration(static_cast<Duration::rep>(std::llround(s.threshold_seconds * 1e9))));
   std::string out = "      - alert: " + std::string(a.name) + "\n";
   out += "        # " + std::string(first.factor) + "x the budget's rate over " + first.long_window + " and " +
          first.short_window + ", or " + second.factor + "x over " + second.long_window + " and " + second.short_window +
@@ -201,7 +201,7 @@ std::string alert_rule(const SloConfig& s, const BurnAlert& a) {
          (a.severity == std::string("page") ? "fast" : "slowly") + "\"\n";
   out += "          description: \"Probe {{ $labels.probe }}{{ with $labels.cluster }} in cluster {{ . }}{{ end }}: " +
          std::string("{{ $value | humanizePercentage }} of the canaries of the last ") + first.long_window + " (or " +
-         second.long_window + ") were not visible on {{ $labels.target }} within " + threshold +
+         second.long_window + ") were not visible on {{ $labels.target }} within " + duration_text(s.threshold_seconds) +
          " or never; the objective allows " + percent(1 - s.objective) + " over " + std::to_string(s.window_days) +
          " days. Budget left: ghostwatch:slo_error_budget_remaining:ratio{slo=\\\"" + s.name + "\\\"}.\"\n";
   return out;
@@ -213,7 +213,7 @@ std::string slo_groups(const SloConfig& s) {
   std::string out;
   out += "  # SLO " + s.name + ": " + percent(s.objective) + " of the canaries of probe " +
          (s.probe.empty() ? "=~ " + s.probe_regex : s.probe) + " visible on each target =~ " + s.target_regex +
-         " within " + format_duration(Duration(static_cast<Duration::rep>(std::llround(s.threshold_seconds * 1e9)))) +
+         " within " + duration_text(s.threshold_seconds) +
          " of their commit, over " + period + "; timeouts count as late.\n";
   out += "  - name: ghostwatch.slo." + s.name + ".sli\n    rules:\n";
   for (const char* w : kRateWindows) out += recording_rule(ratio_name(w), error_ratio(s, w), s);
@@ -257,16 +257,11 @@ std::vector<SloConfig> load_slos(const std::string& path) {
   const Cursor top(path, root, "");
   if (!root.IsDefined() || root.IsNull()) top.fail("the file is empty");
   top.expect_map();
-  if (!top.has("probes")) {
-    top.check_keys({"slos"});
-    if (!top.has("slos")) top.fail("no slos: to make rules for");
-    return parse_slos(top.child("slos"), nullptr);
-  }
-  const Config config = parse_config(text, path);
-  std::vector<std::string> names;
-  for (const ProbeConfig& p : config.probes) names.push_back(p.name);
+  // An agent config is checked whole, its SLOs' probes against its probes (parse_config).
+  if (top.has("probes")) parse_config(text, path);
+  else top.check_keys({"slos"});
   if (!top.has("slos")) top.fail("no slos: to make rules for (see README, \"Staleness SLOs\")");
-  return parse_slos(top.child("slos"), &names);
+  return parse_slos(top.child("slos"), nullptr);
 }
 
 std::string render_slo_rules(const std::vector<SloConfig>& slos, const std::string& source) {
