@@ -66,6 +66,15 @@ struct ReplicationProbe::Target {
   Alarm canary_written;  // rung by the writer: poll now, and fast until the canary is seen
   ArrivalPredictor arrival;  // when the next canary should show (prediction: on, event loop)
   ArrivalPredictor arrival_received;  // when its commit position should reach the target
+  // Every sample goes to the sink and to the predictor that learns from it.
+  void visible_sample(const VisibilitySample& s) {
+    sink->visible(s);
+    arrival.observe(s.lag, s.resolution);
+  }
+  void received_sample(const VisibilitySample& s) {
+    sink->received(s);
+    arrival_received.observe(s.lag, s.resolution);
+  }
   std::atomic<bool> poll_now{false};  // a freshness question: poll at once, whatever the prediction
   std::unique_ptr<PositionWaiter> waiter;  // wait: server on a replica; null: polled
   std::unique_ptr<AsyncCanaryReader> async;  // polled by the event loop when set
@@ -460,16 +469,14 @@ void ReplicationProbe::acked(std::stop_token stop, int64_t seq, MonoTime from, M
   for (auto& t : *list) {
     if (t->received && t->received->acked(seq, from, window)) {
       // Already shown by a poll (synchronous replication): received no later than seen.
-      t->sink->received(VisibilitySample{seq, Duration(0), Duration(0)});
-      t->arrival_received.observe(Duration(0), Duration(0));
+      t->received_sample(VisibilitySample{seq, Duration(0), Duration(0)});
     }
   }
   PollLoop* loop = nullptr;  // one per probe
   std::vector<std::size_t> to_wake;  // the event loop's targets, woken with one signal
   for (auto& t : *list) {
     if (auto sample = t->tracker.acked(seq, from, window)) {
-      t->sink->visible(*sample);
-      t->arrival.observe(sample->lag, sample->resolution);
+      t->visible_sample(*sample);
     } else if (t->loop) {
       loop = t->loop;
       to_wake.push_back(t->loop_id);
@@ -510,10 +517,7 @@ Status ReplicationProbe::record_poll(Target& t, const Result<CanaryPoll>& poll, 
   }
   const auto samples = poll->everything_acked_before_sent ? t.tracker.polled_all_acked_before(sent, recv)
                                                           : t.tracker.polled(seen, sent, recv);
-  for (const VisibilitySample& s : samples) {
-    t.sink->visible(s);
-    t.arrival.observe(s.lag, s.resolution);
-  }
+  for (const VisibilitySample& s : samples) t.visible_sample(s);
   remember_poll(t, poll->position, recv, samples);
   if (t.received && poll->received) record_received(t, *poll->received, seen, sent, recv);
   return ok_status_after_poll(t, poll.value());
@@ -539,10 +543,7 @@ void ReplicationProbe::record_received(Target& t, const Position& received, std:
   // neither counted nor ruled out, unless the row shows it: this poll is then no evidence for it,
   // and counting the ones before it would narrow its window.
   if (upto.undetermined && (!covered || *covered < *upto.undetermined)) return;
-  for (const VisibilitySample& s : t.received->polled(covered, sent, recv)) {
-    t.sink->received(s);
-    t.arrival_received.observe(s.lag, s.resolution);
-  }
+  for (const VisibilitySample& s : t.received->polled(covered, sent, recv)) t.received_sample(s);
 }
 
 // The newest canary outstanding in `tracker` whose position `at` covers (positions grow with
@@ -584,15 +585,14 @@ bool ReplicationProbe::ask_received(Target& t) const {
 // resolved), else its visibility; nullopt when nothing is outstanding or predicted.
 std::optional<MonoTime> ReplicationProbe::predicted_poll(const Target& t) const {
   if (!config_.prediction) return std::nullopt;
-  const auto unseen = t.tracker.oldest_outstanding();
+  const auto unseen = t.tracker.oldest_outstanding_entry();
   if (!unseen) return std::nullopt;
-  const auto unreceived = t.received ? t.received->oldest_outstanding() : std::nullopt;
-  const bool receipt_next = unreceived && *unreceived <= *unseen;
+  const auto unreceived = t.received ? t.received->oldest_outstanding_entry() : std::nullopt;
+  const bool receipt_next = unreceived && unreceived->seq <= unseen->seq;
   const Duration lead = (receipt_next ? t.arrival_received : t.arrival).lead(config_.poll_interval);
   if (lead <= Duration(0)) return std::nullopt;
-  const auto ack = (receipt_next ? *t.received : t.tracker).oldest_outstanding_ack();
-  if (!ack) return std::nullopt;
-  return steady_now() + (*ack + lead - clock_.now());
+  const MonoTime ack = receipt_next ? unreceived->t_ack : unseen->t_ack;
+  return steady_now() + (ack + lead - clock_.now());
 }
 
 // Fast only while there is something to see.
@@ -699,7 +699,7 @@ Status ReplicationProbe::wait_on_server(std::stop_token stop, Target& t, const C
              std::to_string(to_seconds(recv - sent) * 1e3) + " ms (round trip " + std::to_string(to_seconds(rtt) * 1e3) +
              " ms)" + (blocked ? "" : ": already applied when asked"));
   for (const VisibilitySample& s : t.tracker.waited(canary.seq, blocked ? std::optional(recv - rtt) : std::nullopt, recv)) {
-    t.sink->visible(s);
+    t.visible_sample(s);
   }
   return ok_status();
 }

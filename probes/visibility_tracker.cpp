@@ -86,10 +86,10 @@ std::optional<int64_t> VisibilityTracker::oldest_outstanding() const {
   return entries_[timed_out_].seq;
 }
 
-std::optional<MonoTime> VisibilityTracker::oldest_outstanding_ack() const {
+std::optional<VisibilityTracker::Outstanding> VisibilityTracker::oldest_outstanding_entry() const {
   std::lock_guard lock(mu_);
   if (timed_out_ >= entries_.size()) return std::nullopt;
-  return entries_[timed_out_].t_ack;
+  return Outstanding{entries_[timed_out_].seq, entries_[timed_out_].t_ack};
 }
 
 int VisibilityTracker::expire(MonoTime now) {

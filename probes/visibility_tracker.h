@@ -56,8 +56,12 @@ class VisibilityTracker {
 
   // The oldest acked canary not yet seen and not yet timed out.
   std::optional<int64_t> oldest_outstanding() const;
-  // Its ack time.
-  std::optional<MonoTime> oldest_outstanding_ack() const;
+  // The same with its ack time, read at once.
+  struct Outstanding {
+    int64_t seq;
+    MonoTime t_ack;
+  };
+  std::optional<Outstanding> oldest_outstanding_entry() const;
 
   // Counts canaries unseen for longer than the timeout, once each. Returns how many expired now.
   int expire(MonoTime now);
