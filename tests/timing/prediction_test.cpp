@@ -190,10 +190,16 @@ TEST_F(Prediction, FollowsADropAndARiseOfTheLag) {
       break;
     }
   }
+  // A prediction that ran late would show as a window of tens of milliseconds; a single poll
+  // held up a few milliseconds by a busy machine is not that, so each window is bounded loosely
+  // and their median tightly.
   ASSERT_LT(first_slow + 8, s.size()) << describe(s, before_rise, 12);
+  std::vector<double> windows;
   for (std::size_t i = first_slow; i < first_slow + 8; ++i) {
-    EXPECT_LE(s[i].resolution, 0.002 * kSlack) << "sample " << i << ": " << describe(s, i, 1);
+    EXPECT_LE(s[i].resolution, 0.020) << "sample " << i << ": " << describe(s, i, 1);
+    windows.push_back(s[i].resolution);
   }
+  EXPECT_LE(median(windows), 0.002 * kSlack) << describe(s, first_slow, 8);
   EXPECT_GE(s[first_slow].polls, 300) << "before the predictor follows, polled from the ack";
   EXPECT_LE(s[first_slow + 6].polls, 60) << describe(s, first_slow, 8);
   std::remove(config.c_str());
