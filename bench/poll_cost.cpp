@@ -16,12 +16,15 @@
 //      targets a server backend that is asleep at every poll and must be woken;
 //   3. `ghostwatch run` with one postgres (or mysql) probe and the same N targets, polled all along
 //      (poll_interval = idle_poll_interval = P: 1 ms for one target, 10 ms for up to 100,
-//      100 ms beyond, so at most ~10,000 polls/s), a canary a second; once every target is up
-//      (the time it took is shown) and one second more, the agent's CPU time (/proc/PID/stat)
-//      and the sum of ghostwatch_polls_total (/metrics) are read twice, the run's seconds apart.
-//      CPU per poll = CPU delta / polls delta; the poll rate is shown against the configured
-//      N / P; RSS and threads at the end, and the median wall time of five GET /metrics (the
-//      render, on loopback) with the body's size.
+//      100 ms beyond, so at most ~10,000 polls/s), a canary a second (--canary-interval MS);
+//      once every target is up (the time it took is shown) and one second more, the agent's CPU
+//      time (/proc/PID/stat) and the sum of ghostwatch_polls_total (/metrics) are read twice,
+//      the run's seconds apart, with a gzip scrape every MS meanwhile (--scrape-every MS, as
+//      Prometheus scrapes; none by default). CPU per poll = CPU delta / polls delta; the poll
+//      rate is shown against the configured N / P (with scrapes: whether they delay the
+//      polls). Then 20 GET /metrics without and 20 with gzip: the CPU of the agent's HTTP
+//      threads (civetweb's, from /proc/PID/task) per scrape, render and compression included,
+//      and the answer's size. RSS and threads at the end.
 // `ratio` is the agent against the paced floor (what the agent adds to the polls themselves),
 // `b2b ratio` against the back-to-back one. The ratios carry over, not the absolute figures.
 // The sandbox's replicas take 600 connections each: up to 1000 PostgreSQL targets over the two,
@@ -38,8 +41,11 @@
 // (the handshake alone), and with the certificate role (no SCRAM); MariaDB in the clear and over
 // TLS.
 //
-//   build/bench/poll_cost [--mysql] [--tls] [SECONDS=10] [N...=1 10 100]
+// GHOSTWATCH_BIN=path runs that agent binary instead of this build's.
+//
+//   build/bench/poll_cost [--mysql] [--tls] [--canary-interval MS] [--scrape-every MS] [SECONDS=10] [N...=1 10 100]
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <mysql.h>
 #include <netinet/in.h>
@@ -77,6 +83,8 @@ using ghostwatch::bench::process_cpu_seconds;
 using ghostwatch::bench::sandbox_env;
 
 bool g_tls = false;  // the floors' connections and the agent's targets over TLS
+int g_canary_ms = 1000;  // --canary-interval: the agent's probe interval
+int g_scrape_ms = 0;     // --scrape-every: gzip scrapes through the measured window, as Prometheus's
 
 
 // One blocking connection to a replica that runs the agent's poll statement.
@@ -307,14 +315,15 @@ int poll_ms_for(int targets) { return targets == 1 ? 1 : targets <= 100 ? 10 : 1
 std::string config_for(const Kind& kind, int targets, int poll_ms, int port) {
   std::ostringstream y;
   y << "agent:\n  id: poll-cost\n  listen: 127.0.0.1:" << port << "\nprobes:\n  - name: " << kind.probe_name
-    << "\n    kind: " << kind.probe_kind << "\n    interval: 1s\n"
+    << "\n    kind: " << kind.probe_kind << "\n    interval: " << g_canary_ms << "ms\n"
     << "    poll_interval: " << poll_ms << "ms\n    idle_poll_interval: " << poll_ms << "ms\n"
     << kind.probe_yaml(targets);
   return y.str();
 }
 
-double child_cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+// A process's CPU time, or one of its threads' (`task`).
+double child_cpu_seconds(pid_t pid, const std::string& task = "") {
+  std::ifstream in("/proc/" + std::to_string(pid) + (task.empty() ? "" : "/task/" + task) + "/stat");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::istringstream fields(text.substr(text.rfind(')') + 2));
   std::string f;
@@ -334,8 +343,27 @@ std::string status_field(pid_t pid, const std::string& key) {
   return "?";
 }
 
+// The CPU time of the agent's HTTP worker threads (civetweb names them): what its scrapes cost,
+// apart from the polls' threads.
+double http_threads_cpu_seconds(pid_t pid) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  double seconds = 0;
+  DIR* dir = opendir(tasks.c_str());
+  if (dir == nullptr) return 0;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream comm(tasks + "/" + entry->d_name + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind("civetweb", 0) == 0) seconds += child_cpu_seconds(pid, entry->d_name);
+  }
+  closedir(dir);
+  return seconds;
+}
+
 // One GET of /metrics on loopback (HTTP/1.0: the body ends with the connection); empty on error.
-std::string get_metrics(int port) {
+// With `gzip`, asked as Prometheus asks (the body stays compressed: its size is what travels).
+std::string get_metrics(int port, bool gzip = false) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -344,7 +372,8 @@ std::string get_metrics(int port) {
   timeval timeout{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string out;
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string request = std::string("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n") +
+                              (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
       send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
     char buf[65536];
@@ -366,24 +395,44 @@ double sum_of(const std::string& metrics, std::string_view series_prefix) {
 double polls_total(const std::string& metrics) { return sum_of(metrics, "ghostwatch_polls_total{"); }
 double targets_up(const std::string& metrics) { return sum_of(metrics, "ghostwatch_target_up{"); }
 
-// The median wall time of five /metrics requests, and the body's size.
-std::pair<double, std::size_t> metrics_render(int port) {
-  std::vector<double> ms;
-  std::size_t size = 0;
-  for (int i = 0; i < 5; ++i) {
-    const auto t0 = Clock::now();
-    size = get_metrics(port).size();
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return {ms[2], size};
+struct ScrapeFigures {
+  double cpu_ms = 0;  // the agent's HTTP threads' CPU per scrape
+  std::size_t bytes = 0;  // the answer as sent, headers included
+};
+
+// 20 scrapes in a row: the HTTP threads' CPU per scrape (clock ticks of 10 ms: 20 scrapes make
+// the tick's error a few percent at a thousand targets) and the answer's size.
+ScrapeFigures scrape_cost(pid_t pid, int port, bool gzip) {
+  constexpr int kScrapes = 20;
+  ScrapeFigures f;
+  const double cpu0 = http_threads_cpu_seconds(pid);
+  for (int i = 0; i < kScrapes; ++i) f.bytes = get_metrics(port, gzip).size();
+  f.cpu_ms = (http_threads_cpu_seconds(pid) - cpu0) * 1e3 / kScrapes;
+  return f;
 }
 
 struct AgentFigures {
-  double cpu_per_poll = 0, polls_per_second = 0, configured_per_second = 0, metrics_ms = 0, warm_up_seconds = 0;
-  std::size_t metrics_bytes = 0;
+  double cpu_per_poll = 0, polls_per_second = 0, configured_per_second = 0, warm_up_seconds = 0;
+  ScrapeFigures plain, gzip;
+  int scrapes = 0;  // during the measured window (--scrape-every)
   std::string rss, threads;
 };
+
+// Waits `seconds`, scraping with gzip every g_scrape_ms meanwhile when asked; returns the scrapes.
+int wait_scraping(int port, double seconds) {
+  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  if (g_scrape_ms <= 0) {
+    std::this_thread::sleep_until(end);
+    return 0;
+  }
+  int scrapes = 0;
+  for (auto next = Clock::now(); next < end; next += std::chrono::milliseconds(g_scrape_ms)) {
+    std::this_thread::sleep_until(next);
+    if (!get_metrics(port, true).empty()) ++scrapes;
+  }
+  std::this_thread::sleep_until(end);
+  return scrapes;
+}
 
 AgentFigures measure_agent(const Kind& kind, int targets, double seconds) {
   const int poll_ms = poll_ms_for(targets);
@@ -397,7 +446,9 @@ AgentFigures measure_agent(const Kind& kind, int targets, double seconds) {
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     freopen("/dev/null", "w", stderr);
-    execl(GHOSTWATCH_BINARY, GHOSTWATCH_BINARY, "run", "--config", path, static_cast<char*>(nullptr));
+    // GHOSTWATCH_BIN measures another build (an earlier commit's, for a before-and-after).
+    const char* binary = std::getenv("GHOSTWATCH_BIN") ? std::getenv("GHOSTWATCH_BIN") : GHOSTWATCH_BINARY;
+    execl(binary, binary, "run", "--config", path, static_cast<char*>(nullptr));
     _exit(127);
   }
   // Warm-up: every target up (a thousand connections take seconds, checked every 2 s), then one
@@ -415,13 +466,14 @@ AgentFigures measure_agent(const Kind& kind, int targets, double seconds) {
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const double cpu0 = child_cpu_seconds(pid), polls0 = polls_total(get_metrics(port));
   const auto t0 = Clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  AgentFigures f;
+  f.scrapes = wait_scraping(port, seconds);
   const double cpu1 = child_cpu_seconds(pid), polls1 = polls_total(get_metrics(port));
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  AgentFigures f;
-  std::tie(f.metrics_ms, f.metrics_bytes) = metrics_render(port);
-  f.warm_up_seconds = warm_up;
+  f.plain = scrape_cost(pid, port, false);
+  f.gzip = scrape_cost(pid, port, true);
   f.rss = status_field(pid, "VmRSS");
+  f.warm_up_seconds = warm_up;
   f.threads = status_field(pid, "Threads");
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
@@ -474,11 +526,13 @@ void print_connect_costs(const Kind& kind, int count) {
 double kilobytes(const std::string& status_value) { return std::atof(status_value.c_str()); }
 
 void print_row(const char* connections, int n, const AgentFigures& f, double paced, double back_to_back) {
-  std::printf("%6s %8d %10.0f %10.0f %10.1f %13.1f %13.1f %7.2fx %8.2fx %10s %8s %7.1f ms %4zu kB %6.1f s\n", connections,
-              n, f.polls_per_second, f.configured_per_second, f.cpu_per_poll * 1e6, paced * 1e6, back_to_back * 1e6,
-              f.cpu_per_poll / paced, f.cpu_per_poll / back_to_back, f.rss.c_str() + f.rss.find_first_not_of(" \t"),
-              f.threads.c_str() + f.threads.find_first_not_of(" \t"), f.metrics_ms, f.metrics_bytes / 1024,
-              f.warm_up_seconds);
+  std::printf("%6s %8d %10.0f %10.0f %10.1f %13.1f %13.1f %7.2fx %8.2fx %10s %8s %6.1f / %4.1f ms %5zu / %4zu kB %6.1f s",
+              connections, n, f.polls_per_second, f.configured_per_second, f.cpu_per_poll * 1e6, paced * 1e6,
+              back_to_back * 1e6, f.cpu_per_poll / paced, f.cpu_per_poll / back_to_back,
+              f.rss.c_str() + f.rss.find_first_not_of(" \t"), f.threads.c_str() + f.threads.find_first_not_of(" \t"),
+              f.plain.cpu_ms, f.gzip.cpu_ms, f.plain.bytes / 1024, f.gzip.bytes / 1024, f.warm_up_seconds);
+  if (g_scrape_ms > 0) std::printf(" %7d", f.scrapes);
+  std::printf("\n");
 }
 
 struct Row {
@@ -504,8 +558,17 @@ int main(int argc, char** argv) {
     const std::string flag = argv[arg];
     if (flag == "--mysql") mysql = true;
     else if (flag == "--tls") g_tls = true;
-    else {
-      std::fprintf(stderr, "poll_cost: unknown option %s (known: --mysql, --tls)\n", flag.c_str());
+    else if ((flag == "--canary-interval" || flag == "--scrape-every") && argc > arg + 1) {
+      const int ms = std::atoi(argv[++arg]);
+      if (ms < 1) {
+        std::fprintf(stderr, "poll_cost: %s takes milliseconds above 0, not '%s'\n", flag.c_str(), argv[arg]);
+        return 2;
+      }
+      (flag == "--canary-interval" ? g_canary_ms : g_scrape_ms) = ms;
+    } else {
+      std::fprintf(stderr,
+                   "poll_cost: unknown option %s (known: --mysql, --tls, --canary-interval MS, --scrape-every MS)\n",
+                   flag.c_str());
       return 2;
     }
   }
@@ -516,7 +579,7 @@ int main(int argc, char** argv) {
   for (int i = arg + 1; i < argc; ++i) counts.push_back(std::atoi(argv[i]));
   if (counts.empty()) counts = {1, 10, 100};
   if (seconds <= 0 || std::any_of(counts.begin(), counts.end(), [&](int n) { return n < 1 || n > 500 * kind.replicas; })) {
-    std::fprintf(stderr, "usage: poll_cost [--mysql] [--tls] [SECONDS > 0] [N...], N from 1 to %d (the sandbox's replicas take 600 connections each)\n",
+    std::fprintf(stderr, "usage: poll_cost [--mysql] [--tls] [--canary-interval MS] [--scrape-every MS] [SECONDS > 0] [N...], N from 1 to %d (the sandbox's replicas take 600 connections each)\n",
                  500 * kind.replicas);
     return 2;
   }
@@ -525,8 +588,12 @@ int main(int argc, char** argv) {
     print_connect_costs(kind, 50);
     std::printf("\n");
   }
-  std::printf("%6s %8s %10s %10s %10s %13s %13s %8s %8s %10s %8s %16s %8s\n", "conn", "targets", "polls/s", "configured",
-              "us CPU/poll", "paced us/poll", "b2b us/poll", "ratio", "b2b ratio", "RSS", "threads", "/metrics", "all up");
+  std::printf("canary every %d ms; %s\n", g_canary_ms,
+              g_scrape_ms > 0 ? ("scraped with gzip every " + std::to_string(g_scrape_ms) + " ms while measured").c_str()
+                              : "not scraped while measured");
+  std::printf("%6s %8s %10s %10s %10s %13s %13s %8s %8s %10s %8s %16s %17s %8s%s\n", "conn", "targets", "polls/s",
+              "configured", "us CPU/poll", "paced us/poll", "b2b us/poll", "ratio", "b2b ratio", "RSS", "threads",
+              "scrape CPU/gz", "size/gz", "all up", g_scrape_ms > 0 ? " scrapes" : "");
   for (int n : counts) {
     g_tls = false;
     const Row plain = measure(kind, n, seconds);

@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/tls_client.h"
+#include "exporters/http_compression.h"
 #include "exporters/tls_compat.h"
 
 namespace ghostwatch {
@@ -49,6 +50,18 @@ void poke(const in_addr& host, int port) {
   addr.sin_addr = host;
   (void)connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   close(fd);
+}
+
+// Below this a body goes as it is: gzip's header and trailer alone are 18 bytes, and a small
+// answer is no cheaper to send compressed.
+constexpr std::size_t kCompressFrom = 1024;
+
+void compress_if_accepted(HttpResponse& response, const std::string& accept_encoding) {
+  if (response.body.size() < kCompressFrom) return;
+  response.headers.emplace_back("Vary", "Accept-Encoding");
+  if (!accepts_gzip(accept_encoding)) return;
+  response.body = gzip_body(response.body);
+  response.headers.emplace_back("Content-Encoding", "gzip");
 }
 
 }  // namespace
@@ -105,7 +118,8 @@ int HttpServer::on_request(mg_connection* conn) {
   request.query = info->query_string ? info->query_string : "";
   if (const char* a = mg_get_header(conn, "Authorization")) request.authorization = a;
   if (const char* e = mg_get_header(conn, "Accept-Encoding")) request.accept_encoding = e;
-  const HttpResponse response = self->dispatch(request);
+  HttpResponse response = self->dispatch(request);
+  compress_if_accepted(response, request.accept_encoding);
   send_response(conn, response, request.method == "HEAD");
   return response.status;
 }

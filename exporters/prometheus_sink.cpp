@@ -1,5 +1,6 @@
 #include "exporters/prometheus_sink.h"
 
+#include "exporters/text_format.h"
 #include "probes/probe_config.h"
 
 #include <malloc.h>
@@ -8,7 +9,6 @@
 #include <mutex>
 #include <sstream>
 
-#include <prometheus/text_serializer.h>
 
 namespace ghostwatch {
 namespace {
@@ -114,7 +114,7 @@ class PromTarget final : public TargetSink {
         up_(series_.add(f.up, labels_)), poll_errors_(series_.add(f.poll_errors, labels_)),
         polls_(series_.add(f.polls, labels_)), resolution_(f.resolution, labels_),
         position_bytes_(f.position_bytes, labels_), position_transactions_(f.position_transactions, labels_),
-        reported_(f.reported_lag, labels_), is_primary_(f.is_primary, labels_), role_family_(f.role) {}
+        reported_(f.reported_lag, labels_), role_family_(f.role) {}
   ~PromTarget() override { show_role(""); }
 
   void visible(const VisibilitySample& s) override {
@@ -134,7 +134,6 @@ class PromTarget final : public TargetSink {
   }
   void reported_lag(std::optional<double> seconds) override { reported_.set(seconds); }
   void role(bool is_primary) override {
-    is_primary_.set(is_primary ? 1.0 : 0.0);
     std::lock_guard lock(role_mu_);
     polled_primary_ = is_primary;
     show_role(shown_role(polled_primary_, discovered_));
@@ -173,7 +172,6 @@ class PromTarget final : public TargetSink {
   OptionalGauge position_bytes_;
   OptionalGauge position_transactions_;
   OptionalGauge reported_;
-  OptionalGauge is_primary_;
   prometheus::Family<prometheus::Gauge>& role_family_;
   std::mutex role_mu_;
   std::optional<bool> polled_primary_;
@@ -484,15 +482,11 @@ PrometheusSink::PrometheusSink()
               .Help("Reconciler sweeps, by result (ok or error).")
               .Register(*registry_)),
           keep(BuildGauge()
-              .Name("ghostwatch_target_is_primary")
-              .Help("1 when the target accepts writes itself (PostgreSQL: not in recovery), e.g. promoted by a "
-                    "failover: its lag of about 0 then says nothing about replication. 0 for a replica; absent "
-                    "while unknown.")
-              .Register(*registry_)),
-          keep(BuildGauge()
               .Name("ghostwatch_target_role")
               .Help("1 for the target's current role (primary, replica, sync_standby, standby_leader, ...): its "
-                    "server's own word on whether it is the primary, its discovery source's for the rest.")
+                    "server's own word on whether it is the primary (role=\"primary\": it accepts writes itself, "
+                    "e.g. promoted by a failover, and its lag of about 0 says nothing about replication), its "
+                    "discovery source's for the rest. Absent while unknown.")
               .Register(*registry_)),
           keep(BuildGauge()
               .Name("ghostwatch_discovery_targets")
@@ -532,11 +526,14 @@ void PrometheusSink::config_applied(bool ok, double unix_seconds) {
 // copy instead. Handing the freed pages back after keeps RSS at what the agent holds between
 // scrapes (bench/poll_cost), for a few milliseconds per scrape.
 std::string PrometheusSink::render() const {
-  std::ostringstream text;
-  const prometheus::TextSerializer serializer;
-  for (const prometheus::Collectable* family : families_in_order_) serializer.Serialize(text, family->Collect());
+  std::string text;
+  text.reserve(last_text_size_.load(std::memory_order_relaxed) * 9 / 8);
+  for (const prometheus::Collectable* family : families_in_order_) {
+    for (const prometheus::MetricFamily& f : family->Collect()) append_text_format(text, f);
+  }
+  last_text_size_.store(text.size(), std::memory_order_relaxed);
   malloc_trim(0);
-  return std::move(text).str();
+  return text;
 }
 
 std::shared_ptr<ReconcileSink> PrometheusSink::reconcile(const std::string& name, const std::string& target) {

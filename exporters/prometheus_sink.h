@@ -5,6 +5,7 @@
 // a reload leaves /metrics).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,7 +60,6 @@ class PrometheusSink final : public ObservationSink {
     prometheus::Family<prometheus::Gauge>& cache_consistency;
     prometheus::Family<prometheus::Gauge>& cache_sweep_seconds;
     prometheus::Family<prometheus::Counter>& cache_sweeps;
-    prometheus::Family<prometheus::Gauge>& is_primary;
     prometheus::Family<prometheus::Gauge>& role;
     prometheus::Family<prometheus::Gauge>& discovery_targets;
     prometheus::Family<prometheus::Gauge>& discovery_success;
@@ -77,6 +77,9 @@ class PrometheusSink final : public ObservationSink {
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<const prometheus::Collectable*> families_in_order_;  // every family, for render()
+  // The last render's size: the next one reserves it (and some) at once rather
+  // than growing through a dozen copies of a 4 MB string.
+  mutable std::atomic<std::size_t> last_text_size_{0};
   Families families_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_time_;

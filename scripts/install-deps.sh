@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config git
   libpq-dev prometheus-cpp-dev libboost-program-options-dev libyaml-cpp-dev
-  nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev zlib1g-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev
   libhiredis-dev libmemcached-dev libcivetweb-dev libssl-dev libcrypt-dev libspdlog-dev libc-ares-dev
   # sandbox and integration tests
   default-libmysqlclient-dev

@@ -58,12 +58,13 @@ TEST_F(Failover, TheWriterFollowsThePromotedReplicaAndThePromotedTargetIsShownAs
                              "      - name: replica-2\n        dsn: \"host=127.0.0.1 port=" + p2 + login + "\"\n";
   const std::string path = write_temp_file(config, ".yaml");
   Agent agent(path, free_port());
-  const std::string primary1 = series("ghostwatch_target_is_primary", "pg", "replica-1");
+  const std::string primary1 = role_series("pg", "replica-1", "primary");
   const std::string pending2 = series("ghostwatch_visibility_pending_seconds", "pg", "replica-2");
   const std::string ok = "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}";
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, "ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"replica-2\"}") > 5; }, 20s))
       << agent.log();
-  EXPECT_EQ(metric_or(agent, primary1), 0);
+  EXPECT_EQ(metric_or(agent, role_series("pg", "replica-1", "replica")), 1);
+  EXPECT_EQ(metric_or(agent, primary1), -1) << "one role series at a time";
   const std::string seq_sql = "SELECT max(seq) FROM ghostwatch.canary";
   const long seq_before = std::stol(admin_query(e["GW_PG_ADMIN_REPLICA1_DSN"], seq_sql));
 
@@ -79,7 +80,7 @@ TEST_F(Failover, TheWriterFollowsThePromotedReplicaAndThePromotedTargetIsShownAs
   EXPECT_GT(seq_after, seq_before) << "seq never goes back";
   // replica-2 still follows the stopped primary: nothing new reaches it.
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, pending2) > 3.0; }, 15s)) << agent.log();  // (timeout 5s)
-  EXPECT_EQ(metric_or(agent, series("ghostwatch_target_is_primary", "pg", "replica-2")), 0);
+  EXPECT_EQ(metric_or(agent, role_series("pg", "replica-2", "replica")), 1);
   const HttpResult page = http_request(agent.port(), "GET", "/");
   EXPECT_NE(page.body.find("PRIMARY (not a replica"), std::string::npos) << page.body;
   const auto report = run_command({ghostwatch_binary(), "probe", "--config", path, "--canaries", "3", "--output", "json"}, 120s);

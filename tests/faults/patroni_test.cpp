@@ -278,7 +278,7 @@ TEST_F(Patroni, ASwitchoverIsFollowedAndNothingLies) {
   const std::string after = agent.metrics();
 
   EXPECT_EQ(metric_or(agent, role_series(old_leader, "replica")), 1) << "measured as a replica under its own name";
-  EXPECT_EQ(metric_or(agent, series("ghostwatch_target_is_primary", "ha", candidate)), 1);
+  EXPECT_EQ(metric_or(agent, role_series(candidate, "primary")), 1);
   EXPECT_EQ(metric_or(agent, role_series(candidate, "replica")), -1) << "one role series at a time";
   const long seq_after = seq_on(candidate_port);
   EXPECT_GT(seq_after, seq_before) << "seq never goes back";

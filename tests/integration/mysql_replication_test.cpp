@@ -57,9 +57,9 @@ TEST_F(MariaSandbox, ATargetThatIsThePrimaryIsShownAsSuch) {
 )",
                                              ".yaml");
   Agent agent(config, free_port());
-  const std::string primary = series("ghostwatch_target_is_primary", "maria", "itself");
+  const std::string primary = role_series("maria", "itself", "primary");
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, primary, -1) == 1; }, 10s)) << agent.metrics() << agent.log();
-  EXPECT_TRUE(wait_for([&] { return metric_or(agent, maria("ghostwatch_target_is_primary"), -1) == 0; }, 10s));
+  EXPECT_TRUE(wait_for([&] { return metric_or(agent, role_series("maria", "replica", "replica")) == 1; }, 10s));
   auto r = run_command({ghostwatch_binary(), "probe", "--config", config, "--canaries", "2", "--output", "json"}, 60s);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto report = nlohmann::json::parse(r.out);

@@ -147,6 +147,10 @@ std::string series(const std::string& name, const std::string& probe, const std:
   return name + "{probe=\"" + probe + "\",target=\"" + target + "\"}";
 }
 
+std::string role_series(const std::string& probe, const std::string& target, const std::string& role) {
+  return "ghostwatch_target_role{probe=\"" + probe + "\",role=\"" + role + "\",target=\"" + target + "\"}";
+}
+
 double metric_or(const Agent& agent, const std::string& s, double fallback) {
   return metric_value(agent.metrics(), s).value_or(fallback);
 }

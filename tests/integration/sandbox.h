@@ -84,6 +84,8 @@ std::string dsn_port(const std::string& dsn);
 // `name{probe="probe",target="target"}`
 std::string series(const std::string& name, const std::string& probe, const std::string& target);
 double metric_or(const Agent& agent, const std::string& series, double fallback = -1);
+// ghostwatch_target_role's series for one role of one target (1 while the target has that role).
+std::string role_series(const std::string& probe, const std::string& target, const std::string& role);
 
 // Pauses WAL replay on a PostgreSQL replica now and resumes it on scope exit (or on resume()).
 class ReplayPause {
