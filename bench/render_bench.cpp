@@ -5,8 +5,6 @@
 // lag, a role), so that every series a real target exports exists. Then, R times each,
 // alternating so that both see the same machine:
 //   - the render /metrics answers (PrometheusSink::render), its thread CPU time and size;
-//   - prometheus-cpp's own TextSerializer over the same registry's Collect(), as the reference
-//     the agent's renderer replaced (its output must be the same lines: checked here too);
 //   - the render compressed as a scraper asking for gzip gets it (gzip_body), its added CPU and
 //     size.
 // The medians are printed; the ratios between the rows carry over to other machines, not the
@@ -18,11 +16,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
-
-#include <prometheus/text_serializer.h>
 
 #include "exporters/http_compression.h"
 #include "exporters/prometheus_sink.h"
@@ -38,16 +33,6 @@ double thread_cpu_ms() {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-// The registry collects its families grouped by type, the sink in the order it made them: the
-// same lines, in another order.
-std::vector<std::string> lines_sorted(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::sort(lines.begin(), lines.end());
-  return lines;
 }
 
 void feed_like_a_busy_replica(ghostwatch::TargetSink& t, int i) {
@@ -79,21 +64,13 @@ int main(int argc, char** argv) {
     handles.push_back(probe->target("replica-" + std::to_string(i)));
     feed_like_a_busy_replica(*handles.back(), i);
   }
-  std::vector<double> render_ms, reference_ms, gzip_ms;
+  std::vector<double> render_ms, gzip_ms;
   std::size_t size = 0, gzip_size = 0;
-  bool same = true;
   for (int r = 0; r < rounds; ++r) {
     double t0 = thread_cpu_ms();
     const std::string text = sink.render();
     render_ms.push_back(thread_cpu_ms() - t0);
     size = text.size();
-
-    t0 = thread_cpu_ms();
-    std::ostringstream reference;
-    prometheus::TextSerializer().Serialize(reference, sink.registry()->Collect());
-    const std::string reference_text = std::move(reference).str();
-    reference_ms.push_back(thread_cpu_ms() - t0);
-    same = same && lines_sorted(reference_text) == lines_sorted(text);
 
     t0 = thread_cpu_ms();
     const std::string gz = ghostwatch::gzip_body(text);
@@ -102,10 +79,8 @@ int main(int argc, char** argv) {
   }
   std::printf("%d targets, %d rounds, medians of thread CPU time\n", targets, rounds);
   std::printf("  render (/metrics)                 %8.1f ms  %8zu bytes\n", median(render_ms), size);
-  std::printf("  prometheus-cpp TextSerializer     %8.1f ms  (%.1fx the render)%s\n", median(reference_ms),
-              median(reference_ms) / median(render_ms), same ? "" : "  OUTPUT DIFFERS");
   std::printf("  gzip of the render (libdeflate 1) %8.1f ms  %8zu bytes (%.1f%% of the text; render + gzip %.1f ms)\n",
               median(gzip_ms), gzip_size, 100.0 * static_cast<double>(gzip_size) / static_cast<double>(size),
               median(render_ms) + median(gzip_ms));
-  return same ? 0 : 1;
+  return 0;
 }

@@ -12,13 +12,13 @@
 namespace ghostwatch {
 namespace {
 
-std::string_view trim(std::string_view s) {
+std::string_view trim_spaces(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
@@ -31,12 +31,12 @@ bool iequals(std::string_view a, std::string_view b) {
 double q_value(std::string_view parameters) {
   while (!parameters.empty()) {
     const std::size_t semicolon = parameters.find(';');
-    const std::string_view parameter = trim(parameters.substr(0, semicolon));
+    const std::string_view parameter = trim_spaces(parameters.substr(0, semicolon));
     parameters = semicolon == std::string_view::npos ? std::string_view{} : parameters.substr(semicolon + 1);
     if (parameter.size() < 2 || std::tolower(static_cast<unsigned char>(parameter[0])) != 'q' || parameter[1] != '=') {
       continue;
     }
-    const std::string value(trim(parameter.substr(2)));
+    const std::string value(trim_spaces(parameter.substr(2)));
     char* end = nullptr;
     const double q = std::strtod(value.c_str(), &end);
     return end != value.c_str() && *end == '\0' && q >= 0 && q <= 1 ? q : 0;
@@ -53,9 +53,9 @@ bool accepts_gzip(std::string_view header) {
     const std::string_view element = header.substr(0, comma);
     header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
     const std::size_t semicolon = element.find(';');
-    const std::string_view coding = trim(element.substr(0, semicolon));
+    const std::string_view coding = trim_spaces(element.substr(0, semicolon));
     const double q = semicolon == std::string_view::npos ? 1 : q_value(element.substr(semicolon + 1));
-    if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) gzip = q;
+    if (equals_ignoring_case(coding, "gzip") || equals_ignoring_case(coding, "x-gzip")) gzip = q;
     else if (coding == "*") any = q;
   }
   return gzip ? *gzip > 0 : any.value_or(0) > 0;

@@ -10,12 +10,9 @@
 #include <string>
 #include <vector>
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 
+#include "exporters/series_family.h"
 #include "exporters/sink.h"
 
 namespace ghostwatch {
@@ -30,53 +27,53 @@ class PrometheusSink final : public ObservationSink {
   void config_applied(bool ok, double unix_seconds);
   // Every metric in the Prometheus text format (what /metrics answers).
   std::string render() const;
-  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   struct Families {
-    prometheus::Family<prometheus::Counter>& writes;
-    prometheus::Family<prometheus::Histogram>& write_seconds;
-    prometheus::Family<prometheus::Histogram>& lag;
-    prometheus::Family<prometheus::Histogram>& received_lag;
-    prometheus::Family<prometheus::Gauge>& pending;
-    prometheus::Family<prometheus::Counter>& timeouts;
-    prometheus::Family<prometheus::Gauge>& up;
-    prometheus::Family<prometheus::Counter>& poll_errors;
-    prometheus::Family<prometheus::Counter>& polls;
-    prometheus::Family<prometheus::Gauge>& resolution;
-    prometheus::Family<prometheus::Gauge>& position_bytes;
-    prometheus::Family<prometheus::Gauge>& position_transactions;
-    prometheus::Family<prometheus::Gauge>& reported_lag;
-    prometheus::Family<prometheus::Gauge>& build_info;
-    prometheus::Family<prometheus::Counter>& reads;
-    prometheus::Family<prometheus::Counter>& stale_reads;
-    prometheus::Family<prometheus::Counter>& read_errors;
-    prometheus::Family<prometheus::Counter>& reads_skipped;
-    prometheus::Family<prometheus::Histogram>& read_seconds;
-    prometheus::Family<prometheus::Histogram>& read_offset;
-    prometheus::Family<prometheus::Counter>& cache_checked;
-    prometheus::Family<prometheus::Counter>& cache_mismatches;
-    prometheus::Family<prometheus::Counter>& cache_unparseable;
-    prometheus::Family<prometheus::Gauge>& cache_stale_entries;
-    prometheus::Family<prometheus::Gauge>& cache_consistency;
-    prometheus::Family<prometheus::Gauge>& cache_sweep_seconds;
-    prometheus::Family<prometheus::Counter>& cache_sweeps;
-    prometheus::Family<prometheus::Gauge>& role;
-    prometheus::Family<prometheus::Gauge>& discovery_targets;
-    prometheus::Family<prometheus::Gauge>& discovery_success;
-    prometheus::Family<prometheus::Counter>& discovery_errors;
-    prometheus::Family<prometheus::Gauge>& reload_ok;
-    prometheus::Family<prometheus::Gauge>& reload_time;
+    SeriesFamily<prometheus::Counter>& writes;
+    SeriesFamily<prometheus::Histogram>& write_seconds;
+    SeriesFamily<prometheus::Histogram>& lag;
+    SeriesFamily<prometheus::Histogram>& received_lag;
+    SeriesFamily<prometheus::Gauge>& pending;
+    SeriesFamily<prometheus::Counter>& timeouts;
+    SeriesFamily<prometheus::Gauge>& up;
+    SeriesFamily<prometheus::Counter>& poll_errors;
+    SeriesFamily<prometheus::Counter>& polls;
+    SeriesFamily<prometheus::Gauge>& resolution;
+    SeriesFamily<prometheus::Gauge>& position_bytes;
+    SeriesFamily<prometheus::Gauge>& position_transactions;
+    SeriesFamily<prometheus::Gauge>& reported_lag;
+    SeriesFamily<prometheus::Gauge>& build_info;
+    SeriesFamily<prometheus::Counter>& reads;
+    SeriesFamily<prometheus::Counter>& stale_reads;
+    SeriesFamily<prometheus::Counter>& read_errors;
+    SeriesFamily<prometheus::Counter>& reads_skipped;
+    SeriesFamily<prometheus::Histogram>& read_seconds;
+    SeriesFamily<prometheus::Histogram>& read_offset;
+    SeriesFamily<prometheus::Counter>& cache_checked;
+    SeriesFamily<prometheus::Counter>& cache_mismatches;
+    SeriesFamily<prometheus::Counter>& cache_unparseable;
+    SeriesFamily<prometheus::Gauge>& cache_stale_entries;
+    SeriesFamily<prometheus::Gauge>& cache_consistency;
+    SeriesFamily<prometheus::Gauge>& cache_sweep_seconds;
+    SeriesFamily<prometheus::Counter>& cache_sweeps;
+    SeriesFamily<prometheus::Gauge>& role;
+    SeriesFamily<prometheus::Gauge>& discovery_targets;
+    SeriesFamily<prometheus::Gauge>& discovery_success;
+    SeriesFamily<prometheus::Counter>& discovery_errors;
+    SeriesFamily<prometheus::Gauge>& reload_ok;
+    SeriesFamily<prometheus::Gauge>& reload_time;
   };
 
  private:
-  template <class Family>
-  Family& keep(Family& f) {
-    families_in_order_.push_back(&f);
-    return f;
+  template <class Metric>
+  SeriesFamily<Metric>& keep(const char* name, const char* help) {
+    auto family = std::make_unique<SeriesFamily<Metric>>(name, help);
+    SeriesFamily<Metric>& kept = *family;
+    families_in_order_.push_back(std::move(family));
+    return kept;
   }
 
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::vector<const prometheus::Collectable*> families_in_order_;  // every family, for render()
+  std::vector<std::unique_ptr<TextFamily>> families_in_order_;  // every family, in /metrics' order
   // The last render's size: the next one reserves it (and some) at once rather
   // than growing through a dozen copies of a 4 MB string.
   mutable std::atomic<std::size_t> last_text_size_{0};

@@ -3,7 +3,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <string_view>
 
 namespace ghostwatch {
@@ -21,8 +20,7 @@ void append_number(std::string& out, double value) {
   }
 }
 
-template <class Integer>
-void append_integer(std::string& out, Integer value) {
+void append_integer(std::string& out, std::uint64_t value) {
   char buf[24];
   const auto r = std::to_chars(buf, buf + sizeof buf, value);
   out.append(buf, r.ptr);
@@ -37,19 +35,6 @@ void append_escaped(std::string& out, std::string_view value) {
     if (c == '\\' || c == '"') out += '\\';
     out += c;
   }
-}
-
-// `name="value",...` of one series, written once and copied into each of its lines.
-std::string label_text(const prometheus::ClientMetric& metric) {
-  std::string text;
-  for (const auto& label : metric.label) {
-    if (!text.empty()) text += ',';
-    text += label.name;
-    text += "=\"";
-    append_escaped(text, label.value);
-    text += '"';
-  }
-  return text;
 }
 
 // Everything of a line before its value: name, suffix and labels (with `le` for a bucket).
@@ -71,104 +56,70 @@ void append_head(std::string& out, const std::string& name, std::string_view suf
   out += ' ';
 }
 
-void append_tail(std::string& out, const prometheus::ClientMetric& metric) {
-  if (metric.timestamp_ms != 0) {
-    out += ' ';
-    append_integer(out, metric.timestamp_ms);
-  }
-  out += '\n';
-}
-
-void append_sample(std::string& out, const std::string& name, const prometheus::ClientMetric& metric,
-                   const std::string& labels, double value) {
-  append_head(out, name, "", labels);
-  append_number(out, value);
-  append_tail(out, metric);
-}
-
-// The _count and _sum lines of a histogram or a summary.
-void append_count_and_sum(std::string& out, const std::string& name, const prometheus::ClientMetric& metric,
-                          const std::string& labels, std::uint64_t count, double sum) {
-  append_head(out, name, "_count", labels);
+void append_count(std::string& out, const std::string& name, std::string_view suffix, const std::string& labels,
+                  std::uint64_t count, std::string_view le = {}) {
+  append_head(out, name, suffix, labels, le);
   append_integer(out, count);
-  append_tail(out, metric);
-  append_head(out, name, "_sum", labels);
-  append_number(out, sum);
-  append_tail(out, metric);
-}
-
-void append_histogram(std::string& out, const std::string& name, const prometheus::ClientMetric& metric,
-                      const std::string& labels) {
-  const auto& h = metric.histogram;
-  append_count_and_sum(out, name, metric, labels, h.sample_count, h.sample_sum);
-  double last = -std::numeric_limits<double>::infinity();
-  std::string le;
-  for (const auto& bucket : h.bucket) {
-    le.clear();
-    append_number(le, bucket.upper_bound);
-    append_head(out, name, "_bucket", labels, le);
-    append_integer(out, bucket.cumulative_count);
-    append_tail(out, metric);
-    last = bucket.upper_bound;
-  }
-  if (last != std::numeric_limits<double>::infinity()) {
-    append_head(out, name, "_bucket", labels, "+Inf");
-    append_integer(out, h.sample_count);
-    append_tail(out, metric);
-  }
-}
-
-void append_summary(std::string& out, const std::string& name, const prometheus::ClientMetric& metric,
-                    const std::string& labels) {
-  const auto& s = metric.summary;
-  append_count_and_sum(out, name, metric, labels, s.sample_count, s.sample_sum);
-  for (const auto& q : s.quantile) {
-    std::string with_quantile = labels;
-    if (!with_quantile.empty()) with_quantile += ',';
-    with_quantile += "quantile=\"";
-    append_number(with_quantile, q.quantile);
-    with_quantile += '"';
-    append_head(out, name, "", with_quantile);
-    append_number(out, q.value);
-    append_tail(out, metric);
-  }
-}
-
-const char* type_word(prometheus::MetricType type) {
-  switch (type) {
-    case prometheus::MetricType::Counter: return "counter";
-    case prometheus::MetricType::Gauge: return "gauge";
-    case prometheus::MetricType::Summary: return "summary";
-    case prometheus::MetricType::Histogram: return "histogram";
-    case prometheus::MetricType::Untyped: break;
-  }
-  return "untyped";
+  out += '\n';
 }
 
 }  // namespace
 
-void append_text_format(std::string& out, const prometheus::MetricFamily& family) {
-  if (!family.help.empty()) {
+std::string label_text(const prometheus::Labels& labels) {
+  std::string text;
+  for (const auto& [name, value] : labels) {
+    if (!text.empty()) text += ',';
+    text += name;
+    text += "=\"";
+    append_escaped(text, value);
+    text += '"';
+  }
+  return text;
+}
+
+void append_help_and_type(std::string& out, const std::string& name, const std::string& help, const char* type) {
+  if (!help.empty()) {
     out += "# HELP ";
-    out += family.name;
+    out += name;
     out += ' ';
-    out += family.help;
+    out += help;
     out += '\n';
   }
   out += "# TYPE ";
-  out += family.name;
+  out += name;
   out += ' ';
-  out += type_word(family.type);
+  out += type;
   out += '\n';
-  for (const auto& metric : family.metric) {
-    const std::string labels = label_text(metric);
-    switch (family.type) {
-      case prometheus::MetricType::Histogram: append_histogram(out, family.name, metric, labels); break;
-      case prometheus::MetricType::Summary: append_summary(out, family.name, metric, labels); break;
-      case prometheus::MetricType::Counter: append_sample(out, family.name, metric, labels, metric.counter.value); break;
-      case prometheus::MetricType::Gauge: append_sample(out, family.name, metric, labels, metric.gauge.value); break;
-      case prometheus::MetricType::Untyped: append_sample(out, family.name, metric, labels, metric.untyped.value); break;
-    }
+}
+
+void append_sample(std::string& out, const std::string& name, const std::string& labels, double value) {
+  append_head(out, name, "", labels);
+  append_number(out, value);
+  out += '\n';
+}
+
+const std::vector<std::string>& BucketLabels::of(const std::vector<prometheus::ClientMetric::Bucket>& buckets) {
+  bool same = buckets.size() == bounds_.size();
+  for (std::size_t i = 0; same && i < buckets.size(); ++i) same = buckets[i].upper_bound == bounds_[i];
+  if (same) return texts_;
+  bounds_.clear();
+  texts_.clear();
+  for (const auto& bucket : buckets) {
+    bounds_.push_back(bucket.upper_bound);
+    append_number(texts_.emplace_back(), bucket.upper_bound);
+  }
+  return texts_;
+}
+
+void append_histogram(std::string& out, const std::string& name, const std::string& labels,
+                      const prometheus::ClientMetric::Histogram& h, BucketLabels& le) {
+  append_count(out, name, "_count", labels, h.sample_count);
+  append_head(out, name, "_sum", labels);
+  append_number(out, h.sample_sum);
+  out += '\n';
+  const std::vector<std::string>& le_texts = le.of(h.bucket);
+  for (std::size_t i = 0; i < h.bucket.size(); ++i) {
+    append_count(out, name, "_bucket", labels, h.bucket[i].cumulative_count, le_texts[i]);
   }
 }
 

@@ -29,10 +29,7 @@ std::vector<VisibilitySample> VisibilityTracker::polled(std::optional<int64_t> s
 std::vector<VisibilitySample> VisibilityTracker::polled_all_acked_before(MonoTime sent, MonoTime recv) {
   std::lock_guard lock(mu_);
   std::optional<int64_t> seen;
-  for (const Entry& e : entries_) {
-    if (e.t_ack > sent) break;
-    seen = e.seq;
-  }
+  for (std::size_t i = 0; i < entries_.size() && entries_[i].t_ack <= sent; ++i) seen = entries_[i].seq;
   if (!seen) seen = max_seen_;  // nothing outstanding: keep what was known
   return polled_locked(seen, sent, recv);
 }

@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
-#include <prometheus/metric_family.h>
 #include <yaml-cpp/yaml.h>
 
 #include "exporters/prometheus_sink.h"
@@ -43,10 +42,13 @@ std::set<std::string> exported_names() {
   auto reconcile = sink.reconcile("c", "redis");  // held: a handle's series leave with it
   reconcile->swept(SweepObservation{});
   std::set<std::string> names;
-  for (const auto& family : sink.registry()->Collect()) {
-    names.insert(family.name);
-    if (family.type == prometheus::MetricType::Histogram) {
-      for (const char* suffix : {"_bucket", "_sum", "_count"}) names.insert(family.name + suffix);
+  std::istringstream text(sink.render());
+  for (std::string line; std::getline(text, line);) {
+    if (line.rfind("# TYPE ", 0) != 0) continue;
+    const std::string name = line.substr(7, line.find(' ', 7) - 7);
+    names.insert(name);
+    if (line.ends_with(" histogram")) {
+      for (const char* suffix : {"_bucket", "_sum", "_count"}) names.insert(name + suffix);
     }
   }
   for (const YAML::Node& file : rule_files()) {

@@ -144,7 +144,7 @@ TEST_F(TrackerTest, FailedPollsDoNotNarrowTheWindow) {
   EXPECT_EQ(samples[0].resolution, milliseconds(40));
 }
 
-TEST(Fifo, KeepsOrderAcrossCompactions) {
+TEST(Fifo, KeepsOrderAcrossWrapsAndGrowth) {
   Fifo<int> q;
   EXPECT_TRUE(q.empty());
   int next_in = 0, next_out = 0;
@@ -157,9 +157,27 @@ TEST(Fifo, KeepsOrderAcrossCompactions) {
     ASSERT_EQ(q.size(), static_cast<std::size_t>(next_in - next_out));
     for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(q[i], next_out + static_cast<int>(i));
   }
-  int expected = next_out;
-  for (int v : q) EXPECT_EQ(v, expected++);
-  EXPECT_EQ(expected, next_in);
+  while (!q.empty()) {
+    EXPECT_EQ(q.front(), next_out++);
+    q.pop_front();
+  }
+  EXPECT_EQ(next_out, next_in);
+}
+
+// A replica with three canaries always in flight holds four slots, however long it runs; after
+// an outage that queued a thousand, emptying the queue gives the slots back.
+TEST(Fifo, HoldsWhatIsInFlightAndGivesAnOutagesSlotsBack) {
+  Fifo<int> q;
+  EXPECT_EQ(q.capacity(), 0u) << "nothing allocated before the first push";
+  for (int i = 0; i < 10000; ++i) {
+    q.push_back(i);
+    if (q.size() > 3) q.pop_front();
+  }
+  EXPECT_EQ(q.capacity(), 4u);
+  for (int i = 0; i < 1000; ++i) q.push_back(i);
+  EXPECT_GE(q.capacity(), 1003u);
+  while (!q.empty()) q.pop_front();
+  EXPECT_EQ(q.capacity(), 0u);
 }
 
 }  // namespace
