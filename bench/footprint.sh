@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What ghostwatch costs the databases it watches, measured on the sandbox's servers.
 #
-#   bench/footprint.sh [SECONDS=60]
+#   bench/footprint.sh [SECONDS=60] [UPSERTS=0]
 #
 # 1. Per target and hour, at the default settings (interval 1s, poll_interval 10ms) and at 1 ms
 #    polling: the statements each server ran for the agent and the CPU time of what served it.
@@ -12,14 +12,23 @@
 # 2. WAL bytes (PostgreSQL) and binlog bytes (MariaDB) per canary at interval 1s, beside
 #    pt-heartbeat's per beat at --interval 1, in the same run; an idle period's bytes are shown
 #    beside them, not subtracted (PostgreSQL's background WAL comes in bursts: a checkpoint in
-#    one period and not the other would make a difference meaningless).
+#    one period and not the other would make a difference meaningless). PostgreSQL's exactly
+#    too: pg_walinspect's records that touch the table's or its indexes' pages, and the commit
+#    records of their transactions, whatever else the server wrote meanwhile. pt-heartbeat 3.5
+#    cannot run on PostgreSQL (its Pg driver asks SHOW VARIABLES first): its table and its
+#    once-a-second UPDATE are run by psql instead, and counted the same way.
 # 3. The canary table after SECONDS of canaries every 10 ms: its size, dead tuples, HOT updates.
+# 4. With UPSERTS > 0: the canary table after that many of the agent's upserts back to back
+#    (pgbench, one transaction each, synchronous_commit off), then after VACUUM: whether it
+#    grows when autovacuum cannot keep pace with the 10 ms interval's updates and after.
 #
 # Needs a running sandbox (scripts/sandbox.sh up; source its env.sh) and a release build. A
 # benchmark, not a test: the method and a run's figures are in bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
+upserts=${2:-0}
+[[ $seconds =~ ^[1-9][0-9]*$ && $upserts =~ ^[0-9]+$ ]] || { echo "usage: bench/footprint.sh [SECONDS > 0] [UPSERTS >= 0]" >&2; exit 2; }
 : "${GW_PG_ADMIN_PRIMARY_DSN:?source the sandbox env.sh first}"
 command -v pt-heartbeat >/dev/null || { echo "pt-heartbeat is missing (apt-get install percona-toolkit)" >&2; exit 2; }
 [ -x build/ghostwatch ] || { echo "build/ghostwatch is missing: build first" >&2; exit 2; }
@@ -52,6 +61,25 @@ maria() { MYSQL_PWD=$maria_password mysql -h127.0.0.1 -P"$1" -u"$maria_user" -N 
 
 app_transactions() { pg "$1" "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'app'"; }
 wal_lsn() { pg "$pg_port_primary" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
+wal_position() { pg "$pg_port_primary" "SELECT pg_current_wal_lsn()"; }
+# "RECORDS BYTES": the WAL a table's writes made between two positions, exactly: the records
+# that touch its pages or its indexes' (block references name the relation's file), and the
+# commit records of their transactions.
+table_wal() {  # TABLE FROM TO
+  pg "$pg_port_primary" "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null
+  pg "$pg_port_primary" "
+    WITH files AS (
+      SELECT 'rel ' || CASE WHEN c.reltablespace = 0 THEN d.dattablespace ELSE c.reltablespace END || '/' || d.oid
+             || '/' || pg_relation_filenode(c.oid) || ' ' AS ref
+      FROM pg_class c, pg_database d
+      WHERE d.datname = current_database()
+        AND (c.oid = '$1'::regclass OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = '$1'::regclass))),
+    r AS (SELECT * FROM pg_get_wal_records_info('$2', '$3')),
+    touching AS (SELECT r.* FROM r WHERE EXISTS (SELECT 1 FROM files WHERE r.block_ref LIKE '%' || files.ref || '%')),
+    commits AS (SELECT r.* FROM r WHERE r.resource_manager = 'Transaction'
+                AND r.xid IN (SELECT xid FROM touching WHERE xid <> '0'))
+    SELECT count(*) || ' ' || COALESCE(sum(record_length), 0) FROM (SELECT * FROM touching UNION SELECT * FROM commits) x"
+}
 binlog_bytes() { maria "$maria_port_primary" "SHOW BINARY LOGS" | awk '{ s += $2 } END { print s + 0 }'; }
 questions() { maria "$1" "SHOW GLOBAL STATUS LIKE 'Questions'" | awk '{ print $2 }'; }
 # utime + stime in clock ticks of the given pids (0 for none).
@@ -133,7 +161,8 @@ for poll in 10ms 1ms; do
     c0=$(cpu_ticks "$mp"); cr0=$(cpu_ticks "$mr")
   }
   on_agent_stopping() {
-    local port name i=0
+    local port name
+    # shellcheck disable=SC2086
     set -- $names_pg
     for port in $ports_pg; do
       name=$1; shift
@@ -159,12 +188,13 @@ idle_wal0=$(wal_lsn); idle_bin0=$(binlog_bytes)
 sleep "$seconds"
 idle_wal=$(( $(wal_lsn) - idle_wal0 )); idle_bin=$(( $(binlog_bytes) - idle_bin0 ))
 
-on_agent_started() { wal0=$(wal_lsn); bin0=$(binlog_bytes); }
-on_agent_stopping() { wal=$(( $(wal_lsn) - wal0 )); bin=$(( $(binlog_bytes) - bin0 )); }
+on_agent_started() { wal0=$(wal_lsn); bin0=$(binlog_bytes); from=$(wal_position); }
+on_agent_stopping() { wal=$(( $(wal_lsn) - wal0 )); bin=$(( $(binlog_bytes) - bin0 )); to=$(wal_position); }
 agent_config 1s 10ms both >"$work/agent.yaml"
 run_agent "$work/agent.yaml"
 gw_wal=$wal gw_bin=$bin
 gw_pg_writes=$(cat "$work/writes-pg"); gw_maria_writes=$(cat "$work/writes-maria")
+read -r gw_records gw_exact <<<"$(table_wal ghostwatch.canary "$from" "$to")"
 
 # pt-heartbeat in databases of its own, on both primaries at once.
 maria "$maria_port_primary" "CREATE DATABASE IF NOT EXISTS footprint_heartbeat"
@@ -177,18 +207,39 @@ MYSQL_PWD=$maria_password pt-heartbeat --update --create-table --interval 1 --ru
 pids+=($!); pt_maria=$!
 # One beat a second for the run: an update of its row each.
 pt_pg_beats=$seconds pt_maria_beats=$seconds
-wait "$pt_pg" || { echo "(pt-heartbeat on PostgreSQL failed: $(tail -1 "$work/pt-pg.log"))"; pt_pg_beats=0; }
+wait "$pt_pg" || { echo "(pt-heartbeat on PostgreSQL failed: $(tail -1 "$work/pt-pg.log"); its UPDATE is run by psql below)"; pt_pg_beats=0; }
 wait "$pt_maria" || { echo "(pt-heartbeat on MariaDB failed: $(tail -1 "$work/pt-maria.log"))"; pt_maria_beats=0; }
 pt_wal=$(( $(wal_lsn) - wal0 )); pt_bin=$(( $(binlog_bytes) - bin0 ))
-pg "$pg_port_primary" "DROP TABLE IF EXISTS footprint_heartbeat" >/dev/null 2>&1 || true
 maria "$maria_port_primary" "DROP DATABASE footprint_heartbeat" || true
 
-ratio() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", a / n; else printf "-" }'; }
+# pt-heartbeat's table (its --create-table, in PostgreSQL types) and its --update statement, one
+# a second in autocommit, as its loop would run them: one row, its timestamp as text.
+pg "$pg_port_primary" "DROP TABLE IF EXISTS footprint_heartbeat" >/dev/null 2>&1 || true
+pg "$pg_port_primary" "CREATE TABLE footprint_heartbeat (ts varchar(26) NOT NULL, server_id int NOT NULL PRIMARY KEY,
+  file varchar(255), position bigint, relay_master_log_file varchar(255), exec_master_log_pos bigint);
+  INSERT INTO footprint_heartbeat (ts, server_id) VALUES ('', 1)"
+from=$(wal_position)
+for _ in $(seq "$seconds"); do
+  echo "UPDATE footprint_heartbeat SET ts = to_char(clock_timestamp(), 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), file = NULL,
+    position = NULL, relay_master_log_file = NULL, exec_master_log_pos = NULL WHERE server_id = 1;
+    SELECT pg_sleep(1);"
+done | PGPASSWORD=$pg_password psql -XAtq -h 127.0.0.1 -p "$pg_port_primary" -U gwadmin -d app >/dev/null
+read -r pt_records pt_exact <<<"$(table_wal footprint_heartbeat "$from" "$(wal_position)")"
+pg "$pg_port_primary" "DROP TABLE footprint_heartbeat" >/dev/null
+
+ratio() { awk -v a="$1" -v n="$2" -v d="${3:-0}" 'BEGIN { if (n > 0) printf "%.*f", d, a / n; else printf "-" }'; }
 echo "| writer | PostgreSQL WAL bytes per write | MariaDB binlog bytes per write | writes |"
 echo "| --- | --- | --- | --- |"
 echo "| ghostwatch canary (interval 1s) | $(ratio "$gw_wal" "$gw_pg_writes") | $(ratio "$gw_bin" "$gw_maria_writes") | $gw_pg_writes / $gw_maria_writes |"
 echo "| pt-heartbeat --update --interval 1 | $(ratio "$pt_wal" "$pt_pg_beats") | $(ratio "$pt_bin" "$pt_maria_beats") | about $seconds each |"
 echo "| nothing (an idle period of $seconds s) | $idle_wal bytes in all | $idle_bin bytes in all | - |"
+echo
+echo "PostgreSQL exactly (pg_walinspect: the records of the table's pages and their commits):"
+echo
+echo "| writer | WAL records | bytes | per write |"
+echo "| --- | --- | --- | --- |"
+echo "| ghostwatch canary (interval 1s) | $gw_records | $gw_exact | $(ratio "$gw_exact" "$gw_pg_writes") bytes in $(ratio "$gw_records" "$gw_pg_writes" 1) records |"
+echo "| pt-heartbeat's UPDATE, by psql, once a second | $pt_records | $pt_exact | $(ratio "$pt_exact" "$seconds") bytes in $(ratio "$pt_records" "$seconds" 1) records |"
 echo
 
 # --- 3. the canary table under canaries every 10 ms ---------------------------------------------
@@ -205,3 +256,33 @@ echo "| --- | --- | --- | --- | --- |"
 pg "$pg_port_primary" "SELECT '| $(cat "$work/writes-pg") | ' || pg_size_pretty(pg_total_relation_size(relid)) || ' | ' || n_live_tup || ' / ' || n_dead_tup
   || ' | ' || n_tup_upd || ' (' || n_tup_hot_upd || ') | ' || autovacuum_count || ' |'
   FROM pg_stat_user_tables WHERE relid = '$table'::regclass"
+
+# --- 4. the canary table after UPSERTS upserts ---------------------------------------------------
+[ "$upserts" -gt 0 ] || exit 0
+echo
+echo "### The canary table after $upserts of the agent's upserts back to back, then VACUUM"
+echo
+# The heap alone, and with its index and the free-space and visibility maps (VACUUM makes them).
+table_state() {
+  pg "$pg_port_primary" "SELECT pg_size_pretty(pg_relation_size(relid)) || ' / ' || pg_size_pretty(pg_total_relation_size(relid))
+    || ' | ' || n_live_tup || ' / ' || n_dead_tup
+    || ' | ' || n_tup_upd || ' (' || n_tup_hot_upd || ') | ' || autovacuum_count
+    FROM pg_stat_user_tables WHERE relid = 'ghostwatch.canary'::regclass"
+}
+cat >"$work/upsert.sql" <<'SQL'
+INSERT INTO ghostwatch.canary AS c (agent_id, probe, seq, written_at) VALUES ('footprint-upserts', 'pg', 1, now())
+  ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now();
+SQL
+echo "| moment | heap / all forks and index | live / dead tuples | updates (HOT) | autovacuums |"
+echo "| --- | --- | --- | --- | --- |"
+echo "| before | $(table_state) |"
+started=$SECONDS
+PGPASSWORD=$pg_password PGOPTIONS='-c synchronous_commit=off' "${PG_BIN:-/usr/lib/postgresql/15/bin}/pgbench" -n -c 1 \
+  -t "$upserts" -f "$work/upsert.sql" -h 127.0.0.1 -p "$pg_port_primary" -U gwadmin app >"$work/pgbench.log" 2>&1 ||
+  { echo "(pgbench failed: $(tail -1 "$work/pgbench.log"))"; exit 1; }
+sleep 2  # statistics reach pg_stat_user_tables within a second
+echo "| after $upserts in $((SECONDS - started)) s | $(table_state) |"
+pg "$pg_port_primary" "VACUUM ghostwatch.canary"
+sleep 2
+echo "| after VACUUM | $(table_state) |"
+pg "$pg_port_primary" "DELETE FROM ghostwatch.canary WHERE agent_id = 'footprint-upserts'"

@@ -46,14 +46,31 @@ CanaryPoll parse_poll(const Rows& rows) {
 }
 
 // The upsert of a canary row: seq goes up by one whatever the row held ($3 is one past the
-// writer's own last seq, so a row deleted while it runs is re-created ahead of it). The writer
-// also captures the WAL insert position (see PgWriter::position); a session path needs none.
-std::string upsert_statement(const std::string& schema, bool with_position) {
+// writer's own last seq, so a row deleted while it runs is re-created ahead of it).
+std::string upsert_statement(const std::string& schema) {
   return "INSERT INTO " + canary_table(schema) +
          " AS c (agent_id, probe, seq, written_at) VALUES ($1, $2, $3, now())"
          " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
-         " RETURNING c.seq" +
-         std::string(with_position ? ", pg_current_wal_insert_lsn()::text" : "");
+         " RETURNING c.seq";
+}
+
+// The writer's: an UPDATE of its row, the upsert only when the row is missing. An upsert that
+// finds its row locks it first (ON CONFLICT DO UPDATE writes a heap LOCK record before the
+// update): 168 bytes of WAL per canary, where the UPDATE writes 114 (bench/footprint.sh,
+// pg_walinspect). It also captures the WAL insert position right after the row was written (see
+// PgWriter::position). Session paths keep the plain upsert: a middleware such as pgpool-II
+// routes by the statement, and an INSERT is a write to any of them.
+std::string writer_statement(const std::string& schema) {
+  const std::string table = canary_table(schema);
+  return "WITH updated AS (UPDATE " + table +
+         " AS c SET seq = GREATEST(c.seq + 1, $3::bigint), written_at = now()"
+         " WHERE c.agent_id = $1 AND c.probe = $2 RETURNING c.seq),"
+         " inserted AS (INSERT INTO " + table + " AS c (agent_id, probe, seq, written_at)"
+         " SELECT $1, $2, $3::bigint, now() WHERE NOT EXISTS (SELECT FROM updated)"
+         " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
+         " RETURNING c.seq)"
+         " SELECT seq, pg_current_wal_insert_lsn()::text FROM updated"
+         " UNION ALL SELECT seq, pg_current_wal_insert_lsn()::text FROM inserted";
 }
 
 // The probe's session_settings as plain SETs: a middleware such as pgpool-II sends a SET to
@@ -93,7 +110,7 @@ class PgWriter final : public CanaryWriter {
     return seq;
   }
 
-  // Captured by the upsert's RETURNING: no extra round trip. It is the WAL insert position
+  // Captured by the write statement itself: no extra round trip. It is the WAL insert position
   // just before the commit record, which follows it in the same flush: a replica that has
   // received up to it has received all the canary's WAL but that record, and applies the
   // canary only after it.
@@ -128,7 +145,7 @@ class PgWriter final : public CanaryWriter {
       if (auto r = c.exec(canary_table_ddl(schema_)); !r) return cannot_create(r.error());
     }
     if (Status s = apply_settings(c, settings_); !s) return s;
-    return c.prepare(kWriteStatement, upsert_statement(schema_, /*with_position=*/true), 3);
+    return c.prepare(kWriteStatement, writer_statement(schema_), 3);
   }
 
   Error cannot_create(const Error& e) const {
@@ -157,7 +174,7 @@ class PgSession final : public CanarySession {
  public:
   PgSession(ConnectOptions options, std::string schema, std::string agent_id, std::string key,
             std::map<std::string, std::string> settings)
-      : conn_(std::move(options)), upsert_(upsert_statement(schema, /*with_position=*/false)),
+      : conn_(std::move(options)), upsert_(upsert_statement(schema)),
         read_(read_statement(schema)), agent_id_(std::move(agent_id)), key_(std::move(key)),
         settings_(std::move(settings)) {}
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "tests/faults/fault_metrics.h"
@@ -149,7 +150,12 @@ TEST_F(Faults, AHostThatDoesNotResolveIsAClearErrorWithoutAHang) {
 
 TEST_F(Faults, AReplicaOutOfConnectionsIsDownAndRecovers) {
   // Fill replica-1's connection slots with other clients (until the server refuses one), then
-  // start the agent.
+  // start the agent. The previous test's agent first: its backends still exiting would free
+  // slots after the fill, and this agent would take one (seen under ASan).
+  const std::string others = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                             "AND usename = 'ghostwatch'";
+  ASSERT_TRUE(wait_for([&] { return admin_query(require_env("GW_PG_ADMIN_REPLICA1_DSN"), others) == "0"; }, 20s))
+      << "replica-1 still serves earlier clients: " << admin_query(require_env("GW_PG_ADMIN_REPLICA1_DSN"), others);
   std::vector<PGconn*> clients;
   const std::string dsn = require_env("GW_PG_REPLICA1_DSN") + " password=" + require_env("GW_PG_PASSWORD");
   std::string refusal;
@@ -171,6 +177,10 @@ TEST_F(Faults, AReplicaOutOfConnectionsIsDownAndRecovers) {
     for (PGconn* c : clients) PQfinish(c);
     clients.clear();
   };
+  struct ReleaseOnExit {
+    std::function<void()> release;
+    ~ReleaseOnExit() { release(); }
+  } release_on_exit{release};
   // What a role without superuser rights is told once only reserved slots are left.
   const std::string full = "remaining connection slots are reserved";
   ASSERT_NE(refusal.find(full), std::string::npos) << refusal;
