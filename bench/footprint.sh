@@ -62,9 +62,10 @@ maria() { MYSQL_PWD=$maria_password mysql -h127.0.0.1 -P"$1" -u"$maria_user" -N 
 app_transactions() { pg "$1" "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'app'"; }
 wal_lsn() { pg "$pg_port_primary" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
 wal_position() { pg "$pg_port_primary" "SELECT pg_current_wal_lsn()"; }
-# "RECORDS BYTES": the WAL a table's writes made between two positions, exactly: the records
-# that touch its pages or its indexes' (block references name the relation's file), and the
-# commit records of their transactions.
+# "RECORDS BYTES COMMITS": the WAL a table's writes made between two positions, exactly: the
+# records that touch its pages or its indexes' (block references name the relation's file), and
+# the commit records of their transactions, whose count is the writes in the window (writes
+# counted by the agent include some before it began).
 table_wal() {  # TABLE FROM TO
   pg "$pg_port_primary" "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null
   pg "$pg_port_primary" "
@@ -78,7 +79,8 @@ table_wal() {  # TABLE FROM TO
     touching AS (SELECT r.* FROM r WHERE EXISTS (SELECT 1 FROM files WHERE r.block_ref LIKE '%' || files.ref || '%')),
     commits AS (SELECT r.* FROM r WHERE r.resource_manager = 'Transaction'
                 AND r.xid IN (SELECT xid FROM touching WHERE xid <> '0'))
-    SELECT count(*) || ' ' || COALESCE(sum(record_length), 0) FROM (SELECT * FROM touching UNION SELECT * FROM commits) x"
+    SELECT count(*) || ' ' || COALESCE(sum(record_length), 0) || ' ' || (SELECT count(*) FROM commits)
+    FROM (SELECT * FROM touching UNION SELECT * FROM commits) x"
 }
 binlog_bytes() { maria "$maria_port_primary" "SHOW BINARY LOGS" | awk '{ s += $2 } END { print s + 0 }'; }
 questions() { maria "$1" "SHOW GLOBAL STATUS LIKE 'Questions'" | awk '{ print $2 }'; }
@@ -194,7 +196,7 @@ agent_config 1s 10ms both >"$work/agent.yaml"
 run_agent "$work/agent.yaml"
 gw_wal=$wal gw_bin=$bin
 gw_pg_writes=$(cat "$work/writes-pg"); gw_maria_writes=$(cat "$work/writes-maria")
-read -r gw_records gw_exact <<<"$(table_wal ghostwatch.canary "$from" "$to")"
+read -r gw_records gw_exact gw_commits <<<"$(table_wal ghostwatch.canary "$from" "$to")"
 
 # pt-heartbeat in databases of its own, on both primaries at once.
 maria "$maria_port_primary" "CREATE DATABASE IF NOT EXISTS footprint_heartbeat"
@@ -224,7 +226,7 @@ for _ in $(seq "$seconds"); do
     position = NULL, relay_master_log_file = NULL, exec_master_log_pos = NULL WHERE server_id = 1;
     SELECT pg_sleep(1);"
 done | PGPASSWORD=$pg_password psql -XAtq -h 127.0.0.1 -p "$pg_port_primary" -U gwadmin -d app >/dev/null
-read -r pt_records pt_exact <<<"$(table_wal footprint_heartbeat "$from" "$(wal_position)")"
+read -r pt_records pt_exact pt_commits <<<"$(table_wal footprint_heartbeat "$from" "$(wal_position)")"
 pg "$pg_port_primary" "DROP TABLE footprint_heartbeat" >/dev/null
 
 ratio() { awk -v a="$1" -v n="$2" -v d="${3:-0}" 'BEGIN { if (n > 0) printf "%.*f", d, a / n; else printf "-" }'; }
@@ -236,10 +238,10 @@ echo "| nothing (an idle period of $seconds s) | $idle_wal bytes in all | $idle_
 echo
 echo "PostgreSQL exactly (pg_walinspect: the records of the table's pages and their commits):"
 echo
-echo "| writer | WAL records | bytes | per write |"
-echo "| --- | --- | --- | --- |"
-echo "| ghostwatch canary (interval 1s) | $gw_records | $gw_exact | $(ratio "$gw_exact" "$gw_pg_writes") bytes in $(ratio "$gw_records" "$gw_pg_writes" 1) records |"
-echo "| pt-heartbeat's UPDATE, by psql, once a second | $pt_records | $pt_exact | $(ratio "$pt_exact" "$seconds") bytes in $(ratio "$pt_records" "$seconds" 1) records |"
+echo "| writer | writes (commits) | WAL records | bytes | per write |"
+echo "| --- | --- | --- | --- | --- |"
+echo "| ghostwatch canary (interval 1s) | $gw_commits | $gw_records | $gw_exact | $(ratio "$gw_exact" "$gw_commits") bytes in $(ratio "$gw_records" "$gw_commits" 1) records |"
+echo "| pt-heartbeat's UPDATE, by psql, once a second | $pt_commits | $pt_records | $pt_exact | $(ratio "$pt_exact" "$pt_commits") bytes in $(ratio "$pt_records" "$pt_commits" 1) records |"
 echo
 
 # --- 3. the canary table under canaries every 10 ms ---------------------------------------------
