@@ -6,8 +6,6 @@
 
 #include <functional>
 #include <mutex>
-#include <sstream>
-
 
 namespace ghostwatch {
 namespace {

@@ -45,13 +45,17 @@ CanaryPoll parse_poll(const Rows& rows) {
   return poll;
 }
 
-// The upsert of a canary row: seq goes up by one whatever the row held ($3 is one past the
-// writer's own last seq, so a row deleted while it runs is re-created ahead of it).
+// An insert that finds the row advances it instead: seq goes up by one whatever the row held
+// ($3 is one past the writer's own last seq, so a row deleted while it runs is re-created ahead
+// of it).
+constexpr const char* kOnConflictAdvance =
+    " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
+    " RETURNING c.seq";
+
+// The upsert of a canary row.
 std::string upsert_statement(const std::string& schema) {
-  return "INSERT INTO " + canary_table(schema) +
-         " AS c (agent_id, probe, seq, written_at) VALUES ($1, $2, $3, now())"
-         " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
-         " RETURNING c.seq";
+  return "INSERT INTO " + canary_table(schema) + " AS c (agent_id, probe, seq, written_at) VALUES ($1, $2, $3, now())" +
+         kOnConflictAdvance;
 }
 
 // The writer's: an UPDATE of its row, the upsert only when the row is missing. An upsert that
@@ -66,9 +70,7 @@ std::string writer_statement(const std::string& schema) {
          " AS c SET seq = GREATEST(c.seq + 1, $3::bigint), written_at = now()"
          " WHERE c.agent_id = $1 AND c.probe = $2 RETURNING c.seq),"
          " inserted AS (INSERT INTO " + table + " AS c (agent_id, probe, seq, written_at)"
-         " SELECT $1, $2, $3::bigint, now() WHERE NOT EXISTS (SELECT FROM updated)"
-         " ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now()"
-         " RETURNING c.seq)"
+         " SELECT $1, $2, $3::bigint, now() WHERE NOT EXISTS (SELECT FROM updated)" + kOnConflictAdvance + ")"
          " SELECT seq, pg_current_wal_insert_lsn()::text FROM updated"
          " UNION ALL SELECT seq, pg_current_wal_insert_lsn()::text FROM inserted";
 }
