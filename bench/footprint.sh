@@ -3,6 +3,10 @@
 #
 #   bench/footprint.sh [SECONDS=60] [UPSERTS=0]
 #
+# FOOTPRINT_SECTIONS="1 3" runs only those of the sections below (default: 1 2 3; 4 runs when
+# UPSERTS > 0). The long run of the canary table, a million canaries at 10 ms, is
+# bench/canary_table.sh.
+#
 # 1. Per target and hour, at the default settings (interval 1s, poll_interval 10ms) and at 1 ms
 #    polling: the statements each server ran for the agent and the CPU time of what served it.
 #    PostgreSQL: transactions in pg_stat_database (each poll and each canary write is one) and
@@ -29,7 +33,6 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 upserts=${2:-0}
 [[ $seconds =~ ^[1-9][0-9]*$ && $upserts =~ ^[0-9]+$ ]] || { echo "usage: bench/footprint.sh [SECONDS > 0] [UPSERTS >= 0]" >&2; exit 2; }
-: "${GW_PG_ADMIN_PRIMARY_DSN:?source the sandbox env.sh first}"
 command -v pt-heartbeat >/dev/null || { echo "pt-heartbeat is missing (apt-get install percona-toolkit)" >&2; exit 2; }
 [ -x build/ghostwatch ] || { echo "build/ghostwatch is missing: build first" >&2; exit 2; }
 
@@ -43,21 +46,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Passwords through the environment (PGPASSWORD, MYSQL_PWD), never on a command line.
-field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
-pg_password=$(field password "$GW_PG_ADMIN_PRIMARY_DSN")
-pg_port_primary=$(field port "$GW_PG_ADMIN_PRIMARY_DSN")
-pg_port_replica1=$(field port "$GW_PG_ADMIN_REPLICA1_DSN")
-pg_port_replica2=$(field port "$GW_PG_ADMIN_REPLICA2_DSN")
-maria_admin=${GW_MARIA_ADMIN_PRIMARY_DSN#mysql://}
-maria_user=${maria_admin%%:*}
-maria_password=${maria_admin#*:}
-maria_password=${maria_password%@*}
-maria_port_primary=${GW_MARIA_PRIMARY_ADDR##*:}
-maria_port_replica=${GW_MARIA_REPLICA_ADDR##*:}
-
-pg() { PGPASSWORD=$pg_password psql -XAtq -h 127.0.0.1 -p "$1" -U gwadmin -d app -c "$2"; }
-maria() { MYSQL_PWD=$maria_password mysql -h127.0.0.1 -P"$1" -u"$maria_user" -N -e "$2"; }
+source bench/sandbox_env.sh
 
 app_transactions() { pg "$1" "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'app'"; }
 wal_lsn() { pg "$pg_port_primary" "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
@@ -90,8 +79,8 @@ agent_backends() { pg "$1" "SELECT pid FROM pg_stat_activity WHERE application_n
 mariadbd_pid() { maria "$1" "SELECT @@pid_file" | xargs cat; }
 ticks=$(getconf CLK_TCK)
 
-pg_dsn() { echo "host=127.0.0.1 port=$1 dbname=app user=ghostwatch password=\${GW_PG_PASSWORD} application_name=gw-footprint"; }
-maria_dsn() { echo "mysql://ghostwatch:\${GW_MARIA_PASSWORD}@127.0.0.1:$1/"; }
+pg_dsn() { agent_pg_dsn "$1" gw-footprint; }
+maria_dsn() { agent_maria_dsn "$1"; }
 
 agent_config() {  # INTERVAL POLL_INTERVAL [pg|maria|both]
   printf 'agent:\n  id: footprint\n  listen: 127.0.0.1:0\nprobes:\n'
@@ -112,7 +101,7 @@ agent_config() {  # INTERVAL POLL_INTERVAL [pg|maria|both]
 # $work/writes-<probe>.
 run_agent() {  # CONFIG
   local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   sed -i "s/listen: 127.0.0.1:0/listen: 127.0.0.1:$port/" "$1"
   build/ghostwatch run --config "$1" --log-level warn >"$work/agent.log" 2>&1 &
   local agent=$!
@@ -133,7 +122,11 @@ run_agent() {  # CONFIG
 per_hour() { awk -v n="$1" -v s="$seconds" 'BEGIN { printf "%.0f", n * 3600 / s }'; }
 cpu_ms_per_hour() { awk -v t="$1" -v hz="$ticks" -v s="$seconds" 'BEGIN { printf "%.0f", t * 1000 / hz * 3600 / s }'; }
 
+sections=${FOOTPRINT_SECTIONS:-1 2 3}
+runs() { [[ " $sections " == *" $1 "* ]]; }
+
 # --- 1. per target and hour ---------------------------------------------------------------------
+if runs 1; then
 echo "### Per target and hour ($seconds s per setting; PostgreSQL replica-2 is 200 ms behind)"
 echo
 echo "| poll_interval | server | statements per hour | CPU ms per hour (what served the agent) |"
@@ -182,8 +175,10 @@ for poll in 10ms 1ms; do
   run_agent "$work/agent.yaml"
 done
 echo
+fi
 
 # --- 2. WAL and binlog bytes per canary beside pt-heartbeat -------------------------------------
+if runs 2; then
 echo "### Bytes written to the WAL and the binlog per canary (interval 1s) and per pt-heartbeat beat (--interval 1)"
 echo
 idle_wal0=$(wal_lsn); idle_bin0=$(binlog_bytes)
@@ -244,7 +239,10 @@ echo "| ghostwatch canary (interval 1s) | $gw_commits | $gw_records | $gw_exact 
 echo "| pt-heartbeat's UPDATE, by psql, once a second | $pt_commits | $pt_records | $pt_exact | $(ratio "$pt_exact" "$pt_commits") bytes in $(ratio "$pt_records" "$pt_commits" 1) records |"
 echo
 
+fi
+
 # --- 3. the canary table under canaries every 10 ms ---------------------------------------------
+if runs 3; then
 echo "### The canary table after canaries every 10 ms for $seconds s"
 echo
 on_agent_started() { :; }
@@ -258,6 +256,7 @@ echo "| --- | --- | --- | --- | --- |"
 pg "$pg_port_primary" "SELECT '| $(cat "$work/writes-pg") | ' || pg_size_pretty(pg_total_relation_size(relid)) || ' | ' || n_live_tup || ' / ' || n_dead_tup
   || ' | ' || n_tup_upd || ' (' || n_tup_hot_upd || ') | ' || autovacuum_count || ' |'
   FROM pg_stat_user_tables WHERE relid = '$table'::regclass"
+fi
 
 # --- 4. the canary table after UPSERTS upserts ---------------------------------------------------
 [ "$upserts" -gt 0 ] || exit 0

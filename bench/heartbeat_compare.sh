@@ -12,16 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 delays=${2:-"1 0"}
-: "${GW_MARIA_ADMIN_PRIMARY_DSN:?source the sandbox env.sh first}"
 command -v pt-heartbeat >/dev/null || { echo "pt-heartbeat is missing (apt-get install percona-toolkit)" >&2; exit 2; }
 [ -x build/ghostwatch ] || { echo "build/ghostwatch is missing: build first" >&2; exit 2; }
 
-admin=${GW_MARIA_ADMIN_PRIMARY_DSN#mysql://}
-admin_user=${admin%%:*}
-admin_password=${admin#*:}
-admin_password=${admin_password%@*}
-primary_port=${GW_MARIA_PRIMARY_ADDR##*:}
-replica_port=${GW_MARIA_REPLICA_ADDR##*:}
+source bench/sandbox_env.sh
+admin_user=$maria_user
+admin_password=$maria_password
+primary_port=$maria_port_primary
+replica_port=$maria_port_replica
 work=$(mktemp -d)
 original_delay=${GW_MARIA_DELAY_S:-0}
 cleanup() {
@@ -31,10 +29,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The password through the environment of each client (MYSQL_PWD, which the client library and
-# pt-heartbeat's DBD::mysql read): on a command line ps would show it to every user. Not exported
-# to the script: the sandbox script's root logins go by socket, without a password.
-sql() { MYSQL_PWD=$admin_password mysql -h127.0.0.1 -P"$1" -u"$admin_user" -N -e "$2"; }
+# pt-heartbeat's DBD::mysql reads the password from MYSQL_PWD too (bench/sandbox_env.sh).
+sql() { maria "$@"; }
 pt_dsn() { echo "h=127.0.0.1,P=$1,u=$admin_user"; }
 
 # p50, p90 and |p50 - truth| of seconds, one per line on stdin; then samples per second.

@@ -2,6 +2,7 @@
 
 #include <libdeflate.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <memory>
@@ -65,11 +66,20 @@ std::string gzip_body(std::string_view text) {
   std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)> compressor(
       libdeflate_alloc_compressor(1), &libdeflate_free_compressor);
   if (!compressor) throw std::bad_alloc();
-  std::string out(libdeflate_gzip_compress_bound(compressor.get(), text.size()), '\0');
-  const std::size_t size = libdeflate_gzip_compress(compressor.get(), text.data(), text.size(), out.data(), out.size());
-  if (size == 0) throw std::runtime_error("gzip: the answer did not fit its bound");
-  out.resize(size);
-  return out;
+  // The metrics text compresses to about 5 %: a buffer of a quarter of it fits, where the bound
+  // (more than the text) would be zero-filled and its pages faulted in at every scrape. Text
+  // that does not compress (libdeflate answers 0 when it does not fit) takes the bound.
+  const std::size_t bound = libdeflate_gzip_compress_bound(compressor.get(), text.size());
+  for (std::size_t capacity : {std::min(bound, text.size() / 4 + 1024), bound}) {
+    std::string out(capacity, '\0');
+    const std::size_t size =
+        libdeflate_gzip_compress(compressor.get(), text.data(), text.size(), out.data(), out.size());
+    if (size > 0) {
+      out.resize(size);
+      return out;
+    }
+  }
+  throw std::runtime_error("gzip: the answer did not fit its bound");
 }
 
 }  // namespace ghostwatch

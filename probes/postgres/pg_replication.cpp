@@ -60,7 +60,7 @@ std::string upsert_statement(const std::string& schema) {
 
 // The writer's: an UPDATE of its row, the upsert only when the row is missing. An upsert that
 // finds its row locks it first (ON CONFLICT DO UPDATE writes a heap LOCK record before the
-// update): 168 bytes of WAL per canary, where the UPDATE writes 114 (bench/footprint.sh,
+// update): 168 bytes of WAL per canary, where the UPDATE writes 115 (bench/footprint.sh,
 // pg_walinspect). It also captures the WAL insert position right after the row was written (see
 // PgWriter::position). Session paths keep the plain upsert: a middleware such as pgpool-II
 // routes by the statement, and an INSERT is a write to any of them.
