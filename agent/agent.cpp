@@ -252,7 +252,7 @@ void Agent::install_routes() {
     }
     const AgentInfo info{GHOSTWATCH_VERSION, id,
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()};
-    return HttpResponse{200, "text/html; charset=utf-8", render_landing_page(info, live_.snapshot()), {}};
+    return HttpResponse{200, "text/html; charset=utf-8", render_landing_page(info, live_.snapshot(true)), {}};
   });
   // Holds the running set's lock for the answer: a reload in progress delays it, never tears a
   // probe down under it.

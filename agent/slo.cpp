@@ -260,7 +260,7 @@ std::vector<SloConfig> load_slos(const std::string& path) {
   // An agent config is checked whole, its SLOs' probes against its probes (parse_config).
   if (top.has("probes")) parse_config(text, path);
   else top.check_keys({"slos"});
-  if (!top.has("slos")) top.fail("no slos: to make rules for (see README, \"Staleness SLOs\")");
+  if (!top.has("slos")) top.fail("no slos: to make rules for (see docs/guides/fleet.md, \"Staleness SLOs\")");
   return parse_slos(top.child("slos"), nullptr);
 }
 

@@ -2,10 +2,12 @@
 # The canary table over a long run at the 10 ms canary interval: does it grow, do dead tuples
 # pile up, do the updates stay HOT, does autovacuum keep it at its size?
 #
-#   bench/canary_table.sh [CANARIES=1000000] [SAMPLE_EVERY_S=600]
+#   bench/canary_table.sh [CANARIES=1000000] [SAMPLE_EVERY_S=600] [AGENTS=1]
 #
-# Runs the agent with one PostgreSQL probe (interval 10ms, poll_interval 10ms, the sandbox's two
-# replicas) until it has written CANARIES canaries (1,000,000 take 2.8 h), and prints a row every
+# Runs AGENTS agents (two is the high-availability deployment: each writes its own row) with one
+# PostgreSQL probe each (interval 10ms, poll_interval 10ms, the sandbox's two replicas) until
+# they have written CANARIES canaries together (1,000,000 take 2.8 h for one agent, 1.4 h for
+# two), and prints a row every
 # SAMPLE_EVERY_S seconds: the canaries written, the heap and the whole relation (forks and
 # index), live and dead tuples, updates and HOT updates since the start, autovacuums. Then the
 # same after the agent stops and a VACUUM. Rows appear as they are measured, so an interrupted
@@ -19,26 +21,34 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 canaries=${1:-1000000}
 every=${2:-600}
-[[ $canaries =~ ^[1-9][0-9]*$ && $every =~ ^[1-9][0-9]*$ ]] ||
-  { echo "usage: bench/canary_table.sh [CANARIES > 0] [SAMPLE_EVERY_S > 0]" >&2; exit 2; }
+agents=${3:-1}
+[[ $canaries =~ ^[1-9][0-9]*$ && $every =~ ^[1-9][0-9]*$ && $agents =~ ^[1-9]$ ]] ||
+  { echo "usage: bench/canary_table.sh [CANARIES > 0] [SAMPLE_EVERY_S > 0] [AGENTS 1-9]" >&2; exit 2; }
 bin=${GHOSTWATCH_BIN:-build/ghostwatch}
 [ -x "$bin" ] || { echo "$bin is missing: build first" >&2; exit 2; }
 source bench/sandbox_env.sh
 
 work=$(mktemp -d)
-agent=
+pids=()
+ports=()
+stop_agents() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  pids=()
+}
 cleanup() {
-  [ -z "$agent" ] || { kill "$agent" 2>/dev/null; wait "$agent" 2>/dev/null; } || true
+  stop_agents
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port=$(free_port)
-cat >"$work/agent.yaml" <<YAML
+agent_config() {  # ID PORT
+  cat <<YAML
 agent:
-  id: canary-table
-  listen: 127.0.0.1:$port
+  id: $1
+  listen: 127.0.0.1:$2
 probes:
   - name: pg
     kind: postgres
@@ -51,11 +61,18 @@ probes:
       - name: replica-2
         dsn: "$(agent_pg_dsn "$pg_port_replica2" gw-canary-table)"
 YAML
+}
 
 stat_row() { pg "$pg_port_primary" "SELECT $1 FROM pg_stat_user_tables WHERE relid = 'ghostwatch.canary'::regclass"; }
+# The canaries all agents have written.
 written() {
-  curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" |
-    awk '$1 == "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}" { print $2 + 0; found = 1 } END { if (!found) print 0 }'
+  local port total=0 n
+  for port in "${ports[@]}"; do
+    n=$(curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" |
+      awk '$1 == "ghostwatch_canary_writes_total{probe=\"pg\",result=\"ok\"}" { print $2 + 0; found = 1 } END { if (!found) print 0 }')
+    total=$((total + n))
+  done
+  echo "$total"
 }
 # "| heap / all | live / dead | updates (HOT) | autovacuums" with updates counted from the start.
 table_state() {
@@ -64,21 +81,31 @@ table_state() {
     || ' | ' || (n_tup_upd - $upd0) || ' (' || (n_tup_hot_upd - $hot0) || ') | ' || autovacuum_count"
 }
 
-"$bin" run --config "$work/agent.yaml" --log-level warn >"$work/agent.log" 2>&1 &
-agent=$!
+for i in $(seq "$agents"); do
+  ports+=("$(free_port)")
+  agent_config "canary-table-$i" "${ports[-1]}" >"$work/agent-$i.yaml"
+  "$bin" run --config "$work/agent-$i.yaml" --log-level warn >"$work/agent-$i.log" 2>&1 &
+  pids+=($!)
+done
 sleep 1
-kill -0 "$agent" 2>/dev/null || { echo "the agent did not start:" >&2; cat "$work/agent.log" >&2; exit 1; }
+for i in $(seq "$agents"); do
+  kill -0 "${pids[$((i - 1))]}" 2>/dev/null || { echo "agent $i did not start:" >&2; cat "$work/agent-$i.log" >&2; exit 1; }
+done
 upd0=$(stat_row n_tup_upd)
 hot0=$(stat_row n_tup_hot_upd)
 started=$SECONDS
 
+echo "$agents agent(s), each writing a canary every 10 ms"
+echo
 echo "| elapsed | canaries written | heap / all forks and index | live / dead tuples | updates (HOT) | autovacuums |"
 echo "| --- | --- | --- | --- | --- | --- |"
 echo "| 0 s | $(written) | $(table_state) |"
 next=$every
 while :; do
   sleep 5
-  kill -0 "$agent" 2>/dev/null || { echo "the agent stopped:" >&2; tail -5 "$work/agent.log" >&2; exit 1; }
+  for i in $(seq "$agents"); do
+    kill -0 "${pids[$((i - 1))]}" 2>/dev/null || { echo "agent $i stopped:" >&2; tail -5 "$work/agent-$i.log" >&2; exit 1; }
+  done
   n=$(written)
   if [ "$n" -ge "$canaries" ] || [ $((SECONDS - started)) -ge "$next" ]; then
     echo "| $((SECONDS - started)) s | $n | $(table_state) |"
@@ -86,9 +113,7 @@ while :; do
   fi
   [ "$n" -lt "$canaries" ] || break
 done
-kill "$agent"
-wait "$agent" 2>/dev/null || true
-agent=
+stop_agents
 pg "$pg_port_primary" "VACUUM ghostwatch.canary"
 sleep 2  # statistics reach pg_stat_user_tables within a second
 echo "| stopped, then VACUUM | $n | $(table_state) |"

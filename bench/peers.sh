@@ -3,7 +3,7 @@
 # time against the sandbox, through scenarios with injected truth (a steady apply delay under
 # writes, an idle primary, replay paused, the WAL receiver / IO thread cut, a write burst), in
 # one table: what each reports and what was true, whether and when it flagged a stop, its CPU
-# and its scrape size. Method: bench/peers.py's header; figures: README, "What other tools report".
+# and its scrape size. Method: bench/peers.py's header; figures: docs/benchmarks/peers.md.
 #
 #   bench/peers.sh [SECONDS_PER_SCENARIO=20] [SCENARIOS=steady,idle,paused,cut,burst]
 #

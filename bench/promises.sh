@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The settings users trust to prevent stale reads, measured end to end on the sandbox with
-# `ghostwatch probe`, as the README's table of promises:
+# `ghostwatch probe`, as docs/guides/promises.md's table of promises:
 #   - pgpool-II load balancing over the primary and both replicas (pg-replica-2 200 ms behind):
 #     alone, with delay_threshold at two values, with disable_load_balance_on_write = transaction
 #     and = always; through a plain path (a fresh connection per read) and a session path (the

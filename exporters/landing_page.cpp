@@ -1,7 +1,10 @@
 #include "exporters/landing_page.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+
+#include "exporters/charts.h"
 
 namespace ghostwatch {
 namespace {
@@ -28,7 +31,21 @@ constexpr const char* kStyle =
     "th,td{border:1px solid #ccc;padding:.3em .7em;text-align:right}"
     "th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}"
     ".up{color:#070}.down{color:#b00;font-weight:bold}.none{color:#888}"
-    ".notready{background:#fff4d6;padding:.5em;border:1px solid #e0c060}";
+    ".notready{background:#fff4d6;padding:.5em;border:1px solid #e0c060}"
+    ".cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}"
+    "figure{margin:0;border:1px solid #ddd;border-radius:4px;padding:.4em .6em;background:#fcfcfc}"
+    "figcaption{font-size:.9em;margin-bottom:.2em}figcaption .meta{color:#666}"
+    "svg text{font-size:10px;fill:#555}svg .scale{text-anchor:end}svg .end{text-anchor:end}"
+    "svg .empty{text-anchor:middle;fill:#999}svg .value,svg .delay{text-anchor:middle}"
+    ".axis{fill:none;stroke:#bbb}path.p50,path.p99,path.pending{fill:none;stroke-width:2;stroke-linecap:round;"
+    "stroke-linejoin:round}path.p50{stroke:#1f77b4}path.p99{stroke:#ff7f0e}path.pending{stroke:#d62728;"
+    "stroke-dasharray:4 3;stroke-width:1.5}rect.track{fill:#eee}rect.stale{fill:#d62728}"
+    ".legend span{margin-right:1.2em}.legend i{display:inline-block;width:1.6em;height:3px;vertical-align:middle;"
+    "margin-right:.3em}";
+
+// The charts shown: the targets with the highest p99 first; a fleet's agent has hundreds, and
+// the table below lists them all.
+constexpr std::size_t kMostCharts = 48;
 
 std::string target_rows(const ProbeStatus& p) {
   std::string out;
@@ -64,6 +81,67 @@ std::string probes_table(const StatusSnapshot& status) {
     out += "</p>\n";
   }
   return out;
+}
+
+std::string state_text(const TargetStatus& t) {
+  if (!t.polled) return "not polled yet";
+  if (!t.up) return "<span class=\"down\">DOWN</span>";
+  return t.is_primary ? "<span class=\"down\">PRIMARY</span>" : "<span class=\"up\">up</span>";
+}
+
+// "p50 201 ms · p99 205 ms" of the target's recent samples, under its name.
+std::string latest_figures(const TargetStatus& t) {
+  if (!t.p50 || !t.p99) return "";
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "<br><span class=\"figures\">p50 %.1f ms &middot; p99 %.1f ms &middot; pending %.0f ms</span>",
+                *t.p50 * 1000, *t.p99 * 1000, t.pending * 1000);
+  return buf;
+}
+
+std::string lag_charts(const StatusSnapshot& status) {
+  std::vector<std::pair<const ProbeStatus*, const TargetStatus*>> shown;
+  for (const ProbeStatus& p : status.probes) {
+    for (const TargetStatus& t : p.targets) shown.emplace_back(&p, &t);
+  }
+  if (shown.empty()) return "";
+  std::stable_sort(shown.begin(), shown.end(), [](const auto& a, const auto& b) {
+    return a.second->p99.value_or(-1) > b.second->p99.value_or(-1);
+  });
+  const std::size_t total = shown.size();
+  if (shown.size() > kMostCharts) shown.resize(kMostCharts);
+  std::string out =
+      "<p class=\"legend\"><span><i style=\"background:#1f77b4\"></i>lag p50</span><span><i "
+      "style=\"background:#ff7f0e\"></i>lag p99</span><span><i style=\"background:#d62728\"></i>pending (age of the "
+      "oldest canary not seen yet)</span>last 15 minutes, 15 s a step</p>\n";
+  if (total > shown.size()) {
+    out += "<p>The " + std::to_string(shown.size()) + " targets with the highest p99 of " + std::to_string(total) +
+           "; the table lists all.</p>\n";
+  }
+  out += "<div class=\"cards\" id=\"lag-charts\">\n";
+  for (const auto& [p, t] : shown) {
+    out += "<figure class=\"target\"><figcaption><b>" + html_escape(p->name) + " / " + html_escape(t->name) +
+           "</b> " + state_text(*t) + " <span class=\"meta\">" + html_escape(t->role.empty() ? "role unknown" : t->role) +
+           " &middot; " + html_escape(t->source) + "</span>" + latest_figures(*t) + "</figcaption>\n" +
+           lag_chart_svg(p->name, *t) +
+           "</figure>\n";
+  }
+  return out + "</div>\n";
+}
+
+std::string stale_read_charts(const StatusSnapshot& status) {
+  std::string out;
+  for (const ProbeStatus& p : status.probes) {
+    for (const ReadPathStatus& r : p.read_paths) {
+      out += "<figure class=\"read-path\"><figcaption><b>" + html_escape(p.name) + " / " + html_escape(r.name) +
+             "</b> <span class=\"meta\">stale reads by delay after the write</span></figcaption>\n" +
+             stale_bars_svg(p.name, r) + "</figure>\n";
+    }
+  }
+  if (out.empty()) return "";
+  return "<h2>Read-your-writes</h2>\n<p>The share of read-backs, issued that long after the write's ack through "
+         "each read path, that did not show the write yet (since the agent started; errors are not counted).</p>\n"
+         "<div class=\"cards\" id=\"stale-reads\">\n" +
+         out + "</div>\n";
 }
 
 std::string reconcilers_table(const StatusSnapshot& status) {
@@ -120,7 +198,9 @@ std::string render_landing_page(const AgentInfo& agent, const StatusSnapshot& st
          "agent's clock; - means no canary was seen yet. Received is when the canary's commit position reached "
          "the replica (WAL receiver, IO thread): received small and lag large means the replay is late, both "
          "large the network or the primary.</p>\n";
+  out += lag_charts(status);
   out += probes_table(status);
+  out += stale_read_charts(status);
   out += reconcilers_table(status);
   return out + "</body>\n</html>\n";
 }

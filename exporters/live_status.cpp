@@ -17,6 +17,7 @@ struct LiveTargetState {
   std::optional<bool> polled_primary;
   std::string discovered_role;
   RecentLags recent{kRecent}, received{kRecent};
+  LagHistory history;
 };
 
 struct LiveReadPathState {
@@ -33,6 +34,7 @@ class LiveTarget final : public TargetSink {
     s_->status.last = lag;
     ++s_->status.samples;
     s_->recent.add(lag);
+    s_->history.lag(steady_now(), lag);
   }
   void received(const VisibilitySample& sample) override {
     std::lock_guard lock(s_->mu);
@@ -45,6 +47,7 @@ class LiveTarget final : public TargetSink {
   void pending(Duration age) override {
     std::lock_guard lock(s_->mu);
     s_->status.pending = to_seconds(age);
+    s_->history.pending(steady_now(), s_->status.pending);
   }
   void polled(bool ok, const std::string& error) override {
     std::lock_guard lock(s_->mu);
@@ -169,9 +172,10 @@ class LiveReconcile final : public ReconcileSink {
   std::shared_ptr<LiveStatus::ReconcileState> s_;
 };
 
-TargetStatus snapshot_of(LiveTargetState& t) {
+TargetStatus snapshot_of(LiveTargetState& t, bool with_history) {
   std::lock_guard lock(t.mu);
   TargetStatus s = t.status;
+  if (with_history) s.history = t.history.points(steady_now());
   s.p50 = t.recent.percentile(0.5);
   s.p99 = t.recent.percentile(0.99);
   s.received_p50 = t.received.percentile(0.5);
@@ -212,7 +216,7 @@ std::shared_ptr<ReconcileSink> LiveStatus::reconcile(const std::string& name, co
   return std::make_shared<LiveReconcile>(state);
 }
 
-StatusSnapshot LiveStatus::snapshot() const {
+StatusSnapshot LiveStatus::snapshot(bool with_history) const {
   std::vector<std::shared_ptr<ProbeState>> probes;
   std::vector<std::shared_ptr<ReconcileState>> reconcilers;
   {
@@ -224,7 +228,7 @@ StatusSnapshot LiveStatus::snapshot() const {
   for (const auto& p : probes) {
     std::lock_guard lock(p->mu);
     ProbeStatus s{p->name, p->kind, p->writes_ok, p->write_errors, p->last_write_error, p->position_sampled, {}, {}};
-    for (const auto& t : live_entries(p->targets)) s.targets.push_back(snapshot_of(*t));
+    for (const auto& t : live_entries(p->targets)) s.targets.push_back(snapshot_of(*t, with_history));
     for (const auto& r : p->read_paths) {
       std::lock_guard rlock(r->mu);
       s.read_paths.push_back(r->status);

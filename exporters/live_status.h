@@ -1,6 +1,7 @@
 // LiveStatus: the agent's current view of every probe, target, read path and reconciler, kept
 // for the human-facing views of `ghostwatch run`: the live terminal table (--live), the HTML
-// landing page and /readyz. Keeps the last 100 lag samples per target for p50/p99 (and 100 received lags).
+// landing page and /readyz. Keeps the last 100 lag samples per target for p50/p99 (and 100 received lags),
+// and the last 15 minutes in 15 s steps for the landing page's charts (LagHistory).
 //
 // A probe's state lives as long as the handles its probe holds: when a reload stops a probe,
 // its rows leave every view.
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "exporters/lag_history.h"
 #include "exporters/sink.h"
 
 namespace ghostwatch {
@@ -32,6 +34,7 @@ struct TargetStatus {
   std::string role;                      // shown_role(): "" while unknown
   long timeouts = 0, errors = 0;
   std::string last_error;  // redacted
+  std::vector<HistoryPoint> history;  // the last 15 minutes: only in snapshot(with_history)
 };
 
 struct ReadPathStatus {
@@ -64,7 +67,9 @@ class LiveStatus final : public ObservationSink {
  public:
   std::shared_ptr<ProbeSink> probe(const std::string& name, const std::string& kind) override;
   std::shared_ptr<ReconcileSink> reconcile(const std::string& name, const std::string& target) override;
-  StatusSnapshot snapshot() const;
+  // with_history: each target's 15-minute history too (the landing page's charts; 720 bytes
+  // a target, which the other views need not copy).
+  StatusSnapshot snapshot(bool with_history = false) const;
 
   struct ProbeState;
   struct ReconcileState;

@@ -1,7 +1,5 @@
 #include "exporters/prometheus_sink.h"
 
-#include "probes/probe_config.h"
-
 #include <malloc.h>
 
 #include <functional>

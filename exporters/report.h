@@ -1,5 +1,5 @@
 // ReportSink: collects a one-shot run's observations and renders the report of
-// `ghostwatch probe` as a table or as JSON (the JSON shape is documented in README.md and is
+// `ghostwatch probe` as a table or as JSON (the JSON shape is documented in docs/reference/cli.md and is
 // a stable interface: fields are added, never renamed or removed).
 #pragma once
 

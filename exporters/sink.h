@@ -14,9 +14,21 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "probes/visibility_tracker.h"
 
 namespace ghostwatch {
+
+// One canary's sighting on a target: DESIGN.md §1-2 (VisibilityTracker makes them).
+struct VisibilitySample {
+  int64_t seq = 0;
+  Duration lag{0};
+  Duration resolution{0};
+};
+
+// The key under which a session read path writes its own marker: its own value of the canary
+// table's probe column and of ghostwatch_canary_writes_total's probe label.
+inline std::string session_key(const std::string& probe, const std::string& read_path) {
+  return probe + "/" + read_path;
+}
 
 enum class PositionUnit { bytes, transactions };
 

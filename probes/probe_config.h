@@ -89,7 +89,7 @@ struct ReadDelay {
   bool operator==(const ReadDelay&) const = default;
 };
 
-// One discovery source of a probe (DESIGN.md's discovery section, README "Discovery").
+// One discovery source of a probe (DESIGN.md's discovery section, docs/guides/discovery.md).
 struct DiscoverySourceConfig {
   enum class Kind { patroni, from_primary, dns, file };
   Kind kind = Kind::file;
@@ -210,11 +210,5 @@ struct AllowedSetting {
   std::vector<std::string> values;
 };
 const std::vector<AllowedSetting>& allowed_session_settings(ProbeKind kind);
-
-// The key under which a session read path writes its own marker: its own value of the canary
-// table's probe column and of ghostwatch_canary_writes_total's probe label.
-inline std::string session_key(const std::string& probe, const std::string& read_path) {
-  return probe + "/" + read_path;
-}
 
 }  // namespace ghostwatch

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/parse_number.h"
+#include "exporters/sink.h"
 #include "probes/http_get.h"
 
 namespace ghostwatch {

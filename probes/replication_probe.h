@@ -25,6 +25,7 @@
 #include "probes/canary_backend.h"
 #include "probes/probe_config.h"
 #include "probes/read_back.h"
+#include "probes/visibility_tracker.h"
 
 namespace ghostwatch {
 

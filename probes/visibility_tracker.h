@@ -22,14 +22,9 @@
 
 #include "common/clock.h"
 #include "common/fifo.h"
+#include "exporters/sink.h"
 
 namespace ghostwatch {
-
-struct VisibilitySample {
-  int64_t seq = 0;
-  Duration lag{0};
-  Duration resolution{0};
-};
 
 class VisibilityTracker {
  public:

@@ -32,6 +32,8 @@ PACKAGES=(
   socat python3
   # the fleet sandbox (up --fleet, tests/fleet): alerts delivered by a real Alertmanager
   prometheus-alertmanager
+  # the documentation site (mkdocs build --strict) and the reference-agreement test's YAML
+  mkdocs mkdocs-material python3-yaml
 )
 
 missing=()

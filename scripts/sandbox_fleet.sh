@@ -1,5 +1,5 @@
-# Sourced by scripts/sandbox.sh: a fleet on top of the sandbox's servers, as README "Running a
-# fleet" lays it out.
+# Sourced by scripts/sandbox.sh: a fleet on top of the sandbox's servers, as
+# docs/guides/fleet.md ("Running a fleet") lays it out.
 #
 #   cluster orders = the PostgreSQL cluster: agents orders-a and orders-b (an HA pair, each its
 #                    own agent.id), scraped by Prometheus fleet-edge-orders in agent mode with

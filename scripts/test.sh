@@ -118,6 +118,11 @@ else
   echo "(skipped: installing a package needs root)"
 fi
 stage_done "package check"
+# The documentation site: a broken link, a page missing from the nav or a nav entry without its
+# page fails the build (strict).
+echo "--- mkdocs build --strict (the documentation site) ---"
+if mkdocs build --strict --quiet; then verdicts+=("docs site: passed"); else status=1; verdicts+=("docs site: FAILED"); fi
+stage_done "docs site"
 
 if [ $fast = 0 ]; then
   # Any report fails: UBSan stops at the first error, LeakSanitizer's exit code fails the
@@ -152,7 +157,7 @@ echo "--- bench/render_bench 1000 5 (one /metrics render at 1000 targets, plain 
 build/bench/render_bench 1000 5 || echo "(the benchmark did not complete)"
 echo "--- bench/heartbeat_compare.sh 5 1 (pt-heartbeat beside ghostwatch on the MASTER_DELAY replica) ---"
 bench/heartbeat_compare.sh 5 1 || echo "(the benchmark did not complete)"
-echo "--- bench/promises.sh 10 (pgpool-II, synchronous_commit, semi-sync: a smoke run; the README's table is 200) ---"
+echo "--- bench/promises.sh 10 (pgpool-II, synchronous_commit, semi-sync: a smoke run; docs/guides/promises.md's table is 200) ---"
 bench/promises.sh 10 || { status=1; verdicts+=("bench/promises.sh: FAILED"); }
 echo "--- bench/footprint.sh 3 (what the agent costs the databases: statements, CPU, WAL and binlog bytes beside pt-heartbeat, the canary table; a smoke run) ---"
 timeout 300 bench/footprint.sh 3 || echo "(the benchmark did not complete)"

@@ -22,7 +22,8 @@ std::string maria(const std::string& name) { return series(name, "maria", "repli
 constexpr double kLeastMasterDelayLag = 0.98;
 
 // Canaries further apart than MASTER_DELAY: MariaDB then applies each after exactly the delay.
-// (Closer ones are applied in batches earlier; see the README.)
+// (Closer ones are applied in batches earlier: docs/concepts/measurement.md, "Delayed
+// replicas".)
 TEST_F(MariaSandbox, OneProbeRunMeasuresMasterDelayAndThePostgresReplicasSideBySide) {
   ASSERT_EQ(require_env("GW_MARIA_DELAY_S"), "1") << "start the sandbox with --maria-delay-s 1";
   ASSERT_EQ(require_env("GW_PG_DELAY_MS"), "200");
@@ -98,8 +99,9 @@ TEST_F(MariaSandbox, ServerSideWaitsBesideOneMillisecondPolling) {
   record_figure(figure);
   EXPECT_LE(resolution, 0.0005);
   // Two probes' canaries share the replica's delayed SQL thread, which sleeps in whole seconds
-  // per event group: runs have applied them 3-313 ms later than the delay (see README, "Delayed
-  // replicas"), for both modes alike, so the bound is the delay's next whole second.
+  // per event group: runs have applied them 3-313 ms later than the delay (see
+  // docs/concepts/measurement.md, "Delayed replicas"), for both modes alike, so the bound is the
+  // delay's next whole second.
   EXPECT_GE(p50, kLeastMasterDelayLag);
   EXPECT_LT(p50, 2.0);
   EXPECT_LE(waited.at("polls_per_canary").get<double>(), 3);

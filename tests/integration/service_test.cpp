@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "tests/integration/sandbox.h"
 
@@ -200,18 +201,75 @@ TEST_F(Service, HealthReadinessConfigAndLandingPage) {
   std::remove(path.c_str());
 }
 
-// The page as a browser renders it: Debian's chromium, headless, printing the DOM.
-std::string rendered_dom(int port) {
+// Debian's chromium, headless, on the agent's page: `what` is --dump-dom (the DOM it built,
+// on stdout) or --screenshot=FILE.
+std::string chromium(int port, const std::string& what) {
   const std::string profile = write_temp_file("", ".d");
   std::remove(profile.c_str());
   const auto r = run_command({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                              "--disable-sync", "--user-data-dir=" + profile, "--dump-dom",
-                              "http://127.0.0.1:" + std::to_string(port) + "/"},
+                              "--disable-sync", "--hide-scrollbars", "--window-size=1100,900",
+                              "--user-data-dir=" + profile, what, "http://127.0.0.1:" + std::to_string(port) + "/"},
                              60s);
   run_command({"/bin/rm", "-rf", profile}, 10s);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.out;
+}
+
+// How many pixels of a PNG (8-bit RGB or RGBA, as chromium writes) have exactly this colour.
+long pixels_of_colour(const std::string& png_path, unsigned rgb) {
+  std::ifstream in(png_path, std::ios::binary);
+  const std::string png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto u32 = [&png](std::size_t at) {
+    return (uint32_t(uint8_t(png[at])) << 24) | (uint32_t(uint8_t(png[at + 1])) << 16) |
+           (uint32_t(uint8_t(png[at + 2])) << 8) | uint32_t(uint8_t(png[at + 3]));
+  };
+  uint32_t width = 0, height = 0, channels = 0;
+  std::string compressed;
+  for (std::size_t at = 8; at + 12 <= png.size();) {
+    const uint32_t length = u32(at);
+    const std::string type = png.substr(at + 4, 4);
+    if (type == "IHDR") {
+      width = u32(at + 8), height = u32(at + 12);
+      const int depth = uint8_t(png[at + 16]), colour_type = uint8_t(png[at + 17]);
+      if (depth != 8 || (colour_type != 2 && colour_type != 6)) return -1;
+      channels = colour_type == 6 ? 4 : 3;
+    } else if (type == "IDAT") {
+      compressed += png.substr(at + 8, length);
+    }
+    at += 12 + length;
+  }
+  const std::size_t stride = std::size_t(width) * channels;
+  std::vector<unsigned char> raw((stride + 1) * height);
+  uLongf raw_size = raw.size();
+  if (channels == 0 || uncompress(raw.data(), &raw_size, reinterpret_cast<const Bytef*>(compressed.data()),
+                                  compressed.size()) != Z_OK) {
+    return -1;
+  }
+  // Undo each row's filter (PNG spec, 9.2), then count.
+  std::vector<unsigned char> previous(stride, 0), row(stride);
+  long count = 0;
+  for (uint32_t y = 0; y < height; ++y) {
+    const unsigned char filter = raw[y * (stride + 1)];
+    const unsigned char* line = &raw[y * (stride + 1) + 1];
+    for (std::size_t x = 0; x < stride; ++x) {
+      const int a = x >= channels ? row[x - channels] : 0, b = previous[x], c = x >= channels ? previous[x - channels] : 0;
+      int predicted = 0;
+      if (filter == 1) predicted = a;
+      else if (filter == 2) predicted = b;
+      else if (filter == 3) predicted = (a + b) / 2;
+      else if (filter == 4) {
+        const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+        predicted = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      row[x] = static_cast<unsigned char>(line[x] + predicted);
+    }
+    for (std::size_t x = 0; x < stride; x += channels) {
+      count += ((unsigned(row[x]) << 16) | (unsigned(row[x + 1]) << 8) | row[x + 2]) == rgb;
+    }
+    previous.swap(row);
+  }
+  return count;
 }
 
 // The upper bound of the slowest canary write the agent timed, in ms: the smallest bucket of
@@ -230,31 +288,87 @@ double slowest_write_bound_ms(const std::string& metrics, const std::string& pro
   return bound;
 }
 
-TEST_F(Service, TheLandingPageShowsLiveFiguresInABrowser) {
+// An attribute's number in the first element of the DOM that has all of `has` (nullopt if none).
+std::optional<double> attribute(const std::string& dom, const std::string& tag, const std::string& has,
+                                const std::string& name) {
+  const std::regex element("<" + tag + "[^>]*>");
+  for (std::sregex_iterator it(dom.begin(), dom.end(), element), end; it != end; ++it) {
+    const std::string text = it->str();
+    if (text.find(has) == std::string::npos) continue;
+    std::smatch m;
+    if (std::regex_search(text, m, std::regex(name + R"re(="([-0-9.]+)")re"))) return std::stod(m[1].str());
+  }
+  return std::nullopt;
+}
+
+TEST_F(Service, TheLandingPageChartsLiveFiguresInABrowser) {
   struct stat st;
   ASSERT_EQ(stat("/usr/bin/chromium", &st), 0) << "chromium is not installed (scripts/install-deps.sh)";
-  const std::string path = write_temp_file(agent_yaml() + pg_probe_yaml("100ms", "5s"), ".yaml");
+  // A read path on replica-2 alone: 200 ms behind, a read right after the write is stale and
+  // one 400 ms after it is not.
+  const std::string read_path = "    read_paths:\n      - name: replica-2-only\n        targets: [replica-2]\n"
+                                "    read_delays: [0ms, 400ms]\n";
+  const std::string path = write_temp_file(agent_yaml() + pg_probe_yaml("100ms", "5s", read_path), ".yaml");
   Agent agent(path, free_port());
   const std::string seen = "ghostwatch_visibility_lag_seconds_count{probe=\"pg\",target=\"replica-2\"}";
   ASSERT_TRUE(wait_for([&] { return metric_or(agent, seen) > 3; }, 15s)) << agent.log();
-  const std::string dom = rendered_dom(agent.port());
-  // replica-2 applies WAL GW_PG_DELAY_MS late, counted from the commit's own timestamp, which
-  // comes one write latency before the ack that ghostwatch counts from (several ms under the
-  // sanitizers): one sample's lag is at least the delay less that.
+  // Two 15 s steps of history, so that each line is a line, not a dot.
+  const std::string two_points = "data-target=\"replica-2\" data-points=\"2\"";
+  ASSERT_TRUE(wait_for([&] { return http_request(agent.port(), "GET", "/").body.find(two_points) != std::string::npos; }, 20s));
+  const std::string dom = chromium(agent.port(), "--dump-dom");
+
+  // The table's row, as before the charts.
   const std::regex row(R"rx(<tr data-probe="pg" data-target="replica-2"><td>pg</td><td>replica-2</td><td class="up">up</td><td class="role">replica</td><td class="source">static</td><td>([0-9]+\.[0-9])</td><td>([0-9]+\.[0-9])</td>)rx");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(dom, m, row)) << dom;
   const double last_ms = std::stod(m[1].str());
   const double delay_ms = std::stod(require_env("GW_PG_DELAY_MS"));
-  // A commit whose WAL flush was slow (an fsync on a busy disk: 73 ms once under ASan) is acked
-  // that much after its timestamp: the bound allows the slowest write the agent timed.
-  const double slowest_write_ms = slowest_write_bound_ms(agent.metrics(), "pg");
-  EXPECT_GE(last_ms, delay_ms - std::max(20.0, slowest_write_ms)) << "slowest write at most " << slowest_write_ms << " ms";
+  // replica-2 applies WAL GW_PG_DELAY_MS late, counted from the commit's own timestamp, which
+  // comes one write latency before the ack that ghostwatch counts from (several ms under the
+  // sanitizers); a commit whose WAL flush was slow (an fsync on a busy disk: 73 ms once under
+  // ASan) is acked that much after its timestamp: the bound allows the slowest write timed.
+  const double slack_ms = std::max(20.0, slowest_write_bound_ms(agent.metrics(), "pg"));
+  EXPECT_GE(last_ms, delay_ms - slack_ms);
   EXPECT_LT(last_ms, delay_ms + 1000);
   EXPECT_NE(dom.find("<span id=\"agent-id\">it-"), std::string::npos);
   EXPECT_NE(dom.find("<span id=\"version\">"), std::string::npos);
-  record_figure("landing page in chromium: replica-2 last lag " + m[1].str() + " ms, p99 " + m[2].str() + " ms (apply delay " +
-                require_env("GW_PG_DELAY_MS") + " ms)");
+
+  // replica-2's chart: drawn from live samples, its newest p50 the apply delay.
+  const std::string chart = "data-target=\"replica-2\"";
+  const auto p50 = attribute(dom, "svg", chart, "data-last-p50-ms");
+  ASSERT_TRUE(p50.has_value()) << dom;
+  EXPECT_GE(*p50, delay_ms - slack_ms);
+  EXPECT_LT(*p50, delay_ms + 1000);
+  EXPECT_GE(attribute(dom, "svg", chart, "data-points").value_or(0), 2);
+  const auto svg = dom.find("<svg class=\"chart\" viewBox=\"0 0 320 96\" width=\"320\" height=\"96\" role=\"img\" data-probe=\"pg\" " + chart);
+  ASSERT_NE(svg, std::string::npos) << dom;
+  const std::string drawn = dom.substr(svg, dom.find("</svg>", svg) - svg);
+  EXPECT_TRUE(std::regex_search(drawn, std::regex(R"(<path class="p50" d="M[0-9.]+ [0-9.]+h0L[0-9.]+ [0-9.]+)"))) << drawn;
+  EXPECT_TRUE(std::regex_search(drawn, std::regex(R"(<path class="p99" d="M[0-9.]+ [0-9.]+h0L)"))) << drawn;
+  // The browser's DOM holds the character, not the entity.
+  EXPECT_NE(dom.find("<span class=\"meta\">replica \u00b7 static</span>"), std::string::npos) << "role and source";
+
+  // The read path's bars: stale right after the write, fresh 400 ms later.
+  const auto stale_now = attribute(dom, "rect", "data-delay=\"0ms\"", "data-ratio");
+  const auto stale_later = attribute(dom, "rect", "data-delay=\"400ms\"", "data-ratio");
+  ASSERT_TRUE(stale_now && stale_later) << dom;
+  EXPECT_GE(*stale_now, 0.8);
+  EXPECT_LE(*stale_later, 0.2);
+  EXPECT_GE(attribute(dom, "rect", "data-delay=\"0ms\"", "data-reads").value_or(0), 3);
+
+  // And the browser painted them: the p50 and p99 line colours and the stale bar's are on screen.
+  const std::string png = write_temp_file("", ".png");
+  chromium(agent.port(), "--screenshot=" + png);
+  const long blue = pixels_of_colour(png, 0x1f77b4), orange = pixels_of_colour(png, 0xff7f0e),
+             red = pixels_of_colour(png, 0xd62728);
+  EXPECT_GE(blue, 20) << png;
+  EXPECT_GE(orange, 20) << png;
+  EXPECT_GE(red, 200) << png;
+  record_figure("landing page in chromium: replica-2 last lag " + m[1].str() + " ms, chart p50 " + std::to_string(*p50) +
+                " ms (apply delay " + require_env("GW_PG_DELAY_MS") + " ms); stale reads at 0ms " +
+                std::to_string(*stale_now) + ", at 400ms " + std::to_string(*stale_later) + "; pixels p50/p99/stale " +
+                std::to_string(blue) + "/" + std::to_string(orange) + "/" + std::to_string(red));
+  std::remove(png.c_str());
   std::remove(path.c_str());
 }
 

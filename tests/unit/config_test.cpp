@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/redact.h"
+#include "exporters/sink.h"
 
 namespace ghostwatch {
 namespace {

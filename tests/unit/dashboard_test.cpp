@@ -126,15 +126,16 @@ TEST(AlertRules, EveryMetricARuleNamesIsExportedOrRecorded) {
       }
     }
   }
-  // Every alert is tested by promtool and has a runbook entry in the README.
-  std::stringstream tests, readme;
+  // Every alert is tested by promtool and has a runbook entry in the reference.
+  std::stringstream tests, runbooks;
   tests << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/ghostwatch.rules.test.yml").rdbuf()
         << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/alerts/ghostwatch.slo.rules.test.yml").rdbuf();
-  readme << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/README.md").rdbuf();
+  runbooks << std::ifstream(std::string(GHOSTWATCH_SOURCE_DIR) + "/docs/reference/alerts.md").rdbuf();
   EXPECT_GE(alerts.size(), 12u);
   for (const std::string& alert : alerts) {
     EXPECT_NE(tests.str().find("alertname: " + alert + "\n"), std::string::npos) << alert << " has no promtool test";
-    EXPECT_NE(readme.str().find("- **" + alert + "**"), std::string::npos) << alert << " has no runbook in README.md";
+    EXPECT_NE(runbooks.str().find("- **" + alert + "**"), std::string::npos)
+        << alert << " has no runbook in docs/reference/alerts.md";
   }
 }
 

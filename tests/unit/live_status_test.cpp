@@ -97,13 +97,76 @@ TEST(LandingPage, ATargetWithoutSamplesShowsDashesNotZero) {
   auto target = probe->target("never");
   target->polled(false, "connection refused");
   const std::string html = render_landing_page({"1", "a", 1}, live.snapshot());
-  const auto row = html.find("data-target=\"never\"");
+  const auto row = html.find("<tr data-probe=\"pg\" data-target=\"never\"");
   ASSERT_NE(row, std::string::npos);
   const std::string tr = html.substr(row, html.find("</tr>", row) - row);
   EXPECT_NE(tr.find("DOWN</td><td class=\"role\">-</td><td class=\"source\">static</td><td class=\"none\">-</td>"
                     "<td class=\"none\">-</td>"),
             std::string::npos)
       << tr;
+}
+
+// The text of the first element that starts with `open` (up to its closing '>').
+std::string element(const std::string& html, const std::string& open) {
+  const auto at = html.find(open);
+  if (at == std::string::npos) return "";
+  return html.substr(at, html.find('>', at) - at + 1);
+}
+
+TEST(LandingPage, ChartsEachTargetsLagAndPendingAndEachReadPathsStaleReads) {
+  LiveStatus live;
+  auto probe = live.probe("pg", "postgres");
+  auto target = probe->target("replica-2");
+  target->polled(true, "");
+  target->visible({1, milliseconds(200), milliseconds(1)});
+  target->visible({2, milliseconds(210), milliseconds(1)});
+  target->pending(milliseconds(150));
+  auto path = probe->read_path("haproxy", {"0ms", "100ms", "1s"});
+  for (int i = 0; i < 4; ++i) {
+    path->read(0, i < 3 ? ReadOutcome::stale : ReadOutcome::fresh, milliseconds(1), "");
+    path->read(1, ReadOutcome::fresh, milliseconds(1), "");
+  }
+  path->read(1, ReadOutcome::error, milliseconds(1), "refused");  // an error is not a stale read
+  const std::string html = render_landing_page({"1", "a", 1}, live.snapshot(true));
+
+  const std::string chart = element(html, "<svg class=\"chart\" ");
+  EXPECT_NE(chart.find("data-target=\"replica-2\""), std::string::npos) << chart;
+  EXPECT_NE(chart.find("data-points=\"1\""), std::string::npos) << chart;
+  EXPECT_NE(chart.find("data-last-p50-ms=\"205.0\""), std::string::npos) << chart;
+  EXPECT_NE(chart.find("data-max-ms=\"500.0\""), std::string::npos) << "a scale of 1, 2 or 5: " << chart;
+  // One step with data: each line is a dot at the right edge (now).
+  EXPECT_NE(html.find("<path class=\"p50\" d=\"M312.0 "), std::string::npos) << html;
+  EXPECT_NE(html.find("<path class=\"pending\" d=\"M312.0 "), std::string::npos) << html;
+  EXPECT_NE(html.find("<span class=\"meta\">role unknown &middot; static</span>"), std::string::npos);
+
+  EXPECT_NE(html.find("data-read-path=\"haproxy\""), std::string::npos);
+  EXPECT_NE(element(html, "<rect class=\"stale\" data-delay=\"0ms\"").find("data-ratio=\"0.7500\" data-reads=\"4\""),
+            std::string::npos)
+      << html;
+  EXPECT_NE(element(html, "<rect class=\"stale\" data-delay=\"100ms\"").find("data-ratio=\"0.0000\" data-reads=\"4\""),
+            std::string::npos)
+      << html;
+  EXPECT_EQ(html.find("data-delay=\"1s\""), std::string::npos) << "no read at 1s: no bar, not a 0";
+  EXPECT_NE(html.find(">75%</text>"), std::string::npos);
+}
+
+TEST(LandingPage, ChartsTheWorstTargetsOfAFleet) {
+  LiveStatus live;
+  auto probe = live.probe("pg", "postgres");
+  std::vector<std::shared_ptr<TargetSink>> targets;
+  for (int i = 0; i < 60; ++i) {
+    targets.push_back(probe->target("r" + std::to_string(i)));
+    targets.back()->visible({1, milliseconds(i), milliseconds(1)});
+  }
+  const std::string html = render_landing_page({"1", "a", 1}, live.snapshot(true));
+  std::size_t charts = 0;
+  for (auto at = html.find("<svg class=\"chart\""); at != std::string::npos; at = html.find("<svg class=\"chart\"", at + 1)) ++charts;
+  EXPECT_EQ(charts, 48u);
+  EXPECT_NE(html.find("<svg class=\"chart\" viewBox=\"0 0 320 96\" width=\"320\" height=\"96\" role=\"img\" data-probe=\"pg\" data-target=\"r59\""),
+            std::string::npos);
+  EXPECT_EQ(html.find("data-target=\"r0\" data-points"), std::string::npos) << "the best target has no chart";
+  EXPECT_NE(html.find("<tr data-probe=\"pg\" data-target=\"r0\""), std::string::npos) << "but a row";
+  EXPECT_NE(html.find("The 48 targets with the highest p99 of 60"), std::string::npos);
 }
 
 TEST(LiveStatus, ShowsEachTargetsSourceAndRoleAndForgetsARemovedTarget) {
