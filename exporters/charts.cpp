@@ -15,7 +15,7 @@ namespace {
 constexpr double kWidth = 320, kHeight = 96;
 constexpr double kLeft = 48, kRight = 312, kTop = 8, kBottom = 74;
 
-std::string fmt(const char* format, double a, double b = 0, double c = 0) {
+std::string printed(const char* format, double a, double b = 0, double c = 0) {
   char buf[96];
   std::snprintf(buf, sizeof buf, format, a, b, c);
   return buf;
@@ -32,9 +32,9 @@ double nice_ceiling(double ms) {
 }
 
 std::string ms_text(double ms) {
-  if (ms >= 10000) return fmt("%.0f s", ms / 1000);
-  if (ms >= 1000) return fmt("%.1f s", ms / 1000);
-  return fmt(ms >= 10 ? "%.0f ms" : "%.1f ms", ms);
+  if (ms >= 10000) return printed("%.0f s", ms / 1000);
+  if (ms >= 1000) return printed("%.1f s", ms / 1000);
+  return printed(ms >= 10 ? "%.0f ms" : "%.1f ms", ms);
 }
 
 using Series = std::function<std::optional<double>(const HistoryPoint&)>;
@@ -53,7 +53,7 @@ std::string path_of(const std::vector<HistoryPoint>& points, const Series& value
     }
     const double x = kLeft + step * static_cast<double>(i);
     const double y = kBottom - (kBottom - kTop) * std::min(*v / top_ms, 1.0);
-    d += fmt(drawing ? "L%.1f %.1f" : "M%.1f %.1fh0", x, y);
+    d += printed(drawing ? "L%.1f %.1f" : "M%.1f %.1fh0", x, y);
     drawing = true;
   }
   return d;
@@ -71,7 +71,7 @@ std::optional<double> pending_ms(const HistoryPoint& p) {
 
 std::string data_ms(const char* name, const std::optional<double>& ms) {
   if (!ms) return "";
-  return std::string(" ") + name + "=\"" + fmt("%.1f", *ms) + "\"";
+  return std::string(" ") + name + "=\"" + printed("%.1f", *ms) + "\"";
 }
 
 }  // namespace
@@ -87,7 +87,7 @@ std::string lag_chart_svg(const std::string& probe, const TargetStatus& target) 
     if (p50_ms(p)) last_p50 = p50_ms(p), last_p99 = p99_ms(p);
   }
   const double top = nice_ceiling(largest);
-  std::string out = "<svg class=\"chart\" viewBox=\"0 0 " + fmt("%.0f %.0f", kWidth, kHeight) +
+  std::string out = "<svg class=\"chart\" viewBox=\"0 0 " + printed("%.0f %.0f", kWidth, kHeight) +
                     "\" width=\"320\" height=\"96\" role=\"img\" data-probe=\"" + html_escape(probe) +
                     "\" data-target=\"" + html_escape(target.name) + "\" data-points=\"" + std::to_string(with_data) +
                     "\"" + data_ms("data-last-p50-ms", last_p50) + data_ms("data-last-p99-ms", last_p99) +
@@ -95,13 +95,13 @@ std::string lag_chart_svg(const std::string& probe, const TargetStatus& target) 
   out += "<title>" + html_escape(probe + " / " + target.name) +
          ": lag p50 and p99 and pending age, last 15 minutes in 15 s steps</title>\n";
   // The frame, the scale and the time axis.
-  out += fmt("<path class=\"axis\" d=\"M%.0f %.0fV%.0f", kLeft, kTop, kBottom) + fmt("H%.0f\"/>\n", kRight);
-  out += fmt("<text x=\"%.0f\" y=\"%.0f\" class=\"scale\">", kLeft - 4, kTop + 4) + ms_text(top) + "</text>\n";
-  out += fmt("<text x=\"%.0f\" y=\"%.0f\" class=\"scale\">0</text>\n", kLeft - 4, kBottom);
-  out += fmt("<text x=\"%.0f\" y=\"%.0f\" class=\"time\">-15 min</text>", kLeft, kBottom + 14) +
-         fmt("<text x=\"%.0f\" y=\"%.0f\" class=\"time end\">now</text>\n", kRight, kBottom + 14);
+  out += printed("<path class=\"axis\" d=\"M%.0f %.0fV%.0f", kLeft, kTop, kBottom) + printed("H%.0f\"/>\n", kRight);
+  out += printed("<text x=\"%.0f\" y=\"%.0f\" class=\"scale\">", kLeft - 4, kTop + 4) + ms_text(top) + "</text>\n";
+  out += printed("<text x=\"%.0f\" y=\"%.0f\" class=\"scale\">0</text>\n", kLeft - 4, kBottom);
+  out += printed("<text x=\"%.0f\" y=\"%.0f\" class=\"time\">-15 min</text>", kLeft, kBottom + 14) +
+         printed("<text x=\"%.0f\" y=\"%.0f\" class=\"time end\">now</text>\n", kRight, kBottom + 14);
   if (with_data == 0) {
-    out += fmt("<text x=\"%.0f\" y=\"%.0f\" class=\"empty\">nothing seen yet</text>\n", (kLeft + kRight) / 2,
+    out += printed("<text x=\"%.0f\" y=\"%.0f\" class=\"empty\">nothing seen yet</text>\n", (kLeft + kRight) / 2,
                (kTop + kBottom) / 2);
   }
   out += "<path class=\"pending\" d=\"" + path_of(points, pending_ms, top) + "\"/>\n";
@@ -113,26 +113,26 @@ std::string lag_chart_svg(const std::string& probe, const TargetStatus& target) 
 std::string stale_bars_svg(const std::string& probe, const ReadPathStatus& path) {
   constexpr double bar = 34, gap = 14, left = 8, top = 18, bottom = 96;
   const double width = left * 2 + static_cast<double>(path.delays.size()) * (bar + gap);
-  std::string out = "<svg class=\"bars\" viewBox=\"0 0 " + fmt("%.0f 124", width) + "\" width=\"" + fmt("%.0f", width) +
+  std::string out = "<svg class=\"bars\" viewBox=\"0 0 " + printed("%.0f 124", width) + "\" width=\"" + printed("%.0f", width) +
                     "\" height=\"124\" role=\"img\" data-probe=\"" + html_escape(probe) + "\" data-read-path=\"" +
                     html_escape(path.name) + "\">\n<title>" + html_escape(probe + " / " + path.name) +
                     ": share of stale reads by delay after the write</title>\n";
   for (std::size_t i = 0; i < path.delays.size(); ++i) {
     const double x = left + static_cast<double>(i) * (bar + gap);
     const long answered = path.reads[i] - path.errors[i];
-    out += fmt("<rect class=\"track\" x=\"%.0f\" y=\"%.0f\" width=\"%.0f\"", x, top, bar) +
-           fmt(" height=\"%.0f\"/>", bottom - top);
+    out += printed("<rect class=\"track\" x=\"%.0f\" y=\"%.0f\" width=\"%.0f\"", x, top, bar) +
+           printed(" height=\"%.0f\"/>", bottom - top);
     std::string label = "-";
     if (answered > 0) {
       const double ratio = static_cast<double>(path.stale[i]) / static_cast<double>(answered);
       const double h = std::max((bottom - top) * ratio, ratio > 0 ? 1.0 : 0.0);
       out += "<rect class=\"stale\" data-delay=\"" + html_escape(path.delays[i]) + "\" data-ratio=\"" +
-             fmt("%.4f", ratio) + "\" data-reads=\"" + std::to_string(answered) + "\"" +
-             fmt(" x=\"%.0f\" y=\"%.1f\" width=\"%.0f\"", x, bottom - h, bar) + fmt(" height=\"%.1f\"/>", h);
-      label = fmt(ratio >= 0.1 || ratio == 0 ? "%.0f%%" : "%.1f%%", ratio * 100);
+             printed("%.4f", ratio) + "\" data-reads=\"" + std::to_string(answered) + "\"" +
+             printed(" x=\"%.0f\" y=\"%.1f\" width=\"%.0f\"", x, bottom - h, bar) + printed(" height=\"%.1f\"/>", h);
+      label = printed(ratio >= 0.1 || ratio == 0 ? "%.0f%%" : "%.1f%%", ratio * 100);
     }
-    out += fmt("<text x=\"%.0f\" y=\"%.0f\" class=\"value\">", x + bar / 2, top - 5) + label + "</text>";
-    out += fmt("<text x=\"%.0f\" y=\"%.0f\" class=\"delay\">", x + bar / 2, bottom + 14) + html_escape(path.delays[i]) +
+    out += printed("<text x=\"%.0f\" y=\"%.0f\" class=\"value\">", x + bar / 2, top - 5) + label + "</text>";
+    out += printed("<text x=\"%.0f\" y=\"%.0f\" class=\"delay\">", x + bar / 2, bottom + 14) + html_escape(path.delays[i]) +
            "</text>\n";
   }
   return out + "</svg>";

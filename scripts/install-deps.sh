@@ -32,8 +32,11 @@ PACKAGES=(
   socat python3
   # the fleet sandbox (up --fleet, tests/fleet): alerts delivered by a real Alertmanager
   prometheus-alertmanager
-  # the documentation site (mkdocs build --strict) and the reference-agreement test's YAML
-  mkdocs mkdocs-material python3-yaml
+  # the container image (scripts/image.sh, scripts/image-check.sh): built and run with podman, its
+  # base made by mmdebstrap where no registry is reachable
+  podman runc netavark aardvark-dns iptables mmdebstrap uidmap
+  # the documentation site (mkdocs build --strict)
+  mkdocs mkdocs-material
 )
 
 missing=()
@@ -41,6 +44,12 @@ for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
+done
+# Commands a machine may already have from elsewhere (its own Node.js, a kubectl): Debian's
+# packages only where the command is missing. scripts/k8s-check.sh renders the Kubernetes
+# manifests with kubectl and validates them with npm packages.
+for pair in kubectl:kubernetes-client npm:npm; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -118,11 +118,23 @@ else
   echo "(skipped: installing a package needs root)"
 fi
 stage_done "package check"
+# The container image: built from the package, run against the sandbox as a non-root user with a
+# read-only root filesystem (needs root: rootful podman with the host's network).
+echo "--- scripts/image-check.sh (the container image end to end) ---"
+if [ "$(id -u)" -eq 0 ]; then
+  if scripts/image-check.sh build; then verdicts+=("image: passed"); else status=1; verdicts+=("image: FAILED"); fi
+else
+  echo "(skipped: rootful podman needs root)"
+fi
+stage_done "image check"
 # The documentation site: a broken link, a page missing from the nav or a nav entry without its
 # page fails the build (strict).
 echo "--- mkdocs build --strict (the documentation site) ---"
 if mkdocs build --strict --quiet; then verdicts+=("docs site: passed"); else status=1; verdicts+=("docs site: FAILED"); fi
 stage_done "docs site"
+echo "--- scripts/k8s-check.sh (the Kubernetes manifests against the API's schemas) ---"
+if scripts/k8s-check.sh; then verdicts+=("kubernetes manifests: passed"); else status=1; verdicts+=("kubernetes manifests: FAILED"); fi
+stage_done "kubernetes manifests"
 
 if [ $fast = 0 ]; then
   # Any report fails: UBSan stops at the first error, LeakSanitizer's exit code fails the
