@@ -2,7 +2,9 @@
 """The reference agrees with the program: every configuration key the parser accepts is
 documented in docs/reference/configuration.md, in the row of its section, and every documented
 key is accepted; every command and option of the CLI is in docs/reference/cli.md and in the man
-page, and no option is documented that the CLI does not take.
+page, and no option is documented that the CLI does not take; every metric family the exporter
+defines has its row in docs/reference/metrics.md, every HTTP path the agent serves its row in
+docs/reference/http-api.md, and every row in them is one that exists.
 
 The accepted keys come from the program itself: a key it does not know makes it name the keys
 allowed there ("unknown key 'x' (allowed here: a, b)"), so a new key cannot ship without a line
@@ -227,8 +229,34 @@ for command in commands:
 for option in sorted(set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", cli)) - accepted_options - {"--help"}):
     fail(f"cli.md documents {option}, which no command accepts")
 
+# The metric families: the names in the exporter's family table against the reference's rows.
+sink = open(os.path.join(SRC, "exporters/prometheus_sink.cpp")).read()
+defined = set(re.findall(r'"(ghostwatch_[a-z_]+)"', sink))
+metrics_md = open(os.path.join(SRC, "docs/reference/metrics.md")).read()
+documented = set(re.findall(r"^\| `(ghostwatch_[a-z_]+)`", metrics_md, re.M))
+if len(defined) < 20:
+    fail(f"found only {len(defined)} metric families in exporters/prometheus_sink.cpp")
+for name in sorted(defined - documented):
+    fail(f"metrics.md has no row for {name}, which the exporter defines")
+for name in sorted(documented - defined):
+    fail(f"metrics.md documents {name}, which the exporter does not define")
+checked += len(defined)
+
+# The HTTP endpoints: the agent's routes against the API reference's table.
+routes = set(re.findall(r'http_\.route\("([^"]+)"', open(os.path.join(SRC, "agent/agent.cpp")).read()))
+api = open(os.path.join(SRC, "docs/reference/http-api.md")).read()
+listed = set(re.findall(r"^\| `(?:GET|POST)[^ ]* (/[^`? ]*)", api, re.M))
+if len(routes) < 5:
+    fail(f"found only {sorted(routes)} as the agent's routes in agent/agent.cpp")
+for path in sorted(routes - listed):
+    fail(f"http-api.md has no row for {path}, which the agent serves")
+for path in sorted(listed - routes):
+    fail(f"http-api.md documents {path}, which the agent does not serve")
+checked += len(routes)
+
 if failures:
     print("\n".join(failures), file=sys.stderr)
     print(f"reference: {len(failures)} disagreement(s) between the program and its reference", file=sys.stderr)
     sys.exit(1)
-print(f"reference: {checked} keys, settings and options, each documented; commands: {', '.join(commands)}")
+print(f"reference: {checked} keys, settings, options, metric families and endpoints, each documented; "
+      f"commands: {', '.join(commands)}")
