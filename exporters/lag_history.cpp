@@ -11,14 +11,27 @@ int64_t LagHistory::step_of(MonoTime t) {
   return std::chrono::duration_cast<Duration>(t.time_since_epoch()).count() / kStep.count();
 }
 
+LagHistory::Stored LagHistory::stored(const HistoryPoint& p) {
+  return {p.p50, p.p99, p.seen ? p.pending : std::numeric_limits<float>::quiet_NaN()};
+}
+
+HistoryPoint LagHistory::point(const Stored& s) {
+  HistoryPoint p;
+  p.p50 = s.p50;
+  p.p99 = s.p99;
+  p.seen = !std::isnan(s.pending);
+  p.pending = p.seen ? s.pending : 0;
+  return p;
+}
+
 void LagHistory::move_to(int64_t step) {
   if (step <= open_step_) return;  // the same step (or a reading from before it: kept in it)
-  if (closed_.empty()) closed_.resize(kSteps);
+  if (closed_.empty()) closed_.assign(kSteps, stored(HistoryPoint{}));
   if (open_step_ != std::numeric_limits<int64_t>::min()) {
-    closed_[static_cast<std::size_t>(open_step_ % kSteps)] = open_point();
+    closed_[static_cast<std::size_t>(open_step_ % kSteps)] = stored(open_point());
     // Steps with no event in between are gaps; at most a whole window of them need clearing.
     for (int64_t s = open_step_ + 1; s < step && s <= open_step_ + kSteps; ++s) {
-      closed_[static_cast<std::size_t>(s % kSteps)] = HistoryPoint{};
+      closed_[static_cast<std::size_t>(s % kSteps)] = stored(HistoryPoint{});
     }
   }
   open_step_ = step;
@@ -69,7 +82,7 @@ std::vector<HistoryPoint> LagHistory::points(MonoTime now) const {
   for (int i = 0; i < kSteps; ++i) {
     const int64_t step = last - (kSteps - 1) + i;
     if (step == open_step_) out[static_cast<std::size_t>(i)] = open_point();
-    else if (step < open_step_ && step > open_step_ - kSteps) out[static_cast<std::size_t>(i)] = closed_[static_cast<std::size_t>(step % kSteps)];
+    else if (step < open_step_ && step > open_step_ - kSteps) out[static_cast<std::size_t>(i)] = point(closed_[static_cast<std::size_t>(step % kSteps)]);
   }
   return out;
 }

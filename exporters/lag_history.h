@@ -3,8 +3,9 @@
 // and the largest pending age; a step with no event at all is a gap, not a zero.
 //
 // Memory is bounded per target whatever the canary rate (a thousand targets are watched by one
-// agent): 60 closed steps of three floats, allocated at the first event, and the open step's
-// lags sampled down to at most 128 (reservoir sampling keeps its percentiles unbiased).
+// agent): 60 closed steps of three floats (720 bytes), allocated at the first event, and the
+// open step's lags sampled down to at most 128 (reservoir sampling keeps its percentiles
+// unbiased).
 // Not thread-safe: LiveStatus holds its target's lock around it.
 #pragma once
 
@@ -36,11 +37,18 @@ class LagHistory {
   std::vector<HistoryPoint> points(MonoTime now) const;
 
  private:
+  // A closed step as kept: pending is NaN where the step saw nothing (a HistoryPoint's `seen`
+  // would pad it to 16 bytes).
+  struct Stored {
+    float p50, p99, pending;
+  };
   static int64_t step_of(MonoTime t);
+  static Stored stored(const HistoryPoint& p);
+  static HistoryPoint point(const Stored& s);
   void move_to(int64_t step);  // closes the open step and any skipped ones (as gaps)
   HistoryPoint open_point() const;
 
-  std::vector<HistoryPoint> closed_;  // by step % kSteps, allocated at the first event
+  std::vector<Stored> closed_;  // by step % kSteps, allocated at the first event
   int64_t open_step_ = std::numeric_limits<int64_t>::min();
   std::vector<float> open_lags_;
   uint64_t open_count_ = 0;  // lags seen in the open step, sampled or not
