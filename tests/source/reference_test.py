@@ -242,6 +242,20 @@ for name in sorted(documented - defined):
     fail(f"metrics.md documents {name}, which the exporter does not define")
 checked += len(defined)
 
+# The README's minimal config is one the program accepts.
+readme = open(os.path.join(SRC, "README.md")).read()
+m = re.search(r"## A minimal config\n.*?```yaml\n(.*?)```", readme, re.S)
+if not m:
+    fail("README.md has no minimal config (a yaml block under '## A minimal config')")
+else:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        f.write(m.group(1))
+        f.flush()
+        env = dict(os.environ, PG_PASSWORD="x", MARIA_PASSWORD="x")
+        r = subprocess.run([BIN, "check-config", "--config", f.name], capture_output=True, text=True, timeout=30, env=env)
+        if r.returncode != 0:
+            fail(f"README.md's minimal config is refused: {r.stderr.strip()}")
+
 # The HTTP endpoints: the agent's routes against the API reference's table.
 routes = set(re.findall(r'http_\.route\("([^"]+)"', open(os.path.join(SRC, "agent/agent.cpp")).read()))
 api = open(os.path.join(SRC, "docs/reference/http-api.md")).read()
