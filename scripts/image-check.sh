@@ -17,7 +17,9 @@ engine=${CONTAINER_ENGINE:-podman}
 say() { echo "image-check: $*"; }
 fail() { echo "image-check: FAILED: $*" >&2; [ -z "${name:-}" ] || "$engine" logs "$name" 2>&1 | tail -20 >&2; exit 1; }
 
-image=$(scripts/image.sh "$build_dir" | tail -1)
+# GHOSTWATCH_IMAGE: an image scripts/image.sh has just built (scripts/test.sh builds it while the
+# sanitizer build compiles); otherwise it is built here.
+image=${GHOSTWATCH_IMAGE:-$(scripts/image.sh "$build_dir" | tail -1)}
 size=$("$engine" image inspect --format '{{.Size}}' "$image")
 say "built $image: $((size / 1000000)) MB uncompressed ($size bytes)"
 "$engine" history --format '  {{.Size}}  {{.CreatedBy}}' "$image" | cut -c1-140

@@ -5,7 +5,9 @@
 #   1. the release build: unit, alert (promtool), fuzz-corpus, integration and fault tests, the
 #      sandbox script's own tests (tests/sandbox/*_test.sh: an `up` killed halfway, a terminal
 #      closed under the demo, MASTER_DELAY held under load), then the Debian package end to end
-#      (scripts/package-check.sh, as root);
+#      (scripts/package-check.sh, as root), the container image run against the sandbox
+#      (scripts/image-check.sh, as root), the documentation site (mkdocs build --strict) and the
+#      Kubernetes manifests against the API's schemas (scripts/k8s-check.sh);
 #   2. AddressSanitizer + UBSan build: the unit, fuzz-corpus, integration and fault tests again, any
 #      sanitizer report failing its test;
 #   3. ThreadSanitizer build: the unit tests (the threaded probe and scheduler against fakes).
@@ -48,10 +50,25 @@ build build
 stage_done "install and release build"
 # The ASan build right away, its tests later: a unity build fails where two sources define the
 # same name in their anonymous namespaces, and that should stop CI in minutes, not after the
-# release tests.
+# release tests. The container image (from the release build's package) is built meanwhile: its
+# base's download and unpacking wait mostly on the network and the disk, not on the two cores
+# the compiler keeps busy. Never beside tests: timing tests would feel it.
+image_build=
 if [ $fast = 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    scripts/image.sh build >build/image-build.log 2>&1 &
+    image_build=$!
+  fi
   build build-asan -DGHOSTWATCH_SANITIZE=ON -DCMAKE_UNITY_BUILD=ON -- ghostwatch_tests
   stage_done "ASan build"
+  if [ -n "$image_build" ]; then
+    if wait "$image_build"; then
+      export GHOSTWATCH_IMAGE=$(tail -1 build/image-build.log)
+    else
+      echo "the image build failed (scripts/image-check.sh builds it again and says why):"
+      tail -5 build/image-build.log
+    fi
+  fi
 fi
 
 export GHOSTWATCH_SANDBOX_DIR="${TMPDIR:-/tmp}/ghostwatch-test-sandbox"
@@ -173,6 +190,8 @@ echo "--- bench/promises.sh 10 (pgpool-II, synchronous_commit, semi-sync: a smok
 bench/promises.sh 10 || { status=1; verdicts+=("bench/promises.sh: FAILED"); }
 echo "--- bench/footprint.sh 3 (what the agent costs the databases: statements, CPU, WAL and binlog bytes beside pt-heartbeat, the canary table; a smoke run) ---"
 timeout 300 bench/footprint.sh 3 || echo "(the benchmark did not complete)"
+echo "--- bench/canary_table.sh 300 2 (the canary table under canaries every 10 ms: a smoke run; the long run is a million) ---"
+timeout 120 bench/canary_table.sh 300 2 || echo "(the benchmark did not complete)"
 echo "--- bench/peers.sh 3 (postgres_exporter, mysqld_exporter, pt-heartbeat beside ghostwatch: a smoke run) ---"
 bench/peers.sh 3 || { status=1; verdicts+=("bench/peers.sh: FAILED"); }
 stage_done "benchmarks"
