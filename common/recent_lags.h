@@ -3,6 +3,7 @@
 // nothing.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <vector>
@@ -28,6 +29,16 @@ class RecentLags {
   std::optional<double> percentile(double q) const {
     if (values_.empty()) return std::nullopt;
     return ghostwatch::percentile(std::vector<double>(values_.begin(), values_.end()), q);
+  }
+  // The last n lags added (all of them when fewer were kept), newest first.
+  std::vector<double> last(std::size_t n) const {
+    std::vector<double> out;
+    const std::size_t kept = values_.size();
+    out.reserve(std::min(n, kept));
+    for (std::size_t i = 1; i <= std::min(n, kept); ++i) {
+      out.push_back(values_[(next_ + kept - i) % kept]);
+    }
+    return out;
   }
 
  private:

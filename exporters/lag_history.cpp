@@ -11,16 +11,35 @@ int64_t LagHistory::step_of(MonoTime t) {
   return std::chrono::duration_cast<Duration>(t.time_since_epoch()).count() / kStep.count();
 }
 
+namespace {
+constexpr double kSmallest = 1e-5;            // seconds: code 0 holds this and anything below
+constexpr double kRatio = 1.0004;             // between neighbouring codes: up to 27 days
+const double kLogRatio = std::log(kRatio);
+}  // namespace
+
+uint16_t LagHistory::encode(float seconds) {
+  if (std::isnan(seconds)) return kNothing;
+  if (seconds <= kSmallest) return 0;
+  const double code = std::round(std::log(seconds / kSmallest) / kLogRatio);
+  return static_cast<uint16_t>(std::min(code, double(kNothing - 1)));
+}
+
+float LagHistory::decode(uint16_t code) {
+  if (code == kNothing) return std::numeric_limits<float>::quiet_NaN();
+  if (code == 0) return 0;
+  return static_cast<float>(kSmallest * std::exp(code * kLogRatio));
+}
+
 LagHistory::Stored LagHistory::stored(const HistoryPoint& p) {
-  return {p.p50, p.p99, p.seen ? p.pending : std::numeric_limits<float>::quiet_NaN()};
+  return {encode(p.p50), encode(p.p99), p.seen ? encode(p.pending) : kNothing};
 }
 
 HistoryPoint LagHistory::point(const Stored& s) {
   HistoryPoint p;
-  p.p50 = s.p50;
-  p.p99 = s.p99;
-  p.seen = !std::isnan(s.pending);
-  p.pending = p.seen ? s.pending : 0;
+  p.p50 = decode(s.p50);
+  p.p99 = decode(s.p99);
+  p.seen = s.pending != kNothing;
+  p.pending = p.seen ? decode(s.pending) : 0;
   return p;
 }
 
@@ -35,8 +54,7 @@ void LagHistory::move_to(int64_t step) {
     }
   }
   open_step_ = step;
-  open_lags_.clear();
-  open_count_ = 0;
+  open_lags_ = 0;
   open_pending_ = 0;
   open_seen_ = false;
 }
@@ -44,17 +62,8 @@ void LagHistory::move_to(int64_t step) {
 void LagHistory::lag(MonoTime now, double seconds) {
   move_to(step_of(now));
   open_seen_ = true;
-  ++open_count_;
-  const auto value = static_cast<float>(seconds);
-  if (open_lags_.size() < kSampled) {
-    open_lags_.push_back(value);
-    return;
-  }
-  random_ ^= random_ << 13;
-  random_ ^= random_ >> 17;
-  random_ ^= random_ << 5;
-  const uint64_t slot = random_ % open_count_;
-  if (slot < kSampled) open_lags_[static_cast<std::size_t>(slot)] = value;
+  ++open_lags_;
+  recent_.add(seconds);
 }
 
 void LagHistory::pending(MonoTime now, double seconds) {
@@ -67,8 +76,8 @@ HistoryPoint LagHistory::open_point() const {
   HistoryPoint p;
   p.seen = open_seen_;
   p.pending = open_pending_;
-  if (!open_lags_.empty()) {
-    const std::vector<double> lags(open_lags_.begin(), open_lags_.end());
+  if (open_lags_ > 0) {
+    const std::vector<double> lags = recent_.last(open_lags_);
     p.p50 = static_cast<float>(percentile(lags, 0.5));
     p.p99 = static_cast<float>(percentile(lags, 0.99));
   }

@@ -16,8 +16,8 @@ struct LiveTargetState {
   TargetStatus status;
   std::optional<bool> polled_primary;
   std::string discovered_role;
-  RecentLags recent{kRecent}, received{kRecent};
-  LagHistory history;
+  LagHistory history;  // the recent lags too
+  RecentLags received{kRecent};
 };
 
 struct LiveReadPathState {
@@ -33,7 +33,6 @@ class LiveTarget final : public TargetSink {
     const double lag = to_seconds(sample.lag);
     s_->status.last = lag;
     ++s_->status.samples;
-    s_->recent.add(lag);
     s_->history.lag(steady_now(), lag);
   }
   void received(const VisibilitySample& sample) override {
@@ -176,8 +175,8 @@ TargetStatus snapshot_of(LiveTargetState& t, bool with_history) {
   std::lock_guard lock(t.mu);
   TargetStatus s = t.status;
   if (with_history) s.history = t.history.points(steady_now());
-  s.p50 = t.recent.percentile(0.5);
-  s.p99 = t.recent.percentile(0.99);
+  s.p50 = t.history.recent_percentile(0.5);
+  s.p99 = t.history.recent_percentile(0.99);
   s.received_p50 = t.received.percentile(0.5);
   s.role = shown_role(t.polled_primary, t.discovered_role);
   return s;
