@@ -8,8 +8,8 @@
 #      (scripts/package-check.sh, as root), the container image run against the sandbox
 #      (scripts/image-check.sh, as root), the documentation site (mkdocs build --strict) and the
 #      Kubernetes manifests against the API's schemas (scripts/k8s-check.sh);
-#   2. AddressSanitizer + UBSan build: the unit, fuzz-corpus, integration and fault tests again, any
-#      sanitizer report failing its test;
+#   2. AddressSanitizer + UBSan build: the unit, fuzz-corpus, integration and fault tests again
+#      (but four long scenarios, named below), any sanitizer report failing its test;
 #   3. ThreadSanitizer build: the unit tests (the threaded probe and scheduler against fakes).
 # The sanitizer builds compile only what their tests run, as unity builds (CMAKE_UNITY_BUILD:
 # a few sources per compiler run, so the headers are parsed once per batch): a fresh machine
@@ -161,7 +161,16 @@ if [ $fast = 0 ]; then
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   unset GHOSTWATCH_FIGURES_FILE  # the figures on record are the release build's
   echo "=== 2. AddressSanitizer + UBSan: unit, fuzz corpora, integration, faults ==="
-  run_ctest asan+ubsan build-asan -L 'unit|fuzz|integration|faults'
+  # Long scenarios run in the release stage only: each spends 20-40 s waiting on servers (random
+  # writes against an apply delay, a Prometheus evaluating every dashboard query and alert, a
+  # password planted in every place, reads through HAProxy at every delay) along code paths the
+  # other sanitized tests cover; what they add is accuracy and content, which the release stage
+  # checks.
+  long_scenarios='^(PositionMode\.PostgresIsWithinItsResolutionOfTheApplyDelayAtRandomWrites'
+  long_scenarios+='|WithPrometheus\.EveryDashboardQueryHasDataAndTheStalledAlertFiresAndClears'
+  long_scenarios+='|Secrets\.APlantedPasswordAppearsNowhere'
+  long_scenarios+='|ReadYourWrites\.ThroughHaproxyAndRoundRobinReplicasWithADeadPathBeside)$'
+  run_ctest asan+ubsan build-asan -L 'unit|fuzz|integration|faults' -E "$long_scenarios"
   stop_strays "the sanitizer tests"
   stage_done "ASan tests"
   echo "=== 3. ThreadSanitizer: unit tests ==="
