@@ -45,22 +45,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 agent_config() {  # ID PORT
-  cat <<YAML
-agent:
-  id: $1
-  listen: 127.0.0.1:$2
-probes:
-  - name: pg
-    kind: postgres
-    primary: "$(agent_pg_dsn "$pg_port_primary" gw-canary-table)"
-    interval: 10ms
-    poll_interval: 10ms
-    targets:
-      - name: replica-1
-        dsn: "$(agent_pg_dsn "$pg_port_replica1" gw-canary-table)"
-      - name: replica-2
-        dsn: "$(agent_pg_dsn "$pg_port_replica2" gw-canary-table)"
-YAML
+  printf 'agent:\n  id: %s\n  listen: 127.0.0.1:%s\nprobes:\n' "$1" "$2"
+  pg_probe_yaml 10ms 10ms gw-canary-table
 }
 
 stat_row() { pg "$pg_port_primary" "SELECT $1 FROM pg_stat_user_tables WHERE relid = 'ghostwatch.canary'::regclass"; }
@@ -74,12 +60,7 @@ written() {
   done
   echo "$total"
 }
-# "| heap / all | live / dead | updates (HOT) | autovacuums" with updates counted from the start.
-table_state() {
-  stat_row "pg_size_pretty(pg_relation_size(relid)) || ' / ' || pg_size_pretty(pg_total_relation_size(relid))
-    || ' | ' || n_live_tup || ' / ' || n_dead_tup
-    || ' | ' || (n_tup_upd - $upd0) || ' (' || (n_tup_hot_upd - $hot0) || ') | ' || autovacuum_count"
-}
+table_state() { canary_table_state "$upd0" "$hot0"; }
 
 for i in $(seq "$agents"); do
   ports+=("$(free_port)")

@@ -79,17 +79,11 @@ agent_backends() { pg "$1" "SELECT pid FROM pg_stat_activity WHERE application_n
 mariadbd_pid() { maria "$1" "SELECT @@pid_file" | xargs cat; }
 ticks=$(getconf CLK_TCK)
 
-pg_dsn() { agent_pg_dsn "$1" gw-footprint; }
 maria_dsn() { agent_maria_dsn "$1"; }
 
 agent_config() {  # INTERVAL POLL_INTERVAL [pg|maria|both]
   printf 'agent:\n  id: footprint\n  listen: 127.0.0.1:0\nprobes:\n'
-  if [ "$3" != maria ]; then
-    printf '  - name: pg\n    kind: postgres\n    primary: "%s"\n    interval: %s\n    poll_interval: %s\n    targets:\n' \
-      "$(pg_dsn "$pg_port_primary")" "$1" "$2"
-    printf '      - name: replica-1\n        dsn: "%s"\n      - name: replica-2\n        dsn: "%s"\n' \
-      "$(pg_dsn "$pg_port_replica1")" "$(pg_dsn "$pg_port_replica2")"
-  fi
+  [ "$3" = maria ] || pg_probe_yaml "$1" "$2" gw-footprint
   if [ "$3" != pg ]; then
     printf '  - name: maria\n    kind: mysql\n    primary: "%s"\n    interval: %s\n    poll_interval: %s\n    targets:\n' \
       "$(maria_dsn "$maria_port_primary")" "$1" "$2"
@@ -250,12 +244,9 @@ on_agent_stopping() { :; }
 agent_config 10ms 10ms pg >"$work/agent.yaml"
 run_agent "$work/agent.yaml"
 sleep 2  # backends flush their statistics within a second
-table=$(pg "$pg_port_primary" "SELECT relid::regclass FROM pg_stat_user_tables WHERE schemaname = 'ghostwatch' AND relname LIKE '%canary%' LIMIT 1")
-echo "| canaries written | size on disk | live / dead tuples | updates (HOT) | autovacuums |"
+echo "| canaries written | heap / all forks and index | live / dead tuples | updates (HOT) | autovacuums |"
 echo "| --- | --- | --- | --- | --- |"
-pg "$pg_port_primary" "SELECT '| $(cat "$work/writes-pg") | ' || pg_size_pretty(pg_total_relation_size(relid)) || ' | ' || n_live_tup || ' / ' || n_dead_tup
-  || ' | ' || n_tup_upd || ' (' || n_tup_hot_upd || ') | ' || autovacuum_count || ' |'
-  FROM pg_stat_user_tables WHERE relid = '$table'::regclass"
+echo "| $(cat "$work/writes-pg") | $(canary_table_state) |"
 fi
 
 # --- 4. the canary table after UPSERTS upserts ---------------------------------------------------
@@ -263,27 +254,20 @@ fi
 echo
 echo "### The canary table after $upserts of the agent's upserts back to back, then VACUUM"
 echo
-# The heap alone, and with its index and the free-space and visibility maps (VACUUM makes them).
-table_state() {
-  pg "$pg_port_primary" "SELECT pg_size_pretty(pg_relation_size(relid)) || ' / ' || pg_size_pretty(pg_total_relation_size(relid))
-    || ' | ' || n_live_tup || ' / ' || n_dead_tup
-    || ' | ' || n_tup_upd || ' (' || n_tup_hot_upd || ') | ' || autovacuum_count
-    FROM pg_stat_user_tables WHERE relid = 'ghostwatch.canary'::regclass"
-}
 cat >"$work/upsert.sql" <<'SQL'
 INSERT INTO ghostwatch.canary AS c (agent_id, probe, seq, written_at) VALUES ('footprint-upserts', 'pg', 1, now())
   ON CONFLICT (agent_id, probe) DO UPDATE SET seq = GREATEST(c.seq + 1, EXCLUDED.seq), written_at = now();
 SQL
 echo "| moment | heap / all forks and index | live / dead tuples | updates (HOT) | autovacuums |"
 echo "| --- | --- | --- | --- | --- |"
-echo "| before | $(table_state) |"
+echo "| before | $(canary_table_state) |"
 started=$SECONDS
 PGPASSWORD=$pg_password PGOPTIONS='-c synchronous_commit=off' "${PG_BIN:-/usr/lib/postgresql/15/bin}/pgbench" -n -c 1 \
   -t "$upserts" -f "$work/upsert.sql" -h 127.0.0.1 -p "$pg_port_primary" -U gwadmin app >"$work/pgbench.log" 2>&1 ||
   { echo "(pgbench failed: $(tail -1 "$work/pgbench.log"))"; exit 1; }
 sleep 2  # statistics reach pg_stat_user_tables within a second
-echo "| after $upserts in $((SECONDS - started)) s | $(table_state) |"
+echo "| after $upserts in $((SECONDS - started)) s | $(canary_table_state) |"
 pg "$pg_port_primary" "VACUUM ghostwatch.canary"
 sleep 2
-echo "| after VACUUM | $(table_state) |"
+echo "| after VACUUM | $(canary_table_state) |"
 pg "$pg_port_primary" "DELETE FROM ghostwatch.canary WHERE agent_id = 'footprint-upserts'"

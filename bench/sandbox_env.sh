@@ -25,4 +25,29 @@ maria() { MYSQL_PWD=$maria_password mysql -h127.0.0.1 -P"$1" -u"$maria_user" -N 
 agent_pg_dsn() { echo "host=127.0.0.1 port=$1 dbname=app user=ghostwatch password=\${GW_PG_PASSWORD} application_name=$2"; }
 agent_maria_dsn() { echo "mysql://ghostwatch:\${GW_MARIA_PASSWORD}@127.0.0.1:$1/"; }
 
+# The probe "pg" over the sandbox's primary and both replicas, as an agent config's list item.
+pg_probe_yaml() {  # INTERVAL POLL_INTERVAL APPLICATION_NAME
+  cat <<YAML
+  - name: pg
+    kind: postgres
+    primary: "$(agent_pg_dsn "$pg_port_primary" "$3")"
+    interval: $1
+    poll_interval: $2
+    targets:
+      - name: replica-1
+        dsn: "$(agent_pg_dsn "$pg_port_replica1" "$3")"
+      - name: replica-2
+        dsn: "$(agent_pg_dsn "$pg_port_replica2" "$3")"
+YAML
+}
+
+# "heap / all forks and index | live / dead | updates (HOT) | autovacuums" of the canary table,
+# updates counted from UPDATES0 and HOT0 (default: since the statistics began).
+canary_table_state() {  # [UPDATES0 HOT0]
+  pg "$pg_port_primary" "SELECT pg_size_pretty(pg_relation_size(relid)) || ' / ' || pg_size_pretty(pg_total_relation_size(relid))
+    || ' | ' || n_live_tup || ' / ' || n_dead_tup
+    || ' | ' || (n_tup_upd - ${1:-0}) || ' (' || (n_tup_hot_upd - ${2:-0}) || ') | ' || autovacuum_count
+    FROM pg_stat_user_tables WHERE relid = 'ghostwatch.canary'::regclass"
+}
+
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

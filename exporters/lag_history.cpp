@@ -90,8 +90,9 @@ std::vector<HistoryPoint> LagHistory::points(MonoTime now) const {
   const int64_t last = std::max(step_of(now), open_step_);
   for (int i = 0; i < kSteps; ++i) {
     const int64_t step = last - (kSteps - 1) + i;
-    if (step == open_step_) out[static_cast<std::size_t>(i)] = open_point();
-    else if (step < open_step_ && step > open_step_ - kSteps) out[static_cast<std::size_t>(i)] = point(closed_[static_cast<std::size_t>(step % kSteps)]);
+    HistoryPoint& p = out[static_cast<std::size_t>(i)];
+    if (step == open_step_) p = open_point();
+    else if (step < open_step_ && step > open_step_ - kSteps) p = point(closed_[static_cast<std::size_t>(step % kSteps)]);
   }
   return out;
 }

@@ -47,13 +47,22 @@ constexpr const char* kStyle =
 // the table below lists them all.
 constexpr std::size_t kMostCharts = 48;
 
+// A target's state as the table and the charts show it: a word and its style.
+const char* state_class(const TargetStatus& t) {
+  if (!t.polled) return "none";
+  return !t.up || t.is_primary ? "down" : "up";
+}
+const char* state_word(const TargetStatus& t) {
+  if (!t.polled) return "not polled yet";
+  if (!t.up) return "DOWN";
+  return t.is_primary ? "PRIMARY" : "up";
+}
+
 std::string target_rows(const ProbeStatus& p) {
   std::string out;
   for (const TargetStatus& t : p.targets) {
-    const char* state = !t.polled      ? "<td class=\"none\">not polled yet</td>"
-                        : !t.up        ? "<td class=\"down\">DOWN</td>"
-                        : t.is_primary ? "<td class=\"down\">PRIMARY (not a replica: its lag means nothing)</td>"
-                                       : "<td class=\"up\">up</td>";
+    const std::string state = "<td class=\"" + std::string(state_class(t)) + "\">" + state_word(t) +
+                              (t.polled && t.up && t.is_primary ? " (not a replica: its lag means nothing)" : "") + "</td>";
     char pending[64], counts[64];
     std::snprintf(pending, sizeof pending, "<td>%.1f</td>", t.pending * 1000);
     std::snprintf(counts, sizeof counts, "<td>%ld</td><td>%ld</td><td>%ld</td>", t.samples, t.timeouts, t.errors);
@@ -81,12 +90,6 @@ std::string probes_table(const StatusSnapshot& status) {
     out += "</p>\n";
   }
   return out;
-}
-
-std::string state_text(const TargetStatus& t) {
-  if (!t.polled) return "not polled yet";
-  if (!t.up) return "<span class=\"down\">DOWN</span>";
-  return t.is_primary ? "<span class=\"down\">PRIMARY</span>" : "<span class=\"up\">up</span>";
 }
 
 // "p50 201 ms · p99 205 ms" of the target's recent samples, under its name.
@@ -120,10 +123,9 @@ std::string lag_charts(const StatusSnapshot& status) {
   out += "<div class=\"cards\" id=\"lag-charts\">\n";
   for (const auto& [p, t] : shown) {
     out += "<figure class=\"target\"><figcaption><b>" + html_escape(p->name) + " / " + html_escape(t->name) +
-           "</b> " + state_text(*t) + " <span class=\"meta\">" + html_escape(t->role.empty() ? "role unknown" : t->role) +
-           " &middot; " + html_escape(t->source) + "</span>" + latest_figures(*t) + "</figcaption>\n" +
-           lag_chart_svg(p->name, *t) +
-           "</figure>\n";
+           "</b> <span class=\"" + state_class(*t) + "\">" + state_word(*t) + "</span> <span class=\"meta\">" +
+           html_escape(t->role.empty() ? "role unknown" : t->role) + " &middot; " + html_escape(t->source) + "</span>" +
+           latest_figures(*t) + "</figcaption>\n" + lag_chart_svg(p->name, *t) + "</figure>\n";
   }
   return out + "</div>\n";
 }

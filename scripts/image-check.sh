@@ -60,27 +60,12 @@ run_image() {
     -v "$config:/etc/ghostwatch:ro" -e GW_PG_PRIMARY_DSN -e GW_PG_REPLICA1_DSN -e GW_PG_REPLICA2_DSN -e GW_PG_PASSWORD \
     "$image" >/dev/null
 }
-eventually() {  # SECONDS COMMAND...: true once it succeeds, tried every 0.2 s
-  local until=$((SECONDS + $1))
-  shift
-  while [ $SECONDS -lt $until ]; do
-    "$@" && return 0
-    sleep 0.2
-  done
-  return 1
-}
-status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true; }
-metric() {  # NAME: its value in /metrics, or nothing
-  local body
-  body=$(curl -s --max-time 5 "http://127.0.0.1:$port/metrics") || return 0
-  awk -v name="$1" '$1 == name { print $2 }' <<<"$body"
-}
-ready() { [ "$(status_of "http://127.0.0.1:$port/readyz")" = 200 ]; }
+source scripts/agent_checks.sh
 samples() { awk -v n="$(metric 'ghostwatch_visibility_lag_seconds_count{probe="pg",target="replica-2"}')" 'BEGIN { exit !(n >= 5) }'; }
 
 write_config 200ms
 run_image
-eventually 30 ready || fail "/readyz never answered 200"
+eventually 30 http_ok "http://127.0.0.1:$port/readyz" || fail "/readyz never answered 200"
 say "ready: /readyz 200 (user $("$engine" inspect --format '{{.Config.User}}' "$name"), read-only root: $("$engine" inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$name"))"
 eventually 30 samples || fail "no lag samples of replica-2 in /metrics"
 count=$(metric 'ghostwatch_visibility_lag_seconds_count{probe="pg",target="replica-2"}')
@@ -95,8 +80,7 @@ loaded_at=$(metric ghostwatch_config_last_reload_success_timestamp_seconds)
 sleep 1.1  # so that the success timestamp visibly moves
 write_config 300ms
 "$engine" kill --signal HUP "$name" >/dev/null
-reloaded() { awk -v a="$(metric ghostwatch_config_last_reload_success_timestamp_seconds)" -v b="$loaded_at" 'BEGIN { exit !(a > b) }'; }
-eventually 10 reloaded || fail "SIGHUP did not reload the config"
+eventually 10 reloaded_since "$loaded_at" || fail "SIGHUP did not reload the config"
 [ "$(metric ghostwatch_config_last_reload_successful)" = 1 ] || fail "the reload by SIGHUP failed"
 "$engine" logs "$name" 2>&1 | grep -q 'config reloaded: 0 unchanged, 1 restarted' || fail "the log does not show the restarted probe"
 say "reload: podman kill --signal HUP re-read the config (1 probe restarted)"
@@ -118,10 +102,7 @@ sed -e 's|cert_file: .*|cert_file: tls/agent.crt|' -e 's|key_file: .*|key_file: 
 chmod -R a+rX "$config"
 write_config 200ms "  web_config: /etc/ghostwatch/web-config.yml"
 run_image
-https_ok() {
-  [ "$(status_of --cacert "$GW_TLS_CA" -u "$GW_SCRAPE_USER:$GW_SCRAPE_PASSWORD" "https://127.0.0.1:$port/metrics")" = 200 ]
-}
-eventually 30 https_ok || fail "no HTTPS from the image"
-[ "$(status_of --cacert "$GW_TLS_CA" "https://127.0.0.1:$port/metrics")" = 401 ] || fail "HTTPS without credentials was not refused"
+eventually 30 http_ok --cacert "$GW_TLS_CA" -u "$GW_SCRAPE_USER:$GW_SCRAPE_PASSWORD" "https://127.0.0.1:$port/metrics" || fail "no HTTPS from the image"
+[ "$(http_status --cacert "$GW_TLS_CA" "https://127.0.0.1:$port/metrics")" = 401 ] || fail "HTTPS without credentials was not refused"
 "$engine" stop -t 20 "$name" >/dev/null
 say "HTTPS with basic auth: 200 with credentials, 401 without"

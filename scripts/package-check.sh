@@ -79,35 +79,19 @@ run_unit() {
   runuser -u "$service_user" -- env GW_PG_PRIMARY_DSN="$GW_PG_PRIMARY_DSN" GW_PG_REPLICA1_DSN="$GW_PG_REPLICA1_DSN" \
     GW_PG_PASSWORD="$GW_PG_PASSWORD" $exec_start >"$1" 2>&1 &
 }
-eventually() {  # COMMAND...: true once it succeeds within 10 s, tried every 0.1 s
-  for _ in $(seq 1 100); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-http_ok() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$@")" = 200 ]; }
-wait_http() { eventually http_ok "$@"; }
+source scripts/agent_checks.sh
 
 write_config ""
 log=$(mktemp)
 run_unit "$log"
 pid=$!
-wait_http "http://127.0.0.1:$port/readyz" || { cat "$log"; fail "the service never became ready"; }
-# The body first, then the search: `curl | grep -q` under pipefail fails when grep has its line
-# and quits before curl's last write (about one scrape in 200 here).
-metric() {  # NAME: its value in /metrics, or nothing
-  local body
-  body=$(curl -s --max-time 5 "http://127.0.0.1:$port/metrics") || return 0
-  awk -v name="$1" '$1 == name { print $2 }' <<<"$body"
-}
+eventually 10 http_ok "http://127.0.0.1:$port/readyz" || { cat "$log"; fail "the service never became ready"; }
 replica_up() { [ "$(metric 'ghostwatch_target_up{probe="pg",target="replica-1"}')" = 1 ]; }
-eventually replica_up || { cat "$log"; fail "replica-1 is not up in /metrics"; }
+eventually 10 replica_up || { cat "$log"; fail "replica-1 is not up in /metrics"; }
 agent_pid=$(pgrep -o -u "$service_user" -f "ghostwatch run")
 loaded_at=$(metric ghostwatch_config_last_reload_success_timestamp_seconds)
 kill -HUP "$agent_pid"   # what ExecReload sends
-reloaded() { awk -v a="$(metric ghostwatch_config_last_reload_success_timestamp_seconds)" -v b="$loaded_at" 'BEGIN { exit !(a > b) }'; }
-eventually reloaded || { cat "$log"; fail "SIGHUP did not reload the config"; }
+eventually 10 reloaded_since "$loaded_at" || { cat "$log"; fail "SIGHUP did not reload the config"; }
 [ "$(metric ghostwatch_config_last_reload_successful)" = 1 ] || fail "the reload on SIGHUP failed"
 kill -TERM "$agent_pid"
 wait "$pid" || fail "the service did not exit 0 on SIGTERM"
@@ -123,9 +107,9 @@ chmod 0640 /etc/ghostwatch/web-config.yml
 write_config "  web_config: /etc/ghostwatch/web-config.yml"
 run_unit "$log"
 pid=$!
-wait_http --cacert "$GW_TLS_CA" -u "$GW_SCRAPE_USER:$GW_SCRAPE_PASSWORD" "https://127.0.0.1:$port/metrics" ||
+eventually 10 http_ok --cacert "$GW_TLS_CA" -u "$GW_SCRAPE_USER:$GW_SCRAPE_PASSWORD" "https://127.0.0.1:$port/metrics" ||
   { cat "$log"; fail "no HTTPS from the installed agent"; }
-[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$GW_TLS_CA" "https://127.0.0.1:$port/metrics")" = 401 ] ||
+[ "$(http_status --cacert "$GW_TLS_CA" "https://127.0.0.1:$port/metrics")" = 401 ] ||
   fail "HTTPS without credentials was not refused"
 kill -TERM "$(pgrep -o -u "$service_user" -f "ghostwatch run")"
 wait "$pid" || fail "the HTTPS service did not exit 0"

@@ -29,6 +29,12 @@ def fail(message):
     failures.append(message)
 
 
+def read(path):
+    """A file of the source tree."""
+    with open(os.path.join(SRC, path)) as f:
+        return f.read()
+
+
 def check_config(config, web_config=None):
     """check-config's exit code and stderr for a config (and the web config it names)."""
     with tempfile.TemporaryDirectory() as d:
@@ -140,7 +146,7 @@ def names(row_text, key):
     return re.search(r"(?<![\w.\-])" + re.escape(key) + r"(?![\w\-])", row_text) is not None
 
 
-reference = open(os.path.join(SRC, "docs/reference/configuration.md")).read()
+reference = read("docs/reference/configuration.md")
 rows = table_rows(reference)
 
 code, err = check_config(BASE)
@@ -205,8 +211,8 @@ for path, prefix in WEB_SECTIONS:
             fail(f"configuration.md: no row {prefix}{key}` for the web config")
 
 # The CLI: commands and options, in the reference and in the man page.
-cli = open(os.path.join(SRC, "docs/reference/cli.md")).read()
-man = open(os.path.join(SRC, "packaging/ghostwatch.1")).read().replace("\\-", "-")
+cli = read("docs/reference/cli.md")
+man = read("packaging/ghostwatch.1").replace("\\-", "-")
 usage = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
 commands = re.findall(r"^  ([a-z][a-z-]*)  ", usage.split("commands:", 1)[1], re.M)
 if len(commands) < 5:
@@ -229,21 +235,29 @@ for command in commands:
 for option in sorted(set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", cli)) - accepted_options - {"--help"}):
     fail(f"cli.md documents {option}, which no command accepts")
 
+
+
+def agree_both_ways(found, documented, least, what, page, does, does_not):
+    """Every name the source has (`found`, at least `least` of them) has its row in `page`, and
+    every row there is one the source has."""
+    global checked
+    if len(found) < least:
+        fail(f"found only {sorted(found)} as {what}")
+    for name in sorted(found - documented):
+        fail(f"{page} has no row for {name}, which {does}")
+    for name in sorted(documented - found):
+        fail(f"{page} documents {name}, which {does_not}")
+    checked += len(found)
+
+
 # The metric families: the names in the exporter's family table against the reference's rows.
-sink = open(os.path.join(SRC, "exporters/prometheus_sink.cpp")).read()
-defined = set(re.findall(r'"(ghostwatch_[a-z_]+)"', sink))
-metrics_md = open(os.path.join(SRC, "docs/reference/metrics.md")).read()
-documented = set(re.findall(r"^\| `(ghostwatch_[a-z_]+)`", metrics_md, re.M))
-if len(defined) < 20:
-    fail(f"found only {len(defined)} metric families in exporters/prometheus_sink.cpp")
-for name in sorted(defined - documented):
-    fail(f"metrics.md has no row for {name}, which the exporter defines")
-for name in sorted(documented - defined):
-    fail(f"metrics.md documents {name}, which the exporter does not define")
-checked += len(defined)
+agree_both_ways(set(re.findall(r'"(ghostwatch_[a-z_]+)"', read("exporters/prometheus_sink.cpp"))),
+                set(re.findall(r"^\| `(ghostwatch_[a-z_]+)`", read("docs/reference/metrics.md"), re.M)), 20,
+                "metric families in exporters/prometheus_sink.cpp", "metrics.md",
+                "the exporter defines", "the exporter does not define")
 
 # The README's minimal config is one the program accepts.
-readme = open(os.path.join(SRC, "README.md")).read()
+readme = read("README.md")
 m = re.search(r"## A minimal config\n.*?```yaml\n(.*?)```", readme, re.S)
 if not m:
     fail("README.md has no minimal config (a yaml block under '## A minimal config')")
@@ -257,16 +271,10 @@ else:
             fail(f"README.md's minimal config is refused: {r.stderr.strip()}")
 
 # The HTTP endpoints: the agent's routes against the API reference's table.
-routes = set(re.findall(r'http_\.route\("([^"]+)"', open(os.path.join(SRC, "agent/agent.cpp")).read()))
-api = open(os.path.join(SRC, "docs/reference/http-api.md")).read()
-listed = set(re.findall(r"^\| `(?:GET|POST)[^ ]* (/[^`? ]*)", api, re.M))
-if len(routes) < 5:
-    fail(f"found only {sorted(routes)} as the agent's routes in agent/agent.cpp")
-for path in sorted(routes - listed):
-    fail(f"http-api.md has no row for {path}, which the agent serves")
-for path in sorted(listed - routes):
-    fail(f"http-api.md documents {path}, which the agent does not serve")
-checked += len(routes)
+agree_both_ways(set(re.findall(r'http_\.route\("([^"]+)"', read("agent/agent.cpp"))),
+                set(re.findall(r"^\| `(?:GET|POST)[^ ]* (/[^`? ]*)", read("docs/reference/http-api.md"), re.M)), 5,
+                "the agent's routes in agent/agent.cpp", "http-api.md",
+                "the agent serves", "the agent does not serve")
 
 if failures:
     print("\n".join(failures), file=sys.stderr)
